@@ -1,0 +1,72 @@
+# anycost: `make setup` builds .venv (editable install + dev tools), `make test` runs the tests.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip install --disable-pip-version-check -q
+PYTEST_ARGS ?= -q
+BENCH_ARGS ?=
+CPP_BUILD ?= build/cpp
+STAMP := $(VENV)/.anycost-setup.stamp
+# Native sources: editing one re-runs the editable install, which rebuilds anycost._C.
+NATIVE_SRC := $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.h kernels/*.cu kernels/*.cuh)
+
+export PIP_NO_INPUT := 1
+
+.PHONY: help setup demo test lint bench build-cpp test-cpp clean distclean
+
+help: ## list the targets
+	@echo "make <target>   (PYTEST_ARGS='$(PYTEST_ARGS)', e.g. make test PYTEST_ARGS='-q -n 2 -m \"not slow\"')"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install anycost editable with the dev extra
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+# Two steps, pins only in pyproject.toml. setup.py compiles anycost._C against the torch of this venv,
+# so torch must be installed before the package is built, and the build must not be isolated (an
+# isolated build env would lack torch, or fetch a second, possibly different one). Step 1 reads
+# [build-system].requires + [project].dependencies from pyproject.toml with tomllib and installs them;
+# step 2 installs the package itself with --no-build-isolation (deps already satisfied, adds [dev]).
+$(STAMP): pyproject.toml setup.py $(NATIVE_SRC) | $(VPY)
+	$(VPY) -c 'import tomllib' 2>/dev/null || $(PIP) tomli
+	$(VPY) -c 'import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
+	  p = t.load(open("pyproject.toml", "rb")); \
+	  print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' > $(VENV)/bootstrap-requirements.txt
+	$(PIP) -r $(VENV)/bootstrap-requirements.txt
+	$(PIP) --no-build-isolation -e '.[dev]'
+	@touch $@
+
+demo: setup ## render the demo into out/demo
+	$(VENV)/bin/anycost demo --out out/demo
+
+test: setup lint ## lint, then run the test suite (pytest; exit code 5 = no tests collected = failure)
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff check
+	$(VENV)/bin/ruff check .
+
+bench: setup ## run the benchmarks in bench/ (pytest-benchmark)
+	@if [ -d bench ]; then $(VPY) -m pytest bench --benchmark-only $(BENCH_ARGS); \
+	else echo "no bench/ directory yet: nothing to benchmark"; fi
+
+build-cpp: ## configure and build the torch-free C++ kernels and tests (CMake) into build/cpp
+	@if [ -f CMakeLists.txt ]; then \
+	  cmake -S . -B $(CPP_BUILD) -DCMAKE_BUILD_TYPE=Release && cmake --build $(CPP_BUILD) -j 2; \
+	else echo "no CMakeLists.txt yet: nothing to build"; fi
+
+test-cpp: build-cpp ## run the C++ tests with ctest
+	@if [ -f CMakeLists.txt ]; then ctest --test-dir $(CPP_BUILD) --output-on-failure; \
+	else echo "no CMakeLists.txt yet: no C++ tests"; fi
+
+clean: ## remove build artefacts and caches (keeps .venv; next `make setup` rebuilds the extension)
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis $(STAMP)
+	find anycost -name '*.so' -delete 2>/dev/null || true
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
+
+distclean: clean ## clean, and also remove .venv, out/ and .benchmarks/
+	rm -rf $(VENV) out .benchmarks

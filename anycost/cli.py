@@ -1,0 +1,217 @@
+"""The `anycost` command line: generate | info | demo | convert."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """'0,3,7' or '0-3' (inclusive) or a mix: '0-2,9'."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad seed list {text!r}: use e.g. 0,1,2 or 0-7") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seeds given")
+    return seeds
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"ratio must be in (0, 1], got {text}")
+    return value
+
+
+def _load(checkpoint: str | None):
+    from anycost.checkpoints import load_generator
+    from anycost.default_model import default_generator
+
+    if checkpoint:
+        return load_generator(checkpoint), f"checkpoint {checkpoint}"
+    return default_generator()
+
+
+def _latents(G, seeds: list[int]) -> torch.Tensor:
+    """One z per seed, drawn independently so a seed always gives the same image."""
+    z = torch.stack([torch.randn(G.arch.style_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+    with torch.no_grad():
+        return G.mapping(z)
+
+
+def _config(G, args) -> SubnetConfig:
+    if args.config:
+        config = SubnetConfig.from_json(Path(args.config).read_text())
+        if config.arch != G.arch:
+            raise ValueError(f"{args.config} is for {config.arch}, the model is {G.arch}")
+        return config
+    return G.subnet(resolution=args.resolution, ratio=args.ratio)
+
+
+def cmd_generate(args) -> None:
+    from anycost.images import image_grid, save_image
+
+    G, source = _load(args.checkpoint)
+    config = _config(G, args)
+    w = _latents(G, args.seeds)
+    noise = "const" if args.noise == "const" else G.make_noise(len(args.seeds), config.resolution,
+                                                                torch.Generator().manual_seed(args.seeds[0]))
+    with torch.no_grad():
+        images = G(w, config=config, noise=noise, truncation=args.truncation, impl=args.impl)
+    out = Path(args.out)
+    if len(args.seeds) == 1:
+        save_image(images[0], out)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image_grid([images], config.resolution).save(out)
+    print(f"{out}: {len(args.seeds)} image(s), {config.describe()}, {config.macs / 1e9:.3f} GMACs, from {source}")
+
+
+def _macs_table(arch: GeneratorArch) -> str:
+    lines = ["| resolution | ratio | true GMACs | paper GMACs |", "|---:|---:|---:|---:|"]
+    for res in reversed(arch.resolutions):
+        for ratio in reversed(UNIFORM_RATIOS):
+            c = SubnetConfig.uniform(arch, ratio, res)
+            lines.append(f"| {res} | {ratio} | {c.macs / 1e9:.3f} | {c.paper_macs / 1e9:.2f} |")
+    return "\n".join(lines)
+
+
+def cmd_info(args) -> None:
+    from anycost import _ext
+
+    if args.checkpoint:
+        G, source = _load(args.checkpoint)
+        arch = G.arch
+        params = sum(p.numel() for p in G.parameters())
+        print(f"model: {source}, {params / 1e6:.2f} M parameters")
+    else:
+        arch = GeneratorArch(args.resolution, args.channel_multiplier, args.channel_max, args.style_dim, args.n_mlp)
+    print(f"architecture: {arch}")
+    print(f"full widths per layer: {list(arch.full_widths)}")
+    print(f"native kernels: {'built' if _ext.load() is not None else 'not in use: ' + _ext.reason()}")
+    print()
+    print(_macs_table(arch))
+
+
+def _time_config(G, w, config, impl: str, repeats: int) -> float:
+    """Median wall time (ms) of one batch-1 forward at `config` after one warm-up run."""
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            G(w, config=config, noise="const", impl=impl)
+            if i:
+                times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def cmd_demo(args) -> None:
+    from anycost.images import image_grid
+
+    G, source = _load(args.checkpoint)
+    print(f"model: {source}\n{G.arch}")
+    w = _latents(G, args.seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, labels = [], []
+    table = ["| resolution | ratio | true GMACs | ms (batch 1) | speed-up |", "|---:|---:|---:|---:|---:|"]
+    full_ms, seen = None, set()
+    for res in reversed(G.arch.resolutions[-4:]):
+        for ratio in reversed(UNIFORM_RATIOS):
+            config = G.subnet(resolution=res, ratio=ratio)
+            if config in seen:  # the channel cap makes some low-resolution ratios identical
+                continue
+            seen.add(config)
+            ms = _time_config(G, w[:1], config, args.impl, args.repeats)
+            full_ms = full_ms or ms
+            with torch.no_grad():
+                rows.append(G(w, config=config, noise="const", impl=args.impl))
+            labels.append([f"{res}px x{ratio} {ms:.1f}ms"] * len(args.seeds))
+            table.append(f"| {res} | {ratio} | {config.macs / 1e9:.3f} | {ms:.2f} | {full_ms / ms:.1f}x |")
+    image_grid(rows, max(G.arch.resolution, 96), labels).save(out / "grid.png")
+    report = f"# anycost demo\n\nmodel: {source}\n\n" + "\n".join(table) + "\n"
+    (out / "timings.md").write_text(report)
+    print("\n".join(table))
+    print(f"\nwrote {out / 'grid.png'} (rows: resolution x ratio, columns: seeds) and {out / 'timings.md'}")
+
+
+def cmd_convert(args) -> None:
+    from anycost.checkpoints import export_official, load_generator, save_generator
+
+    G = load_generator(args.input)
+    target = args.to or ("anycost" if str(args.output).endswith(".safetensors") else "official")
+    if target == "anycost":
+        save_generator(G, args.output, {"converted_from": str(args.input)})
+    else:
+        export_official(G, args.output)
+    print(f"{args.input} -> {args.output} ({target} format), {G.arch}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anycost", description="Generators that run at any cost.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p):
+        p.add_argument("--checkpoint", "-c", help="generator file (.safetensors or official .pt); "
+                                                   "default: the bundled model")
+        p.add_argument("--impl", choices=("auto", "kernel", "ref"), default="auto", help="op implementation")
+
+    p = sub.add_parser("generate", help="render images of a (sub-)generator to a PNG")
+    common(p)
+    p.add_argument("--seeds", "-s", type=_parse_seeds, default=[0], help="e.g. 0,1,2 or 0-7 (default 0)")
+    p.add_argument("--resolution", "-r", type=int, help="output resolution (default: the model's)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--ratio", type=_ratio, help="uniform channel ratio, e.g. 0.25")
+    group.add_argument("--config", help="SubnetConfig JSON file (per-layer widths)")
+    p.add_argument("--truncation", "-t", type=float, default=1.0)
+    p.add_argument("--noise", choices=("const", "random"), default="const")
+    p.add_argument("--out", "-o", default="out.png", help="output PNG (a row of images for several seeds)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("info", help="architecture, MACs of every uniform config, native kernel status")
+    common(p)
+    p.add_argument("--resolution", type=int, default=1024, help="architecture without a checkpoint")
+    p.add_argument("--channel-multiplier", type=float, default=2)
+    p.add_argument("--channel-max", type=int, default=512)
+    p.add_argument("--style-dim", type=int, default=512)
+    p.add_argument("--n-mlp", type=int, default=8)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="cost/quality grid with timings of the bundled model")
+    common(p)
+    p.add_argument("--seeds", "-s", type=_parse_seeds, default=list(range(4)))
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per config (median)")
+    p.add_argument("--out", "-o", default="out/demo", help="output folder")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("convert", help="convert between the official .pt and the anycost .safetensors format")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--to", choices=("anycost", "official"), help="default: from the output's extension")
+    p.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+        print(f"anycost {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

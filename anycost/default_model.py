@@ -1,0 +1,33 @@
+"""The generator bundled with the package (or a random-weight stand-in until one is bundled)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from anycost.config import GeneratorArch
+
+#: File name of the bundled model inside `anycost/assets`.
+BUNDLED_NAME = "emoji64.safetensors"
+#: The bundled model's architecture: 64 px, widths capped at 256, multiplier 1 (uncapped at 64 px).
+DEFAULT_ARCH = GeneratorArch(64, channel_multiplier=1, channel_max=256)
+
+
+def default_model_path() -> Path | None:
+    """Path of the bundled trained model, or None when this build has none."""
+    path = Path(str(resources.files("anycost.assets") / BUNDLED_NAME))
+    return path if path.is_file() else None
+
+
+def default_generator(seed: int = 0):
+    """(generator, description): the bundled model, else a random-weight model of the same shape."""
+    from anycost.checkpoints import load_generator
+    from anycost.models import Generator
+
+    path = default_model_path()
+    if path is not None:
+        return load_generator(path), f"bundled model {path.name}"
+    torch.manual_seed(seed)
+    return Generator(arch=DEFAULT_ARCH).eval(), "RANDOM WEIGHTS (no trained model is bundled yet)"

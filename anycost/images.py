@@ -1,0 +1,46 @@
+"""Conversion of raw generator outputs to pixels, and labelled image grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Raw outputs [N, 3, H, W] (nominally in [-1, 1]) -> uint8 [N, H, W, 3]; clamping happens here."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be [N, 3, H, W], got {tuple(images.shape)}")
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
+    return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def save_image(image: torch.Tensor, path) -> Path:
+    """Save one raw output [3, H, W] or [1, 3, H, W] as a PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(image.reshape(1, *image.shape[-3:]))[0]).save(path)
+    return path
+
+
+def image_grid(rows: list[torch.Tensor], size: int, labels: list[list[str]] | None = None,
+               label_height: int = 14, pad: int = 2) -> Image.Image:
+    """A grid of raw outputs: one row per tensor [N, 3, h, w], every cell resized to `size` (nearest).
+
+    Optional `labels[r][c]` are drawn under each cell.
+    """
+    n_cols = max(r.shape[0] for r in rows)
+    cell_h = size + (label_height if labels else 0)
+    grid = Image.new("RGB", (n_cols * (size + pad) + pad, len(rows) * (cell_h + pad) + pad), "white")
+    draw = ImageDraw.Draw(grid)
+    for r, row in enumerate(rows):
+        up = F.interpolate(row.detach().float().cpu(), size=(size, size), mode="nearest")
+        for c, pixels in enumerate(to_uint8(up)):
+            x, y = pad + c * (size + pad), pad + r * (cell_h + pad)
+            grid.paste(Image.fromarray(pixels), (x, y))
+            if labels:
+                draw.text((x + 1, y + size + 1), labels[r][c], fill="black")
+    return grid

@@ -1,0 +1,177 @@
+"""The Anycost generator: one set of StyleGAN2 weights, any resolution x any channel widths.
+
+A sub-generator is a `SubnetConfig` passed to `forward`; the module is never mutated to select one,
+so two configs can run at once on one model. State-dict keys match the official checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from anycost.config import GeneratorArch, SubnetConfig, n_layers
+from anycost.models.layers import EqualLinear, PixelNorm, StyledConv, ToRGB
+
+NOISE_MODES = ("random", "const")
+
+
+class Generator(nn.Module):
+    """StyleGAN2 (config-e/f family) generator with elastic resolution and channels.
+
+    >>> G = Generator(256, channel_multiplier=2)
+    >>> img = G(G.mapping(torch.randn(1, 512)), config=G.subnet(resolution=128, ratio=0.5))
+    """
+
+    def __init__(self, resolution: int = 1024, channel_multiplier: float = 2, channel_max: int = 512,
+                 style_dim: int = 512, n_mlp: int = 8, lr_mlp: float = 0.01, *, arch: GeneratorArch | None = None):
+        super().__init__()
+        if arch is None:
+            arch = GeneratorArch(resolution, channel_multiplier, channel_max, style_dim, n_mlp, lr_mlp)
+        self.arch = arch
+        full = arch.full_widths
+        self.style = nn.Sequential(
+            PixelNorm(),
+            *[EqualLinear(arch.style_dim, arch.style_dim, lr_mul=arch.lr_mlp, activation="lrelu")
+              for _ in range(arch.n_mlp)],
+        )
+        self.input = nn.Module()
+        self.input.input = nn.Parameter(torch.randn(1, full[0], 4, 4))
+        self.conv1 = StyledConv(full[0], full[1], arch.style_dim)
+        self.to_rgb1 = ToRGB(full[1], arch.style_dim)
+        self.convs = nn.ModuleList()
+        self.to_rgbs = nn.ModuleList()
+        for k in range((len(full) - 2) // 2):
+            c_prev, c_up, c_out = full[1 + 2 * k], full[2 + 2 * k], full[3 + 2 * k]
+            self.convs.append(StyledConv(c_prev, c_up, arch.style_dim, upsample=True))
+            self.convs.append(StyledConv(c_up, c_out, arch.style_dim))
+            self.to_rgbs.append(ToRGB(c_out, arch.style_dim))
+        self.noises = nn.Module()
+        for i in range(arch.n_noises):
+            size = 2 ** ((i + 5) // 2)
+            self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, size, size))
+        self.register_buffer("w_avg", torch.zeros(arch.style_dim))
+        if self.w_avg.device.type != "meta":  # shape-only models (checkpoint checks) skip the sampling
+            self.update_w_avg()
+
+    # -- configs -------------------------------------------------------------------------------
+    @property
+    def full_config(self) -> SubnetConfig:
+        return SubnetConfig.full(self.arch)
+
+    def subnet(self, resolution: int | None = None, ratio: float | None = None,
+               channels: Sequence[int] | None = None) -> SubnetConfig:
+        """A validated sub-generator config: a uniform `ratio` or explicit per-layer `channels`."""
+        if ratio is not None and channels is not None:
+            raise ValueError("give either ratio or channels, not both")
+        if channels is not None:
+            return SubnetConfig.flexible(self.arch, channels, resolution)
+        if ratio is not None:
+            return SubnetConfig.uniform(self.arch, ratio, resolution)
+        return SubnetConfig.full(self.arch, resolution)
+
+    # -- latents -------------------------------------------------------------------------------
+    def mapping(self, z: torch.Tensor) -> torch.Tensor:
+        """z [..., style_dim] -> w [..., style_dim]."""
+        if z.shape[-1] != self.arch.style_dim:
+            raise ValueError(f"z must end in {self.arch.style_dim} dims, got shape {tuple(z.shape)}")
+        return self.style(z.reshape(-1, z.shape[-1])).reshape(z.shape)
+
+    @torch.no_grad()
+    def mean_w(self, n: int = 10000, seed: int = 0, batch: int = 2048) -> torch.Tensor:
+        """Mean of the mapping over `n` normal z drawn with `seed` (deterministic)."""
+        if n < 1:
+            raise ValueError(f"n must be positive, got {n}")
+        device = self.w_avg.device
+        rng = torch.Generator(device="cpu").manual_seed(seed)
+        total = torch.zeros(self.arch.style_dim, dtype=torch.float64, device=device)
+        for start in range(0, n, batch):
+            z = torch.randn(min(batch, n - start), self.arch.style_dim, generator=rng).to(device)
+            total += self.mapping(z.to(self.w_avg.dtype)).double().sum(0)
+        return (total / n).to(self.w_avg.dtype)
+
+    def update_w_avg(self, n: int = 10000, seed: int = 0) -> None:
+        """Recompute the tracked mean w used by truncation (after loading or editing mapping weights)."""
+        self.w_avg.copy_(self.mean_w(n, seed))
+
+    @staticmethod
+    def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover: int, n_styles: int) -> torch.Tensor:
+        """Style mixing: W+ that uses `w1` for the first `crossover` layers and `w2` for the rest."""
+        if not 0 <= crossover <= n_styles:
+            raise ValueError(f"crossover must be in [0, {n_styles}], got {crossover}")
+        if w1.shape != w2.shape or w1.ndim != 2:
+            raise ValueError(f"w1 and w2 must both be [N, style_dim], got {tuple(w1.shape)} and {tuple(w2.shape)}")
+        idx = torch.arange(n_styles, device=w1.device).reshape(1, -1, 1)
+        return torch.where(idx < crossover, w1.unsqueeze(1), w2.unsqueeze(1))
+
+    def make_noise(self, batch: int, resolution: int | None = None, rng: torch.Generator | None = None):
+        """Fresh per-layer noise tensors (one per noise input up to `resolution`)."""
+        count = n_layers(resolution or self.arch.resolution) - 1
+        sizes = [2 ** ((i + 5) // 2) for i in range(count)]
+        return [torch.randn(batch, 1, s, s, generator=rng, device=self.w_avg.device, dtype=self.w_avg.dtype)
+                for s in sizes]
+
+    # -- forward -------------------------------------------------------------------------------
+    def _styles(self, w: torch.Tensor, needed: int, truncation: float) -> torch.Tensor:
+        sd, full = self.arch.style_dim, self.arch.n_styles
+        if w.ndim == 2 and w.shape[1] == sd:
+            w = w.unsqueeze(1).expand(-1, needed, -1)
+        elif w.ndim != 3 or w.shape[2] != sd or w.shape[1] not in (needed, full):
+            raise ValueError(
+                f"w must be W [N, {sd}] or W+ [N, {full} (or {needed} for this resolution), {sd}], "
+                f"got shape {tuple(w.shape)}"
+            )
+        if w.shape[0] == 0:
+            raise ValueError("w has an empty batch")
+        if truncation != 1:
+            w = torch.lerp(self.w_avg.to(w.dtype), w, truncation)
+        return w
+
+    def _noise(self, noise, batch: int, count: int, rng):
+        if isinstance(noise, str):
+            if noise == "const":
+                return [getattr(self.noises, f"noise_{i}") for i in range(count)]
+            if noise == "random":
+                return self.make_noise(batch, 2 ** ((count + 3) // 2), rng)
+            raise ValueError(f"noise must be one of {NOISE_MODES} or a list of tensors, got {noise!r}")
+        noise = list(noise)
+        if len(noise) < count:
+            raise ValueError(f"this resolution needs {count} noise tensors, got {len(noise)}")
+        for i, t in enumerate(noise[:count]):
+            size = 2 ** ((i + 5) // 2)
+            if t.ndim != 4 or t.shape[1] != 1 or t.shape[2:] != (size, size) or t.shape[0] not in (1, batch):
+                raise ValueError(f"noise[{i}] must be [1 or {batch}, 1, {size}, {size}], got {tuple(t.shape)}")
+        return noise[:count]
+
+    def forward(self, w: torch.Tensor, config: SubnetConfig | None = None, noise="random", truncation: float = 1.0,
+                return_rgbs: bool = False, impl: str = "auto", rng: torch.Generator | None = None):
+        """Render images from W [N, style_dim] or W+ [N, n_styles, style_dim].
+
+        Returns the raw output [N, 3, res, res] (nominally in [-1, 1], never clamped), or
+        ``(image, rgbs)`` with the skip image of every scale up to `res` when `return_rgbs`.
+        `noise` is "random" (drawn with `rng`), "const" (the stored buffers) or a list of tensors.
+        """
+        if config is None:
+            config = self.full_config
+        elif not isinstance(config, SubnetConfig):
+            raise TypeError(f"config must be a SubnetConfig, got {type(config).__name__}")
+        elif config.arch != self.arch:
+            raise ValueError(f"config is for {config.arch}, this generator is {self.arch}")
+        widths = config.widths
+        styles = self._styles(w, len(widths), truncation)
+        noises = self._noise(noise, styles.shape[0], len(widths) - 1, rng)
+
+        x = self.input.input[:, : widths[0]].expand(styles.shape[0], -1, -1, -1)
+        x = self.conv1(x, styles[:, 0], widths[1], noises[0], impl)
+        skip = self.to_rgb1(x, styles[:, 1], impl=impl)
+        rgbs = [skip]
+        for k in range((len(widths) - 2) // 2):
+            x = self.convs[2 * k](x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl)
+            x = self.convs[2 * k + 1](x, styles[:, 2 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], impl)
+            skip = self.to_rgbs[k](x, styles[:, 3 + 2 * k], skip, impl)
+            rgbs.append(skip)
+        return (skip, rgbs) if return_rgbs else skip
+
+    def extra_repr(self) -> str:
+        return repr(self.arch)

@@ -1,0 +1,105 @@
+"""Generator building blocks. Parameter names and shapes follow the official checkpoints exactly.
+
+Layers take the channel widths to use as arguments (slices of their full weights: views, never
+copies); they hold no per-call state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anycost import ops
+
+
+class PixelNorm(nn.Module):
+    def forward(self, x):
+        return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + 1e-8)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with the equalised learning rate: runtime scale lr_mul/sqrt(in)."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activation: str = "linear"):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
+        self.scale = lr_mul / math.sqrt(in_dim)
+        self.lr_mul = lr_mul
+        self.activation = activation
+
+    def forward(self, x, out_features: int | None = None):
+        """`out_features` computes only the leading outputs (a sliced modulation)."""
+        weight, bias = self.weight, self.bias
+        if out_features is not None:
+            weight, bias = weight[:out_features], bias[:out_features]
+        out = F.linear(x, weight * self.scale)
+        return ops.bias_act(out, bias * self.lr_mul, self.activation, impl="ref")
+
+    def extra_repr(self):
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, lr_mul={self.lr_mul}, act={self.activation}"
+
+
+class ModulatedConv(nn.Module):
+    """Weight [1, C_out, C_in, K, K] and its style modulation; the op itself lives in `anycost.ops`."""
+
+    def __init__(self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(1, out_channel, in_channel, kernel_size, kernel_size))
+        self.modulation = EqualLinear(style_dim, in_channel, bias_init=1.0)
+        self.scale = 1 / math.sqrt(in_channel * kernel_size * kernel_size)
+
+    def sliced(self, c_out: int, c_in: int):
+        """The leading [c_out, c_in] block of the weight, as a view."""
+        return self.weight[0, :c_out, :c_in]
+
+
+class NoiseInjection(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+
+class FusedLeakyReLU(nn.Module):
+    def __init__(self, channel: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channel))
+
+
+class StyledConv(nn.Module):
+    """Modulated 3x3 conv (optionally 2x upsampling) + noise + bias + scaled leaky ReLU."""
+
+    def __init__(self, in_channel: int, out_channel: int, style_dim: int, upsample: bool = False):
+        super().__init__()
+        self.upsample = upsample
+        self.conv = ModulatedConv(in_channel, out_channel, 3, style_dim)
+        self.noise = NoiseInjection()
+        self.activate = FusedLeakyReLU(out_channel)
+
+    def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto"):
+        c_in = x.shape[1]
+        styles = self.conv.modulation(w, c_in)
+        return ops.modulated_conv2d(
+            x, self.conv.sliced(c_out, c_in), styles, weight_scale=self.conv.scale, demodulate=True,
+            upsample=self.upsample, noise=noise, noise_strength=self.noise.weight,
+            bias=self.activate.bias[:c_out], activate=True, impl=impl,
+        )
+
+
+class ToRGB(nn.Module):
+    """1x1 modulated conv to RGB without demodulation, plus bias, plus the upsampled skip image."""
+
+    def __init__(self, in_channel: int, style_dim: int):
+        super().__init__()
+        self.conv = ModulatedConv(in_channel, 3, 1, style_dim)
+        self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+
+    def forward(self, x, w, skip: torch.Tensor | None = None, impl: str = "auto"):
+        c_in = x.shape[1]
+        styles = self.conv.modulation(w, c_in)
+        return ops.to_rgb(x, self.conv.sliced(3, c_in), styles, self.bias.reshape(3),
+                          weight_scale=self.conv.scale, skip=skip, impl=impl)

@@ -1,0 +1,100 @@
+"""Public op API. Every op takes ``impl="auto"|"kernel"|"ref"``.
+
+"ref" is the pure-PyTorch reference (`anycost.ops.ref`), "kernel" the native `anycost._C` op (an
+error if it is not built), "auto" the kernel when it is built and the reference otherwise.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from anycost import _ext
+from anycost.ops import ref
+from anycost.ops.ref import fir_kernel
+
+__all__ = ["bias_act", "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
+IMPLS = ("auto", "kernel", "ref")
+
+
+def resolve_impl(impl: str) -> str:
+    """Map an `impl` argument to "kernel" or "ref", with a clear error for a bad value."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "auto":
+        return "kernel" if _ext.load() is not None else "ref"
+    if impl == "kernel" and _ext.load() is None:
+        raise RuntimeError(f"impl='kernel' asked for, but {_ext.reason()}")
+    return impl
+
+
+def _float_tensor(name: str, t, ndim: int | None = None):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if ndim is not None and t.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dims, got shape {tuple(t.shape)}")
+
+
+def _check_modconv(x, weight, styles, upsample, noise):
+    _float_tensor("x", x, 4)
+    _float_tensor("weight", weight, 4)
+    _float_tensor("styles", styles, 2)
+    n, c_in = x.shape[:2]
+    if n == 0:
+        raise ValueError("x has an empty batch")
+    if weight.shape[1] != c_in:
+        raise ValueError(f"weight has {weight.shape[1]} input channels, x has {c_in}")
+    if weight.shape[2] != weight.shape[3]:
+        raise ValueError(f"weight must be square, got {tuple(weight.shape[2:])}")
+    if tuple(styles.shape) != (n, c_in):
+        raise ValueError(f"styles must be [{n}, {c_in}] (batch, input channels), got {tuple(styles.shape)}")
+    if upsample and weight.shape[2] != 3:
+        raise ValueError("upsample needs a 3x3 weight")
+    if noise is not None:
+        _float_tensor("noise", noise, 4)
+        out_hw = tuple(2 * s for s in x.shape[2:]) if upsample else tuple(x.shape[2:])
+        if noise.shape[1] != 1 or noise.shape[0] not in (1, n) or tuple(noise.shape[2:]) != out_hw:
+            raise ValueError(f"noise must be [1 or {n}, 1, H_out, W_out] for this output, got {tuple(noise.shape)}")
+
+
+def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsample=False, noise=None,
+                     noise_strength=None, bias=None, activate=False, impl="auto"):
+    """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition."""
+    _check_modconv(x, weight, styles, upsample, noise)
+    if resolve_impl(impl) == "kernel":
+        raise NotImplementedError("native modulated_conv2d is not wired in yet")
+    return ref.modulated_conv2d(x, weight, styles, weight_scale=weight_scale, demodulate=demodulate,
+                                upsample=upsample, noise=noise, noise_strength=noise_strength, bias=bias,
+                                activate=activate)
+
+
+def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto"):
+    """ToRGB layer; see `anycost.ops.ref.to_rgb`."""
+    _check_modconv(x, weight, styles, False, None)
+    if resolve_impl(impl) == "kernel":
+        raise NotImplementedError("native to_rgb is not wired in yet")
+    return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
+
+
+def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), impl="auto"):
+    """Upsample, pad, FIR-filter, downsample; see `anycost.ops.ref.upfirdn2d`."""
+    _float_tensor("x", x, 4)
+    _float_tensor("kernel", kernel, 2)
+    if up not in (1, 2) or down not in (1, 2):
+        raise ValueError(f"up and down must be 1 or 2, got up={up}, down={down}")
+    if len(pad) not in (2, 4):
+        raise ValueError(f"pad must be (p0, p1) or (x0, x1, y0, y1), got {pad!r}")
+    if resolve_impl(impl) == "kernel":
+        raise NotImplementedError("native upfirdn2d is not wired in yet")
+    return ref.upfirdn2d(x, kernel, up=up, down=down, pad=pad)
+
+
+def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl="auto"):
+    """Per-channel bias plus activation; see `anycost.ops.ref.bias_act`."""
+    _float_tensor("x", x)
+    if bias is not None and (bias.ndim != 1 or x.ndim < 2 or bias.shape[0] != x.shape[1]):
+        raise ValueError(f"bias must be [{x.shape[1] if x.ndim > 1 else '?'}], got {tuple(bias.shape)}")
+    if resolve_impl(impl) == "kernel":
+        raise NotImplementedError("native bias_act is not wired in yet")
+    return ref.bias_act(x, bias, act, alpha, gain)

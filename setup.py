@@ -1,0 +1,78 @@
+"""Build script: metadata lives in pyproject.toml; this file only adds the native extension.
+
+`anycost._C` is built from csrc/*.cpp (CPU) and, when torch has CUDA and a real CUDA toolkit is
+found, also from csrc/*_cuda.cpp + kernels/*.cu. Without csrc/anycost_ops.cpp (or with
+ANYCOST_NO_EXT=1) the package is pure Python and torch is not even imported here.
+Build with the environment's torch: `pip install --no-build-isolation -e .` (the Makefile does it).
+Env: ANYCOST_NO_EXT=1 (no extension), ANYCOST_NO_CUDA=1 (CPU only), MAX_JOBS (default 2),
+CUDA_HOME (else found from nvcc on PATH), TORCH_CUDA_ARCH_LIST (default: visible GPUs, else 8.0;9.0+PTX).
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _cuda_home():
+    """Root of the real CUDA toolkit. On these machines `nvcc` on PATH is a wrapper script
+    (`exec /usr/local/cuda-X/bin/nvcc "$@"`), so torch's own guess (dirname of nvcc) is wrong."""
+    if os.environ.get("CUDA_HOME"):
+        return os.environ["CUDA_HOME"]
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        return None
+    nvcc = os.path.realpath(nvcc)
+    head = Path(nvcc).read_bytes()[:4096]
+    if head.startswith(b"#!"):  # wrapper script: take the toolkit path it executes
+        match = re.search(rb"(/[^\s\"']+)/bin/nvcc\b", head)
+        root = match.group(1).decode() if match else None
+    else:
+        root = str(Path(nvcc).parent.parent)
+    return root if root and (Path(root) / "include" / "cuda_runtime.h").is_file() else None
+
+
+def _extensions():
+    """([extension], cmdclass) for anycost._C, or ([], {}) when there is nothing to build."""
+    if not (ROOT / "csrc" / "anycost_ops.cpp").is_file() or os.environ.get("ANYCOST_NO_EXT") == "1":
+        return [], {}
+    cuda_home = None if os.environ.get("ANYCOST_NO_CUDA") == "1" else _cuda_home()
+    if cuda_home:
+        os.environ["CUDA_HOME"] = cuda_home  # must be set before torch.utils.cpp_extension is imported
+    os.environ.setdefault("MAX_JOBS", "2")
+    try:
+        import torch
+        from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+    except ImportError as exc:
+        raise SystemExit(
+            "anycost: building the native extension needs torch in this environment: install torch "
+            "first and use `pip install --no-build-isolation ...` (or set ANYCOST_NO_EXT=1)"
+        ) from exc
+
+    def rel(pattern):
+        return sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(pattern))
+
+    cuda_cpp = rel("csrc/*_cuda.cpp")
+    sources = [s for s in rel("csrc/*.cpp") if s not in cuda_cpp]
+    kwargs = dict(
+        include_dirs=[str(ROOT / "csrc"), str(ROOT / "kernels")],
+        extra_compile_args={"cxx": ["-O3", "-fopenmp"], "nvcc": ["-O3"]},
+        extra_link_args=["-fopenmp"],
+    )
+    if torch.version.cuda and cuda_home:
+        if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
+            os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0+PTX"  # no GPU to detect: A100/H100 (+PTX)
+        ext = CUDAExtension(
+            "anycost._C", sources + cuda_cpp + rel("kernels/*.cu"), define_macros=[("ANYCOST_WITH_CUDA", "1")], **kwargs
+        )
+    else:
+        ext = CppExtension("anycost._C", sources, **kwargs)
+    return [ext], {"build_ext": BuildExtension}
+
+
+ext_modules, cmdclass = _extensions()
+setup(ext_modules=ext_modules, cmdclass=cmdclass)
