@@ -29,5 +29,7 @@ def default_generator(seed: int = 0):
     path = default_model_path()
     if path is not None:
         return load_generator(path), f"bundled model {path.name}"
-    torch.manual_seed(seed)
-    return Generator(arch=DEFAULT_ARCH).eval(), "RANDOM WEIGHTS (no trained model is bundled yet)"
+    with torch.random.fork_rng():  # seeded init without touching the caller's global RNG
+        torch.manual_seed(seed)
+        G = Generator(arch=DEFAULT_ARCH).eval()
+    return G, "RANDOM WEIGHTS (no trained model is bundled yet)"
