@@ -16,13 +16,24 @@ NATIVE_SRC := $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.h kernels/*.cu kernels/*
 
 export PIP_NO_INPUT := 1
 
-.PHONY: help setup demo test lint bench build-cpp test-cpp clean distclean
+.PHONY: help setup system-deps demo test lint bench build-cpp test-cpp clean distclean
 
 help: ## list the targets
 	@echo "make <target>   (PYTEST_ARGS='$(PYTEST_ARGS)', e.g. make test PYTEST_ARGS='-q -n 2 -m \"not slow\"')"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv and install anycost editable with the dev extra
+setup: system-deps $(STAMP) ## create .venv and install anycost editable with the dev extra
+
+# Debian packages the data loaders need (the emoji font). Installed when missing and we are root;
+# otherwise a warning (the emoji tests then skip and say why).
+DEB_PACKAGES := fonts-noto-color-emoji
+system-deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "warning: missing Debian packages ($$missing): run sudo apt-get install $$missing"; fi
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)

@@ -1,0 +1,7 @@
+"""Data loaders: image folders, rendered emoji, and multi-resolution batches."""
+
+from anycost.data.emoji import EmojiDataset, find_font, parse_labels
+from anycost.data.image_folder import ImageFolderDataset
+from anycost.data.pyramid import multires_batch, random_flip
+
+__all__ = ["EmojiDataset", "ImageFolderDataset", "find_font", "multires_batch", "parse_labels", "random_flip"]
