@@ -60,14 +60,18 @@ def _extensions():
     sources = [s for s in rel("csrc/*.cpp") if s not in cuda_cpp]
     kwargs = dict(
         include_dirs=[str(ROOT / "csrc"), str(ROOT / "kernels")],
-        extra_compile_args={"cxx": ["-O3", "-fopenmp"], "nvcc": ["-O3"]},
+        # -march=native: this is a source build for the machine it runs on (the kernels select AVX2/FMA
+        # or AVX-512 code at compile time); ANYCOST_PORTABLE=1 builds the portable fallback instead.
+        extra_compile_args={"cxx": ["-O3", "-fopenmp"] + ([] if os.environ.get("ANYCOST_PORTABLE") == "1"
+                                                          else ["-march=native"]), "nvcc": ["-O3"]},
         extra_link_args=["-fopenmp"],
     )
-    if torch.version.cuda and cuda_home:
+    cuda_sources = cuda_cpp + rel("kernels/*.cu")
+    if cuda_sources and torch.version.cuda and cuda_home:
         if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
             os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0+PTX"  # no GPU to detect: A100/H100 (+PTX)
         ext = CUDAExtension(
-            "anycost._C", sources + cuda_cpp + rel("kernels/*.cu"), define_macros=[("ANYCOST_WITH_CUDA", "1")], **kwargs
+            "anycost._C", sources + cuda_sources, define_macros=[("ANYCOST_WITH_CUDA", "1")], **kwargs
         )
     else:
         ext = CppExtension("anycost._C", sources, **kwargs)

@@ -1,7 +1,10 @@
 """Public op API. Every op takes ``impl="auto"|"kernel"|"ref"``.
 
 "ref" is the pure-PyTorch reference (`anycost.ops.ref`), "kernel" the native `anycost._C` op (an
-error if it is not built), "auto" the kernel when it is built and the reference otherwise.
+error if it is not built), "auto" the kernel when it is built and covers the inputs (float32 on the
+CPU today), else the reference. `modulated_conv2d` and `to_rgb` have native CPU kernels; `upfirdn2d`
+and `bias_act` run the reference for now. Gradients of native ops come from the reference (see
+`anycost.ops._registry`).
 """
 
 from __future__ import annotations
@@ -12,17 +15,32 @@ from anycost import _ext
 from anycost.ops import ref
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["bias_act", "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
+__all__ = ["NATIVE", "bias_act", "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
+#: Whether the native ops are loaded; decided once at import (so compiled graphs see a constant).
+NATIVE = _ext.load() is not None
 
 
-def resolve_impl(impl: str) -> str:
-    """Map an `impl` argument to "kernel" or "ref", with a clear error for a bad value."""
+#: Ops that have a native kernel today; the others always run the reference.
+NATIVE_OPS = ("modulated_conv2d", "to_rgb")
+
+
+def resolve_impl(impl: str, *tensors, op: str = "modulated_conv2d") -> str:
+    """Map an `impl` argument to "kernel" or "ref", with a clear error for a bad value.
+
+    "auto" picks the kernel when `op` has one, it is built, and every given tensor is a float32 CPU
+    tensor (the dtypes and devices the native kernels cover today).
+    """
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if op not in NATIVE_OPS:
+        if impl == "kernel":
+            raise NotImplementedError(f"{op} has no native kernel yet: use impl='ref' or 'auto'")
+        return "ref"
     if impl == "auto":
-        return "kernel" if _ext.load() is not None else "ref"
-    if impl == "kernel" and _ext.load() is None:
+        covered = all(t is None or (t.device.type == "cpu" and t.dtype == torch.float32) for t in tensors)
+        return "kernel" if covered and NATIVE else "ref"
+    if impl == "kernel" and not NATIVE:
         raise RuntimeError(f"impl='kernel' asked for, but {_ext.reason()}")
     return impl
 
@@ -62,8 +80,9 @@ def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsamp
                      noise_strength=None, bias=None, activate=False, impl="auto"):
     """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition."""
     _check_modconv(x, weight, styles, upsample, noise)
-    if resolve_impl(impl) == "kernel":
-        raise NotImplementedError("native modulated_conv2d is not wired in yet")
+    if resolve_impl(impl, x, weight, styles, noise, noise_strength, bias) == "kernel":
+        return torch.ops.anycost.modulated_conv2d(x, weight, styles, weight_scale, demodulate, upsample, noise,
+                                            noise_strength, bias, activate)
     return ref.modulated_conv2d(x, weight, styles, weight_scale=weight_scale, demodulate=demodulate,
                                 upsample=upsample, noise=noise, noise_strength=noise_strength, bias=bias,
                                 activate=activate)
@@ -72,8 +91,8 @@ def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsamp
 def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto"):
     """ToRGB layer; see `anycost.ops.ref.to_rgb`."""
     _check_modconv(x, weight, styles, False, None)
-    if resolve_impl(impl) == "kernel":
-        raise NotImplementedError("native to_rgb is not wired in yet")
+    if resolve_impl(impl, x, weight, styles, bias, skip, op="to_rgb") == "kernel":
+        return torch.ops.anycost.to_rgb(x, weight, styles, bias, weight_scale, skip)
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
 
 
@@ -85,8 +104,7 @@ def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), impl="auto"):
         raise ValueError(f"up and down must be 1 or 2, got up={up}, down={down}")
     if len(pad) not in (2, 4):
         raise ValueError(f"pad must be (p0, p1) or (x0, x1, y0, y1), got {pad!r}")
-    if resolve_impl(impl) == "kernel":
-        raise NotImplementedError("native upfirdn2d is not wired in yet")
+    resolve_impl(impl, op="upfirdn2d")
     return ref.upfirdn2d(x, kernel, up=up, down=down, pad=pad)
 
 
@@ -95,6 +113,5 @@ def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl=
     _float_tensor("x", x)
     if bias is not None and (bias.ndim != 1 or x.ndim < 2 or bias.shape[0] != x.shape[1]):
         raise ValueError(f"bias must be [{x.shape[1] if x.ndim > 1 else '?'}], got {tuple(bias.shape)}")
-    if resolve_impl(impl) == "kernel":
-        raise NotImplementedError("native bias_act is not wired in yet")
+    resolve_impl(impl, op="bias_act")
     return ref.bias_act(x, bias, act, alpha, gain)

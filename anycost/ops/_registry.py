@@ -1,0 +1,72 @@
+"""Fake (meta) kernels and autograd for the native ops in ``torch.ops.anycost``.
+
+Gradients of the native ops are computed by the reference implementation (`anycost.ops.ref`): the
+backward re-runs the reference forward on the saved inputs and differentiates it. Native backward
+kernels (and double backward, needed by R1 / path-length penalties) are future work, so training
+code should use ``impl="ref"``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from anycost.ops import ref
+
+_MODCONV_TENSORS = (0, 1, 2, 6, 7, 8)  # x, weight, styles, noise, noise_strength, bias
+_TO_RGB_TENSORS = (0, 1, 2, 3, 5)  # x, weight, styles, bias, skip
+
+
+def _modconv_fake(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
+    scale = 2 if upsample else 1
+    return x.new_empty(x.shape[0], weight.shape[0], x.shape[2] * scale, x.shape[3] * scale)
+
+
+def _to_rgb_fake(x, weight, styles, bias, weight_scale, skip):
+    return x.new_empty(x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
+
+
+def _modconv_ref(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
+    return ref.modulated_conv2d(x, weight, styles, weight_scale=weight_scale, demodulate=demodulate,
+                                upsample=upsample, noise=noise, noise_strength=noise_strength, bias=bias,
+                                activate=activate)
+
+
+def _to_rgb_ref(x, weight, styles, bias, weight_scale, skip):
+    return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
+
+
+def _reference_backward(reference, tensor_positions):
+    """An autograd formula that differentiates `reference` at the saved inputs."""
+
+    def setup_context(ctx, inputs, output):
+        ctx.args = list(inputs)
+        ctx.save_for_backward(*(inputs[i] for i in tensor_positions))
+
+    def backward(ctx, grad):
+        args = list(ctx.args)
+        leaves = []
+        for i, saved in zip(tensor_positions, ctx.saved_tensors):
+            if saved is not None and ctx.needs_input_grad[i]:
+                saved = saved.detach().requires_grad_(True)
+                leaves.append((i, saved))
+            args[i] = saved
+        grads = [None] * len(args)
+        if leaves:
+            with torch.enable_grad():
+                out = reference(*args)
+                found = torch.autograd.grad(out, [t for _, t in leaves], grad, allow_unused=True)
+            for (i, _), g in zip(leaves, found):
+                grads[i] = g
+        return tuple(grads)
+
+    return setup_context, backward
+
+
+def register() -> None:
+    """Attach fake kernels and autograd to the loaded native ops (called once by `anycost._ext`)."""
+    torch.library.register_fake("anycost::modulated_conv2d")(_modconv_fake)
+    torch.library.register_fake("anycost::to_rgb")(_to_rgb_fake)
+    setup, backward = _reference_backward(_modconv_ref, _MODCONV_TENSORS)
+    torch.library.register_autograd("anycost::modulated_conv2d", backward, setup_context=setup)
+    setup, backward = _reference_backward(_to_rgb_ref, _TO_RGB_TENSORS)
+    torch.library.register_autograd("anycost::to_rgb", backward, setup_context=setup)

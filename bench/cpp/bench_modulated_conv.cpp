@@ -1,0 +1,218 @@
+// Micro-benchmark of the fused modulated conv on config-f generator shapes.
+//
+//   bench_modulated_conv [--threads T] [--min-time S] [--variants] [--quick]
+//
+// (a) measures the practical fp32 peak of the machine with an FMA throughput
+//     loop on all threads (12 independent 8-wide FMA chains per thread);
+// (b) times the kernel at batch 1 on the listed layers and reports
+//     ms, GFLOP/s = 2 x true MACs / time, and the fraction of (a).
+// True MACs: no-up H*W*Cin*Cout*9; up H*W*Cin*Cout*9 + 16 per output element (blur);
+// ToRGB (1x1, fused bias + skip upsample-add) H*W*Cin*Cout.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/modulated_conv_blocked.h"
+#include "cpu/parallel.h"
+
+using namespace anycost::cpu;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+
+// ---------------------------------------------------------------------------
+// (a) FMA peak.
+#if ANYCOST_CPU_AVX2
+__attribute__((noinline)) float fma_loop(int64_t iters, float seed) {
+  __m256 a[12];
+  for (int k = 0; k < 12; ++k) a[k] = _mm256_set1_ps(seed + 0.001f * k);
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 12
+    for (int k = 0; k < 12; ++k) a[k] = _mm256_fmadd_ps(a[k], m, c);
+  }
+  __m256 s = a[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_ps(s, a[k]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0];
+}
+constexpr double kFlopsPerIter = 12 * 8 * 2;
+#else
+__attribute__((noinline)) float fma_loop(int64_t iters, float seed) {
+  float a[12][8];
+  for (int k = 0; k < 12; ++k)
+    for (int l = 0; l < 8; ++l) a[k][l] = seed + 0.001f * k;
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 12; ++k)
+      for (int l = 0; l < 8; ++l) a[k][l] = a[k][l] * 0.999999f + 1e-7f;
+  float s = 0;
+  for (int k = 0; k < 12; ++k) s += a[k][0];
+  return s;
+}
+constexpr double kFlopsPerIter = 12 * 8 * 2;
+#endif
+
+double measure_peak(const ThreadedFor& pf) {
+  const int T = pf.num_threads();
+  const int64_t iters = 20000000;
+  std::vector<float> sink(T * 16);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    double t0 = now_s();
+    pf(0, T, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) sink[t * 16] = fma_loop(iters, 1.0f + t);
+    });
+    double dt = now_s() - t0;
+    best = std::max(best, T * iters * kFlopsPerIter / dt / 1e9);
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------
+// (b) layers.
+struct Layer {
+  const char* name;
+  int64_t res_in, C_in, C_out;
+  bool up;
+  int K = 3;  // K = 1: ToRGB (no demod, bias, fused skip upsample-add)
+};
+
+int64_t full_channels(int64_t res) {  // config-f channels at ratio 1.0
+  static const int64_t B[][2] = {{4, 4096}, {8, 2048}, {16, 1024}, {32, 512}, {64, 256},
+                                 {128, 128}, {256, 64}, {512, 32}, {1024, 16}};
+  for (auto& b : B)
+    if (b[0] == res) return std::min<int64_t>(512, b[1] * 2);
+  return 512;
+}
+
+struct Result {
+  double ms, gflops;
+};
+
+template <int MR, int NR>
+Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time) {
+  const int64_t H = L.res_in, W = L.res_in;
+  const int64_t res_out = L.up ? 2 * L.res_in : L.res_in;
+  // Sliced view of the full weight: [C_out_full, C_in_full, 3, 3].
+  const int64_t Cfo = std::max(L.C_out, full_channels(res_out));
+  const int64_t Cfi = std::max(L.C_in, full_channels(L.res_in));
+  const int64_t KK = int64_t(L.K) * L.K;
+  std::vector<float> wfull(Cfo * Cfi * KK), x(L.C_in * H * W), s(L.C_in),
+      skip(L.C_out * (res_out / 2) * (res_out / 2)),
+      noise(res_out * res_out), bias(L.C_out);
+  uint32_t st = 12345;
+  auto rnd = [&] {
+    st = st * 1664525u + 1013904223u;
+    return (st >> 8) * (1.0f / 16777216.0f) - 0.5f;
+  };
+  for (auto& v : wfull) v = rnd();
+  for (auto& v : x) v = rnd();
+  for (auto& v : s) v = 1.0f + rnd();
+  for (auto& v : noise) v = rnd();
+  for (auto& v : bias) v = rnd();
+  for (auto& v : skip) v = rnd();
+  std::vector<float> out(L.C_out * res_out * res_out);
+
+  ModConvParams p;
+  p.N = 1, p.C_in = L.C_in, p.C_out = L.C_out, p.H = H, p.W = W, p.K = L.K;
+  p.upsample = L.up, p.demodulate = L.K == 3;
+  p.weight_scale = 1.f / std::sqrt(float(Cfi * KK));
+  p.x = x.data(), p.x_sn = L.C_in * H * W, p.x_sc = H * W, p.x_sh = W, p.x_sw = 1;
+  p.weight = wfull.data(), p.w_so = Cfi * KK, p.w_si = KK, p.w_sh = L.K, p.w_sw = 1;
+  p.styles = s.data(), p.s_sn = L.C_in, p.s_sc = 1;
+  p.noise = noise.data(), p.noise_sn = 0, p.noise_sh = res_out, p.noise_sw = 1;
+  p.noise_strength = 0.1f;
+  p.bias = bias.data();
+  p.act = Activation::LRelu;
+  if (L.K == 1) {  // ToRGB: bias, no noise / activation, fused skip
+    p.noise = nullptr;
+    p.act = Activation::Linear;
+    p.skip = skip.data(), p.skip_sn = 0, p.skip_sc = (res_out / 2) * (res_out / 2),
+    p.skip_sh = res_out / 2, p.skip_sw = 1;
+  }
+  p.out = out.data(), p.o_sn = L.C_out * res_out * res_out, p.o_sc = res_out * res_out,
+  p.o_sh = res_out, p.o_sw = 1;
+  ModConvBlocking b;
+  b.num_threads = pf.num_threads();
+
+  const double macs = double(H) * W * L.C_in * L.C_out * KK +
+                      (L.up ? 16.0 * res_out * res_out * L.C_out : 0.0);
+  for (int w = 0; w < 2; ++w) modulated_conv2d_forward<MR, NR>(p, pf, b);
+  std::vector<double> times;
+  double total = 0;
+  while (total < min_time || times.size() < 5) {
+    double t0 = now_s();
+    modulated_conv2d_forward<MR, NR>(p, pf, b);
+    double dt = now_s() - t0;
+    times.push_back(dt);
+    total += dt;
+    if (times.size() >= 1000) break;
+  }
+  std::sort(times.begin(), times.end());
+  const double med = times[times.size() / 2];
+  return {med * 1e3, 2.0 * macs / med / 1e9};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0;
+  double min_time = 0.5;
+  bool variants = false, quick = false;
+  for (int a = 1; a < argc; ++a) {
+    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
+    else if (!std::strcmp(argv[a], "--min-time") && a + 1 < argc) min_time = std::atof(argv[++a]);
+    else if (!std::strcmp(argv[a], "--variants")) variants = true;
+    else if (!std::strcmp(argv[a], "--quick")) quick = true;
+  }
+  ThreadedFor pf(threads);
+  if (quick) min_time = 0.1;
+  std::printf("anycost modulated conv micro-benchmark: isa=%s threads=%d batch=1 fp32\n",
+              simd_isa_name(), pf.num_threads());
+  const double peak = measure_peak(pf);
+  std::printf("measured FMA peak: %.1f GFLOP/s (%d threads)\n\n", peak, pf.num_threads());
+
+  const Layer layers[] = {
+      {"3x3 4px 512->512", 4, 512, 512, false},
+      {"3x3 8px 512->512", 8, 512, 512, false},
+      {"3x3 16px 512->512", 16, 512, 512, false},
+      {"3x3 32px 512->512", 32, 512, 512, false},
+      {"3x3 64px 512->512", 64, 512, 512, false},
+      {"3x3 128px 256->256", 128, 256, 256, false},
+      {"3x3 256px 128->128", 256, 128, 128, false},
+      {"3x3 64px 128->128 (r.25)", 64, 128, 128, false},
+      {"3x3 128px 64->64", 128, 64, 64, false},
+      {"3x3 256px 32->32", 256, 32, 32, false},
+      {"up 4->8 512->512", 4, 512, 512, true},
+      {"up 8->16 512->512", 8, 512, 512, true},
+      {"up 16->32 512->512", 16, 512, 512, true},
+      {"up 32->64 512->512", 32, 512, 512, true},
+      {"up 64->128 512->256", 64, 512, 256, true},
+      {"up 64->128 128->64 (r.25)", 64, 128, 64, true},
+      {"up 128->256 256->128", 128, 256, 128, true},
+      {"up 128->256 64->32", 128, 64, 32, true},
+      {"torgb+skip 256px 32->3", 256, 32, 3, false, 1},
+      {"torgb+skip 1024px 32->3", 1024, 32, 3, false, 1},
+  };
+  std::printf("%-28s %9s %9s %7s\n", "layer", "ms", "GFLOP/s", "%peak");
+  for (const Layer& L : layers) {
+    Result r = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time);
+    std::printf("%-28s %9.3f %9.1f %6.1f%%", L.name, r.ms, r.gflops, 100.0 * r.gflops / peak);
+    if (variants) {
+      Result r62 = bench_layer<6, 2>(L, pf, min_time);
+      Result r81 = bench_layer<8, 1>(L, pf, min_time);
+      std::printf("   | 6x2 %6.1f  8x1 %6.1f", r62.gflops, r81.gflops);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,15 @@
+// The only TORCH_LIBRARY of anycost: op schemas. Backends register their kernels in
+// csrc/<op>_cpu.cpp (and later csrc/<op>_cuda.cpp); fake kernels and autograd live in
+// anycost/ops/_registry.py. The Python reference twins are in anycost/ops/ref.py.
+#include <torch/library.h>
+
+TORCH_LIBRARY(anycost, m) {
+  // Styled conv on (possibly sliced, strided) weight views: modulation, demodulation, optional 2x
+  // upsampling with the [1,3,3,1] blur, noise * noise_strength, bias and scaled leaky ReLU in one pass.
+  m.def(
+      "modulated_conv2d(Tensor x, Tensor weight, Tensor styles, float weight_scale, bool demodulate, "
+      "bool upsample, Tensor? noise, Tensor? noise_strength, Tensor? bias, bool activate) -> Tensor");
+  // ToRGB: 1x1 modulated conv without demodulation + bias + the 2x-upsampled skip image.
+  m.def(
+      "to_rgb(Tensor x, Tensor weight, Tensor styles, Tensor bias, float weight_scale, Tensor? skip) -> Tensor");
+}

@@ -1,0 +1,64 @@
+// Parameters of the fused modulated convolution (see modulated_conv_blocked.h).
+#pragma once
+
+#include <cstdint>
+
+#include "modconv_epilogue.h"  // Activation
+
+namespace anycost {
+namespace cpu {
+
+// All pointers are fp32; strides are in elements and may be anything
+// (including 0 for broadcast where noted). Sizes refer to the sliced views.
+struct ModConvParams {
+  int64_t N = 1, C_in = 0, C_out = 0, H = 0, W = 0;  // x is [N, C_in, H, W]
+  int K = 3;                                          // 1 or 3 (odd, same padding)
+  bool demodulate = true;
+  bool upsample = false;  // K == 3 only: output is [N, C_out, 2H, 2W]
+  float weight_scale = 1.f;  // 1/sqrt(C_in_full*K*K)
+  float eps = 1e-8f;
+
+  const float* x = nullptr;  // [N, C_in, H, W]
+  int64_t x_sn = 0, x_sc = 0, x_sh = 0, x_sw = 1;
+  const float* weight = nullptr;  // view [C_out, C_in, K, K] of the full weight
+  int64_t w_so = 0, w_si = 0, w_sh = 0, w_sw = 1;
+  const float* styles = nullptr;  // [N, C_in]
+  int64_t s_sn = 0, s_sc = 1;
+
+  const float* noise = nullptr;  // optional [N or 1, 1, H_out, W_out]; noise_sn = 0 broadcasts
+  int64_t noise_sn = 0, noise_sh = 0, noise_sw = 1;
+  float noise_strength = 0.f;
+  const float* bias = nullptr;  // optional [C_out]
+  int64_t bias_s = 1;
+  Activation act = Activation::Linear;  // LRelu: (v > 0 ? v : alpha*v) * gain
+  float act_alpha = 0.2f, act_gain = 1.41421356237309505f;
+
+  // Optional ToRGB skip (no-upsample mode, even H and W only):
+  // out += upfirdn2d(skip, outer([1,3,3,1])/64*4, up=2, pad=(2,1)), added after act.
+  const float* skip = nullptr;  // [N, C_out, H/2, W/2]
+  int64_t skip_sn = 0, skip_sc = 0, skip_sh = 0, skip_sw = 1;
+
+  float* out = nullptr;  // [N, C_out, H_out, W_out]
+  int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
+
+  // Optional: receives the demodulation coefficients
+  // d[n,o] = 1/sqrt(weight_scale^2 * sum_i s[n,i]^2 sum_tap W[o,i,tap]^2 + eps)
+  // (written only when demodulate is true).
+  float* demod_out = nullptr;  // [N, C_out]
+  int64_t d_sn = 0, d_sc = 1;
+
+  int64_t H_out() const { return upsample ? 2 * H : H; }
+  int64_t W_out() const { return upsample ? 2 * W : W; }
+};
+
+// Cache-blocking knobs (defaults tuned on AMD Zen 2: 32 KiB L1d, 512 KiB L2).
+struct ModConvBlocking {
+  int64_t mc = 64;                 // output channels per task block (rounded to MR)
+  int64_t kc = 32;                 // input channels per packed block
+  int64_t acc_bytes = 512 * 1024;  // budget of the accumulator tile (L2)
+  int64_t xb_bytes = 512 * 1024;   // budget of the packed input block
+  int num_threads = 1;             // threads behind parallel_for (task balancing)
+};
+
+}  // namespace cpu
+}  // namespace anycost

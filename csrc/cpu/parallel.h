@@ -1,0 +1,139 @@
+// Threading and workspace helpers for the torch-free CPU kernels.
+//
+// The kernels never create threads themselves: every driver takes a
+// `parallel_for` callable with the signature of at::parallel_for,
+//
+//     pf(int64_t begin, int64_t end, int64_t grain, F f)   // f(int64_t b, int64_t e)
+//
+// and splits its work into equally sized tasks. The torch glue passes a
+// lambda forwarding to at::parallel_for; the C++ tests and benchmarks use the
+// implementations below. Like at::parallel_for, they hand each thread one
+// contiguous range of tasks (static schedule), so the drivers make the task
+// count a multiple of the thread count they are told about.
+//
+// Workspace: each thread keeps one grow-only, 64-byte aligned scratch buffer
+// (thread_local), so steady-state calls neither allocate nor page-fault.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <thread>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace anycost {
+namespace cpu {
+
+// Runs everything on the calling thread.
+struct SerialFor {
+  template <class F>
+  void operator()(int64_t begin, int64_t end, int64_t /*grain*/, const F& f) const {
+    if (begin < end) f(begin, end);
+  }
+  int num_threads() const { return 1; }
+};
+
+// Static contiguous split over `threads` workers (like at::parallel_for):
+// OpenMP when compiled with it, otherwise std::thread (spawned per call).
+struct ThreadedFor {
+  int threads = 1;
+  explicit ThreadedFor(int n = 0) : threads(n > 0 ? n : default_threads()) {}
+
+  static int default_threads() {
+#if defined(_OPENMP)
+    return omp_get_max_threads();
+#else
+    unsigned h = std::thread::hardware_concurrency();
+    return h ? static_cast<int>(h) : 1;
+#endif
+  }
+  int num_threads() const { return threads; }
+
+  template <class F>
+  void operator()(int64_t begin, int64_t end, int64_t grain, const F& f) const {
+    if (begin >= end) return;
+    const int64_t n = end - begin;
+    grain = std::max<int64_t>(grain, 1);
+    int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
+    if (chunks <= 1) {
+      f(begin, end);
+      return;
+    }
+    const int64_t per = (n + chunks - 1) / chunks;
+#if defined(_OPENMP)
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      int64_t b = begin + c * per, e = std::min(end, b + per);
+      if (b < e) f(b, e);
+    }
+#else
+    std::vector<std::thread> pool;
+    pool.reserve(static_cast<size_t>(chunks - 1));
+    for (int64_t c = 1; c < chunks; ++c) {
+      int64_t b = begin + c * per, e = std::min(end, b + per);
+      if (b < e) pool.emplace_back([=, &f] { f(b, e); });
+    }
+    f(begin, std::min(end, begin + per));
+    for (auto& t : pool) t.join();
+#endif
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Aligned memory.
+inline void* aligned_malloc_bytes(size_t bytes, size_t align = 64) {
+  bytes = (bytes + align - 1) / align * align;
+  if (bytes == 0) bytes = align;
+  void* p = std::aligned_alloc(align, bytes);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// Per-thread grow-only scratch memory. The returned pointer stays valid until
+// the next call on the same thread with a larger size (kernels request it once
+// per parallel range and carve it up themselves).
+inline void* thread_workspace(size_t bytes) {
+  struct Buf {
+    void* p = nullptr;
+    size_t cap = 0;
+    ~Buf() { std::free(p); }
+  };
+  static thread_local Buf buf;
+  if (buf.cap < bytes) {
+    std::free(buf.p);
+    buf.p = nullptr;
+    size_t cap = std::max(bytes, buf.cap + buf.cap / 2);
+    buf.p = aligned_malloc_bytes(cap);
+    buf.cap = cap;
+  }
+  return buf.p;
+}
+
+// Bump allocator over a workspace block (64-byte aligned pieces).
+struct Carver {
+  char* base;
+  size_t used = 0;
+  explicit Carver(void* b) : base(static_cast<char*>(b)) {}
+  template <class T>
+  T* take(size_t count) {
+    T* p = reinterpret_cast<T*>(base + used);
+    used += (count * sizeof(T) + 63) / 64 * 64;
+    return p;
+  }
+};
+
+// Bytes a sequence of carve requests will need (mirror of Carver::take).
+inline size_t carve_bytes(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+}  // namespace cpu
+}  // namespace anycost

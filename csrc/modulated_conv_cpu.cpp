@@ -1,0 +1,117 @@
+// CPU kernels of anycost::modulated_conv2d and anycost::to_rgb: argument checks, then the torch-free
+// blocked kernel of csrc/cpu/modulated_conv_blocked.h on the tensors' raw pointers and strides
+// (sliced weight views are read in place, never copied).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include "cpu/modulated_conv_blocked.h"
+
+namespace {
+
+namespace cpu = anycost::cpu;
+
+void check_float(const at::Tensor& t, const char* name, int64_t dim) {
+  TORCH_CHECK(t.device().is_cpu(), "anycost: ", name, " must be a CPU tensor");
+  TORCH_CHECK(t.scalar_type() == at::kFloat, "anycost: ", name, " must be float32, got ", t.scalar_type());
+  TORCH_CHECK(t.dim() == dim, "anycost: ", name, " must have ", dim, " dims, got ", t.sizes());
+}
+
+cpu::ModConvParams make_params(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
+                               double weight_scale, bool demodulate, bool upsample) {
+  check_float(x, "x", 4);
+  check_float(weight, "weight", 4);
+  check_float(styles, "styles", 2);
+  const int64_t n = x.size(0), c_in = x.size(1);
+  TORCH_CHECK(n > 0, "anycost: x has an empty batch");
+  TORCH_CHECK(weight.size(1) == c_in, "anycost: weight has ", weight.size(1), " input channels, x has ", c_in);
+  TORCH_CHECK(weight.size(2) == weight.size(3) && (weight.size(2) == 1 || weight.size(2) == 3),
+              "anycost: weight must be 1x1 or 3x3, got ", weight.sizes());
+  TORCH_CHECK(!upsample || weight.size(2) == 3, "anycost: upsample needs a 3x3 weight");
+  TORCH_CHECK(styles.size(0) == n && styles.size(1) == c_in, "anycost: styles must be [", n, ", ", c_in,
+              "], got ", styles.sizes());
+  cpu::ModConvParams p;
+  p.N = n;
+  p.C_in = c_in;
+  p.C_out = weight.size(0);
+  p.H = x.size(2);
+  p.W = x.size(3);
+  p.K = static_cast<int>(weight.size(2));
+  p.demodulate = demodulate;
+  p.upsample = upsample;
+  p.weight_scale = static_cast<float>(weight_scale);
+  p.x = x.data_ptr<float>();
+  p.x_sn = x.stride(0), p.x_sc = x.stride(1), p.x_sh = x.stride(2), p.x_sw = x.stride(3);
+  p.weight = weight.data_ptr<float>();
+  p.w_so = weight.stride(0), p.w_si = weight.stride(1), p.w_sh = weight.stride(2), p.w_sw = weight.stride(3);
+  p.styles = styles.data_ptr<float>();
+  p.s_sn = styles.stride(0), p.s_sc = styles.stride(1);
+  return p;
+}
+
+at::Tensor run(cpu::ModConvParams& p, const at::Tensor& x) {
+  at::Tensor out = at::empty({p.N, p.C_out, p.H_out(), p.W_out()}, x.options());
+  p.out = out.data_ptr<float>();
+  p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
+  cpu::ModConvBlocking blocking;
+  blocking.num_threads = at::get_num_threads();
+  auto pf = [](int64_t begin, int64_t end, int64_t grain, const auto& f) { at::parallel_for(begin, end, grain, f); };
+  cpu::modulated_conv2d_forward(p, pf, blocking);
+  return out;
+}
+
+at::Tensor modulated_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
+                                double weight_scale, bool demodulate, bool upsample,
+                                const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& noise_strength,
+                                const std::optional<at::Tensor>& bias, bool activate) {
+  cpu::ModConvParams p = make_params(x, weight, styles, weight_scale, demodulate, upsample);
+  if (noise.has_value()) {
+    const at::Tensor& nz = *noise;
+    check_float(nz, "noise", 4);
+    TORCH_CHECK(noise_strength.has_value() && noise_strength->numel() == 1,
+                "anycost: noise needs a one-element noise_strength");
+    TORCH_CHECK(nz.size(1) == 1 && (nz.size(0) == 1 || nz.size(0) == p.N) && nz.size(2) == p.H_out() &&
+                    nz.size(3) == p.W_out(),
+                "anycost: noise must be [1 or ", p.N, ", 1, ", p.H_out(), ", ", p.W_out(), "], got ", nz.sizes());
+    p.noise = nz.data_ptr<float>();
+    p.noise_sn = nz.size(0) == 1 ? 0 : nz.stride(0);
+    p.noise_sh = nz.stride(2), p.noise_sw = nz.stride(3);
+    p.noise_strength = noise_strength->item<float>();
+  }
+  if (bias.has_value()) {
+    check_float(*bias, "bias", 1);
+    TORCH_CHECK(bias->size(0) == p.C_out, "anycost: bias must be [", p.C_out, "], got ", bias->sizes());
+    p.bias = bias->data_ptr<float>();
+    p.bias_s = bias->stride(0);
+  }
+  p.act = activate ? cpu::Activation::LRelu : cpu::Activation::Linear;
+  return run(p, x);
+}
+
+at::Tensor to_rgb_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles, const at::Tensor& bias,
+                      double weight_scale, const std::optional<at::Tensor>& skip) {
+  cpu::ModConvParams p = make_params(x, weight, styles, weight_scale, false, false);
+  TORCH_CHECK(p.K == 1, "anycost: to_rgb needs a 1x1 weight, got ", weight.sizes());
+  check_float(bias, "bias", 1);
+  TORCH_CHECK(bias.size(0) == p.C_out, "anycost: bias must be [", p.C_out, "], got ", bias.sizes());
+  p.bias = bias.data_ptr<float>();
+  p.bias_s = bias.stride(0);
+  if (skip.has_value()) {
+    const at::Tensor& s = *skip;
+    check_float(s, "skip", 4);
+    TORCH_CHECK(p.H % 2 == 0 && p.W % 2 == 0 && s.size(0) == p.N && s.size(1) == p.C_out && s.size(2) * 2 == p.H &&
+                    s.size(3) * 2 == p.W,
+                "anycost: skip must be [", p.N, ", ", p.C_out, ", H/2, W/2] for x of size ", x.sizes(), ", got ",
+                s.sizes());
+    p.skip = s.data_ptr<float>();
+    p.skip_sn = s.stride(0), p.skip_sc = s.stride(1), p.skip_sh = s.stride(2), p.skip_sw = s.stride(3);
+  }
+  return run(p, x);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(anycost, CPU, m) {
+  m.impl("modulated_conv2d", &modulated_conv2d_cpu);
+  m.impl("to_rgb", &to_rgb_cpu);
+}

@@ -1,0 +1,237 @@
+// Fused modulated conv vs the naive double-precision reference.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "naive_ref.h"
+#include "test_util.h"
+
+using namespace anycost::cpu;
+
+namespace {
+
+struct Case {
+  int64_t N = 1, C_in = 23, C_out = 17, H = 5, W = 5;
+  int K = 3;
+  bool up = false, demod = true;
+  bool noise = false, noise_bcast = false, bias = false, act = false, skip = false;
+  int x_layout = 0;     // 0 contiguous, 1 channels-last, 2 strided + padded storage
+  bool out_strided = false;
+  int blocking = 0;     // 0 default, 1 tiny blocks (many chunks / kc blocks / carries)
+  int threads = 1;
+  std::string str() const {
+    std::ostringstream os;
+    os << "N=" << N << " Cin=" << C_in << " Cout=" << C_out << " H=" << H << " W=" << W
+       << " K=" << K << " up=" << up << " demod=" << demod << " noise=" << noise
+       << " bcast=" << noise_bcast << " bias=" << bias << " act=" << act << " skip=" << skip
+       << " xlayout=" << x_layout << " ostrided=" << out_strided << " blocking=" << blocking
+       << " threads=" << threads;
+    return os.str();
+  }
+};
+
+template <int MR = kModConvMR, int NR = kModConvNR>
+testutil::CompareResult run_case(const Case& c, uint32_t seed) {
+  const int64_t Cf_out = std::max<int64_t>(40, c.C_out + 5), Cf_in = std::max<int64_t>(50, c.C_in + 7);
+  const int64_t K = c.K;
+  const int64_t o_off = 3, i_off = 5;
+  // Full weight [>=40, >=50, K, K]; the kernel sees the slice [3:3+C_out, 5:5+C_in].
+  std::vector<float> wfull = testutil::random_vec(Cf_out * Cf_in * K * K, seed + 1);
+  std::vector<float> styles = testutil::random_vec(c.N * c.C_in, seed + 2, 0.2f, 2.0f);
+  ModConvParams p;
+  p.N = c.N, p.C_in = c.C_in, p.C_out = c.C_out, p.H = c.H, p.W = c.W, p.K = c.K;
+  p.upsample = c.up;
+  p.demodulate = c.demod;
+  p.weight_scale = 1.f / std::sqrt(float(Cf_in * K * K));
+  p.w_so = Cf_in * K * K, p.w_si = K * K, p.w_sh = K, p.w_sw = 1;
+  p.weight = wfull.data() + o_off * p.w_so + i_off * p.w_si;
+  p.styles = styles.data(), p.s_sn = c.C_in, p.s_sc = 1;
+
+  // Input storage per layout.
+  std::vector<float> xs;
+  const int64_t N = c.N, C = c.C_in, H = c.H, W = c.W;
+  if (c.x_layout == 0) {
+    xs = testutil::random_vec(N * C * H * W, seed + 3);
+    p.x = xs.data(), p.x_sn = C * H * W, p.x_sc = H * W, p.x_sh = W, p.x_sw = 1;
+  } else if (c.x_layout == 1) {
+    xs = testutil::random_vec(N * H * W * C, seed + 3);
+    p.x = xs.data(), p.x_sn = H * W * C, p.x_sc = 1, p.x_sh = W * C, p.x_sw = C;
+  } else {
+    const int64_t sw = 2, sh = 2 * W + 5, sc = (H + 3) * sh, sn = (C + 2) * sc;
+    xs = testutil::random_vec(N * sn, seed + 3);
+    p.x = xs.data() + sc + sh + 1, p.x_sn = sn, p.x_sc = sc, p.x_sh = sh, p.x_sw = sw;
+  }
+  const int64_t Ho = p.H_out(), Wo = p.W_out();
+  std::vector<float> noise, bias, skip;
+  if (c.noise) {
+    noise = testutil::random_vec((c.noise_bcast ? 1 : N) * Ho * Wo, seed + 4);
+    p.noise = noise.data(), p.noise_sn = c.noise_bcast ? 0 : Ho * Wo, p.noise_sh = Wo,
+    p.noise_sw = 1;
+    p.noise_strength = 0.37f;
+  }
+  if (c.bias) {
+    bias = testutil::random_vec(2 * c.C_out, seed + 5);
+    p.bias = bias.data(), p.bias_s = 2;  // strided bias view
+  }
+  if (c.act) p.act = Activation::LRelu, p.act_alpha = 0.2f, p.act_gain = std::sqrt(2.f);
+  if (c.skip) {
+    skip = testutil::random_vec(N * c.C_out * (H / 2) * (W / 2), seed + 6);
+    p.skip = skip.data(), p.skip_sn = c.C_out * (H / 2) * (W / 2), p.skip_sc = (H / 2) * (W / 2),
+    p.skip_sh = W / 2, p.skip_sw = 1;
+  }
+  const int64_t osh = c.out_strided ? Wo + 3 : Wo;
+  std::vector<float> out(N * c.C_out * Ho * osh, NAN);
+  p.out = out.data(), p.o_sn = c.C_out * Ho * osh, p.o_sc = Ho * osh, p.o_sh = osh, p.o_sw = 1;
+  std::vector<float> demod(N * c.C_out, NAN);
+  p.demod_out = demod.data(), p.d_sn = c.C_out, p.d_sc = 1;
+
+  ModConvBlocking b;
+  if (c.blocking == 1) b.mc = 4, b.kc = 5, b.acc_bytes = 1, b.xb_bytes = 1;
+  b.num_threads = c.threads;
+  if (c.threads == 1)
+    modulated_conv2d_forward<MR, NR>(p, SerialFor(), b);
+  else
+    modulated_conv2d_forward<MR, NR>(p, ThreadedFor(c.threads), b);
+
+  const std::vector<double> ref = naive::modulated_conv2d(p);
+  auto res = testutil::compare(ref, [&](size_t k) {
+    const int64_t x = k % Wo, y = (k / Wo) % Ho, o = (k / (Wo * Ho)) % c.C_out,
+                  n = k / (Wo * Ho * c.C_out);
+    return double(out[n * p.o_sn + o * p.o_sc + y * p.o_sh + x]);
+  });
+  if (c.demod) {
+    // Demodulation coefficients.
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t o = 0; o < c.C_out; ++o) {
+        double ss = 0;
+        for (int64_t i = 0; i < c.C_in; ++i)
+          for (int64_t t = 0; t < K * K; ++t) {
+            double v = double(p.weight_scale) * p.weight[o * p.w_so + i * p.w_si + t] *
+                       styles[n * c.C_in + i];
+            ss += v * v;
+          }
+        const double d = 1.0 / std::sqrt(ss + 1e-8);
+        if (!(std::fabs(demod[n * c.C_out + o] - d) <= 1e-5 * d)) {
+          res.ok = false;
+          std::printf("demod mismatch n=%d o=%d got %g want %g\n", int(n), int(o), demod[n * c.C_out + o], d);
+        }
+      }
+  }
+  return res;
+}
+
+}  // namespace
+
+TEST(ModulatedConv, SizesLayoutsAndEpilogues) {
+  const int64_t sizes[] = {1, 3, 4, 5, 8, 13};
+  uint32_t seed = 100;
+  int count = 0;
+  for (int64_t hw : sizes)
+    for (int kind = 0; kind < 3; ++kind)  // 0: 1x1, 1: 3x3, 2: 3x3 up
+      for (int64_t N : {1, 3})
+        for (int variant = 0; variant < 4; ++variant) {
+          Case c;
+          c.N = N, c.H = hw, c.W = hw;
+          c.K = kind == 0 ? 1 : 3;
+          c.up = kind == 2;
+          c.demod = (variant % 2 == 0) != (kind == 0);
+          c.noise = variant >= 1;
+          c.noise_bcast = variant == 2;
+          c.bias = variant != 1;
+          c.act = variant >= 2;
+          c.x_layout = variant % 3;
+          c.out_strided = variant == 3;
+          c.blocking = (variant + kind) % 2;
+          c.threads = 1 + (variant + static_cast<int>(N)) % 3;
+          c.skip = kind == 0 && variant == 1 && hw % 2 == 0;
+          SCOPED_TRACE(c.str());
+          auto r = run_case(c, seed++);
+          EXPECT_TRUE(r.ok) << r.msg();
+          ++count;
+        }
+  EXPECT_EQ(count, 6 * 3 * 2 * 4);
+}
+
+TEST(ModulatedConv, NonSquareAndChannelCounts) {
+  uint32_t seed = 900;
+  struct S {
+    int64_t cin, cout, h, w;
+  };
+  const S shapes[] = {{1, 1, 7, 3}, {2, 9, 3, 11}, {9, 2, 13, 4}, {47, 37, 6, 9}, {16, 32, 8, 8}};
+  for (const S& s : shapes)
+    for (int kind = 0; kind < 3; ++kind)
+      for (int blocking = 0; blocking < 2; ++blocking) {
+        Case c;
+        c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w;
+        c.K = kind == 0 ? 1 : 3;
+        c.up = kind == 2;
+        c.demod = kind != 0;
+        c.bias = c.act = c.noise = true;
+        c.x_layout = blocking ? 2 : 0;
+        c.blocking = blocking;
+        c.threads = 2;
+        SCOPED_TRACE(c.str());
+        auto r = run_case(c, seed++);
+        EXPECT_TRUE(r.ok) << r.msg();
+      }
+}
+
+TEST(ModulatedConv, ToRgbWithFusedSkip) {
+  uint32_t seed = 1500;
+  for (int64_t hw : {2, 4, 8, 14})
+    for (int64_t N : {1, 3}) {
+      Case c;
+      c.N = N, c.C_in = 23, c.C_out = 3, c.H = hw, c.W = hw;
+      c.K = 1, c.demod = false, c.bias = true, c.skip = true;
+      c.threads = 2;
+      SCOPED_TRACE(c.str());
+      auto r = run_case(c, seed++);
+      EXPECT_TRUE(r.ok) << r.msg();
+    }
+}
+
+TEST(ModulatedConv, OtherMicroKernelShapes) {
+  uint32_t seed = 2000;
+  for (int kind = 0; kind < 3; ++kind)
+    for (int64_t hw : {3, 8, 13}) {
+      Case c;
+      c.H = hw, c.W = hw, c.K = kind == 0 ? 1 : 3, c.up = kind == 2;
+      c.bias = c.act = c.noise = true;
+      c.blocking = hw == 8;
+      c.threads = 2;
+      SCOPED_TRACE(c.str());
+      auto r1 = run_case<6, 2>(c, seed++);
+      EXPECT_TRUE(r1.ok) << "6x2 " << r1.msg();
+      auto r2 = run_case<8, 1>(c, seed++);
+      EXPECT_TRUE(r2.ok) << "8x1 " << r2.msg();
+      auto r3 = run_case<2, 4>(c, seed++);
+      EXPECT_TRUE(r3.ok) << "2x4 " << r3.msg();
+    }
+}
+
+TEST(ModulatedConv, LargerBandsAndCarries) {
+  // Bigger images where the default blocking makes several chunks per band
+  // (upsampling carry path) and several channel blocks.
+  uint32_t seed = 3000;
+  for (int kind = 1; kind < 3; ++kind)
+    for (int threads : {1, 2}) {
+      Case c;
+      c.N = 1, c.C_in = 37, c.C_out = 33, c.H = 37, c.W = 29, c.K = 3, c.up = kind == 2;
+      c.bias = c.act = c.noise = true;
+      c.threads = threads;
+      SCOPED_TRACE(c.str());
+      auto r = run_case(c, seed++);
+      EXPECT_TRUE(r.ok) << r.msg();
+    }
+}
+
+TEST(ModulatedConv, RejectsBadParams) {
+  ModConvParams p;
+  EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
+  float dummy[16] = {0};
+  p.N = 1, p.C_in = 1, p.C_out = 1, p.H = 2, p.W = 2, p.K = 1, p.upsample = true;
+  p.x = dummy, p.weight = dummy, p.styles = dummy, p.out = dummy;
+  EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
+}

@@ -1,0 +1,119 @@
+"""Native CPU modulated_conv2d / to_rgb against the reference ops (skipped when anycost._C is not built)."""
+
+import math
+
+import pytest
+import torch
+
+from anycost import _ext, ops
+from anycost.ops import ref
+
+pytestmark = pytest.mark.skipif(_ext.load() is None, reason=f"native ops unavailable: {_ext.reason()}")
+
+
+def _case(batch, c_in, c_out, size, k=3, full=(48, 40), seed=0, contiguous_x=True):
+    g = torch.Generator().manual_seed(seed)
+    weight_full = torch.randn(1, full[0], full[1], k, k, generator=g)
+    weight = weight_full[0, :c_out, :c_in]  # a strided view of the full weight
+    if contiguous_x:
+        x = torch.randn(batch, c_in, size, size + 1, generator=g)
+    else:  # channels-last storage and a sliced channel range
+        x = torch.randn(batch, size, size + 1, c_in + 3, generator=g).permute(0, 3, 1, 2)[:, 2 : 2 + c_in]
+    styles = torch.randn(batch, c_in, generator=g) * 0.5 + 1
+    return x, weight, styles, 1 / math.sqrt(full[1] * k * k)
+
+
+def _close(a, b):
+    torch.testing.assert_close(a, b, atol=1e-4 * max(1.0, b.abs().max().item()), rtol=1e-4)
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+@pytest.mark.parametrize("demodulate", [False, True])
+@pytest.mark.parametrize(("batch", "c_in", "c_out", "size"), [(1, 5, 7, 1), (1, 17, 23, 5), (4, 13, 9, 8),
+                                                               (1, 40, 48, 13), (3, 3, 1, 4)])
+def test_forward_matches_reference(upsample, demodulate, batch, c_in, c_out, size):
+    x, weight, styles, scale = _case(batch, c_in, c_out, size)
+    out_hw = (2 * size, 2 * size + 2) if upsample else (size, size + 1)
+    noise = torch.randn(batch, 1, *out_hw)
+    strength = torch.tensor([0.3])
+    bias = torch.randn(c_out)
+    for kwargs in (dict(), dict(noise=noise, noise_strength=strength, bias=bias, activate=True), dict(bias=bias)):
+        args = dict(weight_scale=scale, demodulate=demodulate, upsample=upsample, **kwargs)
+        _close(ops.modulated_conv2d(x, weight, styles, impl="kernel", **args),
+               ops.modulated_conv2d(x, weight, styles, impl="ref", **args))
+
+
+def test_broadcast_noise_and_non_contiguous_input():
+    x, weight, styles, scale = _case(2, 11, 6, 6, contiguous_x=False)
+    assert not x.is_contiguous()
+    noise = torch.randn(1, 1, 12, 14)
+    args = dict(weight_scale=scale, upsample=True, noise=noise, noise_strength=torch.tensor([1.5]),
+                bias=torch.randn(6), activate=True)
+    _close(ops.modulated_conv2d(x, weight, styles, impl="kernel", **args),
+           ops.modulated_conv2d(x, weight, styles, impl="ref", **args))
+
+
+@pytest.mark.parametrize("with_skip", [False, True])
+def test_to_rgb_matches_reference(with_skip):
+    x, weight, styles, scale = _case(2, 19, 3, 8, k=1, full=(3, 32))
+    x = x[..., :8]  # 8 x 8, a non-contiguous view; the skip image is half that size
+    bias = torch.randn(3)
+    skip = torch.randn(2, 3, 4, 4) if with_skip else None
+    _close(ops.to_rgb(x, weight, styles, bias, weight_scale=scale, skip=skip, impl="kernel"),
+           ops.to_rgb(x, weight, styles, bias, weight_scale=scale, skip=skip, impl="ref"))
+
+
+def test_gradients_match_reference():
+    x, weight_view, styles, scale = _case(2, 6, 5, 5)
+    leaves = [t.detach().clone().requires_grad_(True) for t in (x, weight_view, styles)]
+    strength = torch.tensor([0.7], requires_grad=True)
+    bias = torch.randn(5, requires_grad=True)
+    noise = torch.randn(2, 1, 10, 12)
+    grads = {}
+    for impl in ("kernel", "ref"):
+        out = ops.modulated_conv2d(*leaves, weight_scale=scale, upsample=True, noise=noise, noise_strength=strength,
+                                   bias=bias, activate=True, impl=impl)
+        grads[impl] = torch.autograd.grad(out.square().sum(), [*leaves, strength, bias])
+    for a, b in zip(grads["kernel"], grads["ref"]):
+        _close(a, b)
+
+
+def test_opcheck():
+    x, weight, styles, scale = _case(1, 4, 3, 4)
+    torch.library.opcheck(torch.ops.anycost.modulated_conv2d,
+                          (x, weight, styles, scale, True, True, None, None, torch.randn(3), True))
+    rgb_w = torch.randn(3, 4, 1, 1)
+    torch.library.opcheck(torch.ops.anycost.to_rgb,
+                          (x[..., :4], rgb_w, styles, torch.randn(3), 0.5, torch.randn(1, 3, 2, 2)))
+
+
+def test_torch_compile_fullgraph():
+    x, weight, styles, scale = _case(1, 4, 3, 4)
+
+    def f(x, weight, styles):
+        return ops.modulated_conv2d(x, weight, styles, weight_scale=scale, impl="kernel") * 2
+
+    compiled = torch.compile(f, fullgraph=True, backend="eager")
+    _close(compiled(x, weight, styles), f(x, weight, styles))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (dict(x=torch.randn(1, 3, 5, 5, dtype=torch.float64)), "x must be float32"),
+    (dict(weight=torch.randn(2, 3, 2, 2)), "weight must be 1x1 or 3x3"),
+])
+def test_native_bad_inputs(args, message):
+    kw = dict(x=torch.randn(1, 3, 5, 5), weight=torch.randn(2, 3, 3, 3), styles=torch.randn(1, 3))
+    kw.update(args)
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.anycost.modulated_conv2d(kw["x"], kw["weight"], kw["styles"], 1.0, True, False, None, None, None,
+                                           False)
+
+
+def test_auto_falls_back_to_reference_for_float64():
+    x, weight, styles, scale = _case(1, 4, 3, 4)
+    assert ops.resolve_impl("auto", x) == "kernel"
+    assert ops.resolve_impl("auto", x.double()) == "ref"
+    out = ops.modulated_conv2d(x.double(), weight.double(), styles.double(), weight_scale=scale)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, ref.modulated_conv2d(x.double(), weight.double(), styles.double(),
+                                                         weight_scale=scale))
