@@ -24,9 +24,9 @@ help: ## list the targets
 
 setup: system-deps $(STAMP) ## create .venv and install anycost editable with the dev extra
 
-# Debian packages the data loaders need (the emoji font). Installed when missing and we are root;
-# otherwise a warning (the emoji tests then skip and say why).
-DEB_PACKAGES := fonts-noto-color-emoji
+# Debian packages the data loaders need (the emoji font, Fashion-MNIST). Installed when missing and we are root;
+# otherwise a warning (the tests that need them then skip and say why).
+DEB_PACKAGES := fonts-noto-color-emoji dataset-fashion-mnist
 system-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then :; \
