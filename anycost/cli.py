@@ -1,11 +1,9 @@
-"""The `anycost` command line: generate | info | demo | convert."""
+"""The `anycost` command line: generate | info | demo | bench | convert."""
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -106,14 +104,9 @@ def cmd_info(args) -> None:
 
 def _time_config(G, w, config, impl: str, repeats: int) -> float:
     """Median wall time (ms) of one batch-1 forward at `config` after one warm-up run."""
-    times = []
-    with torch.no_grad():
-        for i in range(repeats + 1):
-            start = time.perf_counter()
-            G(w, config=config, noise="const", impl=impl)
-            if i:
-                times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    from anycost.benchmark import time_forward
+
+    return time_forward(G, w, config, impl, repeats).median_ms
 
 
 def cmd_demo(args) -> None:
@@ -144,6 +137,32 @@ def cmd_demo(args) -> None:
     (out / "timings.md").write_text(report)
     print("\n".join(table))
     print(f"\nwrote {out / 'grid.png'} (rows: resolution x ratio, columns: seeds) and {out / 'timings.md'}")
+
+
+def cmd_bench(args) -> None:
+    from anycost import benchmark
+
+    resolutions = benchmark.parse_list(args.resolutions, int)
+    ratios = benchmark.parse_list(args.ratios, float)
+    impls = benchmark.parse_list(args.impls, str)
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    with benchmark.num_threads(args.threads):
+        if args.checkpoint:
+            G, source = _load(args.checkpoint)
+        else:
+            G = benchmark.random_generator(args.model_resolution, args.channel_multiplier)
+            source = f"random weights, {G.arch}"
+        print(f"model: {source}", flush=True)
+        result = benchmark.run_generator_bench(G, resolutions, ratios, impls, args.repeats, args.warmup,
+                                               args.budget, peak=not args.no_peak, passes=args.passes,
+                                               clock=args.clock,
+                                               log=lambda line: print(line, flush=True))
+        result.machine["model"] = source
+    paths = benchmark.write_outputs(result, args.out)
+    print()
+    print(benchmark.markdown_table(result))
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
 
 
 def cmd_convert(args) -> None:
@@ -195,6 +214,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", default="out/demo", help="output folder")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio), ref vs kernel, vs the fp32 peak")
+    p.add_argument("--checkpoint", "-c", help="generator file (default: random config-f weights)")
+    p.add_argument("--model-resolution", type=int, default=1024, help="random model's resolution (default 1024)")
+    p.add_argument("--channel-multiplier", type=float, default=2, help="random model's multiplier (2 = config-f)")
+    p.add_argument("--resolutions", default="1024,512,256,128", help="comma-separated output resolutions")
+    p.add_argument("--ratios", default="1.0,0.75,0.5,0.25", help="comma-separated uniform channel ratios")
+    p.add_argument("--impls", default="ref,kernel", help="comma-separated: ref,kernel")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per config and impl (median)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    p.add_argument("--passes", type=int, default=1, help="sweeps; each entry keeps its best median (shared machines)")
+    p.add_argument("--budget", type=float, default=10.0, help="seconds per measurement after which repeats stop "
+                                                              "(at least 3 are kept)")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: process CPU time (use with --threads 1 on a busy machine)")
+    p.add_argument("--no-peak", action="store_true", help="skip the fp32 conv peak measurement")
+    p.add_argument("--out", "-o", default="out/bench", help="folder for bench.md, bench.json, bench.png")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("convert", help="convert between the official .pt and the anycost .safetensors format")
     p.add_argument("input")
     p.add_argument("output")
@@ -207,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, TypeError, OSError, RuntimeError) as err:
         print(f"anycost {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0
