@@ -43,12 +43,16 @@ $(VPY):
 # isolated build env would lack torch, or fetch a second, possibly different one). Step 1 reads
 # [build-system].requires + [project].dependencies from pyproject.toml with tomllib and installs them;
 # step 2 installs the package itself with --no-build-isolation (deps already satisfied, adds [dev]).
+# [tool.anycost].no-deps lists weight-only packages, installed without their dependencies.
 $(STAMP): pyproject.toml setup.py $(NATIVE_SRC) | $(VPY)
 	$(VPY) -c 'import tomllib' 2>/dev/null || $(PIP) tomli
 	$(VPY) -c 'import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
 	  p = t.load(open("pyproject.toml", "rb")); \
 	  print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' > $(VENV)/bootstrap-requirements.txt
 	$(PIP) -r $(VENV)/bootstrap-requirements.txt
+	$(VPY) -c 'import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
+	  print("\n".join(t.load(open("pyproject.toml", "rb"))["tool"]["anycost"]["no-deps"]))' > $(VENV)/no-deps-requirements.txt
+	$(PIP) --no-deps -r $(VENV)/no-deps-requirements.txt
 	$(PIP) --no-build-isolation -e '.[dev]'
 	@touch $@
 

@@ -1,0 +1,98 @@
+"""Sub-generator consistency: how close each sub-generator's output is to the full generator's.
+
+For the same w and the same per-layer noise, each `SubnetConfig` renders an image at its resolution;
+the full generator renders one at the model's resolution, which is *downsampled* to the config's
+resolution by average pooling (area resampling for the power-of-two factors used here), as the
+Anycost GAN paper compares outputs at the lower resolution. Measured per config, averaged over `n`
+samples: the perceptual distance (`anycost.metrics.perceptual`) and the MSE over pixels and channels
+(images in [-1, 1]). The full config itself scores 0 on both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from anycost.config import SubnetConfig
+
+
+@dataclass(frozen=True)
+class ConsistencyRow:
+    """Consistency of one sub-generator with the full generator over `n` samples."""
+
+    config: SubnetConfig
+    resolution: int
+    macs: int
+    perceptual: float
+    mse: float
+    n: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the config as its dict, the rest as plain numbers."""
+        out = asdict(self)
+        out["config"] = self.config.to_dict()
+        return out
+
+
+def downsample_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Average-pool square images [N, C, R, R] to `resolution` (R must be a multiple of it)."""
+    size = images.shape[-1]
+    if images.shape[-2] != size or size % resolution:
+        raise ValueError(f"cannot area-downsample {tuple(images.shape[-2:])} images to {resolution} px")
+    factor = size // resolution
+    return images if factor == 1 else F.avg_pool2d(images, factor)
+
+
+@torch.no_grad()
+def subnet_consistency(G, configs: Sequence[SubnetConfig], n: int = 64, seed: int = 0, perceptual="auto",
+                       batch: int = 16, *, truncation: float = 1.0, impl: str = "auto") -> list[ConsistencyRow]:
+    """Mean perceptual distance and MSE between each config's output and the downsampled full output.
+
+    `perceptual` is a module d(x, y) -> [N] (e.g. from `load_perceptual`), a backend name for
+    `load_perceptual`, or None to skip it (the column is then NaN). z, and the noise shared by all
+    configs, come from one torch.Generator seeded by `seed` (same seed and batch: same samples).
+    """
+    configs = list(configs)
+    if not configs:
+        raise ValueError("give at least one SubnetConfig")
+    for c in configs:
+        if not isinstance(c, SubnetConfig):
+            raise TypeError(f"configs must be SubnetConfigs, got {type(c).__name__}")
+        if c.arch != G.arch:
+            raise ValueError(f"config {c.describe()} is for {c.arch}, the generator is {G.arch}")
+    for label, value in (("n", n), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    if isinstance(perceptual, str):
+        from anycost.metrics.perceptual import load_perceptual
+
+        perceptual = load_perceptual(perceptual)
+    if isinstance(perceptual, torch.nn.Module):
+        perceptual = perceptual.to(G.w_avg.device)
+
+    device = G.w_avg.device
+    rng = torch.Generator(device=device).manual_seed(seed)
+    perc_sum = [0.0] * len(configs)
+    mse_sum = [0.0] * len(configs)
+    for start in range(0, n, batch):
+        b = min(batch, n - start)
+        z = torch.randn(b, G.arch.style_dim, generator=rng, device=device, dtype=G.w_avg.dtype)
+        w = G.mapping(z)
+        noise = G.make_noise(b, G.arch.resolution, rng)
+        full = G(w, noise=noise, truncation=truncation, impl=impl)
+        for i, config in enumerate(configs):
+            sub = G(w, config=config, noise=noise, truncation=truncation, impl=impl)
+            ref = downsample_to(full, config.resolution)
+            mse_sum[i] += (sub - ref).double().square().mean((1, 2, 3)).sum().item()
+            if perceptual is not None:
+                perc_sum[i] += perceptual(sub, ref).double().sum().item()
+    return [
+        ConsistencyRow(config=c, resolution=c.resolution, macs=c.macs,
+                       perceptual=perc_sum[i] / n if perceptual is not None else math.nan,
+                       mse=mse_sum[i] / n, n=n)
+        for i, c in enumerate(configs)
+    ]
