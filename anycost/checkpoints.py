@@ -137,7 +137,8 @@ def official_state(G: Generator) -> dict[str, torch.Tensor]:
 
 
 # -- files -----------------------------------------------------------------------------------------
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path` (all or nothing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -162,7 +163,7 @@ def save_generator(G: Generator, path, metadata: dict | None = None) -> Path:
         "info": json.dumps(metadata or {}),
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in G.state_dict().items()}
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return path
 
 
@@ -170,7 +171,7 @@ def export_official(G: Generator, path) -> Path:
     """Write `G` as an official-style checkpoint ``{"g_ema": state_dict}`` (loadable by both codes)."""
     path = Path(path)
     state = {k: v.cpu() for k, v in official_state(G).items()}
-    _atomic_write(path, lambda tmp: torch.save({"g_ema": state}, tmp))
+    atomic_write(path, lambda tmp: torch.save({"g_ema": state}, tmp))
     return path
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
+from anycost.training import run as train_run
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -232,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peak", action="store_true", help="skip the fp32 conv peak measurement")
     p.add_argument("--out", "-o", default="out/bench", help="folder for bench.md, bench.json, bench.png")
     p.set_defaults(func=cmd_bench)
+
+    train_run.add_parser(sub)
 
     p = sub.add_parser("convert", help="convert between the official .pt and the anycost .safetensors format")
     p.add_argument("input")

@@ -1,6 +1,7 @@
-"""Models: the Anycost generator and its building blocks."""
+"""Models: the Anycost generator, its discriminator and their building blocks."""
 
 from anycost.models.channel_sort import sort_channels
+from anycost.models.discriminator import Discriminator, arch_vector
 from anycost.models.generator import Generator
 
-__all__ = ["Generator", "sort_channels"]
+__all__ = ["Discriminator", "Generator", "arch_vector", "sort_channels"]

@@ -1,0 +1,152 @@
+"""`anycost train`: the training data by name or folder, and the command itself."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from anycost.config import GeneratorArch
+from anycost.training.config import STAGES, TrainConfig
+
+#: Data sources by name; anything else is an image folder.
+NAMED_DATA = ("emoji", "emoji-all", "fashion-mnist", "mnist5k")
+
+
+def open_dataset(data: str, resolution: int):
+    """The dataset `data` names (see NAMED_DATA) or an image folder at that path, at `resolution`."""
+    from anycost import data as datasets
+
+    if data == "emoji":
+        return datasets.EmojiDataset(resolution, subset="faces_people")
+    if data == "emoji-all":
+        return datasets.EmojiDataset(resolution, subset="all")
+    if data == "fashion-mnist":
+        return datasets.FashionMNISTDataset(resolution, split="train")
+    if data == "mnist5k":
+        return datasets.MNIST5kDataset(resolution)
+    if not Path(data).is_dir():
+        raise FileNotFoundError(f"--data {data!r} is neither one of {NAMED_DATA} nor an image folder")
+    return datasets.ImageFolderDataset(data, resolution)
+
+
+def load_images(data: str, resolution: int, progress: bool = True) -> torch.Tensor:
+    """Every image of the data source as one uint8 tensor [N, 3, R, R] (training samples from memory)."""
+    dataset = open_dataset(data, resolution)
+    out = torch.empty(len(dataset), 3, resolution, resolution, dtype=torch.uint8)
+    for i in tqdm(range(len(dataset)), desc=f"loading {data}", disable=not progress, leave=False):
+        item = dataset[i]
+        image = item[0] if isinstance(item, tuple) else item
+        out[i] = ((image + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def parse_schedule(text: str) -> tuple[tuple[str, int], ...]:
+    """'plain:3000,multires:1500,adaptive:2000' -> (("plain", 3000), ...)."""
+    out = []
+    for part in text.split(","):
+        stage, sep, steps = part.strip().partition(":")
+        if not sep or stage not in STAGES or not steps.isdigit():
+            raise argparse.ArgumentTypeError(f"bad schedule entry {part!r}: use stage:steps with stage in {STAGES}")
+        out.append((stage, int(steps)))
+    return tuple(out)
+
+
+def load_perceptual(spec: str):
+    """The consistency loss's perceptual distance: "none", or a name of `anycost.metrics.load_perceptual`
+    with an optional ":k" to keep its first k stages (e.g. "hed-vgg:3")."""
+    if spec == "none":
+        return None
+    from anycost.metrics.perceptual import load_perceptual as load
+
+    name, _, layers = spec.partition(":")
+    if layers and not layers.isdigit():
+        raise ValueError(f"perceptual must be NAME or NAME:STAGES, got {spec!r}")
+    return load(name, int(layers or 5))
+
+
+def add_parser(sub) -> None:
+    defaults = TrainConfig()
+    p = sub.add_parser("train", help="train an Anycost generator (plain -> multi-resolution -> adaptive channels)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
+    p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
+                   "except --schedule and --perceptual when given)")
+    p.add_argument("--schedule", type=parse_schedule, help="stage:steps,... (default "
+                   + ",".join(f"{s}:{n}" for s, n in defaults.schedule) + ")")
+    a = defaults.arch
+    p.add_argument("--resolution", type=int, default=a.resolution)
+    p.add_argument("--channel-multiplier", type=float, default=a.channel_multiplier)
+    p.add_argument("--channel-max", type=int, default=a.channel_max)
+    p.add_argument("--style-dim", type=int, default=a.style_dim)
+    p.add_argument("--n-mlp", type=int, default=a.n_mlp)
+    p.add_argument("--batch", type=int, default=defaults.batch, help="images per step and process")
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--r1-gamma", type=float, default=defaults.r1_gamma)
+    p.add_argument("--pl-weight", type=float, default=defaults.pl_weight, help="path-length weight (0 = off)")
+    p.add_argument("--perceptual", help="consistency-loss perceptual net: none, auto, hed-vgg, lpips-vgg, with "
+                   "an optional :STAGES to keep the first stages only, e.g. hed-vgg:3 "
+                   f"(default {defaults.perceptual})")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--sample-every", type=int, default=defaults.sample_every)
+    p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    p.add_argument("--threads", type=int, help="torch threads per process (default: all cores / processes)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+
+def _config_from_args(args) -> TrainConfig:
+    arch = GeneratorArch(args.resolution, args.channel_multiplier, args.channel_max, args.style_dim, args.n_mlp)
+    changes = {"schedule": args.schedule} if args.schedule else {}
+    if args.perceptual:
+        changes["perceptual"] = args.perceptual
+    return TrainConfig(data=args.data, arch=arch, batch=args.batch, lr=args.lr, r1_gamma=args.r1_gamma,
+                       pl_weight=args.pl_weight, seed=args.seed, sample_every=args.sample_every,
+                       checkpoint_every=args.checkpoint_every, **changes)
+
+
+def cmd_train(args) -> None:
+    from anycost.training import distributed
+    from anycost.training.checkpoint import load_training_state
+    from anycost.training.trainer import Trainer
+
+    out = Path(args.out)
+    latest = out / "latest.pt"
+    device = torch.device(args.device)
+    rank, world = distributed.init_from_env(device)
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
+    if args.resume:
+        state = load_training_state(latest)
+        cfg = TrainConfig.from_json(state["config"])
+        if args.schedule:
+            cfg = cfg.replace(schedule=args.schedule)
+        if args.perceptual:
+            cfg = cfg.replace(perceptual=args.perceptual)
+    else:
+        if latest.exists():
+            raise FileExistsError(f"{latest} exists: pass --resume to continue it, or choose another --out")
+        cfg = _config_from_args(args)
+        state = None
+    progress = not args.no_progress
+    images = load_images(cfg.data, cfg.arch.resolution, progress=progress and rank == 0)
+    adaptive = any(stage == "adaptive" for stage, _ in cfg.schedule)
+    perceptual = load_perceptual(cfg.perceptual) if adaptive else None
+    trainer = Trainer(cfg, images, out, perceptual=perceptual, device=device, rank=rank, world=world,
+                      progress=progress)
+    if state is not None:
+        trainer.load_state_dict(state)
+        if rank == 0:
+            print(f"resumed {latest} at step {trainer.step} of {cfg.total_steps}")
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(cfg.to_json() + "\n")
+        print(f"training on {len(images)} images of {cfg.data!r}; {cfg.arch}; schedule {cfg.schedule}")
+    trainer.train()
+    if rank == 0:
+        path = trainer.export(out / "generator.safetensors")
+        print(f"wrote {path}")
