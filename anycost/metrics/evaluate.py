@@ -29,26 +29,28 @@ def evaluation_configs(arch: GeneratorArch, ratios=UNIFORM_RATIOS, resolutions=N
 
 def evaluate_model(G, reals: torch.Tensor, data_name: str, configs, n: int = 500, n_real: int = 1000,
                    seed: int = 0, cache_dir=None, perceptual="auto", consistency_n: int = 64,
-                   progress: bool = False, label: str = "", extractor=None) -> list[dict]:
+                   progress: bool = False, label: str = "", extractor=None, fid: bool = True) -> list[dict]:
     """Rows {model, config, resolution, macs, fid, kid_mean, kid_std, perceptual, mse, n} for each config.
 
     `reals` are the full-resolution real images [N, 3, R, R] in [-1, 1]; reference statistics of
     `n_real` of them (per resolution) are cached in `cache_dir` under `data_name`. `extractor` defaults to
-    the Inception network (`InceptionFeatures`).
+    the Inception network (`InceptionFeatures`). `fid=False` skips FID/KID (NaN), keeping the consistency columns.
     """
     configs = list(configs)
     if reals.ndim != 4 or reals.shape[-1] != G.arch.resolution:
         raise ValueError(f"reals must be [N, 3, {G.arch.resolution}, {G.arch.resolution}], got {tuple(reals.shape)}")
     n_real = min(n_real, len(reals))
     references = {}
-    for r in sorted({c.resolution for c in configs}, reverse=True):
+    for r in sorted({c.resolution for c in configs}, reverse=True) if fid else ():
         references[r] = dataset_stats(downsample_to(reals, r), n_real, cache_dir, name=f"{data_name}-{r}px",
                                       seed=seed, progress=progress, extractor=extractor)
     consistency = {row.config: row for row in subnet_consistency(G, configs, consistency_n, seed, perceptual)}
     rows = []
     for config in configs:
-        scores = evaluate_generator(G, references[config.resolution], config, n, seed, progress=progress,
-                                    extractor=extractor)
+        scores = {"fid": math.nan, "kid_mean": math.nan, "kid_std": math.nan}
+        if fid:
+            scores = evaluate_generator(G, references[config.resolution], config, n, seed, progress=progress,
+                                        extractor=extractor)
         cons = consistency[config]
         rows.append({
             "model": label, "config": config.describe(), "resolution": config.resolution,

@@ -52,3 +52,7 @@ def test_evaluate_command(tiny_generator, tmp_path, capsys):
     rows = json.loads((out / "eval.json").read_text())["rows"]
     assert len(rows) == 1 and rows[0]["fid"] >= 0 and rows[0]["n_real"] == 4
     assert "| g |" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "g.safetensors"), "--data", str(folder), "--no-fid", "--perceptual",
+                 "none", "--consistency-n", "2", "--out", str(out)]) == 0
+    rows = json.loads((out / "eval.json").read_text())["rows"]
+    assert len(rows) == 6 and math.isnan(rows[0]["fid"]) and rows[-1]["mse"] > 0
