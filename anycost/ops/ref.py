@@ -73,19 +73,20 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     (noise [N or 1, 1, H_out, W_out]) and, when `activate`, the scaled leaky ReLU with `bias`; a bias
     without activation is just added.
     """
-    n, c_in, h, w = x.shape
+    # Modulation scales the input channels and demodulation the output channels, which equals convolving each
+    # sample with its own modulated weight (the official grouped formulation) but runs one ordinary conv over
+    # the batch with the shared weight: much faster forward and backward on the CPU than a grouped conv.
     c_out, _, k, _ = weight.shape
-    wgt = weight_scale * weight.unsqueeze(0) * styles.reshape(n, 1, c_in, 1, 1)  # [N, C_out, C_in, K, K]
-    if demodulate:
-        wgt = wgt * torch.rsqrt(wgt.square().sum((2, 3, 4), keepdim=True) + DEMOD_EPS)
-    xg = x.reshape(1, n * c_in, h, w)
+    wgt = weight * weight_scale
+    x = x * styles.reshape(*styles.shape, 1, 1).to(x.dtype)
     if upsample:
-        wgt = wgt.transpose(1, 2).reshape(n * c_in, c_out, k, k)
-        out = F.conv_transpose2d(xg, wgt, stride=2, groups=n).reshape(n, c_out, 2 * h + 1, 2 * w + 1)
+        out = F.conv_transpose2d(x, wgt.transpose(0, 1), stride=2)
         out = upfirdn2d(out, fir_kernel(gain=4.0, device=x.device), pad=(1, 1))
     else:
-        out = F.conv2d(xg, wgt.reshape(n * c_out, c_in, k, k), padding=k // 2, groups=n)
-        out = out.reshape(n, c_out, h, w)
+        out = F.conv2d(x, wgt, padding=k // 2)
+    if demodulate:  # 1 / |w[o] * s|: sum_i s_i^2 sum_k w[o, i, k]^2, per sample and output channel
+        demod = torch.rsqrt(styles.square() @ wgt.square().sum((2, 3)).T + DEMOD_EPS)
+        out = out * demod.reshape(*demod.shape, 1, 1).to(out.dtype)
     if noise is not None:
         out = out + noise_strength * noise
     if activate:
