@@ -213,6 +213,11 @@ def cmd_search(args) -> None:
         lat = f", {e['latency_ms']:.2f} ms predicted" if ms else ""
         print(f"{label}: {e['describe']}, {e['macs'] / 1e9:.4f} GMACs{lat}, {s['metric']} {e['fitness']:.5f}, "
               f"widths {e['config']['widths']}")
+    unit = (lambda c: f"{c:.2f} ms") if ms else (lambda c: f"{c / 1e9:.4f} GMACs")
+    for row in s["uniform_at_equal_cost"]:
+        u, best = row["uniform"], row["searched"]
+        found = f"{best['fitness']:.5f} ({unit(best['cost'])})" if best else "none evaluated"
+        print(f"at <= {unit(u['cost'])} ({u['describe']}): uniform {u['fitness']:.5f}, searched {found}")
     print(f"{s['evaluated']} configs evaluated in {s['generations'] + 1} generations; wrote best.json, "
           f"pareto.json, pareto.png, state.json in {args.out}")
 

@@ -1,0 +1,204 @@
+"""Evolutionary search: finds a known optimum, respects the budget, is deterministic and resumable."""
+
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from anycost.cli import main
+from anycost.config import SubnetConfig
+from anycost.metrics import subnet_consistency
+from anycost.search import ChoiceSpace, GeneratorSpace, SubnetFitness, evolve
+from anycost.search.evolution import parse_macs_budget
+
+# A separable knapsack-like problem: position i costs PRICE[i] per unit and loses VALUE[i] * (3 - x)^1.5 of fitness.
+VALUE = (5, 1, 4, 2, 7, 3)
+PRICE = (3, 1, 5, 2, 4, 1)
+CHOICES = [(0, 1, 2, 3)] * 6
+BUDGET = 25.0
+SMALL = dict(population=12, generations=4, parents=4, n_crossover=5, n_mutation=5)
+
+
+def cost(c):
+    return float(sum(p * x for p, x in zip(PRICE, c)))
+
+
+def fitness(c):
+    return float(sum(v * (3 - x) ** 1.5 for v, x in zip(VALUE, c)))
+
+
+@pytest.fixture
+def space():
+    return ChoiceSpace(CHOICES, cost)
+
+
+def brute_force(budget):
+    return min((c for c in itertools.product(*CHOICES) if cost(c) <= budget), key=lambda c: (fitness(c), cost(c)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_finds_the_known_optimum_with_paper_defaults(space, seed):
+    best = brute_force(BUDGET)
+    result = evolve(space, fitness, BUDGET, seed=seed)  # population 50, 20 generations, top 10, 25 + 25, p 0.1
+    assert result.best.candidate == best and result.best.fitness == fitness(best)
+    assert result.generations == 20
+    assert len(result.history) == len({e.candidate for e in result.history})  # each evaluated once
+
+
+def test_budget_respected_and_pareto_front(space):
+    for budget in (3.0, 10.0, BUDGET):
+        result = evolve(space, fitness, budget, seed=2, **SMALL)
+        assert all(e.cost <= budget for e in result.history)
+        assert all(e.cost <= budget for e in result.parents) and result.best == result.parents[0]
+        assert [e.fitness for e in result.parents] == sorted(e.fitness for e in result.parents)
+        front = result.pareto()
+        assert [e.cost for e in front] == sorted(e.cost for e in front)
+        for e in result.history:  # nothing evaluated dominates a front point
+            assert not any(e.cost <= f.cost and e.fitness < f.fitness for f in front)
+        assert result.best_under(budget) == result.best
+    tight = evolve(space, fitness, 0.5, seed=0, **SMALL)  # only the all-zero candidate fits
+    assert tight.best.candidate == (0,) * 6 and len(tight.history) == 1
+    extra = evolve(space, fitness, BUDGET, seed=0, constraints=[("first", lambda c: c[0], 1)], **SMALL)
+    assert all(e.candidate[0] <= 1 for e in extra.history)
+
+
+def test_deterministic_given_the_seed(space):
+    runs = [evolve(space, fitness, BUDGET, seed=s, **SMALL) for s in (5, 5, 6)]
+    assert runs[0].history == runs[1].history and runs[0].parents == runs[1].parents
+    assert runs[0].history != runs[2].history
+
+
+def test_resume_equals_uninterrupted(space, tmp_path):
+    full = evolve(space, fitness, BUDGET, seed=3, **SMALL)
+
+    calls = {"n": 0}
+
+    def crashing(c):  # dies in the middle of generation 2
+        calls["n"] += 1
+        if calls["n"] > 12 + 10 + 4:
+            raise KeyboardInterrupt
+        return fitness(c)
+
+    state = tmp_path / "state.json"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(space, crashing, BUDGET, seed=3, state_path=state, **SMALL)
+    saved = json.loads(state.read_text())
+    assert saved["generation"] == 1 and not list(tmp_path.glob(".*tmp"))
+    resumed = evolve(space, fitness, BUDGET, seed=3, state_path=state, resume=True, **SMALL)
+    assert resumed.history == full.history and resumed.parents == full.parents
+    assert json.loads(state.read_text())["generation"] == SMALL["generations"]
+
+    # a finished run extended to more generations equals a longer run
+    longer = dict(SMALL, generations=6)
+    assert evolve(space, fitness, BUDGET, seed=3, state_path=state, resume=True, **longer).history == \
+        evolve(space, fitness, BUDGET, seed=3, **longer).history
+    with pytest.raises(ValueError, match="settings differ.*budget"):
+        evolve(space, fitness, 20.0, seed=3, state_path=state, resume=True, **SMALL)
+    # resume without a state file starts afresh
+    assert evolve(space, fitness, BUDGET, seed=3, state_path=tmp_path / "new.json", resume=True,
+                  **SMALL).history == full.history
+
+
+def test_bad_arguments(space):
+    for budget in (0, -1.0, math.nan, math.inf, "1"):
+        with pytest.raises(ValueError, match="budget"):
+            evolve(space, fitness, budget)
+    with pytest.raises(ValueError, match="below the cost of the cheapest"):
+        evolve(ChoiceSpace([(1, 2)] * 3), fitness, 2.0)
+    for bad in (dict(population=0), dict(parents=0), dict(parents=60), dict(generations=-1), dict(p_mutation=1.5),
+                dict(n_crossover=-1), dict(max_tries=0), dict(seed=-2), dict(population=2.5), dict(resume=True)):
+        with pytest.raises(ValueError):
+            evolve(space, fitness, BUDGET, **bad)
+    with pytest.raises(ValueError, match="limit"):
+        evolve(space, fitness, BUDGET, constraints=[("first", lambda c: c[0] + 1, 0.5)])
+    with pytest.raises(ValueError, match="fitness returned nan"):
+        evolve(space, lambda c: math.nan, BUDGET, **SMALL)
+
+
+# -- the Anycost fitness and space ---------------------------------------------------------------------
+class MeanAbs(torch.nn.Module):
+    """A cheap stand-in perceptual distance d(x, y) -> [N]."""
+
+    name = "mean-abs"
+
+    def forward(self, x, y):
+        return (x - y).abs().mean((1, 2, 3))
+
+
+def test_subnet_fitness_matches_subnet_consistency(tiny_generator):
+    G = tiny_generator
+    configs = [G.subnet(ratio=0.5), G.subnet(resolution=16, ratio=0.25)]
+    fit = SubnetFitness(G, n=3, seed=4, perceptual=MeanAbs(), batch=2)
+    rows = subnet_consistency(G, configs, n=3, seed=4, perceptual=MeanAbs(), batch=2)
+    for config, row in zip(configs, rows):
+        assert fit(config) == pytest.approx(row.perceptual, rel=1e-6)
+    mse = SubnetFitness(G, n=3, seed=4, perceptual=None, batch=2)
+    assert mse(configs[0]) == pytest.approx(rows[0].mse, rel=1e-6) and mse.metric == "mse"
+    assert fit(G.full_config) == 0 and configs[0] in fit.cache
+    assert fit.spec()["metric"] == "mean-abs"
+
+
+def test_search_beats_or_matches_uniform_on_the_tiny_generator(tiny_generator):
+    G = tiny_generator
+    space = GeneratorSpace(G.arch)
+    fit = SubnetFitness(G, n=2, perceptual=None)
+    uniform = SubnetConfig.uniform(G.arch, 0.5)
+    budget = float(uniform.macs)
+    result = evolve(space, fit, budget, seed=0, initial=[uniform], **SMALL)
+    assert all(space.contains(e.candidate) and e.candidate.macs <= budget for e in result.history)
+    assert result.best.fitness <= fit(uniform)
+
+
+def test_parse_macs_budget():
+    assert parse_macs_budget("0.5", 1000) == 500
+    assert parse_macs_budget(1, 1000) == 1000
+    assert parse_macs_budget("90M", 1) == 9e7 and parse_macs_budget("0.1g", 1) == 1e8
+    assert parse_macs_budget("2e7", 1000) == 2e7
+    for bad in ("abc", "0", "-3M"):
+        with pytest.raises(ValueError):
+            parse_macs_budget(bad, 1000)
+
+
+def test_cli_search_writes_reports_and_resumes(tmp_path, tiny_generator, capsys):
+    from anycost import save_generator
+
+    ckpt = str(save_generator(tiny_generator, tmp_path / "tiny.safetensors"))
+    out = tmp_path / "search"
+    args = ["search", "-c", ckpt, "--budget-macs", "0.6", "--population", "6", "--generations", "2",
+            "--parents", "2", "--crossover", "2", "--mutation", "2", "-n", "2", "--perceptual", "mse",
+            "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "searched:" in text and "uniform :" in text
+    for name in ("best.json", "pareto.json", "pareto.png", "state.json"):
+        assert (out / name).is_file(), name
+    best = SubnetConfig.from_json((out / "best.json").read_text())
+    report = json.loads((out / "pareto.json").read_text())
+    assert best.macs <= 0.6 * tiny_generator.full_config.macs == report["budget"]
+    assert report["best"]["fitness"] <= report["nearest_uniform"]["fitness"]
+    assert all(e["macs"] <= report["budget"] for e in report["pareto"])
+    assert main(["generate", "-c", ckpt, "--config", str(out / "best.json"), "-o", str(tmp_path / "x.png")]) == 0
+    assert main(args + ["--resume"]) == 0  # finished state: nothing re-evaluated, same answer
+    assert SubnetConfig.from_json((out / "best.json").read_text()) == best
+    assert main(args[:3] + ["--out", str(out / "none")]) == 1  # no budget
+    assert "budget" in capsys.readouterr().err
+    assert main(args[:3] + ["--budget-macs", "1e-9", "--out", str(out / "none")]) == 1
+
+
+def test_cli_search_under_a_latency_budget(tmp_path, tiny_generator, capsys):
+    from anycost import save_generator
+
+    ckpt = str(save_generator(tiny_generator, tmp_path / "tiny.safetensors"))
+    out = tmp_path / "lat"
+    args = ["search", "-c", ckpt, "--budget-ms", "1000", "--budget-macs", "0.6", "--population", "4",
+            "--generations", "1", "--parents", "2", "--crossover", "1", "--mutation", "1", "-n", "1",
+            "--perceptual", "mse", "--out", str(out)]
+    assert main(args) == 0
+    assert "ms predicted" in capsys.readouterr().out and (out / "latency.json").is_file()
+    report = json.loads((out / "pareto.json").read_text())
+    assert report["cost"] == "latency_ms" and report["budget_ms"] == 1000
+    assert all(e["latency_ms"] <= 1000 and e["macs"] <= report["budget_macs"] for e in report["pareto"])
+    assert main(args + ["--resume"]) == 0
+    assert "latency table: " in capsys.readouterr().out  # the resumed run reuses the measured table
