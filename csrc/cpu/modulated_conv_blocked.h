@@ -8,6 +8,12 @@
 //                   t = conv2d(pad(t, 1), outer(k,k)), k=[1,3,3,1]/4   -> 2H x 2W
 //   out = act(t + noise_strength * noise + bias[o])  [+ upfirdn2d-up2(skip)]
 //
+// Two paths: below ~16x16 px with many channels (where packing the weight per
+// sample costs as much as the convolution) the style goes on the input and the
+// weight is read in place by a GEMM, see modconv_small.h (use_small_path picks
+// it; ModConvBlocking::small_path forces either). The rest of this file is the
+// blocked path for larger images.
+//
 // Implementation (no modulated weight is ever materialised):
 //   * the style is folded into the packed weight tile (W[o,i,tap]*s[i]),
 //     the demodulation coefficient is accumulated from the same packed values
@@ -376,6 +382,13 @@ inline void check_params(const ModConvParams& p) {
 }
 
 }  // namespace detail
+}  // namespace cpu
+}  // namespace anycost
+
+#include "modconv_small.h"
+
+namespace anycost {
+namespace cpu {
 
 // Default micro-kernel shape: 4 output channels x 24 positions (12 ymm accumulators).
 constexpr int kModConvMR = 4;
@@ -393,6 +406,10 @@ template <int MR = kModConvMR, int NR = kModConvNR, class ParallelFor>
 void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
                               const ModConvBlocking& blocking = ModConvBlocking()) {
   detail::check_params(p);
+  if (detail::use_small_path(p, blocking.small_path)) {
+    detail::modulated_conv2d_small(p, pf, blocking.num_threads);
+    return;
+  }
   const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, 8 * NR);
   const int64_t bands = pl.n_bands, n_ocb = pl.n_ocb;
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {

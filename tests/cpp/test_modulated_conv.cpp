@@ -21,13 +21,15 @@ struct Case {
   bool out_strided = false;
   int blocking = 0;     // 0 default, 1 tiny blocks (many chunks / kc blocks / carries)
   int threads = 1;
+  int small = -1;       // ModConvBlocking::small_path: -1 auto, 0 never, 1 always
+  bool w_taps_outer = false;  // weight stored [C_out, K, K, C_in] (non-contiguous taps)
   std::string str() const {
     std::ostringstream os;
     os << "N=" << N << " Cin=" << C_in << " Cout=" << C_out << " H=" << H << " W=" << W
        << " K=" << K << " up=" << up << " demod=" << demod << " noise=" << noise
        << " bcast=" << noise_bcast << " bias=" << bias << " act=" << act << " skip=" << skip
        << " xlayout=" << x_layout << " ostrided=" << out_strided << " blocking=" << blocking
-       << " threads=" << threads;
+       << " threads=" << threads << " small=" << small << " wtaps=" << w_taps_outer;
     return os.str();
   }
 };
@@ -46,6 +48,7 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   p.demodulate = c.demod;
   p.weight_scale = 1.f / std::sqrt(float(Cf_in * K * K));
   p.w_so = Cf_in * K * K, p.w_si = K * K, p.w_sh = K, p.w_sw = 1;
+  if (c.w_taps_outer) p.w_si = 1, p.w_sh = K * Cf_in, p.w_sw = Cf_in;
   p.weight = wfull.data() + o_off * p.w_so + i_off * p.w_si;
   p.styles = styles.data(), p.s_sn = c.C_in, p.s_sc = 1;
 
@@ -90,6 +93,7 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   ModConvBlocking b;
   if (c.blocking == 1) b.mc = 4, b.kc = 5, b.acc_bytes = 1, b.xb_bytes = 1;
   b.num_threads = c.threads;
+  b.small_path = c.small;
   if (c.threads == 1)
     modulated_conv2d_forward<MR, NR>(p, SerialFor(), b);
   else
@@ -108,7 +112,8 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
         double ss = 0;
         for (int64_t i = 0; i < c.C_in; ++i)
           for (int64_t t = 0; t < K * K; ++t) {
-            double v = double(p.weight_scale) * p.weight[o * p.w_so + i * p.w_si + t] *
+            double v = double(p.weight_scale) *
+                       p.weight[o * p.w_so + i * p.w_si + (t / K) * p.w_sh + (t % K) * p.w_sw] *
                        styles[n * c.C_in + i];
             ss += v * v;
           }
@@ -225,6 +230,77 @@ TEST(ModulatedConv, LargerBandsAndCarries) {
       auto r = run_case(c, seed++);
       EXPECT_TRUE(r.ok) << r.msg();
     }
+}
+
+TEST(ModulatedConv, SmallPathEveryKindAndLayout) {
+  // The style-on-input GEMM path (modconv_small.h), forced on every shape.
+  const int64_t sizes[] = {1, 2, 3, 4, 5, 8, 13};
+  uint32_t seed = 4000;
+  for (int64_t hw : sizes)
+    for (int kind = 0; kind < 3; ++kind)
+      for (int64_t N : {1, 3, 4})
+        for (int variant = 0; variant < 4; ++variant) {
+          Case c;
+          c.N = N, c.H = hw, c.W = hw + (variant == 3);
+          c.K = kind == 0 ? 1 : 3;
+          c.up = kind == 2;
+          c.demod = (variant % 2 == 0) != (kind == 0);
+          c.noise = variant >= 1;
+          c.noise_bcast = variant == 2;
+          c.bias = variant != 1;
+          c.act = variant >= 2;
+          c.x_layout = variant % 3;
+          c.out_strided = variant == 3;
+          c.w_taps_outer = variant == 1 || variant == 2;
+          c.threads = 1 + (variant + static_cast<int>(N)) % 3;
+          c.skip = kind == 0 && variant == 1 && hw % 2 == 0;
+          c.small = 1;
+          SCOPED_TRACE(c.str());
+          auto r = run_case(c, seed++);
+          EXPECT_TRUE(r.ok) << r.msg();
+        }
+}
+
+TEST(ModulatedConv, SmallPathLargeChannelsTinyImages) {
+  // Shapes the automatic choice sends to the small path (many channels, <= 16x16 px),
+  // several K blocks and channel blocks; both paths must agree with the reference.
+  uint32_t seed = 5000;
+  struct S {
+    int64_t cin, cout, h, w;
+    bool up;
+  };
+  const S shapes[] = {{200, 70, 4, 4, false}, {200, 70, 4, 4, true},   {96, 130, 8, 8, false},
+                      {96, 33, 8, 8, true},   {64, 64, 16, 16, true},  {517, 13, 2, 3, false},
+                      {40, 9, 7, 5, true},    {600, 31, 8, 8, false}};
+  for (const S& s : shapes)
+    for (int small : {-1, 0, 1})
+      for (int64_t N : {1, 3}) {
+        Case c;
+        c.N = N, c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w, c.up = s.up;
+        c.bias = c.act = c.noise = true;
+        c.small = small;
+        c.threads = 2;
+        SCOPED_TRACE(c.str());
+        auto r = run_case(c, seed++);
+        EXPECT_TRUE(r.ok) << r.msg();
+      }
+  // The automatic choice: small path for the big low-resolution layers only.
+  ModConvParams p;
+  p.C_in = 512, p.C_out = 512, p.K = 3;
+  p.H = p.W = 4;
+  EXPECT_TRUE(detail::use_small_path(p, -1));
+  p.H = p.W = 8;
+  EXPECT_TRUE(detail::use_small_path(p, -1));
+  p.H = p.W = 32;
+  EXPECT_FALSE(detail::use_small_path(p, -1));
+  p.H = p.W = 16;
+  EXPECT_FALSE(detail::use_small_path(p, -1));
+  p.upsample = true;
+  EXPECT_TRUE(detail::use_small_path(p, -1));
+  p.upsample = false;
+  p.H = p.W = 4, p.C_in = 8;
+  EXPECT_FALSE(detail::use_small_path(p, -1));
+  EXPECT_FALSE(detail::use_small_path(p, 0));
 }
 
 TEST(ModulatedConv, RejectsBadParams) {

@@ -43,6 +43,31 @@ def test_forward_matches_reference(upsample, demodulate, batch, c_in, c_out, siz
                ops.modulated_conv2d(x, weight, styles, impl="ref", **args))
 
 
+# Many channels at 1-16 px: the kernel's small-image path (style on the input, weight streamed in place,
+# demodulation as an output scale; csrc/cpu/modconv_small.h) for the upsampling conv up to 16x16 and the
+# plain conv up to 4x4 (8x8 with >= 256 input channels); the other shapes take the blocked path.
+@pytest.mark.parametrize("upsample", [False, True])
+@pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "contiguous_x"), [
+    (1, 512, 512, 4, True), (3, 300, 130, 4, False), (4, 256, 64, 7, True), (1, 96, 40, 16, True),
+    (2, 33, 250, 1, False), (1, 257, 3, 2, True)])
+def test_low_resolution_many_channels(upsample, batch, c_in, c_out, size, contiguous_x):
+    x, weight, styles, scale = _case(batch, c_in, c_out, size, full=(c_out + 5, c_in + 9), seed=c_in,
+                                     contiguous_x=contiguous_x)
+    out_hw = (2 * size, 2 * size + 2) if upsample else (size, size + 1)
+    args = dict(weight_scale=scale, demodulate=True, upsample=upsample, noise=torch.randn(batch, 1, *out_hw),
+                noise_strength=torch.tensor([0.3]), bias=torch.randn(c_out), activate=True)
+    out = ops.modulated_conv2d(x, weight, styles, impl="kernel", **args)
+    _close(out, ops.modulated_conv2d(x, weight, styles, impl="ref", **args))
+    for demodulate in (False, True):
+        plain = dict(weight_scale=scale, demodulate=demodulate, upsample=upsample)
+        _close(ops.modulated_conv2d(x, weight, styles, impl="kernel", **plain),
+               ops.modulated_conv2d(x, weight, styles, impl="ref", **plain))
+    if batch > 1:  # every sample uses its own style (and demodulation): same as one call per sample
+        for n in range(batch):
+            one = {k: (v[n : n + 1] if k == "noise" else v) for k, v in args.items()}
+            _close(out[n : n + 1], ops.modulated_conv2d(x[n : n + 1], weight, styles[n : n + 1], impl="kernel", **one))
+
+
 def test_broadcast_noise_and_non_contiguous_input():
     x, weight, styles, scale = _case(2, 11, 6, 6, contiguous_x=False)
     assert not x.is_contiguous()

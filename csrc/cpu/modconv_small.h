@@ -1,0 +1,331 @@
+// Small-image path of the fused modulated conv: style on the input, weight
+// streamed in place, demodulation as a per-channel factor (see
+// modulated_conv_blocked.h for the semantics and the large-image path).
+//
+// At 4-16 px the large-image path is dominated by its per-task weight packing
+// (C_out x C_in x 9 values modulated and repacked per sample: as many memory
+// operations as the convolution has MACs per weight, i.e. 16-64) and, for the
+// upsampling conv, by its sub-pixel grid, which rounds (H+1) x (W+1) grid
+// positions up to strips of 24 (a third of the lanes are useful at 4 px).
+// Here, per sample n, with s = styles[n] and W the (sliced, strided) weight:
+//
+//   B[i, p]      = x[n, i, p] * s[i]                         (p = y*W + x)
+//   Y[(o,t), p]  = sum_i W[o, i, t] * B[i, p]                (a GEMM, t = tap)
+//   conv[o]      = col2im(Y[(o, .)])                         (shifted adds of the K*K taps)
+//   d[o]         = 1/sqrt(ws^2 sum_i s[i]^2 sum_t W[o,i,t]^2 + eps)
+//   out[o]       = act(ws * d[o] * conv[o] + noise + bias)   (the usual epilogues)
+//
+// which is the same function (the style is linear in the input, the
+// demodulation a per-output-channel scale). The GEMM computes exactly the
+// H*W*C_in*C_out*K*K "true" MACs (rounded up to 16 positions), broadcasting
+// the weight straight from its strided view (MR row pointers, one stride per
+// input channel): no weight copy at all, each weight value is read once per
+// sample. col2im for the upsampling conv scatters tap (ky, kx) into the
+// sub-pixel phase plane (ky&1, kx&1) shifted by (ky>>1, kx>>1): the layout the
+// large path's blur epilogue (epilogue_up) reads.
+//
+// Blocking (per task = sample n x block of MC output channels):
+//   for each block of KC input channels             (B block: KC x P16, L2)
+//     pack B (x * s), demod sums of squares of the weight block
+//     for each group of MR rows (o, t)              (A panel: MR x KC, L1)
+//       for each strip of 8*NR positions            (micro-kernel, registers)
+//   per channel: col2im + epilogue                  (Y: MC*K*K x P16, L2)
+//
+// Included from modulated_conv_blocked.h (uses its detail::make_epilogue and
+// detail::skew_ld), which also picks the path (use_small_path).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+
+#include "conv_microkernel.h"  // fma_acc
+#include "modconv_epilogue.h"
+#include "modconv_params.h"
+#include "parallel.h"
+#include "simd.h"
+
+namespace anycost {
+namespace cpu {
+namespace detail {
+
+constexpr int kSmallMR = 6;  // rows (o, t) per micro-tile
+constexpr int kSmallNR = 2;  // 8-float vectors of positions per micro-tile (16 positions)
+
+// c[m][0 .. 8*NR) (+)= sum_{k < kc} a[m][k * aks] * b[k * ldb + 0 .. 8*NR)
+// with one pointer per row of A (rows of the strided weight view).
+// (Unrolling k with a compile-time aks made GCC 12 spill an accumulator: slower.)
+template <int MR, int NR>
+ANYCOST_NOINLINE void gemm_rows_ukernel(const float* const* a_rows, int64_t aks,
+                                        const float* ANYCOST_RESTRICT b, int64_t ldb, int64_t kc,
+                                        float* ANYCOST_RESTRICT c, int64_t ldc, bool accumulate) {
+  const float* a[MR];
+  for (int m = 0; m < MR; ++m) a[m] = a_rows[m];
+#if ANYCOST_CPU_AVX2
+  __m256 acc[MR][NR];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j)
+      acc[m][j] = accumulate ? _mm256_loadu_ps(c + m * ldc + 8 * j) : _mm256_setzero_ps();
+  int64_t off = 0;
+  for (int64_t k = 0; k < kc; ++k, off += aks) {
+    const float* bk = b + k * ldb;
+    __m256 x[NR];
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j) x[j] = _mm256_loadu_ps(bk + 8 * j);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const __m256 w = _mm256_broadcast_ss(a[m] + off);
+#pragma GCC unroll 16
+      for (int j = 0; j < NR; ++j) fma_acc(acc[m][j], x[j], w);
+    }
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j) _mm256_storeu_ps(c + m * ldc + 8 * j, acc[m][j]);
+#else
+  constexpr int V = kVecLen * NR;
+  float acc[MR][V];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < V; ++v) acc[m][v] = accumulate ? c[m * ldc + v] : 0.f;
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = b + k * ldb;
+    for (int m = 0; m < MR; ++m) {
+      const float w = a[m][k * aks];
+      for (int v = 0; v < V; ++v) acc[m][v] += w * bk[v];
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < V; ++v) c[m * ldc + v] = acc[m][v];
+#endif
+}
+
+struct SmallPlan {
+  int64_t T;          // taps (K*K)
+  int64_t P, P16;     // positions (H*W) and their round-up to the strip width
+  int64_t KC;         // input channels per block
+  int64_t MC, n_ocb;  // output channels per task, blocks
+  int64_t rows_p;     // rows of Y per task (MC*T rounded up to MR)
+  int64_t Wp;         // phase plane pitch (upsampling)
+  int64_t plane;      // floats per plane (col2im target)
+  int64_t lead;       // leading zeros of each phase plane
+  int64_t tasks;
+  size_t ws_bytes;
+};
+
+// Whether the small path applies (`force`: -1 auto, 0 never, 1 whenever possible)
+// and is expected to beat the large path.
+inline bool use_small_path(const ModConvParams& p, int force) {
+  if (force == 0) return false;
+  if (p.K == 1) return force == 1;  // ToRGB and 1x1: the large path packs only C_out*C_in values
+  if (force == 1) return true;
+  // Auto (1 Zen 2 core, bench/cpp/bench_modulated_conv --paths): the GEMM needs
+  // enough input channels to amortise the col2im adds (K*K per C_in MACs). The
+  // upsampling conv wins up to 16x16 px input (4->8 px 512 ch: 2.9 -> 1.3 ms,
+  // 16->32: 17 -> 16 ms); the plain conv at 4x4 (1.9 -> 1.2 ms) and, with many
+  // channels, at 8x8 (4.3 -> 4.0 ms); at 16x16 the large path is faster.
+  const int64_t P = p.H * p.W;
+  if (p.C_in < 32) return false;
+  if (p.upsample) return P <= 16 * 16;
+  return P <= 4 * 4 || (P <= 8 * 8 && p.C_in >= 256);
+}
+
+inline SmallPlan make_small_plan(const ModConvParams& p, int num_threads) {
+  SmallPlan pl{};
+  constexpr int64_t V = 8 * kSmallNR;
+  const int64_t nt = std::max(1, num_threads);
+  pl.T = int64_t(p.K) * p.K;
+  pl.P = p.H * p.W;
+  pl.P16 = (pl.P + V - 1) / V * V;
+  // B block of ~128 KiB (L2), at least 8 channels; even split.
+  // (Measured on Zen 2 at 4-16 px: smaller, L1-sized B blocks cost more in
+  // accumulator loads/stores than they save; 64-256 KiB B and 96-384 KiB Y are within noise.)
+  int64_t kc = std::max<int64_t>(8, (128 * 1024 / 4) / pl.P16);
+  int64_t n_kc = (p.C_in + kc - 1) / kc;
+  pl.KC = (p.C_in + n_kc - 1) / n_kc;
+  // Y of ~192 KiB (L2); channel blocks a multiple of the thread count over the batch.
+  const int64_t mc_max = std::max<int64_t>(1, (192 * 1024 / 4) / (pl.T * pl.P16));
+  int64_t n_ocb = (p.C_out + mc_max - 1) / mc_max;
+  const int64_t per = nt / std::gcd<int64_t>(p.N, nt);  // n_ocb multiple of this balances threads
+  n_ocb = std::min(p.C_out, (n_ocb + per - 1) / per * per);
+  pl.MC = (p.C_out + n_ocb - 1) / n_ocb;
+  pl.n_ocb = (p.C_out + pl.MC - 1) / pl.MC;
+  pl.rows_p = (pl.MC * pl.T + kSmallMR - 1) / kSmallMR * kSmallMR;
+  pl.tasks = p.N * pl.n_ocb;
+  pl.lead = 8;
+  pl.Wp = p.W + 1;
+  if (p.upsample)
+    pl.plane = skew_ld((pl.lead + (p.H + 2) * pl.Wp + 16 + 7) / 8 * 8);
+  else
+    pl.plane = (pl.P + 16 + 7) / 8 * 8;
+  size_t ws = 0;
+  ws += carve_bytes(sizeof(float) * pl.KC * pl.P16);           // B
+  ws += carve_bytes(sizeof(float) * pl.rows_p * pl.P16);       // Y
+  ws += carve_bytes(sizeof(float) * pl.KC * pl.T);             // squared styles per tap
+  ws += carve_bytes(sizeof(double) * pl.MC);                   // sums of squares
+  ws += carve_bytes(sizeof(float) * (p.upsample ? 4 : 1) * pl.plane);  // col2im target
+  ws += carve_bytes(sizeof(float) * 3 * (p.W_out() + 32));     // epilogue rows
+  pl.ws_bytes = ws;
+  return pl;
+}
+
+// sum_k w[k]^2 * s2[k] over n contiguous values.
+inline double sumsq_weighted(const float* w, const float* s2, int64_t n) {
+  int64_t k = 0;
+  double total = 0.0;
+#if ANYCOST_CPU_AVX2
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  for (; k + 16 <= n; k += 16) {
+    const __m256 w0 = _mm256_loadu_ps(w + k), w1 = _mm256_loadu_ps(w + k + 8);
+    a0 = _mm256_fmadd_ps(_mm256_mul_ps(w0, w0), _mm256_loadu_ps(s2 + k), a0);
+    a1 = _mm256_fmadd_ps(_mm256_mul_ps(w1, w1), _mm256_loadu_ps(s2 + k + 8), a1);
+  }
+  alignas(32) float h[8];
+  _mm256_store_ps(h, _mm256_add_ps(a0, a1));
+  for (int l = 0; l < 8; ++l) total += h[l];
+#endif
+  float tail = 0.f;
+  for (; k < n; ++k) tail += w[k] * w[k] * s2[k];
+  return total + tail;
+}
+
+template <int MR, int NR>
+void small_task(const ModConvParams& p, const SmallPlan& pl, void* ws, int64_t n, int64_t o0,
+                int64_t o_end) {
+  Carver cv(ws);
+  float* B = cv.take<float>(pl.KC * pl.P16);
+  float* Y = cv.take<float>(pl.rows_p * pl.P16);
+  float* S2 = cv.take<float>(pl.KC * pl.T);
+  double* sumsq = cv.take<double>(pl.MC);
+  float* planes = cv.take<float>((p.upsample ? 4 : 1) * pl.plane);
+  float* rows = cv.take<float>(3 * (p.W_out() + 32));
+
+  const int64_t T = pl.T, P = pl.P, P16 = pl.P16, W = p.W, H = p.H;
+  const int64_t mc = o_end - o0, nrows = mc * T;
+  const float* x_n = p.x + n * p.x_sn;
+  const float* s_n = p.styles + n * p.s_sn;
+  int64_t toff[9];
+  for (int64_t t = 0; t < T; ++t) toff[t] = (t / p.K) * p.w_sh + (t % p.K) * p.w_sw;
+  // A weight row (o, i0 .. i0+kc, all taps) is one contiguous run when the taps
+  // and the input channels are packed ([.., C_in, K, K] contiguous in the last 3 dims).
+  const bool w_rows_contig = p.w_sw == 1 && p.w_sh == p.K && p.w_si == T;
+  std::fill(sumsq, sumsq + mc, 0.0);
+
+  for (int64_t i0 = 0; i0 < p.C_in; i0 += pl.KC) {
+    const int64_t kc = std::min(pl.KC, p.C_in - i0);
+    // B = x * s (rows of P16 positions, zero tail).
+    for (int64_t i = 0; i < kc; ++i) {
+      const float sv = s_n[(i0 + i) * p.s_sc];
+      const float* xi = x_n + (i0 + i) * p.x_sc;
+      float* bi = B + i * P16;
+      for (int64_t y = 0; y < H; ++y) {
+        const float* xr = xi + y * p.x_sh;
+        float* br = bi + y * W;
+        if (p.x_sw == 1)
+          for (int64_t xx = 0; xx < W; ++xx) br[xx] = xr[xx] * sv;
+        else
+          for (int64_t xx = 0; xx < W; ++xx) br[xx] = xr[xx * p.x_sw] * sv;
+      }
+      std::fill(bi + P, bi + P16, 0.f);
+    }
+    // Demodulation: sums over this block of (W[o,i,t] s[i])^2, per channel right
+    // before the GEMM of its first rows (its weights are then in cache for it).
+    if (p.demodulate)
+      for (int64_t i = 0; i < kc; ++i) {
+        const float sv = s_n[(i0 + i) * p.s_sc];
+        for (int64_t t = 0; t < T; ++t) S2[i * T + t] = sv * sv;
+      }
+    int64_t o_done = 0;  // channels whose sums of squares include this block
+    // Y[(o, t), :] (+)= sum_i W[o0 + o, i0 + i, t] * B[i, :].
+    const float* a_rows[MR];
+    for (int64_t r0 = 0; r0 < nrows; r0 += MR) {
+      const int64_t o_last = std::min(nrows, r0 + MR) - 1;  // last row of the group
+      for (; p.demodulate && o_done <= o_last / T; ++o_done) {
+        const float* wo = p.weight + (o0 + o_done) * p.w_so + i0 * p.w_si;
+        if (w_rows_contig) {
+          sumsq[o_done] += sumsq_weighted(wo, S2, kc * T);
+        } else {
+          double ss = 0.0;
+          for (int64_t i = 0; i < kc; ++i)
+            for (int64_t t = 0; t < T; ++t) {
+              const double v = double(wo[i * p.w_si + toff[t]]);
+              ss += v * v * S2[i * T];
+            }
+          sumsq[o_done] += ss;
+        }
+      }
+      for (int m = 0; m < MR; ++m) {
+        const int64_t r = std::min(r0 + m, nrows - 1);  // rows past the end: recompute the last
+        a_rows[m] = p.weight + (o0 + r / T) * p.w_so + i0 * p.w_si + toff[r % T];
+      }
+      for (int64_t g = 0; g < P16; g += 8 * NR)
+        gemm_rows_ukernel<MR, NR>(a_rows, p.w_si, B + g, P16, kc, Y + r0 * P16 + g, P16, i0 > 0);
+    }
+  }
+
+  // Per channel: col2im of the K*K tap rows, then the usual epilogue.
+  for (int64_t o = 0; o < mc; ++o) {
+    const EpilogueChannel e = make_epilogue(p, n, o0 + o, sumsq[o], true);
+    const float* Yo = Y + o * T * P16;
+    if (!p.upsample) {
+      const float* conv = Yo;  // K == 1: Y is the conv
+      if (p.K == 3) {
+        float* c = planes;
+        std::fill(c, c + pl.plane, 0.f);
+        for (int64_t t = 0; t < 9; ++t) {
+          const int64_t dy = t / 3 - 1, dx = t % 3 - 1;  // out[y][x] += Y_t[y+dy][x+dx]
+          const float* yt = Yo + t * P16;
+          const int64_t x_lo = std::max<int64_t>(0, -dx), x_hi = std::min(W, W - dx);
+          for (int64_t y = std::max<int64_t>(0, -dy); y < std::min(H, H - dy); ++y) {
+            float* cr = c + y * W;
+            const float* sr = yt + (y + dy) * W + dx;
+            for (int64_t xx = x_lo; xx < x_hi; ++xx) cr[xx] += sr[xx];
+          }
+        }
+        conv = c;
+      }
+      const float* skip = p.skip ? p.skip + n * p.skip_sn + (o0 + o) * p.skip_sc : nullptr;
+      epilogue_plain(e, conv, W, 0, H, W, skip, p.skip_sh, p.skip_sw, H / 2, rows);
+    } else {
+      // Phase planes ee, eo, oe, oo of t = conv_transpose(x, w, stride 2):
+      // plane (ky&1, kx&1), grid row m + (ky>>1) + 1 (row 0 is t row -1), column n + (kx>>1).
+      const int64_t Wp = pl.Wp;
+      std::fill(planes, planes + 4 * pl.plane, 0.f);
+      for (int64_t t = 0; t < 9; ++t) {
+        const int64_t ky = t / 3, kx = t % 3;
+        float* dst = planes + ((ky & 1) * 2 + (kx & 1)) * pl.plane + pl.lead +
+                     ((ky >> 1) + 1) * Wp + (kx >> 1);
+        const float* yt = Yo + t * P16;
+        for (int64_t m = 0; m < H; ++m) {
+          float* dr = dst + m * Wp;
+          const float* sr = yt + m * W;
+          for (int64_t xx = 0; xx < W; ++xx) dr[xx] += sr[xx];
+        }
+      }
+      const float* a = planes + pl.lead;
+      epilogue_up(e, a, a + pl.plane, a + 2 * pl.plane, a + 3 * pl.plane, Wp, 0, H, W, rows,
+                  rows + p.W_out() + 32);
+    }
+  }
+}
+
+template <int MR = kSmallMR, int NR = kSmallNR, class ParallelFor>
+void modulated_conv2d_small(const ModConvParams& p, const ParallelFor& pf, int num_threads) {
+  const SmallPlan pl = make_small_plan(p, num_threads);
+  pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
+    void* ws = thread_workspace(pl.ws_bytes);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t ocb = t % pl.n_ocb, n = t / pl.n_ocb;
+      const int64_t o0 = ocb * pl.MC, o_end = std::min(p.C_out, o0 + pl.MC);
+      if (o0 < o_end) small_task<MR, NR>(p, pl, ws, n, o0, o_end);
+    }
+  });
+}
+
+}  // namespace detail
+}  // namespace cpu
+}  // namespace anycost
