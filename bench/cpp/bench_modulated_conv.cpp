@@ -1,6 +1,10 @@
 // Micro-benchmark of the fused modulated conv on config-f generator shapes.
 //
-//   bench_modulated_conv [--threads T] [--min-time S] [--variants] [--quick]
+//   bench_modulated_conv [--threads T] [--min-time S] [--variants] [--quick] [--paths] [--cpu]
+//
+//   --paths: also time each layer with the small-image path forced off / on
+//            (ModConvBlocking::small_path 0 / 1; the default column is the automatic choice);
+//   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine).
 //
 // (a) measures the practical fp32 peak of the machine with an FMA throughput
 //     loop on all threads (12 independent 8-wide FMA chains per thread);
@@ -14,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -25,7 +30,16 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+bool g_cpu_clock = false;
+
+double now_s() {
+  if (g_cpu_clock) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+  }
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
 
 // ---------------------------------------------------------------------------
 // (a) FMA peak.
@@ -98,7 +112,7 @@ struct Result {
 };
 
 template <int MR, int NR>
-Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time) {
+Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int small_path = -1) {
   const int64_t H = L.res_in, W = L.res_in;
   const int64_t res_out = L.up ? 2 * L.res_in : L.res_in;
   // Sliced view of the full weight: [C_out_full, C_in_full, 3, 3].
@@ -142,6 +156,7 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time) {
   p.o_sh = res_out, p.o_sw = 1;
   ModConvBlocking b;
   b.num_threads = pf.num_threads();
+  b.small_path = small_path;
 
   const double macs = double(H) * W * L.C_in * L.C_out * KK +
                       (L.up ? 16.0 * res_out * res_out * L.C_out : 0.0);
@@ -166,12 +181,14 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time) {
 int main(int argc, char** argv) {
   int threads = 0;
   double min_time = 0.5;
-  bool variants = false, quick = false;
+  bool variants = false, quick = false, paths = false;
   for (int a = 1; a < argc; ++a) {
     if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
     else if (!std::strcmp(argv[a], "--min-time") && a + 1 < argc) min_time = std::atof(argv[++a]);
     else if (!std::strcmp(argv[a], "--variants")) variants = true;
     else if (!std::strcmp(argv[a], "--quick")) quick = true;
+    else if (!std::strcmp(argv[a], "--paths")) paths = true;
+    else if (!std::strcmp(argv[a], "--cpu")) g_cpu_clock = true;
   }
   ThreadedFor pf(threads);
   if (quick) min_time = 0.1;
@@ -182,6 +199,9 @@ int main(int argc, char** argv) {
 
   const Layer layers[] = {
       {"3x3 4px 512->512", 4, 512, 512, false},
+      {"3x3 4px 128->128 (r.25)", 4, 128, 128, false},
+      {"3x3 8px 128->128 (r.25)", 8, 128, 128, false},
+      {"3x3 16px 128->128 (r.25)", 16, 128, 128, false},
       {"3x3 8px 512->512", 8, 512, 512, false},
       {"3x3 16px 512->512", 16, 512, 512, false},
       {"3x3 32px 512->512", 32, 512, 512, false},
@@ -194,6 +214,10 @@ int main(int argc, char** argv) {
       {"up 4->8 512->512", 4, 512, 512, true},
       {"up 8->16 512->512", 8, 512, 512, true},
       {"up 16->32 512->512", 16, 512, 512, true},
+      {"up 4->8 128->128 (r.25)", 4, 128, 128, true},
+      {"up 8->16 128->128 (r.25)", 8, 128, 128, true},
+      {"up 16->32 128->128 (r.25)", 16, 128, 128, true},
+      {"torgb+skip 8px 512->3", 8, 512, 3, false, 1},
       {"up 32->64 512->512", 32, 512, 512, true},
       {"up 64->128 512->256", 64, 512, 256, true},
       {"up 64->128 128->64 (r.25)", 64, 128, 64, true},
@@ -210,6 +234,12 @@ int main(int argc, char** argv) {
       Result r62 = bench_layer<6, 2>(L, pf, min_time);
       Result r81 = bench_layer<8, 1>(L, pf, min_time);
       std::printf("   | 6x2 %6.1f  8x1 %6.1f", r62.gflops, r81.gflops);
+    }
+    if (paths) {
+      Result large = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, 0);
+      Result small = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, 1);
+      std::printf("   | large %8.3f ms %5.1f%%  small %8.3f ms %5.1f%%", large.ms,
+                  100.0 * large.gflops / peak, small.ms, 100.0 * small.gflops / peak);
     }
     std::printf("\n");
     std::fflush(stdout);
