@@ -4,7 +4,9 @@
 //
 //   --paths: also time each layer with the small-image path forced off / on
 //            (ModConvBlocking::small_path 0 / 1; the default column is the automatic choice);
-//   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine).
+//   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine);
+//   --filter TEXT: only the layers whose name contains TEXT;
+//   --acc-kb / --xb-kb N: override ModConvBlocking::acc_bytes / xb_bytes (tuning).
 //
 // (a) measures the practical fp32 peak of the machine with an FMA throughput
 //     loop on all threads (12 independent 8-wide FMA chains per thread);
@@ -31,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 bool g_cpu_clock = false;
+int64_t g_acc_bytes = 0, g_xb_bytes = 0;  // --acc-kb / --xb-kb overrides (0: default)
+const char* g_filter = nullptr;           // --filter: only layers whose name contains it
 
 double now_s() {
   if (g_cpu_clock) {
@@ -157,6 +161,8 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int s
   ModConvBlocking b;
   b.num_threads = pf.num_threads();
   b.small_path = small_path;
+  if (g_acc_bytes) b.acc_bytes = g_acc_bytes;
+  if (g_xb_bytes) b.xb_bytes = g_xb_bytes;
 
   const double macs = double(H) * W * L.C_in * L.C_out * KK +
                       (L.up ? 16.0 * res_out * res_out * L.C_out : 0.0);
@@ -189,6 +195,9 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[a], "--quick")) quick = true;
     else if (!std::strcmp(argv[a], "--paths")) paths = true;
     else if (!std::strcmp(argv[a], "--cpu")) g_cpu_clock = true;
+    else if (!std::strcmp(argv[a], "--acc-kb") && a + 1 < argc) g_acc_bytes = 1024 * std::atol(argv[++a]);
+    else if (!std::strcmp(argv[a], "--xb-kb") && a + 1 < argc) g_xb_bytes = 1024 * std::atol(argv[++a]);
+    else if (!std::strcmp(argv[a], "--filter") && a + 1 < argc) g_filter = argv[++a];
   }
   ThreadedFor pf(threads);
   if (quick) min_time = 0.1;
@@ -223,11 +232,16 @@ int main(int argc, char** argv) {
       {"up 64->128 128->64 (r.25)", 64, 128, 64, true},
       {"up 128->256 256->128", 128, 256, 128, true},
       {"up 128->256 64->32", 128, 64, 32, true},
+      {"3x3 512px 16->16 (r.25)", 512, 16, 16, false},
+      {"3x3 1024px 8->8 (r.25)", 1024, 8, 8, false},
+      {"up 256->512 32->16 (r.25)", 256, 32, 16, true},
+      {"up 512->1024 16->8 (r.25)", 512, 16, 8, true},
       {"torgb+skip 256px 32->3", 256, 32, 3, false, 1},
       {"torgb+skip 1024px 32->3", 1024, 32, 3, false, 1},
   };
   std::printf("%-28s %9s %9s %7s\n", "layer", "ms", "GFLOP/s", "%peak");
   for (const Layer& L : layers) {
+    if (g_filter && !std::strstr(L.name, g_filter)) continue;
     Result r = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time);
     std::printf("%-28s %9.3f %9.1f %6.1f%%", L.name, r.ms, r.gflops, 100.0 * r.gflops / peak);
     if (variants) {
