@@ -37,7 +37,7 @@ class EqualLinear(nn.Module):
         weight, bias = self.weight, self.bias
         if out_features is not None:
             weight, bias = weight[:out_features], bias[:out_features]
-        out = F.linear(x, weight * self.scale)
+        out = F.linear(x, weight) * self.scale  # scale the output: no scaled copy of the weight per call
         return ops.bias_act(out, bias * self.lr_mul, self.activation, impl="ref")
 
     def extra_repr(self):
