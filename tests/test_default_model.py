@@ -1,5 +1,6 @@
 import torch
 
+from anycost.checkpoints import read_metadata
 from anycost.default_model import DEFAULT_ARCH, default_generator, default_model_path
 
 
@@ -13,3 +14,14 @@ def test_default_generator_is_deterministic_and_leaves_the_global_rng_alone():
     assert torch.equal(G1.input.input, G2.input.input)
     if default_model_path() is None:
         assert "RANDOM WEIGHTS" in description and G1.arch == DEFAULT_ARCH
+
+
+def test_the_bundled_model_is_the_default_architecture_trained_by_anycost_train():
+    path = default_model_path()
+    if path is None:
+        return
+    G, description = default_generator()
+    assert G.arch == DEFAULT_ARCH and "bundled" in description
+    assert path.stat().st_size <= 25 * 2**20
+    info = read_metadata(path)
+    assert info["trained_by"] == "anycost train" and info["train_config"]["data"] == "emoji"
