@@ -49,9 +49,8 @@ def evaluate_model(G, reals: torch.Tensor, data_name: str, configs, n: int = 500
     for config in configs:
         scores = {"fid": math.nan, "kid_mean": math.nan, "kid_std": math.nan}
         if fid:
-            # KID over subsets of half the samples, so its std says something (subsets of all samples coincide)
             scores = evaluate_generator(G, references[config.resolution], config, n, seed, progress=progress,
-                                        extractor=extractor, kid_subset_size=max(2, min(1000, n, n_real) // 2))
+                                        extractor=extractor)
         cons = consistency[config]
         rows.append({
             "model": label, "config": config.describe(), "resolution": config.resolution,

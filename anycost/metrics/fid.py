@@ -327,7 +327,8 @@ def evaluate_generator(G, reference: FeatureStats, config=None, n: int = 1000, s
     """FID (and KID when `reference` keeps its features) of `n` samples of `G` at `config`.
 
     Returns {"fid", "kid_mean", "kid_std", "n", "resolution", "reference"}; the reference statistics
-    must come from images at the config's resolution and from the same extractor.
+    must come from images at the config's resolution and from the same extractor. KID uses `kid_subsets`
+    subsets of `kid_subset_size` samples (default: half the smaller set, at most 1000).
     """
     resolution = config.resolution if config is not None else G.arch.resolution
     ref_res = re.search(r"\|res=(\d+)\|", reference.key)
@@ -344,6 +345,7 @@ def evaluate_generator(G, reference: FeatureStats, config=None, n: int = 1000, s
     out = {"fid": fid(feats, reference), "kid_mean": float("nan"), "kid_std": float("nan"), "n": n,
            "resolution": resolution, "reference": reference.key}
     if reference.features is not None:
-        k = kid(feats, reference, kid_subsets, kid_subset_size or min(1000, n, reference.n))
+        # subsets of half the samples by default: subsets of all of them coincide and their std says nothing
+        k = kid(feats, reference, kid_subsets, kid_subset_size or max(2, min(1000, n, reference.n) // 2))
         out.update(kid_mean=k.mean, kid_std=k.std)
     return out
