@@ -127,6 +127,25 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   return res;
 }
 
+// The shared sweep of the layout/epilogue tests: kind 0 = 1x1, 1 = 3x3, 2 = 3x3 up; the variant picks the
+// noise / bias / activation / input-layout / output-stride combination.
+Case sweep_case(int64_t hw, int kind, int64_t N, int variant) {
+  Case c;
+  c.N = N, c.H = hw, c.W = hw;
+  c.K = kind == 0 ? 1 : 3;
+  c.up = kind == 2;
+  c.demod = (variant % 2 == 0) != (kind == 0);
+  c.noise = variant >= 1;
+  c.noise_bcast = variant == 2;
+  c.bias = variant != 1;
+  c.act = variant >= 2;
+  c.x_layout = variant % 3;
+  c.out_strided = variant == 3;
+  c.threads = 1 + (variant + static_cast<int>(N)) % 3;
+  c.skip = kind == 0 && variant == 1 && hw % 2 == 0;
+  return c;
+}
+
 }  // namespace
 
 TEST(ModulatedConv, SizesLayoutsAndEpilogues) {
@@ -137,20 +156,8 @@ TEST(ModulatedConv, SizesLayoutsAndEpilogues) {
     for (int kind = 0; kind < 3; ++kind)  // 0: 1x1, 1: 3x3, 2: 3x3 up
       for (int64_t N : {1, 3})
         for (int variant = 0; variant < 4; ++variant) {
-          Case c;
-          c.N = N, c.H = hw, c.W = hw;
-          c.K = kind == 0 ? 1 : 3;
-          c.up = kind == 2;
-          c.demod = (variant % 2 == 0) != (kind == 0);
-          c.noise = variant >= 1;
-          c.noise_bcast = variant == 2;
-          c.bias = variant != 1;
-          c.act = variant >= 2;
-          c.x_layout = variant % 3;
-          c.out_strided = variant == 3;
+          Case c = sweep_case(hw, kind, N, variant);
           c.blocking = (variant + kind) % 2;
-          c.threads = 1 + (variant + static_cast<int>(N)) % 3;
-          c.skip = kind == 0 && variant == 1 && hw % 2 == 0;
           SCOPED_TRACE(c.str());
           auto r = run_case(c, seed++);
           EXPECT_TRUE(r.ok) << r.msg();
@@ -240,20 +247,9 @@ TEST(ModulatedConv, SmallPathEveryKindAndLayout) {
     for (int kind = 0; kind < 3; ++kind)
       for (int64_t N : {1, 3, 4})
         for (int variant = 0; variant < 4; ++variant) {
-          Case c;
-          c.N = N, c.H = hw, c.W = hw + (variant == 3);
-          c.K = kind == 0 ? 1 : 3;
-          c.up = kind == 2;
-          c.demod = (variant % 2 == 0) != (kind == 0);
-          c.noise = variant >= 1;
-          c.noise_bcast = variant == 2;
-          c.bias = variant != 1;
-          c.act = variant >= 2;
-          c.x_layout = variant % 3;
-          c.out_strided = variant == 3;
+          Case c = sweep_case(hw, kind, N, variant);
+          c.W = hw + (variant == 3);
           c.w_taps_outer = variant == 1 || variant == 2;
-          c.threads = 1 + (variant + static_cast<int>(N)) % 3;
-          c.skip = kind == 0 && variant == 1 && hw % 2 == 0;
           c.small = 1;
           SCOPED_TRACE(c.str());
           auto r = run_case(c, seed++);
