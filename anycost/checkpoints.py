@@ -16,14 +16,13 @@ naming the bad key, so nothing is ever half-loaded.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from anycost import __version__
 from anycost.config import BASE_CHANNELS, GeneratorArch
+from anycost.fileio import atomic_write
 from anycost.models.generator import Generator
 from anycost.ops.ref import fir_kernel
 
@@ -137,19 +136,6 @@ def official_state(G: Generator) -> dict[str, torch.Tensor]:
 
 
 # -- files -----------------------------------------------------------------------------------------
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path` (all or nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_generator(G: Generator, path, metadata: dict | None = None) -> Path:
     """Save `G` in the anycost format (safetensors + JSON architecture); written atomically."""
     from safetensors.torch import save_file

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from anycost.data.image_folder import check_resolution, uint8_to_tensor
+from anycost.fileio import save_npz
 
 FONT_FILE = "NotoColorEmoji.ttf"
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
@@ -180,18 +180,6 @@ def cache_file(cache_dir: Path, font_path: Path, resolution: int, subset: str) -
     return cache_dir / f"{subset}_{resolution}px_{digest}.npz"
 
 
-def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load(path: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -229,7 +217,7 @@ class EmojiDataset(Dataset):
         data = _load(self.cache_path) if self.cache_path.is_file() else None
         if data is None:
             data = render_emoji_set(self.font_path, resolution, subset, progress=progress)
-            _save_atomic(self.cache_path, data)
+            save_npz(self.cache_path, data)
         self.images = data["images"]
         self.labels = torch.from_numpy(data["labels"])
         self.names = data["names"].tolist()

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anycost.config import SubnetConfig
+from anycost.fileio import atomic_write
 from anycost.metrics.consistency import check_configs, check_positive, downsample_to, same_latent_outputs
 
 FORMAT = "anycost-attribute-classifier"
@@ -120,8 +121,6 @@ class AttributeClassifier(nn.Module):
     def save(self, path, metadata: dict | None = None) -> Path:
         """One safetensors file (written atomically): weights, BN statistics, JSON labels/architecture/metrics."""
         from safetensors.torch import save_file
-
-        from anycost.checkpoints import atomic_write
 
         path = Path(path)
         meta = {

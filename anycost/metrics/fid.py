@@ -18,9 +18,7 @@ Scores depend on the image resolution: images below 299 px are upsampled by the 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from anycost.fileio import save_npz
 
 CACHE_VERSION = 1
 
@@ -74,15 +74,7 @@ class FeatureStats:
                   "version": np.int64(CACHE_VERSION)}
         if self.features is not None:
             arrays["features"] = self.features
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path) -> FeatureStats:

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from anycost.fileio import atomic_write
 from anycost.search.space import canonical
 
 STATE_KIND = "anycost-evolution-state"
@@ -87,23 +86,6 @@ def _check_budget(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the state is an ordinary output file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def evolve(space, fitness: Callable[[object], float], budget: float, *, population: int = 50, generations: int = 20,
@@ -211,12 +193,13 @@ def evolve(space, fitness: Callable[[object], float], budget: float, *, populati
         if state_path is None:
             return
         version, internal, gauss = rng.getstate()
-        _write_json_atomic(state_path, {
+        state = {
             "kind": STATE_KIND, "version": STATE_VERSION, "settings": settings, "generation": generation,
             "parents": parent_keys, "rng": [version, list(internal), gauss],
             "history": [{"candidate": space.encode(e.candidate), "cost": e.cost, "fitness": e.fitness,
                          "generation": e.generation} for e in history.values()],
-        })
+        }
+        atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state)))
 
     bar = None
     if progress:

@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from anycost.checkpoints import atomic_write, save_generator
+from anycost.checkpoints import save_generator
 from anycost.config import SubnetConfig
 from anycost.data.pyramid import random_flip
+from anycost.fileio import atomic_write
 from anycost.images import image_grid
 from anycost.models import Discriminator, Generator, sort_channels
 from anycost.training import distributed, losses, sampling
