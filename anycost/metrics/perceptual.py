@@ -99,7 +99,20 @@ def available_backends() -> dict[str, bool]:
 
 
 # -- networks ----------------------------------------------------------------------------------------
-class VGG16Stages(nn.Module):
+class StagedBackbone(nn.Module):
+    """A backbone cut into `self.stages`; forward returns the output of every stage."""
+
+    stages: nn.ModuleList
+
+    def forward(self, x):
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+
+class VGG16Stages(StagedBackbone):
     """The 13 VGG16 3x3 convs (+ReLU) as 5 stages ending at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3."""
 
     def __init__(self, n_stages: int = 5, ceil_mode: bool = False):
@@ -128,15 +141,8 @@ class VGG16Stages(nn.Module):
                 conv.weight.copy_(w)
                 conv.bias.copy_(b)
 
-    def forward(self, x):
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
 
-
-class SlicedBackbone(nn.Module):
+class SlicedBackbone(StagedBackbone):
     """A torchvision `features` Sequential cut into stages at the given index ranges."""
 
     def __init__(self, features: nn.Sequential, slices):
@@ -145,13 +151,6 @@ class SlicedBackbone(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.ReLU):
                 m.inplace = False
-
-    def forward(self, x):
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
 
 
 class CaffeBGR(nn.Module):
