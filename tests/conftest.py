@@ -20,3 +20,15 @@ def tiny_generator(tiny_arch):
 
     torch.manual_seed(0)
     return Generator(arch=tiny_arch).eval()
+
+
+@pytest.fixture(scope="session")
+def emoji_font():
+    """The Noto Color Emoji font file; skips the test without it or without the `emoji` package."""
+    pytest.importorskip("emoji", reason="the emoji package is not installed: pip install emoji")
+    from anycost.data.emoji import find_font
+
+    try:
+        return find_font()
+    except FileNotFoundError:
+        pytest.skip("NotoColorEmoji.ttf absent: apt-get install fonts-noto-color-emoji")

@@ -1,6 +1,5 @@
 """EmojiDataset: subset size, label parsing, rendering, cache reuse, errors."""
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -11,26 +10,13 @@ import anycost.data.emoji as emoji_data
 from anycost.data import EmojiDataset, parse_labels
 
 
-def _font_or_none():
-    try:
-        return emoji_data.find_font()
-    except FileNotFoundError:
-        return None
-
-
-needs_font = pytest.mark.skipif(_font_or_none() is None,
-                                reason="NotoColorEmoji.ttf absent: apt-get install fonts-noto-color-emoji")
-needs_emoji = pytest.mark.skipif(importlib.util.find_spec("emoji") is None,
-                                 reason="the emoji package is not installed: pip install emoji")
-
-
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("emoji_cache")
 
 
 @pytest.fixture(scope="module")
-def faces32(cache_dir):
+def faces32(cache_dir, emoji_font):
     return EmojiDataset(32, cache_dir=cache_dir, progress=False)
 
 
@@ -58,8 +44,6 @@ def test_bogus_font_path(tmp_path):
         EmojiDataset(32, font_path=tmp_path / "nope.ttf", cache_dir=tmp_path)
 
 
-@needs_emoji
-@needs_font
 def test_subset_size_and_items(faces32):
     print(f"faces_people at 32 px: {len(faces32)} emoji")  # 2317 with Debian 12's font and emoji 2.16
     assert 1500 <= len(faces32) <= 3500
@@ -72,9 +56,7 @@ def test_subset_size_and_items(faces32):
     assert tones == set(EmojiDataset.label_values["skin_tone"])
 
 
-@needs_emoji
-@needs_font
-def test_known_face_renders(faces32):
+def test_known_face_renders(faces32, emoji_font):
     i = faces32.names.index("woman_medium_skin_tone_red_hair")
     assert faces32.describe(i) == parse_labels("woman: red hair, medium skin tone")
     pixels = faces32.images[i].astype(np.int32)
@@ -82,13 +64,11 @@ def test_known_face_renders(faces32):
     assert pixels.std(axis=(0, 1)).max() > 20  # not a flat fallback box
     red, green, blue = (pixels[..., c] for c in range(3))
     assert ((red > 150) & (red > green + 50) & (red > blue + 50)).sum() > 10  # colour: red hair
-    renderer = emoji_data.EmojiRenderer(emoji_data.find_font(), 32)
+    renderer = emoji_data.EmojiRenderer(emoji_font, 32)
     assert renderer.render("\U0010fffd") is None  # the fallback glyph is rejected
     assert renderer.render("\U0001f468\u200d\U0001f469\u200d\U0001f33e") is None  # unligated ZWJ: several glyphs
 
 
-@needs_emoji
-@needs_font
 def test_cache_reused(faces32, cache_dir, monkeypatch):
     assert faces32.cache_path.is_file() and faces32.cache_path.parent == cache_dir
     assert not list(cache_dir.glob("*.tmp"))

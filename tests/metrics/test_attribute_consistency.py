@@ -10,14 +10,7 @@ from anycost.checkpoints import save_generator
 from anycost.metrics import AttributeClassifier, AttributeRow, attribute_consistency, train_attribute_classifier
 from anycost.metrics.attributes import evaluate_classifier
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tests train or run Inception: one thread (the cores are shared), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 COLOURS = torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1]])  # red, green, blue
@@ -145,16 +138,7 @@ def test_attribute_consistency_bad_inputs(tiny_generator, colour_classifier):
         attribute_consistency(G, [G.full_config], lambda x: x)
 
 
-def _font_or_none():
-    try:
-        return emoji_data.find_font()
-    except FileNotFoundError:
-        return None
-
-
-@pytest.mark.skipif(_font_or_none() is None, reason="NotoColorEmoji.ttf absent: apt-get install fonts-noto-color-emoji")
-def test_emoji_labels(tmp_path):
-    pytest.importorskip("emoji", reason="the emoji package is not installed: pip install emoji")
+def test_emoji_labels(tmp_path, emoji_font):
     faces = emoji_data.EmojiDataset(16, cache_dir=tmp_path, progress=False)
     clf = train_attribute_classifier(faces, epochs=3, seed=0, input_size=16, width=8, lr=1e-2)
     assert clf.label_names == ("skin_tone", "hair", "gender", "smiling")

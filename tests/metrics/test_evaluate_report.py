@@ -11,26 +11,17 @@ from anycost.cli import main
 from anycost.metrics import evaluate
 
 
-class MeanColour:
-    """A cheap stand-in feature extractor: per-channel means and stds (6-d)."""
-
-    identifier = "mean-colour"
-
-    def __call__(self, images):
-        return torch.cat([images.mean((2, 3)), images.std((2, 3))], 1)
-
-
 def test_evaluation_configs(tiny_arch):
     configs = evaluate.evaluation_configs(tiny_arch)
     assert [c.resolution for c in configs] == [32, 16, 8, 32, 32, 32]
     assert configs[0].widths == tiny_arch.full_widths and configs[3].widths != tiny_arch.full_widths
 
 
-def test_rows_and_report(tiny_generator, tmp_path):
+def test_rows_and_report(tiny_generator, tmp_path, mean_colour):
     reals = torch.rand(12, 3, 32, 32) * 2 - 1
     configs = evaluate.evaluation_configs(tiny_generator.arch, ratios=(0.5, 1.0), resolutions=(32, 16))
     rows = evaluate.evaluate_model(tiny_generator, reals, "noise", configs, n=6, n_real=12, cache_dir=tmp_path,
-                                   perceptual=None, consistency_n=4, label="tiny", extractor=MeanColour())
+                                   perceptual=None, consistency_n=4, label="tiny", extractor=mean_colour)
     assert [r["config"] for r in rows] == [c.describe() for c in configs]
     assert all(r["fid"] > 0 and not math.isnan(r["kid_mean"]) for r in rows)
     assert rows[0]["mse"] == 0 and rows[2]["mse"] > 0  # the full model is its own reference

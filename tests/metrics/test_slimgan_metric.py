@@ -9,27 +9,11 @@ import torch
 from anycost.config import SubnetConfig
 from anycost.metrics import MICResult, mean_inception_consistency, slimgan_configs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tests train or run Inception: one thread (the cores are shared), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-class MeanColour:
-    """A cheap stand-in feature extractor: per-channel means and stds (6-d)."""
-
-    identifier = "mean-colour"
-
-    def __call__(self, images):
-        return torch.cat([images.mean((2, 3)), images.std((2, 3))], 1)
-
-
-def features_by_hand(G, configs, n, seed, batch, resolution):
-    """MeanColour features of each config's samples, all downsampled to `resolution`, rendered like the metric."""
+def features_by_hand(G, configs, n, seed, batch, resolution, extractor):
+    """Features of each config's samples, all downsampled to `resolution`, rendered like the metric."""
     rng = torch.Generator().manual_seed(seed)
     feats = [[] for _ in configs]
     with torch.no_grad():
@@ -40,26 +24,26 @@ def features_by_hand(G, configs, n, seed, batch, resolution):
             for k, c in enumerate(configs):
                 img = G(w, config=c, noise=noise)
                 img = torch.nn.functional.avg_pool2d(img, img.shape[-1] // resolution)
-                feats[k].append(MeanColour()(img))
+                feats[k].append(extractor(img))
     return [torch.cat(f).double() for f in feats]
 
 
-def test_full_against_itself_is_zero(tiny_generator):
+def test_full_against_itself_is_zero(tiny_generator, mean_colour):
     G = tiny_generator
-    result = mean_inception_consistency(G, [G.full_config, G.full_config], n=3, batch=2, extractor=MeanColour())
+    result = mean_inception_consistency(G, [G.full_config, G.full_config], n=3, batch=2, extractor=mean_colour)
     assert isinstance(result, MICResult)
     assert result.value == 0 and result.pairwise == ((0.0, 0.0), (0.0, 0.0))
     assert result.n == 3 and result.extractor == "mean-colour"
 
 
-def test_default_width_list_matches_manual_computation(tiny_generator):
+def test_default_width_list_matches_manual_computation(tiny_generator, mean_colour):
     G = tiny_generator
     configs = slimgan_configs(G.arch)
     assert [c.resolution for c in configs] == [32] * 4 and configs[-1] == G.full_config
     assert configs == [SubnetConfig.uniform(G.arch, r) for r in (0.25, 0.5, 0.75, 1.0)]
-    result = mean_inception_consistency(G, n=5, seed=4, batch=2, extractor=MeanColour())
+    result = mean_inception_consistency(G, n=5, seed=4, batch=2, extractor=mean_colour)
     assert result.configs == tuple(configs)
-    feats = features_by_hand(G, configs, 5, 4, 2, 32)
+    feats = features_by_hand(G, configs, 5, 4, 2, 32, mean_colour)
     pairs = [((feats[i] - feats[j]) ** 2).sum(1).mean().item() for i in range(4) for j in range(4) if i != j]
     assert result.value == pytest.approx(sum(pairs) / 12, rel=1e-5)
     m = torch.tensor(result.pairwise)
@@ -68,11 +52,11 @@ def test_default_width_list_matches_manual_computation(tiny_generator):
     json.dumps(result.to_dict())
 
 
-def test_mixed_resolutions_compare_at_the_lower_one(tiny_generator):
+def test_mixed_resolutions_compare_at_the_lower_one(tiny_generator, mean_colour):
     G = tiny_generator
     configs = [G.full_config, G.subnet(resolution=16, ratio=0.5)]
-    result = mean_inception_consistency(G, configs, n=4, seed=1, batch=4, extractor=MeanColour())
-    full16, sub16 = features_by_hand(G, configs, 4, 1, 4, 16)
+    result = mean_inception_consistency(G, configs, n=4, seed=1, batch=4, extractor=mean_colour)
+    full16, sub16 = features_by_hand(G, configs, 4, 1, 4, 16, mean_colour)
     assert result.value == pytest.approx(((full16 - sub16) ** 2).sum(1).mean().item(), rel=1e-5)
 
 
@@ -86,15 +70,15 @@ def test_with_inception_features(tiny_generator):
     assert result.value == pytest.approx(2 * result.pairwise[0][2] / 3)
 
 
-def test_bad_inputs(tiny_generator):
+def test_bad_inputs(tiny_generator, mean_colour):
     G = tiny_generator
     with pytest.raises(ValueError, match="at least two"):
-        mean_inception_consistency(G, [G.full_config], extractor=MeanColour())
+        mean_inception_consistency(G, [G.full_config], extractor=mean_colour)
     with pytest.raises(ValueError, match="at least one"):
-        mean_inception_consistency(G, [], extractor=MeanColour())
+        mean_inception_consistency(G, [], extractor=mean_colour)
     with pytest.raises(ValueError, match="n must be"):
-        mean_inception_consistency(G, n=0, extractor=MeanColour())
+        mean_inception_consistency(G, n=0, extractor=mean_colour)
     with pytest.raises(TypeError, match="SubnetConfig"):
-        mean_inception_consistency(G, [0.5, 1.0], extractor=MeanColour())
+        mean_inception_consistency(G, [0.5, 1.0], extractor=mean_colour)
     with pytest.raises(ValueError, match=r"features \[N, D\]"):
         mean_inception_consistency(G, n=2, extractor=lambda x: x.mean())
