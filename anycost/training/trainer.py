@@ -23,6 +23,7 @@ from anycost.config import SubnetConfig
 from anycost.data.pyramid import random_flip
 from anycost.fileio import atomic_write
 from anycost.images import image_grid
+from anycost.metrics.consistency import downsample_to
 from anycost.models import Discriminator, Generator, sort_channels
 from anycost.training import distributed, losses, sampling
 from anycost.training.checkpoint import load_training_state
@@ -115,8 +116,7 @@ class Trainer:
         idx = torch.randint(len(self.images), (self.cfg.batch,), generator=rng)
         x = self.images[idx].to(self.device, torch.float32) / 127.5 - 1
         x = random_flip(x, rng)
-        factor = x.shape[-1] // resolution
-        return torch.nn.functional.avg_pool2d(x, factor) if factor > 1 else x
+        return downsample_to(x, resolution)
 
     def _latents(self, G: Generator, rng: torch.Generator) -> torch.Tensor:
         """W+ [B, n_styles, D], with style mixing at a random crossover with probability `mixing`."""
