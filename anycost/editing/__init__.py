@@ -1,0 +1,5 @@
+"""Edit directions in W: apply named attribute edits to latents (see `directions`)."""
+
+from anycost.editing.directions import DirectionsError, EditDirections
+
+__all__ = ["DirectionsError", "EditDirections"]
