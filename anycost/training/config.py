@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from anycost.config import UNIFORM_RATIOS, GeneratorArch
 from anycost.default_model import DEFAULT_ARCH
+from anycost.training.augment import POLICIES, check_policy
+
+#: DiffAugment on everything D sees: new runs use all three; configs saved before the field existed had none.
+AUGMENT_DEFAULT = POLICIES
 
 TRAIN_CONFIG_VERSION = 1
 #: Training stages, in the order the method runs them.
@@ -22,6 +26,7 @@ class TrainConfig:
     `perceptual` names the consistency loss's perceptual distance (see `anycost.training.run.load_perceptual`;
     "auto:2" = the first two stages of LPIPS-VGG, or of its offline HED-VGG16 stand-in).
     At the start of the adaptive stage the channels are sorted by importance (see `anycost.models.sort_channels`).
+    `augment` lists the differentiable augmentations applied to D's inputs (`anycost.training.augment`).
     """
 
     data: str = "emoji"
@@ -43,6 +48,7 @@ class TrainConfig:
     consistency_mse: float = 1.0
     consistency_perceptual: float = 1.0
     perceptual: str = "auto:2"
+    augment: tuple[str, ...] = AUGMENT_DEFAULT
     seed: int = 0
     sample_every: int = 500
     checkpoint_every: int = 250
@@ -55,6 +61,7 @@ class TrainConfig:
         object.__setattr__(self, "schedule", schedule)
         object.__setattr__(self, "betas", tuple(self.betas))
         object.__setattr__(self, "ratios", tuple(sorted(self.ratios)))
+        object.__setattr__(self, "augment", check_policy(self.augment))
         if not schedule:
             raise ValueError("schedule must have at least one (stage, steps) entry")
         order = [STAGES.index(s) if s in STAGES else -1 for s, _ in schedule]
@@ -105,6 +112,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training config fields: {sorted(unknown)}")
         data["arch"] = GeneratorArch.from_dict(data["arch"])
+        data.setdefault("augment", ())  # written before augmentation existed: the run had none
         return cls(**data)
 
     def replace(self, **changes) -> TrainConfig:

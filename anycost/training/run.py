@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from anycost.config import GeneratorArch
+from anycost.training.augment import POLICIES, check_policy
 from anycost.training.config import STAGES, TrainConfig
 
 #: Data sources by name; anything else is an image folder.
@@ -68,6 +69,16 @@ def load_perceptual(spec: str):
     return load(name, int(layers or 5))
 
 
+def parse_augment(text: str) -> tuple[str, ...]:
+    """'color,translation' -> ("color", "translation"); 'none' -> ()."""
+    if text == "none":
+        return ()
+    try:
+        return check_policy(p.strip() for p in text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_parser(sub) -> None:
     defaults = TrainConfig()
     p = sub.add_parser("train", help="train an Anycost generator (plain -> multi-resolution -> adaptive channels)",
@@ -75,7 +86,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
-                   "except --schedule and --perceptual when given)")
+                   "except --schedule, --perceptual and --augment when given)")
     p.add_argument("--schedule", type=parse_schedule, help="stage:steps,... (default "
                    + ",".join(f"{s}:{n}" for s, n in defaults.schedule) + ")")
     a = defaults.arch
@@ -91,6 +102,8 @@ def add_parser(sub) -> None:
     p.add_argument("--perceptual", help="consistency-loss perceptual net: none, auto, hed-vgg, lpips-vgg, with "
                    "an optional :STAGES to keep the first stages only, e.g. hed-vgg:3 "
                    f"(default {defaults.perceptual})")
+    p.add_argument("--augment", type=parse_augment, help="DiffAugment policies for D's inputs, comma-separated "
+                   f"from {','.join(POLICIES)}, or none (default {','.join(defaults.augment) or 'none'})")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--sample-every", type=int, default=defaults.sample_every)
     p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
@@ -105,6 +118,8 @@ def _config_from_args(args) -> TrainConfig:
     changes = {"schedule": args.schedule} if args.schedule else {}
     if args.perceptual:
         changes["perceptual"] = args.perceptual
+    if args.augment is not None:
+        changes["augment"] = args.augment
     return TrainConfig(data=args.data, arch=arch, batch=args.batch, lr=args.lr, r1_gamma=args.r1_gamma,
                        pl_weight=args.pl_weight, seed=args.seed, sample_every=args.sample_every,
                        checkpoint_every=args.checkpoint_every, **changes)
@@ -127,6 +142,8 @@ def cmd_train(args) -> None:
             cfg = cfg.replace(schedule=args.schedule)
         if args.perceptual:
             cfg = cfg.replace(perceptual=args.perceptual)
+        if args.augment is not None:
+            cfg = cfg.replace(augment=args.augment)
     else:
         if latest.exists():
             raise FileExistsError(f"{latest} exists: pass --resume to continue it, or choose another --out")

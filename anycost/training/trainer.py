@@ -26,6 +26,7 @@ from anycost.images import image_grid
 from anycost.metrics.consistency import downsample_to
 from anycost.models import Discriminator, Generator, sort_channels
 from anycost.training import distributed, losses, sampling
+from anycost.training.augment import diff_augment
 from anycost.training.checkpoint import load_training_state
 from anycost.training.config import TrainConfig
 
@@ -140,6 +141,9 @@ class Trainer:
         g_configs = sampling.sandwich(arch, cfg.ratios, res, cfg.flexible_prob, shared)
         return g_configs, sampling.choice(g_configs, shared), True
 
+    def _augment(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return diff_augment(images, self.cfg.augment, rng)
+
     def _reduce(self, module) -> None:
         distributed.average_gradients(module.parameters(), self.world)
 
@@ -166,7 +170,8 @@ class Trainer:
         with torch.no_grad():
             fake = G(self._latents(G, local), config=d_config, rng=local, impl="ref")
         fake_arch = self._arch([d_config] * B) if conditioned else None
-        d_loss = losses.d_logistic_loss(D(reals, real_arch), D(fake, fake_arch))
+        d_loss = losses.d_logistic_loss(D(self._augment(reals, local), real_arch),
+                                        D(self._augment(fake, local), fake_arch))
         self.opt_D.zero_grad(set_to_none=True)
         d_loss.backward()
         self._reduce(D)
@@ -174,7 +179,7 @@ class Trainer:
         log["d"] = float(d_loss.detach())
         if self.step % cfg.r1_every == 0 and cfg.r1_gamma:
             reals.requires_grad_(True)
-            r1 = losses.r1_penalty(D(reals, real_arch), reals)
+            r1 = losses.r1_penalty(D(self._augment(reals, local), real_arch), reals)
             self.opt_D.zero_grad(set_to_none=True)
             (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward()
             self._reduce(D)
@@ -189,7 +194,8 @@ class Trainer:
         g_loss, teacher = 0.0, None
         for config in g_configs:
             img = G(w, config=config, noise=noise, impl="ref")
-            term = losses.g_nonsaturating_loss(D(img, self._arch([config] * B) if conditioned else None))
+            logits = D(self._augment(img, local), self._arch([config] * B) if conditioned else None)
+            term = losses.g_nonsaturating_loss(logits)
             if teacher is None:
                 teacher = img
                 log["g"] = float(term.detach())
