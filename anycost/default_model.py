@@ -11,15 +11,36 @@ from anycost.config import GeneratorArch
 
 #: File name of the bundled model inside `anycost/assets`.
 BUNDLED_NAME = "emoji64.safetensors"
+#: The bundled emoji attribute classifier (`anycost.metrics.attributes.AttributeClassifier`).
+CLASSIFIER_NAME = "emoji_attributes.safetensors"
+#: Edit directions fitted for the bundled model (see `anycost.editing.fit` for the command that makes them).
+DIRECTIONS_NAME = "emoji64_directions.npz"
 #: The bundled model's architecture (and `anycost train`'s default): 64 px, widths 128 (4-16 px), 64 (32 px),
 #: 32 (64 px); ratio 0.25 gives 128/64/32/16/8. Small enough to train on a 2-core CPU in about an hour.
 DEFAULT_ARCH = GeneratorArch(64, channel_multiplier=0.125, channel_max=128, style_dim=256, n_mlp=4)
 
 
+def _asset(name: str) -> Path | None:
+    path = Path(str(resources.files("anycost.assets") / name))
+    return path if path.is_file() else None
+
+
 def default_model_path() -> Path | None:
     """Path of the bundled trained model, or None when this build has none."""
-    path = Path(str(resources.files("anycost.assets") / BUNDLED_NAME))
-    return path if path.is_file() else None
+    return _asset(BUNDLED_NAME)
+
+
+def default_classifier_path() -> Path | None:
+    """Path of the bundled emoji attribute classifier, or None when this build has none."""
+    return _asset(CLASSIFIER_NAME)
+
+
+def default_directions():
+    """The bundled model's `EditDirections`, or None when this build has none."""
+    from anycost.editing import EditDirections
+
+    path = _asset(DIRECTIONS_NAME)
+    return EditDirections.load(path, style_dim=DEFAULT_ARCH.style_dim) if path is not None else None
 
 
 def default_generator(seed: int = 0):

@@ -1,0 +1,204 @@
+"""`anycost directions` (fit edit directions for a model) and `anycost edit` (apply them to one latent)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anycost.editing.directions import DirectionsError, EditDirections
+
+#: The strengths of a `--sweep` when --strengths is not given.
+DEFAULT_SWEEP = (-3.0, -1.5, 0.0, 1.5, 3.0)
+
+
+def parse_edit(text: str) -> tuple[str, float]:
+    """'smiling=2' or 'gender:woman=-1.5' -> (name, strength)."""
+    name, sep, value = text.rpartition("=")
+    try:
+        strength = float(value)
+    except ValueError:
+        strength = None
+    if not sep or not name or strength is None or not np.isfinite(strength):
+        raise argparse.ArgumentTypeError(f"bad edit {text!r}: use NAME=STRENGTH, e.g. smiling=2 or pca0=-1.5")
+    return name, strength
+
+
+def parse_strengths(tokens: list[str]) -> list[float]:
+    """['-3', '-1.5', '0'] or ['0,1.5,3'] (comma- and/or space-separated numbers) -> floats."""
+    try:
+        values = [float(t) for token in tokens for t in token.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"bad --strengths {' '.join(tokens)!r}: give numbers, e.g. --strengths=-3,-1.5,0,1.5,3 "
+                         "or --strengths -3 -1.5 0 1.5 3") from None
+    if not values or not all(np.isfinite(values)):
+        raise ValueError(f"--strengths must be finite numbers, got {' '.join(tokens)!r}")
+    return values
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("directions", help="fit edit directions in W: attribute boundaries (InterFaceGAN) and PCA",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", "-o", required=True, help="directions file (.npz); its fit report goes beside it (.json)")
+    p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
+    p.add_argument("--classifier", help="attribute classifier (.safetensors) or 'none' for PCA only "
+                                        "(default: the bundled emoji classifier)")
+    p.add_argument("--n", type=int, default=2000, help="sampled latents")
+    p.add_argument("--pca", type=int, default=8, help="principal axes pca0..pca{k-1} (0: none)")
+    p.add_argument("--fraction", type=float, default=0.25,
+                   help="most confident fraction of the samples kept on each side of a boundary")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=64, help="latents rendered and classified at once")
+    p.add_argument("--impl", choices=("auto", "kernel", "ref"), default="auto", help="op implementation")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_directions)
+
+    p = sub.add_parser("edit", help="edit one latent along named directions; preview and full render side by side")
+    p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
+    p.add_argument("--directions", "-d", help="directions file from `anycost directions` (default: the bundled "
+                                               "model's; required with --checkpoint)")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--seed", "-s", type=int, help="latent of this seed (as `anycost generate --seeds`)")
+    group.add_argument("--latent", help=".npy latent: W [style_dim] / [1, style_dim] or W+ [n_styles, style_dim]")
+    p.add_argument("--edit", "-e", type=parse_edit, action="append", default=[], metavar="NAME=STRENGTH",
+                   help="add STRENGTH x the unit direction NAME (repeatable), e.g. --edit smiling=2 --edit pca0=-1.5")
+    p.add_argument("--keep", default="", metavar="NAMES",
+                   help="comma-separated directions the edits are made orthogonal to (conditional editing), "
+                        "e.g. --keep gender:woman,skin_tone:dark")
+    p.add_argument("--sweep", metavar="NAME", help="render a grid along NAME (one row preview, one row full)")
+    p.add_argument("--strengths", nargs="+", metavar="S",
+                   help="sweep strengths: --strengths=-3,-1.5,0,1.5,3 or --strengths -3 -1.5 0 1.5 3 "
+                        f"(default {','.join(f'{s:g}' for s in DEFAULT_SWEEP)})")
+    p.add_argument("--preview-resolution", type=int, help="preview resolution (default: half the model's)")
+    p.add_argument("--preview-ratio", type=float, default=0.25, help="preview channel ratio")
+    p.add_argument("--impl", choices=("auto", "kernel", "ref"), default="auto", help="op implementation")
+    p.add_argument("--out", "-o", default="edit.png", help="output PNG")
+    p.set_defaults(func=cmd_edit)
+
+
+# -- anycost directions ---------------------------------------------------------------------------------
+def cmd_directions(args) -> None:
+    from anycost.cli import _load
+    from anycost.default_model import default_classifier_path
+    from anycost.editing.fit import fit_directions
+    from anycost.metrics.attributes import AttributeClassifier
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.n < 2 or args.pca < 0 or args.batch < 1 or not 0 < args.fraction <= 0.5:
+        raise ValueError(f"need --n >= 2, --pca >= 0, --batch >= 1 and 0 < --fraction <= 0.5; got --n {args.n}, "
+                         f"--pca {args.pca}, --batch {args.batch}, --fraction {args.fraction}")
+    classifier = None
+    if args.classifier != "none":
+        path = args.classifier or default_classifier_path()
+        if path is None:
+            raise FileNotFoundError("no bundled attribute classifier: pass --classifier FILE or --classifier none")
+        classifier = AttributeClassifier.load(path)
+        print(f"classifier: {Path(path).name}, labels {classifier.label_values}")
+    G, source = _load(args.checkpoint)
+    print(f"model: {source}", flush=True)
+    start = time.perf_counter()
+    fitted = fit_directions(G, classifier, args.n, args.pca, args.seed, args.fraction, args.batch, args.impl,
+                            progress=not args.no_progress,
+                            classifier_name=Path(path).stem if classifier is not None else "")
+    seconds = time.perf_counter() - start
+    fitted = dataclasses.replace(fitted, settings={**fitted.settings, "model": source,
+                                                   "threads": torch.get_num_threads(), "seconds": round(seconds, 1)})
+    out = fitted.save(args.out)
+    print(fitted.table())
+    print(f"\nwrote {out} ({len(fitted.directions)} directions) and {out.with_suffix('.json')} in {seconds:.1f} s")
+
+
+# -- anycost edit ---------------------------------------------------------------------------------------
+def load_latent(path, G) -> torch.Tensor:
+    """A .npy latent as W [1, style_dim] or W+ [1, n_styles, style_dim]."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no latent file {path}")
+    try:
+        w = torch.from_numpy(np.load(path, allow_pickle=False)).float()
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable .npy latent: {err}") from None
+    d, s = G.arch.style_dim, G.arch.n_styles
+    shape = tuple(w.shape)
+    if shape in ((d,), (1, d)):
+        return w.reshape(1, d)
+    if shape in ((s, d), (1, s, d)):
+        return w.reshape(1, s, d)
+    raise ValueError(f"{path}: a latent must be W [{d}] / [1, {d}] or W+ [{s}, {d}] / [1, {s}, {d}], got {list(shape)}")
+
+
+def _directions(args, G) -> EditDirections:
+    if args.directions:
+        return EditDirections.load(args.directions, style_dim=G.arch.style_dim)
+    if args.checkpoint:
+        raise ValueError("--directions is required with --checkpoint (directions belong to one model's W); "
+                         "make them with `anycost directions --checkpoint ... --out F.npz`")
+    from anycost.default_model import default_directions
+
+    dirs = default_directions()
+    if dirs is None:
+        raise FileNotFoundError("no bundled edit directions: pass --directions F.npz (see `anycost directions`)")
+    return dirs
+
+
+def _render(G, w, config, impl) -> tuple[torch.Tensor, float]:
+    """(images, median ms of a batch-1 render at `config`)."""
+    from anycost.benchmark import time_forward
+
+    with torch.inference_mode():
+        images = G(w, config=config, noise="const", impl=impl)
+    return images, time_forward(G, w[:1], config, impl, repeats=3).median_ms
+
+
+def cmd_edit(args) -> None:
+    from anycost.cli import _latents, _load
+    from anycost.editing.fit import orthogonalize
+    from anycost.images import image_grid
+
+    G, source = _load(args.checkpoint)
+    dirs = _directions(args, G)
+    edits = dict(args.edit)
+    keep = [k.strip() for k in args.keep.split(",") if k.strip()]
+    if args.strengths and not args.sweep:
+        raise ValueError("--strengths needs --sweep NAME")
+    strengths = parse_strengths(args.strengths) if args.strengths else list(DEFAULT_SWEEP)
+    edited = list(dict.fromkeys([*edits, *([args.sweep] if args.sweep else [])]))
+    unknown = [n for n in [*edited, *keep] if n not in dirs.names]
+    if unknown:
+        raise DirectionsError(f"unknown direction(s) {', '.join(unknown)}; known: {', '.join(dirs.names)}")
+    both = sorted(set(edited) & set(keep))
+    if both:
+        raise DirectionsError(f"cannot both edit and keep {', '.join(both)}")
+    if keep:
+        for name in edited:
+            dirs = orthogonalize(dirs, name, keep)
+    w = load_latent(args.latent, G) if args.latent else _latents(G, [args.seed])
+    res = args.preview_resolution or max(G.arch.resolutions[0], G.arch.resolution // 2)
+    preview = G.subnet(resolution=res, ratio=args.preview_ratio)
+    full = G.full_config
+    n_styles = G.arch.n_styles
+    if args.sweep:
+        ws = torch.cat([dirs.apply(w, {**edits, args.sweep: s}, n_styles) for s in strengths])
+        rows, ms = zip(*(_render(G, ws, config, args.impl) for config in (preview, full)))
+        labels = [[f"{s:+g} {kind} {t:.1f}ms" for s in strengths] for kind, t in zip(("prev", "full"), ms)]
+        what = f"sweep {args.sweep} over {', '.join(f'{s:g}' for s in strengths)}"
+    else:
+        w_edit = dirs.apply(w, edits, n_styles)
+        (small, preview_ms), (big, full_ms) = (_render(G, w_edit, c, args.impl) for c in (preview, full))
+        up = torch.nn.functional.interpolate(small, size=big.shape[-2:], mode="nearest")
+        rows = [torch.cat([up, big])]
+        labels = [[f"{res}px x{args.preview_ratio:g}: {preview_ms:.1f}ms", f"full: {full_ms:.1f}ms"]]
+        ms = (preview_ms, full_ms)
+        what = ", ".join(f"{k}={v:g}" for k, v in edits.items()) or "no edit"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(list(rows), max(G.arch.resolution, 128), labels).save(out)
+    conditional = f" (orthogonal to {', '.join(keep)})" if keep else ""
+    print(f"{out}: {what}{conditional}; preview ({preview.describe()}) {ms[0]:.1f} ms, full ({full.describe()}) "
+          f"{ms[1]:.1f} ms (batch 1, median of 3); model: {source}")

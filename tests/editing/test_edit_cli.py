@@ -1,0 +1,175 @@
+"""`anycost directions` and `anycost edit`, run in-process on a tiny saved generator."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from anycost import save_generator
+from anycost.checkpoints import load_generator
+from anycost.cli import _latents, main
+from anycost.editing import EditDirections
+from anycost.editing.fit import orthogonalize, sample_latents
+from anycost.images import to_uint8
+from anycost.metrics.attributes import AttributeClassifier
+
+CELL = 128  # grid cell size for a 32 px model (image_grid size = max(resolution, 128))
+
+
+@pytest.fixture
+def checkpoint(tmp_path, tiny_generator):
+    return str(save_generator(tiny_generator, tmp_path / "tiny.safetensors"))
+
+
+@pytest.fixture
+def classifier_file(tmp_path, tiny_generator):
+    """A random-weight classifier whose 'smiling' head is centred on the tiny generator's outputs (both values
+    occur), saved as a file."""
+    torch.manual_seed(0)
+    c = AttributeClassifier({"smiling": ("no", "yes"), "tone": ("a", "b", "c")}, input_size=8, width=4).eval()
+    w, _ = sample_latents(tiny_generator, 64, seed=1)
+    with torch.no_grad():
+        logits = c(tiny_generator(w, noise="const"))["smiling"]
+        c.heads["smiling"].bias[1] -= (logits[:, 1] - logits[:, 0]).median()
+    return str(c.save(tmp_path / "classifier.safetensors"))
+
+
+@pytest.fixture
+def directions_file(tmp_path):
+    """Two non-orthogonal directions for the tiny model (style_dim 32)."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 32, generator=g)
+    return str(EditDirections(("a", "b"), torch.stack([a + b, b])).save(tmp_path / "ab.npz"))
+
+
+def cell(path, row, col, size=CELL, label=14, pad=2, model_res=32):
+    """The pixels of grid cell (row, col), downsampled back to the model's resolution (cells are nearest-upsampled)."""
+    grid = np.asarray(Image.open(path).convert("RGB"))
+    x, y = pad + col * (size + pad), pad + row * (size + label + pad)
+    return grid[y: y + size: size // model_res, x: x + size: size // model_res]
+
+
+def render(checkpoint, w):
+    G = load_generator(checkpoint)
+    with torch.no_grad():
+        return to_uint8(G(w, noise="const"))[0]
+
+
+def test_directions_fits_boundaries_and_pca_and_prints_the_table(tmp_path, checkpoint, classifier_file, capsys):
+    out = tmp_path / "dirs.npz"
+    assert main(["directions", "-c", checkpoint, "--classifier", classifier_file, "--n", "200", "--pca", "3",
+                 "--batch", "50", "--no-progress", "--out", str(out)]) == 0
+    dirs = EditDirections.load(out, style_dim=32)
+    assert dirs.names[0] == "smiling" and dirs.names[-3:] == ("pca0", "pca1", "pca2")
+    assert dirs.source.startswith("interfacegan:classifier + pca (n=200, seed=0)")
+    printed = capsys.readouterr().out
+    assert "| smiling | boundary |" in printed and "| pca0 | pca |" in printed
+    assert all(f"tone:{v} |" in printed for v in "abc"), "every value is either fitted or listed as skipped"
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["settings"]["model"] == f"checkpoint {checkpoint}" and report["directions"][0]["accuracy"] > 0.5
+
+
+def test_directions_pca_only(tmp_path, checkpoint):
+    out = tmp_path / "pca.npz"
+    assert main(["directions", "-c", checkpoint, "--classifier", "none", "--n", "50", "--pca", "2",
+                 "--no-progress", "-o", str(out)]) == 0
+    assert EditDirections.load(out).names == ("pca0", "pca1")
+
+
+def test_edit_renders_preview_and_full_of_the_edited_latent(tmp_path, checkpoint, directions_file, capsys):
+    out = tmp_path / "edit.png"
+    assert main(["edit", "-c", checkpoint, "-d", directions_file, "--seed", "4", "--edit", "a=2", "--edit", "b=-1",
+                 "--preview-resolution", "16", "--preview-ratio", "0.25", "-o", str(out)]) == 0
+    assert Image.open(out).size == (2 * (CELL + 2) + 2, CELL + 14 + 4)
+    G = load_generator(checkpoint)
+    dirs = EditDirections.load(directions_file)
+    w = dirs.apply(_latents(G, [4]), {"a": 2.0, "b": -1.0})
+    np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, w))
+    with torch.no_grad():
+        preview = to_uint8(G(w, config=G.subnet(16, 0.25), noise="const"))[0]
+    np.testing.assert_array_equal(cell(out, 0, 0), preview.repeat(2, 0).repeat(2, 1))
+    printed = capsys.readouterr().out
+    assert "a=2, b=-1; preview (16 px, ratio 0.25)" in printed and "full (32 px, full)" in printed
+
+    plain = tmp_path / "plain.png"
+    assert main(["edit", "-c", checkpoint, "-d", directions_file, "--seed", "4", "-o", str(plain)]) == 0
+    assert not np.array_equal(cell(plain, 0, 1), cell(out, 0, 1))
+
+
+def test_keep_makes_the_edit_orthogonal(tmp_path, checkpoint, directions_file):
+    out = tmp_path / "keep.png"
+    assert main(["edit", "-c", checkpoint, "-d", directions_file, "--seed", "1", "--edit", "a=3", "--keep", "b",
+                 "-o", str(out)]) == 0
+    G = load_generator(checkpoint)
+    dirs = orthogonalize(EditDirections.load(directions_file), "a", ["b"])
+    np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, dirs.apply(_latents(G, [1]), {"a": 3.0})))
+
+
+@pytest.mark.parametrize("strengths", [["--strengths=-2,0,2"], ["--strengths", "-2", "0", "2"]])
+def test_sweep_grid_has_a_preview_row_and_a_full_row(tmp_path, checkpoint, directions_file, strengths):
+    out = tmp_path / "sweep.png"
+    assert main(["edit", "-c", checkpoint, "-d", directions_file, "--seed", "2", "--sweep", "b", *strengths,
+                 "-o", str(out)]) == 0
+    assert Image.open(out).size == (3 * (CELL + 2) + 2, 2 * (CELL + 14 + 2) + 2)
+    G = load_generator(checkpoint)
+    w = _latents(G, [2])
+    np.testing.assert_array_equal(cell(out, 1, 1), render(checkpoint, w))
+    np.testing.assert_array_equal(cell(out, 1, 2), render(checkpoint, EditDirections.load(directions_file)
+                                                          .apply(w, {"b": 2.0})))
+
+
+def test_edit_from_a_latent_file(tmp_path, checkpoint, directions_file):
+    G = load_generator(checkpoint)
+    w_plus = _latents(G, [5]).expand(G.arch.n_styles, -1).numpy()
+    np.save(tmp_path / "w.npy", w_plus)
+    out = tmp_path / "from_file.png"
+    assert main(["edit", "-c", checkpoint, "-d", directions_file, "--latent", str(tmp_path / "w.npy"),
+                 "-o", str(out)]) == 0
+    np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, _latents(G, [5])))
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--edit", "smile=1"], 1, "unknown direction(s) smile; known: a, b"),
+    (["--sweep", "c"], 1, "unknown direction(s) c; known: a, b"),
+    (["--edit", "smile"], 2, "bad edit 'smile': use NAME=STRENGTH"),
+    (["--edit", "a=big"], 2, "bad edit 'a=big'"),
+    (["--edit", "a=1", "--keep", "a"], 1, "cannot both edit and keep a"),
+    (["--strengths", "1"], 1, "--strengths needs --sweep NAME"),
+    (["--sweep", "a", "--strengths", "1,x"], 1, "bad --strengths '1,x'"),
+    (["--preview-resolution", "12"], 1, "unknown resolution 12"),
+    (["--preview-ratio", "0"], 1, "ratio"),
+])
+def test_bad_edit_arguments(tmp_path, checkpoint, directions_file, capsys, args, code, message):
+    argv = ["edit", "-c", checkpoint, "-d", directions_file, "--seed", "0", "-o", str(tmp_path / "x.png"), *args]
+    if code == 2:  # argparse rejects it
+        with pytest.raises(SystemExit) as err:
+            main(argv)
+        assert err.value.code == 2
+    else:
+        assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_missing_or_mismatched_files(tmp_path, checkpoint, directions_file, capsys):
+    base = ["edit", "-c", checkpoint, "--seed", "0", "-o", str(tmp_path / "x.png")]
+    assert main([*base, "-d", str(tmp_path / "none.npz")]) == 1
+    assert "no directions file" in capsys.readouterr().err
+    assert main(base) == 1
+    assert "--directions is required with --checkpoint" in capsys.readouterr().err
+    np.save(tmp_path / "bad.npy", np.zeros((3, 32), np.float32))
+    assert main(["edit", "-c", checkpoint, "-d", directions_file, "--latent", str(tmp_path / "bad.npy")]) == 1
+    assert "a latent must be W [32]" in capsys.readouterr().err
+    assert main(["edit", "-c", checkpoint, "-d", directions_file, "--latent", str(tmp_path / "none.npy")]) == 1
+    assert "no latent file" in capsys.readouterr().err
+    big = EditDirections(("x",), torch.ones(1, 64)).save(tmp_path / "big.npz")
+    assert main([*base, "-d", str(big)]) == 1
+    assert "style_dim 64, the model has 32" in capsys.readouterr().err
+    assert main(["directions", "-c", checkpoint, "--classifier", str(tmp_path / "none.safetensors"),
+                 "-o", str(tmp_path / "d.npz")]) == 1
+    assert "no attribute classifier" in capsys.readouterr().err
+    assert main(["directions", "-c", checkpoint, "--classifier", "none", "--pca", "0",
+                 "-o", str(tmp_path / "d.npz")]) == 1
+    assert "nothing to fit" in capsys.readouterr().err
