@@ -16,7 +16,7 @@ NATIVE_SRC := $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.h kernels/*.cu kernels/*
 
 export PIP_NO_INPUT := 1
 
-.PHONY: help setup system-deps demo test lint bench build-cpp test-cpp clean distclean
+.PHONY: help setup system-deps test-deps demo test lint bench build-cpp test-cpp clean distclean
 
 help: ## list the targets
 	@echo "make <target>   (PYTEST_ARGS='$(PYTEST_ARGS)', e.g. make test PYTEST_ARGS='-q -n 2 -m \"not slow\"')"
@@ -24,16 +24,24 @@ help: ## list the targets
 
 setup: system-deps $(STAMP) ## create .venv and install anycost editable with the dev extra
 
-# Debian packages the data loaders need (the emoji font, Fashion-MNIST). Installed when missing and we are root;
-# otherwise a warning (the tests that need them then skip and say why).
-DEB_PACKAGES := fonts-noto-color-emoji dataset-fashion-mnist
-system-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call deb_install,PACKAGES): install the missing ones when we are root; otherwise a warning (the tests that
+# need them then skip and say why).
+deb_install = missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "warning: missing Debian packages ($$missing): run sudo apt-get install $$missing"; fi
+
+# Debian packages the data loaders need (the emoji font, Fashion-MNIST).
+DEB_PACKAGES := fonts-noto-color-emoji dataset-fashion-mnist
+system-deps:
+	@$(call deb_install,$(DEB_PACKAGES))
+
+# Debian packages only the tests need: headless Chromium and its driver for the browser test of `anycost serve`.
+TEST_DEB_PACKAGES := chromium chromium-driver
+test-deps:
+	@$(call deb_install,$(TEST_DEB_PACKAGES))
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +67,7 @@ $(STAMP): pyproject.toml setup.py $(NATIVE_SRC) | $(VPY)
 demo: setup ## render the demo into out/demo
 	$(VENV)/bin/anycost demo --out out/demo
 
-test: setup lint ## lint, then run the test suite (pytest; exit code 5 = no tests collected = failure)
+test: setup test-deps lint ## lint, then run the test suite (pytest; exit code 5 = no tests collected = failure)
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 lint: setup ## ruff check

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from anycost.app import cli as serve_cli
 from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
 from anycost.editing import cli as editing_cli
 from anycost.training import run as train_run
@@ -292,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     train_run.add_parser(sub)
+    serve_cli.add_parser(sub)
     editing_cli.add_parser(sub)
 
     p = sub.add_parser("evaluate", help="FID/KID and consistency of every resolution and ratio of models")

@@ -1,0 +1,282 @@
+"""Per-client state of the app: one `PreviewSession` per page, its newest render, its uploads.
+
+A `Client` is one open page. `edit` turns an edit request into a latent and submits it to the client's
+own `PreviewSession` (rebuilt when the page picks another preview config); delivered renders go to the
+client's mailbox, which keeps only the newest one: `next_render` long-polls it. `upload` queues the
+projection of an image, whose status the page polls before editing the projected latent. Each client
+guards its state with its own condition variable, so clients never share mutable state; the
+`Clients` registry (its own lock) creates them, finds them by id, caps their number and closes those
+idle for longer than `ttl_s`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from anycost.app.model import ApiError, ServedModel
+from anycost.images import to_uint8
+from anycost.preview import PreviewSession, Render, Request
+
+#: Projected uploads a client keeps (the oldest is dropped).
+MAX_UPLOADS = 8
+EDIT_FIELDS = ("seed", "latent", "strengths", "preview")
+
+
+def png_data_url(image: torch.Tensor) -> str:
+    """A raw generator output [1, 3, H, W] as a ``data:image/png;base64,...`` URL."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)[0]).save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@dataclass
+class Delivery:
+    """The client's newest render (`render`), or a failed one (`error`); `seq` counts deliveries."""
+
+    seq: int
+    request: int
+    kind: str
+    render: Render | None = None
+    error: str | None = None
+    _json: dict | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict:
+        """The API's render object (the PNG is encoded on first use, by the thread that asks)."""
+        if self._json is None:
+            out = {"seq": self.seq, "request": self.request, "kind": self.kind}
+            if self.render is None:
+                out["error"] = self.error
+            else:
+                config = self.render.config
+                out.update(ms=round(self.render.ms, 2), resolution=config.resolution, gmacs=config.macs / 1e9,
+                           image=png_data_url(self.render.image))
+            self._json = out
+        return self._json
+
+
+@dataclass
+class Upload:
+    """A projection in progress or done: status queued -> projecting -> ready | failed."""
+
+    steps: int
+    status: str = "queued"
+    step: int = 0
+    w_plus: torch.Tensor | None = None
+    error: str | None = None
+    future: Future | None = None
+
+    def to_json(self, upload_id: str) -> dict:
+        return {"latent": upload_id, "status": self.status, "step": self.step, "steps": self.steps,
+                "error": self.error}
+
+
+class Client:
+    """One page's session (see the module doc); every method may be called from any thread."""
+
+    def __init__(self, model: ServedModel, client_id: str):
+        self.model, self.id = model, client_id
+        self.last_seen = time.monotonic()
+        self._cond = threading.Condition()
+        self._session: PreviewSession | None = None
+        self._request = 0  # id of the newest edit
+        self._shown = 0  # request id of the newest delivered render
+        self._delivery: Delivery | None = None
+        self._seq = 0
+        self._uploads: OrderedDict[str, Upload] = OrderedDict()
+        self._n_uploads = 0
+        self._closed = False
+
+    def touch(self) -> None:
+        self.last_seen = time.monotonic()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ApiError(404, f"session {self.id} was closed: reload the page")
+
+    # -- edits and renders ---------------------------------------------------------------------
+    def edit(self, body) -> int:
+        """Submit ``{"seed": int} | {"latent": upload id}`` with optional "strengths" and "preview"; returns
+        the request id at once (renders arrive through `next_render`)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, f"an edit must be a JSON object, got {type(body).__name__}")
+        unknown = sorted(set(body) - set(EDIT_FIELDS))
+        if unknown:
+            raise ApiError(400, f"unknown edit field(s) {', '.join(unknown)}; the fields are {', '.join(EDIT_FIELDS)}")
+        if ("seed" in body) == ("latent" in body):
+            raise ApiError(400, "an edit needs exactly one of \"seed\" (a sample) or \"latent\" (an upload id)")
+        w = self.model.latent_of_seed(body["seed"]) if "seed" in body else self._projected(body["latent"])
+        w = self.model.edit(w, body.get("strengths", {}))
+        preview = self.model.preview_config(body.get("preview", self.model.preview))
+        old = None
+        with self._cond:
+            self._check_open()
+            if self._session is None or self._session.configs["preview"] != preview:
+                old, self._session = self._session, PreviewSession(
+                    self.model.G, preview=preview, full=self.model.full, idle_s=self.model.idle_s,
+                    impl=self.model.impl, on_render=self._delivered, on_error=self._failed,
+                    name=f"anycost-app-{self.id[:6]}")
+            self._request += 1
+            rid = self._request
+            self._session.submit(Request(w, tag=rid))
+        if old is not None:  # outside the lock: its worker may be delivering (which takes the lock)
+            old.close()
+        return rid
+
+    def _publish(self, **fields) -> None:
+        self._seq += 1
+        self._delivery = Delivery(self._seq, **fields)
+        self._cond.notify_all()
+
+    def _delivered(self, render: Render) -> None:
+        """PreviewSession callback: keep `render` unless a newer request's render was already delivered."""
+        with self._cond:
+            rid = render.tag
+            if self._closed or rid < self._shown or (render.kind == "full" and rid != self._request):
+                return  # a render from a replaced session
+            self._shown = rid
+            self._publish(request=rid, kind=render.kind, render=render)
+
+    def _failed(self, err: BaseException, session_request: int, kind: str) -> None:
+        """PreviewSession callback: deliver the failure (under the newest request id: the page shows it)."""
+        with self._cond:
+            if not self._closed:
+                self._publish(request=self._request, kind="error", error=f"the {kind} render failed: {err}")
+
+    def next_render(self, after: int, timeout: float) -> dict | None:
+        """The newest render delivered after delivery `after` (waiting up to `timeout` s), or None."""
+        with self._cond:
+            self._check_open()
+            self._cond.wait_for(lambda: self._closed or self._seq > after, timeout)
+            self._check_open()
+            delivery = self._delivery if self._seq > after else None
+        self.touch()
+        return delivery.to_json() if delivery is not None else None
+
+    # -- uploads -------------------------------------------------------------------------------
+    def upload(self, image: Image.Image) -> dict:
+        """Queue the projection of a decoded upload; returns its status (with its id, "latent")."""
+        up = Upload(self.model.project_steps)
+
+        def progress(step: int, steps: int) -> bool:
+            with self._cond:
+                up.status, up.step = "projecting", step
+                return self._closed or up.future.cancelled()
+
+        def done(future: Future) -> None:
+            with self._cond:
+                if future.cancelled():
+                    up.status, up.error = "failed", "cancelled"
+                elif future.exception() is not None:
+                    err = future.exception()
+                    up.status, up.error = "failed", f"projection failed: {type(err).__name__}: {err}"
+                else:
+                    up.status, up.w_plus = "ready", future.result()
+
+        with self._cond:
+            self._check_open()
+            up.future = self.model.start_projection(image, progress)
+            self._n_uploads += 1
+            upload_id = f"u{self._n_uploads}"
+            self._uploads[upload_id] = up
+            while len(self._uploads) > MAX_UPLOADS:
+                self._uploads.popitem(last=False)[1].future.cancel()
+            status = up.to_json(upload_id)
+        up.future.add_done_callback(done)
+        return status
+
+    def upload_status(self, upload_id: str) -> dict:
+        with self._cond:
+            return self._upload(upload_id).to_json(upload_id)
+
+    def _upload(self, upload_id) -> Upload:
+        self._check_open()
+        up = self._uploads.get(upload_id) if isinstance(upload_id, str) else None
+        if up is None:
+            raise ApiError(404, f"no upload {upload_id!r} in this session")
+        return up
+
+    def _projected(self, upload_id) -> torch.Tensor:
+        with self._cond:
+            up = self._upload(upload_id)
+            if up.status != "ready":
+                detail = f": {up.error}" if up.error else f" (step {up.step} of {up.steps})"
+                raise ApiError(409, f"upload {upload_id} is {up.status}{detail}")
+            return up.w_plus
+
+    def close(self) -> None:
+        """Stop rendering, cancel queued projections and wake every waiting request."""
+        with self._cond:
+            self._closed = True
+            session, self._session = self._session, None
+            for up in self._uploads.values():
+                up.future.cancel()
+            self._cond.notify_all()
+        if session is not None:
+            session.close()
+
+
+class Clients:
+    """The open clients of a server: at most `max_clients`, each closed after `ttl_s` s without a request."""
+
+    def __init__(self, model: ServedModel, max_clients: int = 16, ttl_s: float = 600.0):
+        if max_clients < 1 or not ttl_s > 0:
+            raise ValueError(f"max_clients must be >= 1 and ttl_s > 0, got {max_clients} and {ttl_s}")
+        self.model, self.max_clients, self.ttl_s = model, max_clients, ttl_s
+        self._lock = threading.Lock()
+        self._clients: dict[str, Client] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def create(self) -> Client:
+        self.expire()
+        with self._lock:
+            if len(self._clients) >= self.max_clients:
+                raise ApiError(503, f"the server already has {self.max_clients} open sessions, its limit: close "
+                                    f"another tab or retry later (idle sessions expire after {self.ttl_s:.0f} s)")
+            client = Client(self.model, secrets.token_urlsafe(12))
+            self._clients[client.id] = client
+        return client
+
+    def get(self, client_id: str) -> Client:
+        self.expire()
+        with self._lock:
+            client = self._clients.get(client_id)
+        if client is None:
+            raise ApiError(404, f"no session {client_id!r}: it expired or the server restarted; reload the page")
+        client.touch()
+        return client
+
+    def remove(self, client_id: str) -> None:
+        with self._lock:
+            client = self._clients.pop(client_id, None)
+        if client is None:
+            raise ApiError(404, f"no session {client_id!r}")
+        client.close()
+
+    def expire(self) -> None:
+        """Close the clients idle for longer than `ttl_s`."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [c for c in self._clients.values() if now - c.last_seen > self.ttl_s]
+            for c in stale:
+                del self._clients[c.id]
+        for c in stale:
+            c.close()
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()

@@ -1,0 +1,263 @@
+"""The app's JSON API over real HTTP: renders, isolation of concurrent clients, refused requests, uploads."""
+
+import http.client
+import io
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from app_http import call, decode_png, expected_pixels
+from PIL import Image
+
+import anycost.app
+from anycost.app import measure_drag
+from anycost.app.model import MAX_UPLOAD_BYTES
+from anycost.cli import build_parser
+
+TIMEOUT = 30.0
+
+
+def new_session(server) -> str:
+    status, reply = call(server, "POST", "/api/sessions", {})
+    assert status == 201, reply
+    return reply["session"]
+
+
+def wait_render(server, sid: str, kind: str, request: int, after: int = 0) -> dict:
+    """Poll until the `kind` render of `request` arrives; every render seen must be of this client's requests."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        status, reply = call(server, "GET", f"/api/sessions/{sid}/render?after={after}&timeout=5")
+        assert status == 200, reply
+        render = reply["render"]
+        if render is None:
+            continue
+        assert render["seq"] > after and render["kind"] != "error", render
+        after = render["seq"]
+        if render["kind"] == kind and render["request"] == request:
+            return render
+    raise AssertionError(f"no {kind} render of request {request} within {TIMEOUT} s")
+
+
+def png_bytes(size=(40, 30), fmt="PNG", mode="RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, "orange" if mode == "RGB" else 1).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_edit_gives_a_preview_then_the_full_render(serve):
+    server = serve(idle_s=0.05)
+    sid = new_session(server)
+    status, reply = call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 7, "strengths": {"smile": 1.0}})
+    assert (status, reply) == (200, {"request": 1})
+    full = wait_render(server, sid, "full", 1)
+    assert full["resolution"] == 32 and full["ms"] > 0 and abs(full["gmacs"] - server.model.full.macs / 1e9) < 1e-9
+    assert np.array_equal(decode_png(full["image"]), expected_pixels(server.model, 7, {"smile": 1.0}))
+
+    preview = {"resolution": 8, "ratio": 0.5}  # another preview config: the client's session is rebuilt
+    status, reply = call(server, "POST", f"/api/sessions/{sid}/edit",
+                         {"seed": 7, "strengths": {"age": -1.5}, "preview": preview})
+    assert (status, reply) == (200, {"request": 2})
+    shown = wait_render(server, sid, "preview", 2, after=full["seq"])
+    config = server.model.preview_config(preview)
+    assert shown["resolution"] == 8 and decode_png(shown["image"]).shape == (8, 8, 3)
+    assert np.array_equal(decode_png(shown["image"]), expected_pixels(server.model, 7, {"age": -1.5}, config))
+    assert wait_render(server, sid, "full", 2, after=full["seq"])["resolution"] == 32
+
+
+def test_concurrent_clients_never_see_each_others_renders(serve):
+    server = serve(idle_s=0.05)
+    n_clients, n_edits = 6, 15
+    results, errors = {}, []
+
+    def client(k: int) -> None:
+        try:
+            sid = new_session(server)
+            ids = []
+            for i in range(n_edits):
+                strengths = {"smile": round(0.1 * i - 0.5, 2), "age": 0.3 * (k % 3)}
+                status, reply = call(server, "POST", f"/api/sessions/{sid}/edit",
+                                     {"seed": 100 * k + i % 4, "strengths": strengths,
+                                      "preview": {"resolution": 16 if k % 2 else 8, "ratio": 0.25}})
+                assert status == 200, reply
+                ids.append(reply["request"])
+            full = wait_render(server, sid, "full", ids[-1])
+            results[k] = (ids, decode_png(full["image"]), 100 * k + (n_edits - 1) % 4, strengths)
+        except Exception as err:  # reported by the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n_clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(2 * TIMEOUT)
+    assert not errors, errors
+    assert len(results) == n_clients and len(server.clients) == n_clients
+    for ids, pixels, seed, strengths in results.values():
+        assert ids == list(range(1, n_edits + 1))  # request ids are per client
+        assert np.array_equal(pixels, expected_pixels(server.model, seed, strengths))
+    assert len({pixels.tobytes() for _, pixels, _, _ in results.values()}) == n_clients
+
+
+BAD_EDITS = [
+    (b"{not json", "malformed JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    (b'{"seed": 1, "latent": "u1"}', "exactly one of"),
+    (b'{"strengths": {}}', "exactly one of"),
+    (b'{"seed": -1}', "seed must be an integer"),
+    (b'{"seed": 1.5}', "seed must be an integer"),
+    (b'{"seed": 1, "colour": 3}', "unknown edit field(s) colour"),
+    (b'{"seed": 1, "strengths": {"smiling": 1}}', "unknown edit direction 'smiling' (known: smile, age)"),
+    (b'{"seed": 1, "strengths": {"smile": 1e9}}', "must be within"),
+    (b'{"seed": 1, "strengths": {"smile": "1"}}', "must be a finite number"),
+    (b'{"seed": 1, "strengths": [1]}', "strengths must be an object"),
+    (b'{"seed": 1, "preview": {"resolution": 12, "ratio": 0.25}}', "preview resolution must be one of [8, 16, 32]"),
+    (b'{"seed": 1, "preview": {"resolution": 16, "ratio": 0.3}}', "preview ratio must be one of"),
+    (b'{"seed": 1, "preview": 16}', "preview must be an object"),
+    (b'{"latent": "u9"}', "no upload 'u9'"),
+]
+
+
+def test_bad_edits_get_a_clear_4xx(serve):
+    server = serve()
+    sid = new_session(server)
+    for body, message in BAD_EDITS:
+        status, reply = call(server, "POST", f"/api/sessions/{sid}/edit", data=body,
+                             headers={"Content-Type": "application/json"})
+        assert status in (400, 404) and message in reply["error"], (body, reply)
+    status, reply = call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 1})  # the session still works
+    assert status == 200 and reply["request"] == 1
+
+
+def test_unknown_sessions_paths_and_methods(serve):
+    server = serve()
+    for method, path in (("POST", "/api/sessions/nope/edit"), ("GET", "/api/sessions/nope/render"),
+                         ("POST", "/api/sessions/nope/uploads"), ("DELETE", "/api/sessions/nope"),
+                         ("GET", "/api/sessions/nope/uploads/u1")):
+        status, reply = call(server, method, path, data=b"{}" if method == "POST" else None)
+        assert status == 404 and "no session 'nope'" in reply["error"], (method, path, reply)
+    sid = new_session(server)
+    assert call(server, "GET", "/api/nothing")[0] == 404
+    assert call(server, "GET", f"/api/sessions/{sid}/edit") == (405, {"error": "GET is not allowed here; use POST"})
+    status, reply = call(server, "GET", f"/api/sessions/{sid}/render?after=x")
+    assert status == 400 and "after must be a number" in reply["error"]
+    status, reply = call(server, "GET", "/", headers={"Host": "attacker.example:80"})
+    assert status == 403 and "refused" in reply["error"]
+    assert call(server, "DELETE", f"/api/sessions/{sid}") == (200, {"closed": sid})
+    assert call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 1})[0] == 404
+
+
+def test_closing_a_session_wakes_its_long_poll(serve):
+    server = serve()
+    sid = new_session(server)
+    answers = []
+    poller = threading.Thread(target=lambda: answers.append(
+        call(server, "GET", f"/api/sessions/{sid}/render?after=0&timeout=20")))
+    poller.start()
+    time.sleep(0.2)
+    start = time.monotonic()
+    assert call(server, "DELETE", f"/api/sessions/{sid}")[0] == 200
+    poller.join(TIMEOUT)
+    assert time.monotonic() - start < 5 and answers[0][0] == 404 and "closed" in answers[0][1]["error"]
+
+
+def test_session_cap_and_idle_expiry(serve):
+    server = serve(max_clients=2, ttl_s=0.3)
+    first = new_session(server)
+    new_session(server)
+    status, reply = call(server, "POST", "/api/sessions", {})
+    assert status == 503 and "2 open sessions" in reply["error"]
+    time.sleep(0.5)  # both idle past the ttl: closed on the next request
+    assert call(server, "GET", f"/api/sessions/{first}/render?timeout=0")[0] == 404
+    assert len(server.clients) == 0
+    new_session(server)
+
+
+def raw_request(server, head: str) -> tuple[int, bytes]:
+    """Send only `head` (request line + headers, no body) on a socket; (status, body) of the answer."""
+    with socket.create_connection(server.server_address[:2], timeout=TIMEOUT) as sock:
+        sock.sendall(head.encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+def test_bad_uploads_are_refused_with_a_clear_error(serve):
+    server = serve()
+    sid = new_session(server)
+    path = f"/api/sessions/{sid}/uploads"
+
+    def upload(data: bytes, content_type: str | None):
+        return call(server, "POST", path, data=data, headers={"Content-Type": content_type} if content_type else {})
+
+    status, reply = upload(png_bytes(), "image/gif")
+    assert status == 415 and "PNG or JPEG" in reply["error"] and "image/gif" in reply["error"]
+    status, reply = upload(png_bytes(), None)
+    assert status == 415 and "no Content-Type" in reply["error"]
+    status, reply = upload(b"hello, not an image", "image/png")
+    assert status == 400 and "not a readable PNG image" in reply["error"]
+    status, reply = upload(png_bytes(fmt="JPEG"), "image/png")
+    assert status == 415 and "the file is JPEG, not the PNG" in reply["error"]
+    status, reply = upload(png_bytes()[:60], "image/png")  # a truncated PNG
+    assert status == 400 and "not a readable PNG image" in reply["error"]
+    status, reply = upload(b"", "image/png")
+    assert status == 400 and "empty" in reply["error"]
+    status, reply = upload(png_bytes(size=(6000, 5000), mode="1"), "image/png")  # small file, 30 megapixels
+    assert status == 413 and "megapixels" in reply["error"]
+    # refused from the Content-Length alone, before any of the body is sent
+    status, body = raw_request(server, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                                       f"Content-Length: {MAX_UPLOAD_BYTES + 1}\r\n\r\n")
+    assert status == 413 and b"the limit is 4 MB" in body
+    status, reply = call(server, "GET", f"/api/sessions/{sid}/render?timeout=0")
+    assert status == 200 and reply == {"render": None}  # nothing was queued
+
+
+def test_upload_is_projected_then_edited(serve):
+    server = serve(project_steps=3, idle_s=0.05)
+    sid = new_session(server)
+    status, job = call(server, "POST", f"/api/sessions/{sid}/uploads", data=png_bytes(fmt="JPEG"),
+                       headers={"Content-Type": "image/jpeg"})
+    assert status == 202 and job["latent"] == "u1" and job["status"] in ("queued", "projecting", "ready")
+    deadline = time.monotonic() + TIMEOUT
+    while job["status"] != "ready" and time.monotonic() < deadline:
+        assert job["status"] in ("queued", "projecting"), job
+        time.sleep(0.05)
+        status, job = call(server, "GET", f"/api/sessions/{sid}/uploads/u1")
+    assert job == {"latent": "u1", "status": "ready", "step": 3, "steps": 3, "error": None}
+    status, reply = call(server, "POST", f"/api/sessions/{sid}/edit", {"latent": "u1", "strengths": {"age": 1}})
+    assert status == 200
+    full = wait_render(server, sid, "full", reply["request"])
+    assert decode_png(full["image"]).shape == (32, 32, 3)
+    other = new_session(server)  # uploads belong to their session
+    status, reply = call(server, "POST", f"/api/sessions/{other}/edit", {"latent": "u1"})
+    assert status == 404 and "no upload 'u1'" in reply["error"]
+
+
+def test_static_page_is_served_locally(serve):
+    server = serve()
+    host, port = server.server_address[:2]
+    for path, kind in (("/", "text/html"), ("/static/app.js", "text/javascript"), ("/static/app.css", "text/css")):
+        conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read().decode()
+        conn.close()
+        assert response.status == 200 and response.getheader("Content-Type").startswith(kind)
+        assert "http://" not in body and "https://" not in body  # no CDN: everything comes from this server
+    assert call(server, "GET", "/static/../model.py")[0] == 404
+    assert call(server, "GET", "/static/missing.js")[0] == 404
+    static = Path(anycost.app.__file__).parent / "static"
+    assert sorted(p.name for p in static.iterdir()) == ["app.css", "app.js", "index.html"]
+
+
+def test_measure_drag_and_the_cli(serve):
+    server = serve(idle_s=0.05)
+    m = measure_drag(server.url, seconds=0.5, rate_hz=50, repeats=1)
+    assert m["previews_per_s"] > 0 and m["edits_per_s"] > 10 and m["full_delay_ms"] >= 50 and m["full_ms"] > 0
+    assert len(server.clients) == 0  # measure_drag closes its session
+    args = build_parser().parse_args(["serve", "--port", "0", "--preview-resolution", "16", "--idle-ms", "100"])
+    assert (args.port, args.preview_resolution, args.idle_ms, args.host) == (0, 16, 100, "127.0.0.1")
