@@ -1,5 +1,5 @@
 """End to end in a real headless Chromium driven by Selenium: drag an edit slider, see the preview, then the
-full render with its time; a bad upload shows the server's error on the page."""
+full render with its time; a bad upload shows the server's error on the page, a good one gets projected."""
 
 import re
 import shutil
@@ -75,17 +75,29 @@ def test_drag_shows_the_preview_then_the_full_render(serve, browser):
     assert not browser.find_element(By.ID, "error").is_displayed()
 
 
-def test_a_bad_upload_shows_the_servers_error(serve, browser, tmp_path):
+def test_uploads_show_the_servers_error_or_get_projected(serve, browser, tmp_path):
+    from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    server = serve()
+    server = serve(project_steps=5, idle_s=0.05)
     browser.get(server.url)
-    WebDriverWait(browser, TIMEOUT).until(lambda d: attr(d.find_element(By.ID, "view"), "data-kind") == "full")
+    wait = WebDriverWait(browser, TIMEOUT, poll_frequency=0.05)
+    view = browser.find_element(By.ID, "view")
+    wait.until(lambda _: attr(view, "data-kind") == "full")
     fake = tmp_path / "photo.png"
     fake.write_text("this is not a picture")
     browser.find_element(By.ID, "upload").send_keys(str(fake))
     error = browser.find_element(By.ID, "error")
-    WebDriverWait(browser, TIMEOUT).until(lambda _: error.is_displayed())
+    wait.until(lambda _: error.is_displayed())
     assert "not a readable PNG image" in error.text
     assert browser.find_element(By.ID, "upload-status").text == "upload failed"
+
+    before = int(attr(view, "data-request"))
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (90, 60), "teal").save(photo)
+    browser.find_element(By.ID, "upload").send_keys(str(photo))
+    status = browser.find_element(By.ID, "upload-status")
+    wait.until(lambda _: status.text.startswith("projected"))
+    wait.until(lambda _: attr(view, "data-kind") == "full" and int(attr(view, "data-request")) > before)
+    assert not error.is_displayed() and "active" in attr(browser.find_element(By.ID, "upload-thumb"), "class")
