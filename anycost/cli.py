@@ -11,6 +11,7 @@ import torch
 from anycost.app import cli as serve_cli
 from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
 from anycost.editing import cli as editing_cli
+from anycost.projection import cli as projection_cli
 from anycost.training import run as train_run
 
 
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_run.add_parser(sub)
     serve_cli.add_parser(sub)
     editing_cli.add_parser(sub)
+    projection_cli.add_parser(sub)
 
     p = sub.add_parser("evaluate", help="FID/KID and consistency of every resolution and ratio of models")
     p.add_argument("checkpoints", nargs="+", help="generator files (one table; same resolution)")

@@ -55,3 +55,18 @@ def default_generator(seed: int = 0):
         torch.manual_seed(seed)
         G = Generator(arch=DEFAULT_ARCH).eval()
     return G, "RANDOM WEIGHTS (no trained model is bundled yet)"
+
+
+#: The consistency-aware encoder bundled for the bundled model (`python -m anycost.projection.ablation` makes it).
+ENCODER_NAME = "emoji64_encoder.safetensors"
+
+
+def default_encoder(G=None):
+    """The bundled image -> W+ encoder (`anycost.projection.Encoder`), or None when this build has none.
+
+    With `G`: refused (CheckpointError) for another architecture, a warning for other weights.
+    """
+    from anycost.projection.encoder import load_encoder
+
+    path = _asset(ENCODER_NAME)
+    return load_encoder(path, G) if path is not None else None
