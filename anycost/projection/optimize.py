@@ -13,7 +13,8 @@ sub-generator also renders well, so a cheap preview of an edit looks like the fu
 
 Adam follows the StyleGAN2 projector's learning-rate ramp (linear warm-up over the first 5% of the steps,
 cosine ramp-down over the last 25%). L-BFGS is `torch.optim.LBFGS` with a strong-Wolfe line search, one
-iteration per step (a step may evaluate the generator several times). A batch of N targets is projected
+iteration per step (a step may evaluate the generator several times); when its line search finds no
+decrease, its history is dropped and it restarts from steepest descent. A batch of N targets is projected
 at once with the per-image losses summed, which keeps Adam's updates independent per image (L-BFGS's
 line search couples them). Noise is the generator's stored ("const") noise unless `optimize_noise`:
 then per-layer noise maps, drawn with `seed`, are optimised too and renormalised to zero mean and unit
