@@ -2,9 +2,9 @@
 
 "ref" is the pure-PyTorch reference (`anycost.ops.ref`), "kernel" the native `anycost._C` op (an
 error if it is not built), "auto" the kernel when it is built and covers the inputs (float32 on the
-CPU today), else the reference. `modulated_conv2d` and `to_rgb` have native CPU kernels; `upfirdn2d`
-and `bias_act` run the reference for now. Gradients of native ops come from the reference (see
-`anycost.ops._registry`).
+CPU today), else the reference. Every op has a native CPU kernel. Gradients of native ops come from
+the reference (see `anycost.ops._registry`), without double backward: code that differentiates twice
+(R1, path length) passes impl="ref".
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ NATIVE = _ext.load() is not None
 
 
 #: Ops that have a native kernel today; the others always run the reference.
-NATIVE_OPS = ("modulated_conv2d", "to_rgb")
+NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act")
+ACTIVATIONS = ("linear", "lrelu")
 
 
 def resolve_impl(impl: str, *tensors, op: str = "modulated_conv2d") -> str:
@@ -96,15 +97,30 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto"):
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
 
 
-def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), impl="auto"):
-    """Upsample, pad, FIR-filter, downsample; see `anycost.ops.ref.upfirdn2d`."""
+def _check_upfirdn2d(x, kernel, up, down, pad):
     _float_tensor("x", x, 4)
     _float_tensor("kernel", kernel, 2)
     if up not in (1, 2) or down not in (1, 2):
         raise ValueError(f"up and down must be 1 or 2, got up={up}, down={down}")
     if len(pad) not in (2, 4):
         raise ValueError(f"pad must be (p0, p1) or (x0, x1, y0, y1), got {pad!r}")
-    resolve_impl(impl, op="upfirdn2d")
+    pad = tuple(int(p) for p in (pad if len(pad) == 4 else (pad[0], pad[1], pad[0], pad[1])))
+    if x.shape[0] == 0:
+        raise ValueError("x has an empty batch")
+    if 0 in x.shape[1:] or 0 in kernel.shape:
+        raise ValueError(f"x and kernel must be non-empty, got {tuple(x.shape)} and {tuple(kernel.shape)}")
+    size = (x.shape[2] * up + pad[2] + pad[3], x.shape[3] * up + pad[0] + pad[1])
+    if size[0] < kernel.shape[0] or size[1] < kernel.shape[1]:
+        raise ValueError(f"the upsampled, padded input {size} is smaller than the kernel {tuple(kernel.shape)}: "
+                         f"the output would be empty")
+    return pad
+
+
+def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), impl="auto"):
+    """Upsample, pad, FIR-filter, downsample; see `anycost.ops.ref.upfirdn2d`."""
+    pad = _check_upfirdn2d(x, kernel, up, down, pad)
+    if resolve_impl(impl, x, kernel, op="upfirdn2d") == "kernel":
+        return torch.ops.anycost.upfirdn2d(x, kernel, up, down, list(pad))
     return ref.upfirdn2d(x, kernel, up=up, down=down, pad=pad)
 
 
@@ -113,5 +129,8 @@ def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl=
     _float_tensor("x", x)
     if bias is not None and (bias.ndim != 1 or x.ndim < 2 or bias.shape[0] != x.shape[1]):
         raise ValueError(f"bias must be [{x.shape[1] if x.ndim > 1 else '?'}], got {tuple(bias.shape)}")
-    resolve_impl(impl, op="bias_act")
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {act!r}: use 'linear' or 'lrelu'")
+    if resolve_impl(impl, x, bias, op="bias_act") == "kernel":
+        return torch.ops.anycost.bias_act(x, bias, act, float(alpha), None if gain is None else float(gain))
     return ref.bias_act(x, bias, act, alpha, gain)
