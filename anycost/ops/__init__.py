@@ -1,8 +1,9 @@
 """Public op API. Every op takes ``impl="auto"|"kernel"|"ref"``.
 
 "ref" is the pure-PyTorch reference (`anycost.ops.ref`), "kernel" the native `anycost._C` op (an
-error if it is not built), "auto" the kernel when it is built and covers the inputs (float32 on the
-CPU today), else the reference. Every op has a native CPU kernel. Gradients of native ops come from
+error if it is not built), "auto" the kernel when it is built, covers the inputs (float32 on the
+CPU today) and is the faster one for them (`_native_upfirdn2d_pays`, bias_act 'lrelu'), else the
+reference. Every op has a native CPU kernel. Gradients of native ops come from
 the reference (see `anycost.ops._registry`), without double backward: code that differentiates twice
 (R1, path length) passes impl="ref".
 """
@@ -97,6 +98,17 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto"):
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
 
 
+# Shape rules of "auto" where the native kernel is not always the faster one (measured with 1 thread, CPU
+# clock, `bench/bench_upfirdn2d.py`, `bench/bench_bias_act.py`; see their docstrings for the numbers):
+# - upfirdn2d works plane by plane: it wins on upsampling (2-7x), on planes of >= 32x32 and on small
+#   tensors (the reference's pad + grouped conv has ~0.15 ms fixed cost), but a blur or downsample of
+#   many small planes (4 x 512 x 8 x 8, 1 x 512 x 16 x 16) is up to 1.6x faster in oneDNN's depthwise conv.
+# - bias_act 'linear' is one broadcast add in the reference (nothing without a bias), which the op call
+#   cannot beat (0.7-0.9x); 'lrelu' (add, leaky ReLU, gain: three passes) is 1.4-2.2x faster native.
+def _native_upfirdn2d_pays(x, up) -> bool:
+    return up == 2 or x.shape[2] * x.shape[3] >= 1024 or x.numel() <= 65536
+
+
 def _check_upfirdn2d(x, kernel, up, down, pad):
     _float_tensor("x", x, 4)
     _float_tensor("kernel", kernel, 2)
@@ -119,7 +131,8 @@ def _check_upfirdn2d(x, kernel, up, down, pad):
 def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), impl="auto"):
     """Upsample, pad, FIR-filter, downsample; see `anycost.ops.ref.upfirdn2d`."""
     pad = _check_upfirdn2d(x, kernel, up, down, pad)
-    if resolve_impl(impl, x, kernel, op="upfirdn2d") == "kernel":
+    use = resolve_impl(impl, x, kernel, op="upfirdn2d")
+    if use == "kernel" and (impl == "kernel" or _native_upfirdn2d_pays(x, up)):
         return torch.ops.anycost.upfirdn2d(x, kernel, up, down, list(pad))
     return ref.upfirdn2d(x, kernel, up=up, down=down, pad=pad)
 
@@ -131,6 +144,7 @@ def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl=
         raise ValueError(f"bias must be [{x.shape[1] if x.ndim > 1 else '?'}], got {tuple(bias.shape)}")
     if act not in ACTIVATIONS:
         raise ValueError(f"unknown activation {act!r}: use 'linear' or 'lrelu'")
-    if resolve_impl(impl, x, bias, op="bias_act") == "kernel":
+    use = resolve_impl(impl, x, bias, op="bias_act")
+    if use == "kernel" and (impl == "kernel" or act == "lrelu"):  # the shape rules of "auto" above
         return torch.ops.anycost.bias_act(x, bias, act, float(alpha), None if gain is None else float(gain))
     return ref.bias_act(x, bias, act, alpha, gain)

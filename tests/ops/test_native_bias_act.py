@@ -152,3 +152,16 @@ def test_bad_inputs_fail_the_same_way_for_every_impl(x, b, act, message, impl):
 def test_native_bad_inputs(args, message):
     with pytest.raises(RuntimeError, match=message):
         torch.ops.anycost.bias_act(*args)
+
+
+@pytest.mark.parametrize(("act", "native"), [("lrelu", True), ("linear", False)])
+def test_auto_uses_the_kernel_for_lrelu_only(monkeypatch, act, native):
+    # 'linear' is a single broadcast add in the reference, which the native op call does not beat
+    calls = []
+    monkeypatch.setattr(ref, "bias_act", lambda *a, **k: calls.append(1))
+    x, b = _x((2, 8)), _bias(8)
+    ops.bias_act(x, b, act, impl="auto")
+    assert (not calls) == native
+    calls.clear()
+    ops.bias_act(x, b, act, impl="kernel")
+    assert not calls

@@ -148,3 +148,22 @@ def test_bad_inputs_fail_the_same_way_for_every_impl(x, k, kwargs, message, impl
 def test_native_bad_inputs(args, message):
     with pytest.raises(RuntimeError, match=message):
         torch.ops.anycost.upfirdn2d(*args)
+
+
+@pytest.mark.parametrize(("shape", "up", "down", "native"), [
+    ((1, 3, 64, 64), 2, 1, True),  # the skip upsample: always native
+    ((4, 512, 8, 8), 2, 1, True),
+    ((1, 64, 32, 32), 1, 1, True),  # planes of >= 32 x 32
+    ((1, 256, 16, 16), 1, 2, True),  # small tensor: the reference's fixed cost dominates
+    ((4, 512, 8, 8), 1, 2, False),  # many small planes, no upsampling: oneDNN's depthwise conv wins
+    ((1, 512, 16, 16), 1, 1, False),
+])
+def test_auto_shape_rule(monkeypatch, shape, up, down, native):
+    calls = []
+    monkeypatch.setattr(ref, "upfirdn2d", lambda *a, **k: calls.append(1))
+    x, k = torch.randn(*shape), _kernel("blur")
+    ops.upfirdn2d(x, k, up, down, (1, 1), impl="auto")
+    assert (not calls) == native
+    calls.clear()
+    ops.upfirdn2d(x, k, up, down, (1, 1), impl="kernel")  # an explicit impl="kernel" is always native
+    assert not calls
