@@ -12,4 +12,9 @@ TORCH_LIBRARY(anycost, m) {
   // ToRGB: 1x1 modulated conv without demodulation + bias + the 2x-upsampled skip image.
   m.def(
       "to_rgb(Tensor x, Tensor weight, Tensor styles, Tensor bias, float weight_scale, Tensor? skip) -> Tensor");
+  // upsample (zero insertion) by `up`, pad (x0, x1, y0, y1; negative crops), FIR-filter with `kernel`
+  // (a true convolution), keep every `down`-th sample: StyleGAN2's blur / up / downsampling.
+  m.def("upfirdn2d(Tensor x, Tensor kernel, int up, int down, int[4] pad) -> Tensor");
+  // act(x + bias[channel]) * gain, act 'linear' | 'lrelu' (slope alpha); gain None: 1 linear, sqrt(2) lrelu.
+  m.def("bias_act(Tensor x, Tensor? bias, str act, float alpha, float? gain) -> Tensor");
 }

@@ -2,20 +2,16 @@
 // blocked kernel of csrc/cpu/modulated_conv_blocked.h on the tensors' raw pointers and strides
 // (sliced weight views are read in place, never copied).
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include "common.h"
 #include "cpu/modulated_conv_blocked.h"
 
 namespace {
 
 namespace cpu = anycost::cpu;
 
-void check_float(const at::Tensor& t, const char* name, int64_t dim) {
-  TORCH_CHECK(t.device().is_cpu(), "anycost: ", name, " must be a CPU tensor");
-  TORCH_CHECK(t.scalar_type() == at::kFloat, "anycost: ", name, " must be float32, got ", t.scalar_type());
-  TORCH_CHECK(t.dim() == dim, "anycost: ", name, " must have ", dim, " dims, got ", t.sizes());
-}
+using anycost::check_float;
 
 cpu::ModConvParams make_params(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
                                double weight_scale, bool demodulate, bool upsample) {
@@ -55,8 +51,7 @@ at::Tensor run(cpu::ModConvParams& p, const at::Tensor& x) {
   p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
   cpu::ModConvBlocking blocking;
   blocking.num_threads = at::get_num_threads();
-  auto pf = [](int64_t begin, int64_t end, int64_t grain, const auto& f) { at::parallel_for(begin, end, grain, f); };
-  cpu::modulated_conv2d_forward(p, pf, blocking);
+  cpu::modulated_conv2d_forward(p, anycost::aten_parallel_for(), blocking);
   return out;
 }
 

@@ -44,3 +44,11 @@ def test_kernel_path_trains_like_the_reference(generator):
     # the loss depends on the forward output, which differs by fp32 rounding: compare at the gradient's scale
     scale = grads["ref"].abs().max().item()
     torch.testing.assert_close(grads["kernel"], grads["ref"], atol=1e-3 * scale, rtol=1e-3)
+
+
+def test_mapping_with_native_bias_act_matches_the_reference(generator):
+    G = generator
+    z = torch.randn(5, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(G.mapping(z, impl="kernel"), G.mapping(z, impl="ref"))
+        torch.testing.assert_close(G.mapping(z, impl="auto"), G.mapping(z))

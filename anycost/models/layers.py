@@ -32,13 +32,14 @@ class EqualLinear(nn.Module):
         self.lr_mul = lr_mul
         self.activation = activation
 
-    def forward(self, x, out_features: int | None = None):
-        """`out_features` computes only the leading outputs (a sliced modulation)."""
+    def forward(self, x, out_features: int | None = None, impl: str = "ref"):
+        """`out_features` computes only the leading outputs (a sliced modulation). `impl` is the bias_act
+        implementation; "ref" by default, as the native op has no double backward."""
         weight, bias = self.weight, self.bias
         if out_features is not None:
             weight, bias = weight[:out_features], bias[:out_features]
         out = F.linear(x, weight) * self.scale  # scale the output: no scaled copy of the weight per call
-        return ops.bias_act(out, bias * self.lr_mul, self.activation, impl="ref")
+        return ops.bias_act(out, bias * self.lr_mul, self.activation, impl=impl)
 
     def extra_repr(self):
         return f"{self.weight.shape[1]}, {self.weight.shape[0]}, lr_mul={self.lr_mul}, act={self.activation}"
@@ -82,7 +83,7 @@ class StyledConv(nn.Module):
 
     def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto"):
         c_in = x.shape[1]
-        styles = self.conv.modulation(w, c_in)
+        styles = self.conv.modulation(w, c_in, impl=impl)
         return ops.modulated_conv2d(
             x, self.conv.sliced(c_out, c_in), styles, weight_scale=self.conv.scale, demodulate=True,
             upsample=self.upsample, noise=noise, noise_strength=self.noise.weight,
@@ -100,6 +101,6 @@ class ToRGB(nn.Module):
 
     def forward(self, x, w, skip: torch.Tensor | None = None, impl: str = "auto"):
         c_in = x.shape[1]
-        styles = self.conv.modulation(w, c_in)
+        styles = self.conv.modulation(w, c_in, impl=impl)
         return ops.to_rgb(x, self.conv.sliced(3, c_in), styles, self.bias.reshape(3),
                           weight_scale=self.conv.scale, skip=skip, impl=impl)

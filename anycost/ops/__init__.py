@@ -1,10 +1,11 @@
 """Public op API. Every op takes ``impl="auto"|"kernel"|"ref"``.
 
 "ref" is the pure-PyTorch reference (`anycost.ops.ref`), "kernel" the native `anycost._C` op (an
-error if it is not built), "auto" the kernel when it is built and covers the inputs (float32 on the
-CPU today), else the reference. `modulated_conv2d` and `to_rgb` have native CPU kernels; `upfirdn2d`
-and `bias_act` run the reference for now. Gradients of native ops come from the reference (see
-`anycost.ops._registry`).
+error if it is not built), "auto" the kernel when it is built, covers the inputs (float32 on the
+CPU today) and is the faster one for them (`_native_upfirdn2d_pays`, bias_act 'lrelu'), else the
+reference. Every op has a native CPU kernel. Gradients of native ops come from
+the reference (see `anycost.ops._registry`), without double backward: code that differentiates twice
+(R1, path length) passes impl="ref".
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ NATIVE = _ext.load() is not None
 
 
 #: Ops that have a native kernel today; the others always run the reference.
-NATIVE_OPS = ("modulated_conv2d", "to_rgb")
+NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act")
+ACTIVATIONS = ("linear", "lrelu")
 
 
 def resolve_impl(impl: str, *tensors, op: str = "modulated_conv2d") -> str:
@@ -96,15 +98,42 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto"):
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
 
 
-def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), impl="auto"):
-    """Upsample, pad, FIR-filter, downsample; see `anycost.ops.ref.upfirdn2d`."""
+# Shape rules of "auto" where the native kernel is not always the faster one (measured with 1 thread, CPU
+# clock, `bench/bench_upfirdn2d.py`, `bench/bench_bias_act.py`; see their docstrings for the numbers):
+# - upfirdn2d works plane by plane: it wins on upsampling (2-7x), on planes of >= 32x32 and on small
+#   tensors (the reference's pad + grouped conv has ~0.15 ms fixed cost), but a blur or downsample of
+#   many small planes (4 x 512 x 8 x 8, 1 x 512 x 16 x 16) is up to 1.6x faster in oneDNN's depthwise conv.
+# - bias_act 'linear' is one broadcast add in the reference (nothing without a bias), which the op call
+#   cannot beat (0.7-0.9x); 'lrelu' (add, leaky ReLU, gain: three passes) is 1.4-2.2x faster native.
+def _native_upfirdn2d_pays(x, up) -> bool:
+    return up == 2 or x.shape[2] * x.shape[3] >= 1024 or x.numel() <= 65536
+
+
+def _check_upfirdn2d(x, kernel, up, down, pad):
     _float_tensor("x", x, 4)
     _float_tensor("kernel", kernel, 2)
     if up not in (1, 2) or down not in (1, 2):
         raise ValueError(f"up and down must be 1 or 2, got up={up}, down={down}")
     if len(pad) not in (2, 4):
         raise ValueError(f"pad must be (p0, p1) or (x0, x1, y0, y1), got {pad!r}")
-    resolve_impl(impl, op="upfirdn2d")
+    pad = tuple(int(p) for p in (pad if len(pad) == 4 else (pad[0], pad[1], pad[0], pad[1])))
+    if x.shape[0] == 0:
+        raise ValueError("x has an empty batch")
+    if 0 in x.shape[1:] or 0 in kernel.shape:
+        raise ValueError(f"x and kernel must be non-empty, got {tuple(x.shape)} and {tuple(kernel.shape)}")
+    size = (x.shape[2] * up + pad[2] + pad[3], x.shape[3] * up + pad[0] + pad[1])
+    if size[0] < kernel.shape[0] or size[1] < kernel.shape[1]:
+        raise ValueError(f"the upsampled, padded input {size} is smaller than the kernel {tuple(kernel.shape)}: "
+                         f"the output would be empty")
+    return pad
+
+
+def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0, 0, 0), impl="auto"):
+    """Upsample, pad, FIR-filter, downsample; see `anycost.ops.ref.upfirdn2d`."""
+    pad = _check_upfirdn2d(x, kernel, up, down, pad)
+    use = resolve_impl(impl, x, kernel, op="upfirdn2d")
+    if use == "kernel" and (impl == "kernel" or _native_upfirdn2d_pays(x, up)):
+        return torch.ops.anycost.upfirdn2d(x, kernel, up, down, list(pad))
     return ref.upfirdn2d(x, kernel, up=up, down=down, pad=pad)
 
 
@@ -113,5 +142,9 @@ def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl=
     _float_tensor("x", x)
     if bias is not None and (bias.ndim != 1 or x.ndim < 2 or bias.shape[0] != x.shape[1]):
         raise ValueError(f"bias must be [{x.shape[1] if x.ndim > 1 else '?'}], got {tuple(bias.shape)}")
-    resolve_impl(impl, op="bias_act")
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {act!r}: use 'linear' or 'lrelu'")
+    use = resolve_impl(impl, x, bias, op="bias_act")
+    if use == "kernel" and (impl == "kernel" or act == "lrelu"):  # the shape rules of "auto" above
+        return torch.ops.anycost.bias_act(x, bias, act, float(alpha), None if gain is None else float(gain))
     return ref.bias_act(x, bias, act, alpha, gain)

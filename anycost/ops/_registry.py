@@ -14,6 +14,8 @@ from anycost.ops import ref
 
 _MODCONV_TENSORS = (0, 1, 2, 6, 7, 8)  # x, weight, styles, noise, noise_strength, bias
 _TO_RGB_TENSORS = (0, 1, 2, 3, 5)  # x, weight, styles, bias, skip
+_UPFIRDN2D_TENSORS = (0, 1)  # x, kernel
+_BIAS_ACT_TENSORS = (0, 1)  # x, bias
 
 
 def _modconv_fake(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
@@ -25,6 +27,18 @@ def _to_rgb_fake(x, weight, styles, bias, weight_scale, skip):
     return x.new_empty(x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
 
 
+def _upfirdn2d_fake(x, kernel, up, down, pad):
+    x0, x1, y0, y1 = pad
+    kh, kw = kernel.shape
+    h_out = (x.shape[2] * up + y0 + y1 - kh) // down + 1
+    w_out = (x.shape[3] * up + x0 + x1 - kw) // down + 1
+    return x.new_empty(x.shape[0], x.shape[1], h_out, w_out)
+
+
+def _bias_act_fake(x, bias, act, alpha, gain):
+    return x.new_empty(x.shape)
+
+
 def _modconv_ref(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
     return ref.modulated_conv2d(x, weight, styles, weight_scale=weight_scale, demodulate=demodulate,
                                 upsample=upsample, noise=noise, noise_strength=noise_strength, bias=bias,
@@ -33,6 +47,10 @@ def _modconv_ref(x, weight, styles, weight_scale, demodulate, upsample, noise, n
 
 def _to_rgb_ref(x, weight, styles, bias, weight_scale, skip):
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
+
+
+def _upfirdn2d_ref(x, kernel, up, down, pad):
+    return ref.upfirdn2d(x, kernel, up=up, down=down, pad=tuple(pad))
 
 
 def _reference_backward(reference, tensor_positions):
@@ -70,3 +88,9 @@ def register() -> None:
     torch.library.register_autograd("anycost::modulated_conv2d", backward, setup_context=setup)
     setup, backward = _reference_backward(_to_rgb_ref, _TO_RGB_TENSORS)
     torch.library.register_autograd("anycost::to_rgb", backward, setup_context=setup)
+    torch.library.register_fake("anycost::upfirdn2d")(_upfirdn2d_fake)
+    setup, backward = _reference_backward(_upfirdn2d_ref, _UPFIRDN2D_TENSORS)
+    torch.library.register_autograd("anycost::upfirdn2d", backward, setup_context=setup)
+    torch.library.register_fake("anycost::bias_act")(_bias_act_fake)
+    setup, backward = _reference_backward(ref.bias_act, _BIAS_ACT_TENSORS)
+    torch.library.register_autograd("anycost::bias_act", backward, setup_context=setup)

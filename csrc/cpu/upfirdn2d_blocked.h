@@ -78,6 +78,32 @@ inline void fir_build_row(const UpFirDn2dParams& p, const float* xr, float* prow
   }
 }
 
+// NV vectors of one output row from ox: sum over the kernel rows hitting an input row (rows[ky] !=
+// nullptr, nr of them) of the 1D FIR of that cached row; stores the lanes below Wo.
+template <int NV>
+ANYCOST_INLINE void fir_row_pass(const float* const* rows, int64_t nr, int64_t kh, int64_t kw, const float* kfp,
+                                 const int64_t* koff, int64_t ox, int64_t Wo, float* dst, int64_t o_sw) {
+  vf8 acc[NV];
+  for (int j = 0; j < NV; ++j) acc[j] = vzero();
+  if (nr) {
+    for (int64_t ky = 0; ky < kh; ++ky) {
+      const float* r = rows[ky];
+      if (!r) continue;
+      const float* kr = kfp + ky * kw;
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        const vf8 kv = vset1(kr[kx]);
+        const float* s = r + koff[kx] + ox;
+        for (int j = 0; j < NV; ++j) acc[j] = vfma(kv, vload(s + j * kVecLen), acc[j]);
+      }
+    }
+  }
+  for (int j = 0; j < NV; ++j) {
+    const int64_t x0 = ox + j * kVecLen;
+    const int nv = static_cast<int>(Wo - x0 < kVecLen ? Wo - x0 : kVecLen);
+    vstore_strided(dst + x0 * o_sw, o_sw, acc[j], nv);
+  }
+}
+
 template <class ParallelFor>
 void upfirdn2d_impl(const UpFirDn2dParams& p, const ParallelFor& pf) {
   const int64_t Ho = p.H_out(), Wo = p.W_out();
@@ -131,27 +157,18 @@ void upfirdn2d_impl(const UpFirDn2dParams& p, const ParallelFor& pf) {
           ++nr;
         }
         float* dst = op + oy * p.o_sh;
-        // 4 vectors (32 outputs) per pass: independent FMA chains.
+        // 4 vectors (32 outputs) per pass: independent FMA chains; the last pass of a row computes only
+        // the vectors it stores (a 4..16 px wide plane would otherwise do 2-4x the FMAs it needs).
         for (int64_t ox = 0; ox < Wo; ox += 4 * kVecLen) {
-          vf8 acc[4] = {vzero(), vzero(), vzero(), vzero()};
-          if (nr) {
-            for (int64_t ky = 0; ky < kh; ++ky) {
-              const float* r = rows[ky];
-              if (!r) continue;
-              const float* kr = kfp + ky * kw;
-              for (int64_t kx = 0; kx < kw; ++kx) {
-                const vf8 kv = vset1(kr[kx]);
-                const float* s = r + koff[kx] + ox;
-                for (int j = 0; j < 4; ++j) acc[j] = vfma(kv, vload(s + j * kVecLen), acc[j]);
-              }
-            }
-          }
-          for (int j = 0; j < 4; ++j) {
-            const int64_t x0 = ox + j * kVecLen;
-            if (x0 >= Wo) break;
-            const int nv = static_cast<int>(Wo - x0 < kVecLen ? Wo - x0 : kVecLen);
-            vstore_strided(dst + x0 * p.o_sw, p.o_sw, acc[j], nv);
-          }
+          const int64_t left = Wo - ox;
+          if (left > 3 * kVecLen)
+            fir_row_pass<4>(rows, nr, kh, kw, kfp, koff, ox, Wo, dst, p.o_sw);
+          else if (left > 2 * kVecLen)
+            fir_row_pass<3>(rows, nr, kh, kw, kfp, koff, ox, Wo, dst, p.o_sw);
+          else if (left > kVecLen)
+            fir_row_pass<2>(rows, nr, kh, kw, kfp, koff, ox, Wo, dst, p.o_sw);
+          else
+            fir_row_pass<1>(rows, nr, kh, kw, kfp, koff, ox, Wo, dst, p.o_sw);
         }
       }
     }
