@@ -16,6 +16,8 @@ naming the bad key, so nothing is ever half-loaded.
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -92,7 +94,7 @@ def infer_arch(state: dict[str, torch.Tensor]) -> GeneratorArch:
     return arch
 
 
-def _check_state(state: dict, expected: dict[str, torch.Tensor], source: str) -> None:
+def check_state(state: dict, expected: dict[str, torch.Tensor], source: str) -> None:
     missing = [k for k in expected if k not in state]
     if missing:
         raise CheckpointError(f"{source}: missing key {missing[0]!r}" + (f" (+{len(missing) - 1} more)"
@@ -119,7 +121,7 @@ def generator_from_official_state(state: dict, source: str = "state dict") -> Ge
     G = _empty_generator(arch)
     shapes = {k: v for k, v in G.state_dict().items() if k != "w_avg"}
     constants = _constant_buffers(arch)
-    _check_state(state, {**shapes, **constants}, source)
+    check_state(state, {**shapes, **constants}, source)
     for key, kernel in constants.items():
         if not torch.allclose(state[key].float(), kernel, atol=1e-6):
             raise CheckpointError(f"{source}: {key!r} is not the [1,3,3,1] FIR kernel this generator supports")
@@ -181,19 +183,48 @@ def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict, dict]:
     return meta, state
 
 
+def read_tagged_safetensors(path, fmt: str, version: int, what: str, tensors: bool = True) -> tuple[dict, dict]:
+    """(metadata, tensors) of an anycost safetensors file whose metadata says `format` = `fmt` and
+    `format_version` = `version`; CheckpointError naming `what` ("generator", "encoder", ...) otherwise."""
+    path = Path(path)
+    meta, state = _read_safetensors(path, tensors)
+    if meta.get("format") != fmt:
+        raise CheckpointError(f"{path}: not an anycost {what} file (format={meta.get('format')!r})")
+    if meta.get("format_version") != str(version):
+        raise CheckpointError(f"{path}: unsupported {what} format version {meta.get('format_version')!r}")
+    return meta, state
+
+
+def load_torch_checkpoint(path, fmt: str, version: int, what: str, required=(), hint: str = "") -> dict:
+    """The dict saved by torch.save at `path` (loaded with weights_only: nothing executable is unpickled),
+    checked for `format` = `fmt`, `version` and the `required` keys; FileNotFoundError when absent,
+    CheckpointError naming `what` (plus `hint` for a file of another kind) when corrupt or not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: corrupt or truncated {what} ({err})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise CheckpointError(f"{path}: not an anycost {what}{hint}")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: {what} lacks {missing}")
+    if state.get("version") != version:
+        raise CheckpointError(f"{path}: unsupported {what} version {state.get('version')!r}")
+    return state
+
+
 def _load_anycost(path: Path) -> tuple[Generator, dict]:
-    meta, state = _read_safetensors(path)
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an anycost generator file (format={meta.get('format')!r})")
-    if meta.get("format_version") != str(FORMAT_VERSION):
-        raise CheckpointError(f"{path}: unsupported format version {meta.get('format_version')!r}")
+    meta, state = read_tagged_safetensors(path, FORMAT, FORMAT_VERSION, "generator")
     try:
         arch = GeneratorArch.from_dict(json.loads(meta["arch"]))
         info = json.loads(meta.get("info", "{}"))
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: bad architecture metadata ({err})") from None
     G = _empty_generator(arch)
-    _check_state(state, G.state_dict(), str(path))
+    check_state(state, G.state_dict(), str(path))
     G.load_state_dict(state)
     return G, info
 

@@ -1,4 +1,5 @@
-"""The `anycost` command line: generate | info | demo | bench | train | evaluate | convert."""
+"""The `anycost` command line: generate | info | demo | bench | train | evaluate | search | convert | directions
+| edit | project | train-encoder | serve."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from anycost.app import cli as serve_cli
 from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
+from anycost.default_model import generator_or_default
 from anycost.editing import cli as editing_cli
 from anycost.projection import cli as projection_cli
 from anycost.training import run as train_run
@@ -36,22 +38,6 @@ def _ratio(text: str) -> float:
     return value
 
 
-def _load(checkpoint: str | None):
-    from anycost.checkpoints import load_generator
-    from anycost.default_model import default_generator
-
-    if checkpoint:
-        return load_generator(checkpoint), f"checkpoint {checkpoint}"
-    return default_generator()
-
-
-def _latents(G, seeds: list[int]) -> torch.Tensor:
-    """One z per seed, drawn independently so a seed always gives the same image."""
-    z = torch.stack([torch.randn(G.arch.style_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
-    with torch.no_grad():
-        return G.mapping(z)
-
-
 def _config(G, args) -> SubnetConfig:
     if args.config:
         config = SubnetConfig.from_json(Path(args.config).read_text())
@@ -64,9 +50,9 @@ def _config(G, args) -> SubnetConfig:
 def cmd_generate(args) -> None:
     from anycost.images import image_grid, save_image
 
-    G, source = _load(args.checkpoint)
+    G, source = generator_or_default(args.checkpoint)
     config = _config(G, args)
-    w = _latents(G, args.seeds)
+    w = G.seed_w(args.seeds)
     noise = "const" if args.noise == "const" else G.make_noise(len(args.seeds), config.resolution,
                                                                 torch.Generator().manual_seed(args.seeds[0]))
     with torch.no_grad():
@@ -93,7 +79,7 @@ def cmd_info(args) -> None:
     from anycost import _ext
 
     if args.checkpoint:
-        G, source = _load(args.checkpoint)
+        G, source = generator_or_default(args.checkpoint)
         arch = G.arch
         params = sum(p.numel() for p in G.parameters())
         print(f"model: {source}, {params / 1e6:.2f} M parameters")
@@ -116,9 +102,9 @@ def _time_config(G, w, config, impl: str, repeats: int) -> float:
 def cmd_demo(args) -> None:
     from anycost.images import image_grid
 
-    G, source = _load(args.checkpoint)
+    G, source = generator_or_default(args.checkpoint)
     print(f"model: {source}\n{G.arch}")
-    w = _latents(G, args.seeds)
+    w = G.seed_w(args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, labels = [], []
@@ -153,7 +139,7 @@ def cmd_bench(args) -> None:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     with benchmark.num_threads(args.threads):
         if args.checkpoint:
-            G, source = _load(args.checkpoint)
+            G, source = generator_or_default(args.checkpoint)
         else:
             G = benchmark.random_generator(args.model_resolution, args.channel_multiplier)
             source = f"random weights, {G.arch}"
@@ -174,7 +160,7 @@ def cmd_evaluate(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = [(_load(path)[0], Path(path).stem) for path in args.checkpoints]
+    models = [(generator_or_default(path)[0], Path(path).stem) for path in args.checkpoints]
     arch = models[0][0].arch
     if any(G.arch.resolution != arch.resolution for G, _ in models):
         raise ValueError("all checkpoints must have the same resolution (they share the real images)")
@@ -200,7 +186,7 @@ def cmd_search(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    G, source = _load(args.checkpoint)
+    G, source = generator_or_default(args.checkpoint)
     print(f"model: {source}", flush=True)
     s = run_search(G, args.out, budget_macs=args.budget_macs, budget_ms=args.budget_ms,
                    latency_table=args.latency_table, resolution=args.resolution, population=args.population,

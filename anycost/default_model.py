@@ -15,6 +15,8 @@ BUNDLED_NAME = "emoji64.safetensors"
 CLASSIFIER_NAME = "emoji_attributes.safetensors"
 #: Edit directions fitted for the bundled model (see `anycost.editing.fit` for the command that makes them).
 DIRECTIONS_NAME = "emoji64_directions.npz"
+#: The consistency-aware encoder bundled for the bundled model (`python -m anycost.projection.ablation` makes it).
+ENCODER_NAME = "emoji64_encoder.safetensors"
 #: The bundled model's architecture (and `anycost train`'s default): 64 px, widths 128 (4-16 px), 64 (32 px),
 #: 32 (64 px); ratio 0.25 gives 128/64/32/16/8. Small enough to train on a 2-core CPU in about an hour.
 DEFAULT_ARCH = GeneratorArch(64, channel_multiplier=0.125, channel_max=128, style_dim=256, n_mlp=4)
@@ -43,6 +45,15 @@ def default_directions():
     return EditDirections.load(path, style_dim=DEFAULT_ARCH.style_dim) if path is not None else None
 
 
+def generator_or_default(checkpoint=None):
+    """(generator, description): the generator file `checkpoint` when given, else `default_generator()`."""
+    from anycost.checkpoints import load_generator
+
+    if checkpoint:
+        return load_generator(checkpoint), f"checkpoint {checkpoint}"
+    return default_generator()
+
+
 def default_generator(seed: int = 0):
     """(generator, description): the bundled model, else a random-weight model of the same shape."""
     from anycost.checkpoints import load_generator
@@ -56,9 +67,6 @@ def default_generator(seed: int = 0):
         G = Generator(arch=DEFAULT_ARCH).eval()
     return G, "RANDOM WEIGHTS (no trained model is bundled yet)"
 
-
-#: The consistency-aware encoder bundled for the bundled model (`python -m anycost.projection.ablation` makes it).
-ENCODER_NAME = "emoji64_encoder.safetensors"
 
 
 def default_encoder(G=None):

@@ -12,10 +12,10 @@ def build_model(args):
     """The ServedModel the options ask for: checkpoint, directions, preview, idle time, projection steps."""
     from anycost import default_model
     from anycost.app.model import ServedModel
-    from anycost.cli import _load
+    from anycost.default_model import generator_or_default
     from anycost.editing import EditDirections
 
-    G, source = _load(args.checkpoint)
+    G, source = generator_or_default(args.checkpoint)
     bundled = not args.checkpoint  # the bundled directions and encoder belong to the bundled model only
     if args.directions:
         directions = EditDirections.load(args.directions, style_dim=G.arch.style_dim)

@@ -151,11 +151,9 @@ class ServedModel:
 
     def latent_of_seed(self, seed) -> torch.Tensor:
         """W [1, style_dim] of sample `seed`: the image `anycost generate --seeds SEED` renders."""
-        from anycost.cli import _latents
-
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise ApiError(400, f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
-        return _latents(self.G, [seed])
+        return self.G.seed_w([seed])
 
     def edit(self, w: torch.Tensor, strengths) -> torch.Tensor:
         """`w` moved along the named directions; strengths outside the sliders' range are refused."""

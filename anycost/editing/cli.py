@@ -83,8 +83,7 @@ def add_parser(sub) -> None:
 
 # -- anycost directions ---------------------------------------------------------------------------------
 def cmd_directions(args) -> None:
-    from anycost.cli import _load
-    from anycost.default_model import default_classifier_path
+    from anycost.default_model import default_classifier_path, generator_or_default
     from anycost.editing.fit import fit_directions
     from anycost.metrics.attributes import AttributeClassifier
 
@@ -100,7 +99,7 @@ def cmd_directions(args) -> None:
             raise FileNotFoundError("no bundled attribute classifier: pass --classifier FILE or --classifier none")
         classifier = AttributeClassifier.load(path)
         print(f"classifier: {Path(path).name}, labels {classifier.label_values}")
-    G, source = _load(args.checkpoint)
+    G, source = generator_or_default(args.checkpoint)
     print(f"model: {source}", flush=True)
     start = time.perf_counter()
     fitted = fit_directions(G, classifier, args.n, args.pca, args.seed, args.fraction, args.batch, args.impl,
@@ -157,11 +156,11 @@ def _render(G, w, config, impl) -> tuple[torch.Tensor, float]:
 
 
 def cmd_edit(args) -> None:
-    from anycost.cli import _latents, _load
+    from anycost.default_model import generator_or_default
     from anycost.editing.fit import orthogonalize
     from anycost.images import image_grid
 
-    G, source = _load(args.checkpoint)
+    G, source = generator_or_default(args.checkpoint)
     dirs = _directions(args, G)
     edits = dict(args.edit)
     keep = [k.strip() for k in args.keep.split(",") if k.strip()]
@@ -178,7 +177,7 @@ def cmd_edit(args) -> None:
     if keep:
         for name in edited:
             dirs = orthogonalize(dirs, name, keep)
-    w = load_latent(args.latent, G) if args.latent else _latents(G, [args.seed])
+    w = load_latent(args.latent, G) if args.latent else G.seed_w([args.seed])
     res = args.preview_resolution or max(G.arch.resolutions[0], G.arch.resolution // 2)
     preview = G.subnet(resolution=res, ratio=args.preview_ratio)
     full = G.full_config

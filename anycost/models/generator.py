@@ -84,6 +84,14 @@ class Generator(nn.Module):
         return x.reshape(z.shape)
 
     @torch.no_grad()
+    def seed_w(self, seeds) -> torch.Tensor:
+        """w [len(seeds), style_dim]: one z per seed, drawn independently, so a seed always gives the same
+        image whatever else is rendered with it (`anycost generate --seeds`, the app's samples, `anycost edit`)."""
+        z = torch.stack([torch.randn(self.arch.style_dim, generator=torch.Generator().manual_seed(int(s)))
+                         for s in seeds])
+        return self.mapping(z.to(self.w_avg.device, self.w_avg.dtype))
+
+    @torch.no_grad()
     def mean_w(self, n: int = 10000, seed: int = 0, batch: int = 2048) -> torch.Tensor:
         """Mean of the mapping over `n` normal z drawn with `seed` (deterministic)."""
         if n < 1:

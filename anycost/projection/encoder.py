@@ -25,7 +25,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from anycost import __version__
-from anycost.checkpoints import CheckpointError, _check_state, _read_safetensors
+from anycost.checkpoints import CheckpointError, check_state, read_tagged_safetensors
 from anycost.config import GeneratorArch
 from anycost.fileio import atomic_write
 
@@ -121,11 +121,7 @@ def load_encoder(path, G=None) -> Encoder:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no encoder file at {path}")
-    meta, state = _read_safetensors(path)
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an anycost encoder file (format={meta.get('format')!r})")
-    if meta.get("format_version") != str(FORMAT_VERSION):
-        raise CheckpointError(f"{path}: unsupported encoder format version {meta.get('format_version')!r}")
+    meta, state = read_tagged_safetensors(path, FORMAT, FORMAT_VERSION, "encoder")
     try:
         arch = GeneratorArch.from_dict(json.loads(meta["arch"]))
         encoder = Encoder(arch, **json.loads(meta["encoder"]))
@@ -139,14 +135,14 @@ def load_encoder(path, G=None) -> Encoder:
             warnings.warn(f"{path} was trained for other generator weights (fingerprint {trained_for}, this one "
                           f"{generator_fingerprint(G)}): its codes are a poor start; retrain it "
                           "(anycost train-encoder)", stacklevel=2)
-    _check_state(state, encoder.state_dict(), str(path))
+    check_state(state, encoder.state_dict(), str(path))
     encoder.load_state_dict(state)
     return encoder.eval()
 
 
 def read_encoder_metadata(path) -> dict:
     """The provenance dict saved with an encoder file."""
-    meta, _ = _read_safetensors(Path(path), tensors=False)
+    meta, _ = read_tagged_safetensors(path, FORMAT, FORMAT_VERSION, "encoder", tensors=False)
     try:
         return json.loads(meta.get("info", "{}"))
     except ValueError as err:

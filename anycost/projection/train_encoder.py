@@ -23,16 +23,14 @@ Run folder: `config.json`, `latest.pt` (atomic, every `checkpoint_every` steps a
 from __future__ import annotations
 
 import json
-import pickle
 import time
-import zipfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from anycost.checkpoints import CheckpointError
+from anycost.checkpoints import load_torch_checkpoint
 from anycost.config import UNIFORM_RATIOS
 from anycost.fileio import atomic_write
 from anycost.metrics.consistency import downsample_to
@@ -201,18 +199,7 @@ class EncoderTrainer:
 
 def load_train_state(path) -> dict:
     """A training checkpoint written by `EncoderTrainer.save`; CheckpointError when it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no encoder training checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path}: corrupt or truncated encoder training checkpoint ({err})") from None
-    if not isinstance(state, dict) or state.get("format") != TRAIN_FORMAT:
-        raise CheckpointError(f"{path}: not an anycost encoder training checkpoint")
-    if state.get("version") != TRAIN_VERSION:
-        raise CheckpointError(f"{path}: unsupported encoder training checkpoint version {state.get('version')!r}")
-    return state
+    return load_torch_checkpoint(path, TRAIN_FORMAT, TRAIN_VERSION, "encoder training checkpoint")
 
 
 def run(cfg: EncoderTrainConfig, G, images, out, *, resume: bool = False, generator_source: str = "",

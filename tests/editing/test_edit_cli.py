@@ -9,7 +9,7 @@ from PIL import Image
 
 from anycost import save_generator
 from anycost.checkpoints import load_generator
-from anycost.cli import _latents, main
+from anycost.cli import main
 from anycost.editing import EditDirections
 from anycost.editing.fit import orthogonalize, sample_latents
 from anycost.images import to_uint8
@@ -85,7 +85,7 @@ def test_edit_renders_preview_and_full_of_the_edited_latent(tmp_path, checkpoint
     assert Image.open(out).size == (2 * (CELL + 2) + 2, CELL + 14 + 4)
     G = load_generator(checkpoint)
     dirs = EditDirections.load(directions_file)
-    w = dirs.apply(_latents(G, [4]), {"a": 2.0, "b": -1.0})
+    w = dirs.apply(G.seed_w([4]), {"a": 2.0, "b": -1.0})
     np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, w))
     with torch.no_grad():
         preview = to_uint8(G(w, config=G.subnet(16, 0.25), noise="const"))[0]
@@ -104,7 +104,7 @@ def test_keep_makes_the_edit_orthogonal(tmp_path, checkpoint, directions_file):
                  "-o", str(out)]) == 0
     G = load_generator(checkpoint)
     dirs = orthogonalize(EditDirections.load(directions_file), "a", ["b"])
-    np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, dirs.apply(_latents(G, [1]), {"a": 3.0})))
+    np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, dirs.apply(G.seed_w([1]), {"a": 3.0})))
 
 
 @pytest.mark.parametrize("strengths", [["--strengths=-2,0,2"], ["--strengths", "-2", "0", "2"]])
@@ -114,7 +114,7 @@ def test_sweep_grid_has_a_preview_row_and_a_full_row(tmp_path, checkpoint, direc
                  "-o", str(out)]) == 0
     assert Image.open(out).size == (3 * (CELL + 2) + 2, 2 * (CELL + 14 + 2) + 2)
     G = load_generator(checkpoint)
-    w = _latents(G, [2])
+    w = G.seed_w([2])
     np.testing.assert_array_equal(cell(out, 1, 1), render(checkpoint, w))
     np.testing.assert_array_equal(cell(out, 1, 2), render(checkpoint, EditDirections.load(directions_file)
                                                           .apply(w, {"b": 2.0})))
@@ -122,12 +122,12 @@ def test_sweep_grid_has_a_preview_row_and_a_full_row(tmp_path, checkpoint, direc
 
 def test_edit_from_a_latent_file(tmp_path, checkpoint, directions_file):
     G = load_generator(checkpoint)
-    w_plus = _latents(G, [5]).expand(G.arch.n_styles, -1).numpy()
+    w_plus = G.seed_w([5]).expand(G.arch.n_styles, -1).numpy()
     np.save(tmp_path / "w.npy", w_plus)
     out = tmp_path / "from_file.png"
     assert main(["edit", "-c", checkpoint, "-d", directions_file, "--latent", str(tmp_path / "w.npy"),
                  "-o", str(out)]) == 0
-    np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, _latents(G, [5])))
+    np.testing.assert_array_equal(cell(out, 0, 1), render(checkpoint, G.seed_w([5])))
 
 
 @pytest.mark.parametrize("args, code, message", [
