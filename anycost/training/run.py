@@ -107,6 +107,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--sample-every", type=int, default=defaults.sample_every)
     p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    p.add_argument("--snapshot-every", type=int, default=1000, help="also keep the training state every N steps "
+                   "in OUT/snapshots/ (0 = never), to go back to before a run degraded")
     p.add_argument("--threads", type=int, help="torch threads per process (default: all cores / processes)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-progress", action="store_true")
@@ -154,7 +156,7 @@ def cmd_train(args) -> None:
     adaptive = any(stage == "adaptive" for stage, _ in cfg.schedule)
     perceptual = load_perceptual(cfg.perceptual) if adaptive else None
     trainer = Trainer(cfg, images, out, perceptual=perceptual, device=device, rank=rank, world=world,
-                      progress=progress)
+                      progress=progress, snapshot_every=args.snapshot_every)
     if state is not None:
         trainer.load_state_dict(state)
         if rank == 0:

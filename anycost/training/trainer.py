@@ -50,7 +50,7 @@ class Trainer:
     """Trains G and D on `images` (uint8 [N, 3, R, R]) following `cfg`; checkpoints and samples go to `out_dir`."""
 
     def __init__(self, cfg: TrainConfig, images: torch.Tensor, out_dir, perceptual=None, device="cpu",
-                 rank: int = 0, world: int = 1, progress: bool = True):
+                 rank: int = 0, world: int = 1, progress: bool = True, snapshot_every: int = 0):
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be uint8 [N, 3, R, R], got {images.dtype} {tuple(images.shape)}")
         if images.shape[-1] != cfg.arch.resolution or images.shape[-2] != cfg.arch.resolution:
@@ -60,6 +60,11 @@ class Trainer:
         self.cfg, self.images, self.out_dir = cfg, images, Path(out_dir)
         self.device = torch.device(device)
         self.rank, self.world, self.progress = rank, world, progress
+        if snapshot_every < 0:
+            raise ValueError(f"snapshot_every must be >= 0, got {snapshot_every}")
+        #: every this many steps the training state is also kept as snapshots/step-NNNNNN.pt (0 = never), so a
+        #: run that degrades later can be resumed from before it did (copy a snapshot over latest.pt)
+        self.snapshot_every = snapshot_every
         self.perceptual = perceptual
         with torch.random.fork_rng(devices=[]):  # the same initial weights in every process
             torch.manual_seed(cfg.seed)
@@ -307,6 +312,8 @@ class Trainer:
                     self.export(self.out_dir / f"stage-{stage}.safetensors")
             if self.step % cfg.checkpoint_every == 0 or self.step in (until, stage_end):
                 self.save(self.out_dir / "latest.pt")
+            if self.snapshot_every and self.step % self.snapshot_every == 0:
+                self.save(self.out_dir / "snapshots" / f"step-{self.step:06d}.pt")
             if self.rank == 0 and (self.step % cfg.sample_every == 0 or self.step == until):
                 self.sample_grid(self.out_dir / "samples" / f"step-{self.step:06d}.png")
         bar.close()

@@ -46,8 +46,10 @@ def test_every_stage_trains_and_writes_its_results(images, tmp_path):
 
 
 def test_run_writes_checkpoints_samples_log_and_generator(images, tmp_path):
-    trainer = Trainer(_cfg(), images, tmp_path, progress=False)
+    trainer = Trainer(_cfg(), images, tmp_path, progress=False, snapshot_every=3)
     trainer.train()
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["step-000003.pt", "step-000006.pt"]
+    assert load_training_state(tmp_path / "snapshots" / "step-000003.pt")["step"] == 3
     for stage in ("plain", "multires", "adaptive"):
         assert (tmp_path / f"stage-{stage}.pt").is_file()
         assert load_generator(tmp_path / f"stage-{stage}.safetensors").arch == ARCH
@@ -78,6 +80,8 @@ def test_resume_reproduces_the_uninterrupted_run(images, tmp_path):
 
 
 def test_bad_inputs_give_clear_errors(images, tmp_path):
+    with pytest.raises(ValueError, match="snapshot_every"):
+        Trainer(_cfg(), images, tmp_path, snapshot_every=-1)
     with pytest.raises(ValueError, match="16 px"):
         Trainer(_cfg(arch=GeneratorArch(32, 1 / 32, 32, 16, 2)), images, tmp_path)
     with pytest.raises(ValueError, match="uint8"):
