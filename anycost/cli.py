@@ -202,6 +202,10 @@ def cmd_search(args) -> None:
         lat = f", {e['latency_ms']:.2f} ms predicted" if ms else ""
         print(f"{label}: {e['describe']}, {e['macs'] / 1e9:.4f} GMACs{lat}, {s['metric']} {e['fitness']:.5f}, "
               f"widths {e['config']['widths']}")
+    h = s["held_out"]
+    if h["nearest_uniform"] is not None:
+        print(f"on {h['n']} held-out latents (seed {h['seed']}): searched {h['best']:.5f}, "
+              f"uniform {h['nearest_uniform']:.5f}")
     unit = (lambda c: f"{c:.2f} ms") if ms else (lambda c: f"{c / 1e9:.4f} GMACs")
     for row in s["uniform_at_equal_cost"]:
         u, best = row["uniform"], row["searched"]

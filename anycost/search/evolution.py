@@ -385,7 +385,9 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
     `budget_macs`: see `parse_macs_budget`. `budget_ms` predicts latency from `latency_table` (a
     `LatencyTable` or a JSON path; default: ``out/latency.json`` if present, else measured now). With both
     budgets the latency is the searched cost and the MACs an extra constraint. The uniform configs within
-    budget enter the initial population unless `seed_uniform` is False. Returns the summary (pareto.json).
+    budget enter the initial population unless `seed_uniform` is False. The pick and the largest uniform config
+    within budget are measured again on `n` other latents (seed + 1): ``held_out`` in the summary (pareto.json),
+    which this returns.
     """
     from anycost.config import SubnetConfig
     from anycost.search.latency import LatencyTable, measure_latency_table
@@ -443,13 +445,17 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
         s = result.best_under(u.cost)
         comparison.append({"uniform": _entry(u, table), "searched": _entry(s, table) if s else None})
     best = result.best
+    # The search optimised the fitness latents: check the pick against the uniform config on fresh ones.
+    held_out = SubnetFitness(G, n=n, seed=seed + 1, perceptual=fitness.perceptual, impl=impl)
+    summary_held_out = {"seed": seed + 1, "n": n, "best": held_out(best.candidate),
+                        "nearest_uniform": held_out(nearest.candidate) if nearest else None}
     summary = {
         "kind": "anycost-search", "version": 1, "budget": budget, "cost": space.cost_name,
         "budget_macs": macs_limit, "budget_ms": budget_ms, "resolution": resolution, "metric": fitness.metric,
         "samples": n, "seed": seed, "generations": result.generations, "evaluated": len(result.history),
         "full": {"config": full.to_dict(), "macs": full.macs, "cost": space.cost(full)},
         "best": _entry(best, table), "nearest_uniform": _entry(nearest, table) if nearest else None,
-        "uniform_at_equal_cost": comparison,
+        "uniform_at_equal_cost": comparison, "held_out": summary_held_out,
         "pareto": [_entry(e, table) for e in result.pareto()],
     }
     (out / "best.json").write_text(json.dumps(best.candidate.to_dict(), indent=1))

@@ -178,6 +178,10 @@ def test_cli_search_writes_reports_and_resumes(tmp_path, tiny_generator, capsys)
     report = json.loads((out / "pareto.json").read_text())
     assert best.macs <= 0.6 * tiny_generator.full_config.macs == report["budget"]
     assert report["best"]["fitness"] <= report["nearest_uniform"]["fitness"]
+    held = report["held_out"]
+    assert held["seed"] == 1 and held["best"] > 0 and held["nearest_uniform"] > 0
+    assert held["best"] != report["best"]["fitness"], "held-out latents must differ from the fitness ones"
+    assert "held-out latents" in text
     assert all(e["macs"] <= report["budget"] for e in report["pareto"])
     assert main(["generate", "-c", ckpt, "--config", str(out / "best.json"), "-o", str(tmp_path / "x.png")]) == 0
     assert main(args + ["--resume"]) == 0  # finished state: nothing re-evaluated, same answer
