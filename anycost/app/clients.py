@@ -1,7 +1,7 @@
 """Per-client state of the app: one `PreviewSession` per page, its newest render, its uploads.
 
 A `Client` is one open page. `edit` turns an edit request into a latent and submits it to the client's
-own `PreviewSession` (rebuilt when the page picks another preview config); delivered renders go to the
+own `PreviewSession` (the page's preview config travels with each request); delivered renders go to the
 client's mailbox, which keeps only the newest one: `next_render` long-polls it. `upload` queues the
 projection of an image, whose status the page polls before editing the projected latent. Each client
 guards its state with its own condition variable, so clients never share mutable state; the
@@ -117,19 +117,16 @@ class Client:
         w = self.model.latent_of_seed(body["seed"]) if "seed" in body else self._projected(body["latent"])
         w = self.model.edit(w, body.get("strengths", {}))
         preview = self.model.preview_config(body.get("preview", self.model.preview))
-        old = None
         with self._cond:
             self._check_open()
-            if self._session is None or self._session.configs["preview"] != preview:
-                old, self._session = self._session, PreviewSession(
-                    self.model.G, preview=preview, full=self.model.full, idle_s=self.model.idle_s,
-                    impl=self.model.impl, on_render=self._delivered, on_error=self._failed,
-                    name=f"anycost-app-{self.id[:6]}")
+            if self._session is None:
+                self._session = PreviewSession(
+                    self.model.G, preview=self.model.preview_config(self.model.preview), full=self.model.full,
+                    idle_s=self.model.idle_s, impl=self.model.impl, on_render=self._delivered,
+                    on_error=self._failed, name=f"anycost-app-{self.id[:6]}")
             self._request += 1
             rid = self._request
-            self._session.submit(Request(w, tag=rid))
-        if old is not None:  # outside the lock: its worker may be delivering (which takes the lock)
-            old.close()
+            self._session.submit(Request(w, tag=rid, preview=preview))
         return rid
 
     def _publish(self, **fields) -> None:
@@ -142,7 +139,7 @@ class Client:
         with self._cond:
             rid = render.tag
             if self._closed or rid < self._shown or (render.kind == "full" and rid != self._request):
-                return  # a render from a replaced session
+                return  # superseded by a newer request's render
             self._shown = rid
             self._publish(request=rid, kind=render.kind, render=render)
 

@@ -60,10 +60,15 @@ class _Abandon(Exception):
 
 @dataclass(frozen=True)
 class Request:
-    """What to render: w (W [1, style_dim] or W+) and an optional `tag` echoed back in the `Render`."""
+    """What to render: w (W [1, style_dim] or W+), an optional `tag` echoed back in the `Render`, and an
+    optional `preview` config that replaces the session's for this request (an app's cost control)."""
 
     w: torch.Tensor
     tag: object = None
+    preview: object = None
+
+    def config(self, kind: str, configs: dict):
+        return self.preview if kind == "preview" and self.preview is not None else configs[kind]
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,7 @@ class PreviewSession:
 
     def _render(self, kind: str, req: Request) -> torch.Tensor:
         with torch.inference_mode():
-            return self.G(req.w, config=self.configs[kind], noise=self.noise, impl=self.impl)
+            return self.G(req.w, config=req.config(kind, self.configs), noise=self.noise, impl=self.impl)
 
     def _finish(self, kind: str, rid: int, outcome) -> bool:
         """Record an outcome unless it is a stale full render (or the session closed); True if recorded."""
@@ -287,7 +292,8 @@ class PreviewSession:
                 if self._finish(kind, rid, err) and self.on_error is not None:
                     self._call_back(self.on_error, err, rid, kind)
                 continue
-            render = Render(image, kind, rid, (time.perf_counter() - start) * 1000, self.configs[kind], req.tag)
+            render = Render(image, kind, rid, (time.perf_counter() - start) * 1000, req.config(kind, self.configs),
+                            req.tag)
             if self._finish(kind, rid, render) and self.on_render is not None:
                 self._call_back(self.on_render, render)
         with self._cond:

@@ -2,11 +2,12 @@
 
 import threading
 import time
+from collections import defaultdict
 
 import pytest
 import torch
 
-from anycost.preview import PreviewSession, Render, RenderError, SessionClosed, Superseded
+from anycost.preview import PreviewSession, Render, RenderError, Request, SessionClosed, Superseded
 
 TIMEOUT = 10.0  # generous: nothing here should take more than a fraction of it
 
@@ -16,7 +17,7 @@ class SlowFake:
 
     def __init__(self, preview_s=0.01, full_s=0.05, fail=None):
         self.preview_s, self.full_s, self.fail = preview_s, full_s, fail
-        self.started = {"P": threading.Event(), "F": threading.Event()}
+        self.started = defaultdict(threading.Event)
         self.calls = []
         self.lock = threading.Lock()
 
@@ -70,6 +71,19 @@ def test_preview_then_full_for_one_request():
     assert [r.kind for r in rec.renders] == ["preview", "full"]
     assert s.latest("full") == f and s.latest() == f and s.latest("preview") == p
     assert not s._worker.is_alive()
+
+
+def test_a_request_may_carry_its_own_preview_config():
+    fake = SlowFake()
+    s, rec = session(fake)
+    with s:
+        s.submit(Request(w_of(1), preview="cheap"))
+        assert s.wait_for("preview", TIMEOUT).config == "cheap"
+        assert s.wait_for("full", TIMEOUT).config == "F", "the full render never takes the preview config"
+        s.submit(w_of(2))
+        assert s.wait_for("preview", TIMEOUT).config == "P"
+        s.wait_for("full", TIMEOUT)
+    assert [c for c, _ in fake.calls] == ["cheap", "F", "P", "F"]
 
 
 def test_submit_never_blocks_and_only_the_latest_gets_a_full_render():
