@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from anycost.fileio import atomic_write
-from anycost.projection.encoder import load_encoder
+from anycost.projection.encoder import load_encoder, read_encoder_metadata
 from anycost.projection.optimize import default_configs, measure, project
 from anycost.projection.train_encoder import EncoderTrainConfig, holdout_split, run
 
@@ -83,17 +83,19 @@ def main(argv=None) -> int:
     images = load_images("emoji", G.arch.resolution, progress=False)
     cfg = EncoderTrainConfig(steps=args.steps, seed=args.seed)
     for name, full_only in VARIANTS:
-        run_dir = out / name
-        if not (run_dir / "encoder.safetensors").exists():
-            run(EncoderTrainConfig(**{**json.loads(cfg.to_json()), "full_only": full_only}), G, images, run_dir,
-                resume=(run_dir / "latest.pt").exists(), steps=args.steps, generator_source=source, progress=True)
+        run_dir = out / name  # a run already there is continued (or left as is) up to --steps
+        run(EncoderTrainConfig(**{**json.loads(cfg.to_json()), "full_only": full_only}), G, images, run_dir,
+            resume=(run_dir / "latest.pt").exists(), steps=args.steps, generator_source=source, progress=True)
+    trained = {name: read_encoder_metadata(out / name / "encoder.safetensors").get("steps") for name, _ in VARIANTS}
+    if len(set(trained.values())) != 1:
+        raise RuntimeError(f"the encoders were trained for different numbers of steps {trained}: not comparable")
     _, held = holdout_split(len(images), cfg.holdout, cfg.split_seed)
     heldout = images[held].float() / 127.5 - 1
     perceptual = load_perceptual(args.perceptual)
     results = {name: evaluate(G, load_encoder(out / name / "encoder.safetensors", G), heldout, perceptual,
                               args.opt_steps, args.opt_images) for name, _ in VARIANTS}
     meta = {"n_heldout": len(heldout), "opt_images": min(args.opt_images, len(heldout)), "opt_steps": args.opt_steps,
-            "perceptual": perceptual.name, "steps": args.steps, "batch": cfg.batch, "seed": args.seed,
+            "perceptual": perceptual.name, "steps": trained["consistency"], "batch": cfg.batch, "seed": args.seed,
             "generator": source}
     table = markdown(results, G, meta)
     atomic_write(out / "ablation.md", lambda tmp: Path(tmp).write_text(table))
