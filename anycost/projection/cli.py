@@ -88,7 +88,9 @@ def add_project_parser(sub) -> None:
     p.add_argument("--mse-weight", type=float, default=1.0)
     p.add_argument("--consistency-weight", type=float, default=0.0,
                    help="weight of the sub-generator reconstruction term")
-    p.add_argument("--optimize-noise", action="store_true")
+    p.add_argument("--optimize-noise", action="store_true", help="also optimise the noise maps")
+    p.add_argument("--noise-weight", type=float, default=1e5, help="weight of the noise regulariser "
+                   "(with --optimize-noise)")
     p.add_argument("--preview-ratio", type=float, choices=UNIFORM_RATIOS, default=0.25,
                    help="uniform ratio of the preview sub-generator shown in reconstruction.png")
     p.add_argument("--seed", type=int, default=0)
@@ -128,7 +130,8 @@ def cmd_project(args) -> None:
     start = time.perf_counter()
     result = project(G, target, encoder=encoder, steps=args.steps, optimizer=args.optimizer, lr=args.lr,
                      perceptual=perceptual, mse_weight=args.mse_weight, consistency_weight=args.consistency_weight,
-                     optimize_noise=args.optimize_noise, seed=args.seed, progress=not args.no_progress)
+                     optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, seed=args.seed,
+                     progress=not args.no_progress)
     seconds = time.perf_counter() - start
     noise = list(result.noise) if result.noise is not None else "const"
     with torch.no_grad():
@@ -152,7 +155,8 @@ def cmd_project(args) -> None:
               "optimizer": args.optimizer, "steps": args.steps, "steps_run": len(result.losses),
               "lr": args.lr, "perceptual": perceptual.name if perceptual is not None else "none",
               "mse_weight": args.mse_weight, "consistency_weight": args.consistency_weight,
-              "optimize_noise": args.optimize_noise, "seed": args.seed, "seconds": round(seconds, 3),
+              "optimize_noise": args.optimize_noise, "noise_weight": args.noise_weight, "seed": args.seed,
+              "seconds": round(seconds, 3),
               "ms_per_step": round(1000 * seconds / max(1, len(result.losses)), 1),
               "initial_distances": measure(G, w_init, target, perceptual, default_configs(G.arch)),
               "distances": result.distances, "losses": result.losses}

@@ -17,8 +17,10 @@ iteration per step (a step may evaluate the generator several times); when its l
 decrease, its history is dropped and it restarts from steepest descent. A batch of N targets is projected
 at once with the per-image losses summed, which keeps Adam's updates independent per image (L-BFGS's
 line search couples them). Noise is the generator's stored ("const") noise unless `optimize_noise`:
-then per-layer noise maps, drawn with `seed`, are optimised too and renormalised to zero mean and unit
-variance after each step, as the StyleGAN2 projector does.
+then per-layer noise maps, drawn with `seed`, are optimised too, penalised by `noise_weight` times the
+StyleGAN2 projector's noise regulariser (`noise_regularization`: squared autocorrelation at a one-pixel
+shift, at every scale down to 8 px, so the maps cannot smuggle image content in) and renormalised to zero
+mean and unit variance after each step, as that projector does.
 """
 
 from __future__ import annotations
@@ -123,6 +125,21 @@ def _distance(perceptual, mse_weight: float, image, target) -> torch.Tensor:
     return loss + perceptual(image, target) if perceptual is not None else loss
 
 
+def noise_regularization(noise: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-image [N] sum over noise maps [N, 1, H, W] and their 2x box-downsamplings down to 8 px of the
+    squared mean product of each map with itself shifted by one pixel along x and along y (StyleGAN2's
+    projector). About 0 for white noise; large for maps with spatial structure."""
+    total = 0
+    for t in noise:
+        while True:
+            total = total + (t * t.roll(1, dims=3)).mean((1, 2, 3)).square() \
+                + (t * t.roll(1, dims=2)).mean((1, 2, 3)).square()
+            if t.shape[-1] <= 8:
+                break
+            t = torch.nn.functional.avg_pool2d(t, 2)
+    return total
+
+
 def _initial_noise(G, n: int, seed: int) -> list[torch.Tensor]:
     rng = torch.Generator(device=G.w_avg.device).manual_seed(seed)
     return [t.requires_grad_() for t in G.make_noise(n, rng=rng)]
@@ -146,8 +163,9 @@ def measure(G, w_plus, target, perceptual, configs, noise="const") -> dict[str, 
 
 def project(G, target: torch.Tensor, *, encoder=None, steps: int = 100, optimizer: str = "adam",
             lr: float | None = None, perceptual="auto", mse_weight: float = 1.0, consistency_weight: float = 0.0,
-            consistency_configs: Sequence[SubnetConfig] | None = None, optimize_noise: bool = False, seed: int = 0,
-            progress: bool = False, callback: Callable[[int, float], bool | None] | None = None) -> Projection:
+            consistency_configs: Sequence[SubnetConfig] | None = None, optimize_noise: bool = False,
+            noise_weight: float = 1e5, seed: int = 0, progress: bool = False,
+            callback: Callable[[int, float], bool | None] | None = None) -> Projection:
     """Project `target` [N, 3, R, R] (in [-1, 1], R = G's resolution) into W+; see the module doc for the loss.
 
     `perceptual`: a backend name of `anycost.metrics.load_perceptual` with an optional ":STAGES" suffix
@@ -163,7 +181,8 @@ def project(G, target: torch.Tensor, *, encoder=None, steps: int = 100, optimize
     if not isinstance(target, torch.Tensor) or target.ndim != 4 or tuple(target.shape[1:]) != (3, r, r):
         got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
         raise ValueError(f"target must be [N, 3, {r}, {r}] in [-1, 1] (see load_target), got {got}")
-    for label, value in (("mse_weight", mse_weight), ("consistency_weight", consistency_weight)):
+    for label, value in (("mse_weight", mse_weight), ("consistency_weight", consistency_weight),
+                         ("noise_weight", noise_weight)):
         if not value >= 0:
             raise ValueError(f"{label} must be >= 0, got {value}")
     configs = check_configs(G, consistency_configs) if consistency_configs is not None else default_configs(G.arch)
@@ -191,6 +210,8 @@ def project(G, target: torch.Tensor, *, encoder=None, steps: int = 100, optimize
             for c in configs:
                 sub = _distance(perceptual, mse_weight, G(w, config=c, noise=noise), down[c.resolution])
                 loss = loss + consistency_weight / len(configs) * sub
+        if optimize_noise and noise_weight > 0:
+            loss = loss + noise_weight * noise_regularization(noise)
         return loss
 
     if optimizer == "adam":

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from anycost.projection import Projection, load_target, project
+from anycost.projection.optimize import noise_regularization
 
 
 @pytest.fixture
@@ -80,9 +81,23 @@ def test_noise_optimisation_is_seeded_and_normalised(tiny_generator, known):
     assert abs(float(a.noise[-1].std()) - 1) < 1e-3 and abs(float(a.noise[-1].mean())) < 1e-4
 
 
+def test_noise_regularization_penalises_structure_and_keeps_maps_white(tiny_generator, known):
+    g = torch.Generator().manual_seed(0)
+    white = [torch.randn(2, 1, 32, 32, generator=g)]
+    ramp = torch.linspace(-1, 1, 32)
+    smooth = [torch.stack([ramp.expand(32, 32), ramp.expand(32, 32).T]).unsqueeze(1)]
+    assert noise_regularization(white).shape == (2,)
+    assert noise_regularization(white).max() < 1e-2 < noise_regularization(smooth).min()
+    free = project(tiny_generator, known[0], steps=15, perceptual=None, optimize_noise=True, noise_weight=0, lr=0.2)
+    held = project(tiny_generator, known[0], steps=15, perceptual=None, optimize_noise=True, lr=0.2)
+    assert noise_regularization(held.noise) < noise_regularization(free.noise)
+
+
 def test_bad_arguments(tiny_generator, known):
     with pytest.raises(ValueError, match="optimizer"):
         project(tiny_generator, known[0], optimizer="sgd", perceptual=None)
+    with pytest.raises(ValueError, match="noise_weight"):
+        project(tiny_generator, known[0], perceptual=None, noise_weight=-1)
     with pytest.raises(ValueError, match="target must be"):
         project(tiny_generator, torch.zeros(1, 3, 16, 16), perceptual=None)
 
