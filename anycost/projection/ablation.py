@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -63,6 +64,34 @@ def markdown(results: dict, G, meta: dict) -> str:
     return "\n".join(lines) + "\n" + note
 
 
+def ablate(G, images: torch.Tensor, out, cfg: EncoderTrainConfig, perceptual, opt_steps: int = 10,
+           opt_images: int = 8, source: str = "") -> tuple[str, dict]:
+    """Train (or continue up to `cfg.steps`) both encoders of `G` on `images` (uint8 [N, 3, R, R]) in
+    OUT/consistency and OUT/full-only, evaluate them on the held-out split with `perceptual`, write
+    OUT/ablation.md and OUT/ablation.json; returns (markdown table, {"meta", "results"})."""
+    out = Path(out)
+    for name, full_only in VARIANTS:
+        run_dir = out / name  # a run already there is continued (or left as is) up to cfg.steps
+        run(replace(cfg, full_only=full_only), G, images, run_dir, resume=(run_dir / "latest.pt").exists(),
+            steps=cfg.steps, generator_source=source, progress=True)
+    trained = {name: read_encoder_metadata(out / name / "encoder.safetensors").get("steps") for name, _ in VARIANTS}
+    if len(set(trained.values())) != 1:
+        raise RuntimeError(f"the encoders were trained for different numbers of steps {trained}: not comparable")
+    _, held = holdout_split(len(images), cfg.holdout, cfg.split_seed)
+    heldout = images[held].float() / 127.5 - 1
+    results = {name: evaluate(G, load_encoder(out / name / "encoder.safetensors", G), heldout, perceptual,
+                              opt_steps, opt_images) for name, _ in VARIANTS}
+    meta = {"n_heldout": len(heldout), "opt_images": min(opt_images, len(heldout)), "opt_steps": opt_steps,
+            "perceptual": perceptual.name, "steps": trained["consistency"], "batch": cfg.batch, "seed": cfg.seed,
+            "generator": source}
+    table = markdown(results, G, meta)
+    atomic_write(out / "ablation.md", lambda tmp: Path(tmp).write_text(table))
+    report = {"meta": meta, "results": results}
+    text = json.dumps(report, indent=1)
+    atomic_write(out / "ablation.json", lambda tmp: Path(tmp).write_text(text))
+    return table, report
+
+
 def main(argv=None) -> int:
     from anycost.default_model import ENCODER_NAME, default_generator
     from anycost.training.run import load_images, load_perceptual
@@ -81,26 +110,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     G, source = default_generator()
     images = load_images("emoji", G.arch.resolution, progress=False)
-    cfg = EncoderTrainConfig(steps=args.steps, seed=args.seed)
-    for name, full_only in VARIANTS:
-        run_dir = out / name  # a run already there is continued (or left as is) up to --steps
-        run(EncoderTrainConfig(**{**json.loads(cfg.to_json()), "full_only": full_only}), G, images, run_dir,
-            resume=(run_dir / "latest.pt").exists(), steps=args.steps, generator_source=source, progress=True)
-    trained = {name: read_encoder_metadata(out / name / "encoder.safetensors").get("steps") for name, _ in VARIANTS}
-    if len(set(trained.values())) != 1:
-        raise RuntimeError(f"the encoders were trained for different numbers of steps {trained}: not comparable")
-    _, held = holdout_split(len(images), cfg.holdout, cfg.split_seed)
-    heldout = images[held].float() / 127.5 - 1
-    perceptual = load_perceptual(args.perceptual)
-    results = {name: evaluate(G, load_encoder(out / name / "encoder.safetensors", G), heldout, perceptual,
-                              args.opt_steps, args.opt_images) for name, _ in VARIANTS}
-    meta = {"n_heldout": len(heldout), "opt_images": min(args.opt_images, len(heldout)), "opt_steps": args.opt_steps,
-            "perceptual": perceptual.name, "steps": trained["consistency"], "batch": cfg.batch, "seed": args.seed,
-            "generator": source}
-    table = markdown(results, G, meta)
-    atomic_write(out / "ablation.md", lambda tmp: Path(tmp).write_text(table))
-    text = json.dumps({"meta": meta, "results": results}, indent=1)
-    atomic_write(out / "ablation.json", lambda tmp: Path(tmp).write_text(text))
+    table, _ = ablate(G, images, out, EncoderTrainConfig(steps=args.steps, seed=args.seed),
+                      load_perceptual(args.perceptual), args.opt_steps, args.opt_images, source)
     print(table)
     if args.bundle:
         import anycost.assets
