@@ -48,9 +48,10 @@ def strength_limits(G, directions, n: int = 2000, seed: int = 0) -> dict[str, fl
     """Slider range per direction: STRENGTH_SIGMAS x the spread of mapped w along it (>= 0.1)."""
     if directions is None:
         return {}
-    z = torch.randn(n, G.arch.style_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.inference_mode():
-        spread = (G.mapping(z.to(G.w_avg.dtype)).float().cpu() @ directions.vectors.T).std(0)
+    from anycost.editing.fit import sample_latents
+
+    w, _ = sample_latents(G, n, seed)
+    spread = (w @ directions.vectors.T).std(0)
     return {name: max(0.1, round(STRENGTH_SIGMAS * float(s), 1)) for name, s in zip(directions.names, spread)}
 
 
