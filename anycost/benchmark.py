@@ -165,9 +165,9 @@ def random_generator(resolution: int = 1024, channel_multiplier: float = 2, seed
     return G
 
 
-def latent(G, seed: int = 0) -> torch.Tensor:
-    """One w (batch 1) for timing."""
-    z = torch.randn(1, G.arch.style_dim, generator=torch.Generator().manual_seed(seed))
+def latent(G, seed: int = 0, batch: int = 1) -> torch.Tensor:
+    """`batch` w for timing."""
+    z = torch.randn(batch, G.arch.style_dim, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():
         return G.mapping(z)
 
@@ -232,8 +232,11 @@ class BenchResult:
 
 
 def machine_info() -> dict:
+    from anycost import memory
+
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
-            "cpu": platform.processor() or platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "cpu": platform.processor() or platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "malloc": "retains freed memory" if memory.is_retained() else "default"}
 
 
 def parse_list(text: str, kind: type) -> list:
@@ -249,8 +252,9 @@ def parse_list(text: str, kind: type) -> list:
 
 def run_generator_bench(G, resolutions: Sequence[int], ratios: Sequence[float], impls: Sequence[str] = IMPLS,
                         repeats: int = 5, warmup: int = 1, budget_s: float | None = 10.0, peak: bool = True,
-                        passes: int = 1, clock: str = "wall", log: Callable[[str], None] | None = None) -> BenchResult:
-    """Time every (resolution, ratio) uniform config with every impl (batch 1, const noise).
+                        passes: int = 1, clock: str = "wall", log: Callable[[str], None] | None = None,
+                        batch: int = 1) -> BenchResult:
+    """Time every (resolution, ratio) uniform config with every impl (const noise; MACs are per batch).
 
     With `passes` > 1 the whole sweep runs that many times and each entry keeps its lowest median
     (on a shared machine other load only ever slows a pass down). The peak is measured before and
@@ -261,10 +265,13 @@ def run_generator_bench(G, resolutions: Sequence[int], ratios: Sequence[float], 
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
     configs = [(r, q, SubnetConfig.uniform(G.arch, q, r)) for r in resolutions for q in ratios]  # validates
-    result = BenchResult([Row(r, q, c.macs, c.paper_macs) for r, q, c in configs], None, machine_info())
-    result.machine.update(loads=[], peak_runs_gflops=[], passes=passes, clock=clock)
-    w = latent(G)
+    result = BenchResult([Row(r, q, batch * c.macs, batch * c.paper_macs) for r, q, c in configs], None,
+                         machine_info())
+    result.machine.update(loads=[], peak_runs_gflops=[], passes=passes, clock=clock, batch=batch)
+    w = latent(G, batch=batch)
 
     def probe_peak():
         if peak:
@@ -316,8 +323,8 @@ def markdown_table(result: BenchResult) -> str:
 
 def report_markdown(result: BenchResult) -> str:
     m = result.machine
-    head = ["# anycost bench", "", f"batch 1, fp32, noise const, {m.get('threads', '?')} threads, "
-            f"{m.get('clock', 'wall')} clock, "
+    head = ["# anycost bench", "", f"batch {m.get('batch', 1)}, fp32, noise const, {m.get('threads', '?')} threads, "
+            f"{m.get('clock', 'wall')} clock, malloc {m.get('malloc', 'default')}, "
             f"torch {m.get('torch', '?')}, {m.get('time', '')}".rstrip(", "), ""]
     if result.peak:
         runs = f"; best of runs {m['peak_runs_gflops']}" if m.get("peak_runs_gflops") else ""
@@ -347,7 +354,7 @@ def plot(result: BenchResult, path: str | Path) -> Path | None:
         ax_ms.bar(xs, [r.ms.get(impl, math.nan) for r in result.rows], width, label=impl)
         ax_gf.bar(xs, [r.gflops(impl) or math.nan for r in result.rows], width, label=impl)
     ax_ms.set_yscale("log")
-    ax_ms.set_ylabel("ms per image (batch 1, log)")
+    ax_ms.set_ylabel(f"ms per batch of {result.machine.get('batch', 1)} (log)")
     ax_gf.set_ylabel("GFLOP/s (2 x true MACs / time)")
     if result.peak:
         ax_gf.axhline(result.peak.gflops, color="k", ls="--", lw=1, label=f"peak {result.peak.gflops:.0f}")
@@ -355,7 +362,8 @@ def plot(result: BenchResult, path: str | Path) -> Path | None:
     for ax in (ax_ms, ax_gf):
         ax.set_xticks(range(len(labels)), labels, rotation=60, fontsize=8)
         ax.legend(fontsize=8)
-    fig.suptitle(f"anycost generator, fp32, {result.machine.get('threads', '?')} threads")
+    fig.suptitle(f"anycost generator, fp32, batch {result.machine.get('batch', 1)}, "
+                 f"{result.machine.get('threads', '?')} threads")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from anycost import memory
 from anycost.app import cli as serve_cli
 from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
 from anycost.default_model import generator_or_default
@@ -146,7 +147,7 @@ def cmd_bench(args) -> None:
         print(f"model: {source}", flush=True)
         result = benchmark.run_generator_bench(G, resolutions, ratios, impls, args.repeats, args.warmup,
                                                args.budget, peak=not args.no_peak, passes=args.passes,
-                                               clock=args.clock,
+                                               clock=args.clock, batch=args.batch,
                                                log=lambda line: print(line, flush=True))
         result.machine["model"] = source
     paths = benchmark.write_outputs(result, args.out)
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--impls", default="ref,kernel", help="comma-separated: ref,kernel")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per config and impl (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    p.add_argument("--batch", type=int, default=1, help="images per forward (the targets are for batch 1)")
     p.add_argument("--passes", type=int, default=1, help="sweeps; each entry keeps its best median (shared machines)")
     p.add_argument("--budget", type=float, default=10.0, help="seconds per measurement after which repeats stop "
                                                               "(at least 3 are kept)")
@@ -337,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    memory.apply_cli_policy()
     try:
         args.func(args)
     except (ValueError, TypeError, OSError, RuntimeError) as err:

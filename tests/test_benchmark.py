@@ -147,8 +147,21 @@ def test_cli_bench_smoke(tmp_path, tiny_generator, capsys):
     assert (out / "bench.md").read_text().startswith("# anycost bench")
 
 
+def test_cli_bench_batch_counts_the_macs_of_every_image(tmp_path, tiny_generator):
+    checkpoint = str(save_generator(tiny_generator, tmp_path / "tiny.safetensors"))
+    runs = {}
+    for batch in (1, 3):
+        out = tmp_path / f"b{batch}"
+        assert main(["bench", "-c", checkpoint, "--resolutions", "16", "--ratios", "0.5", "--repeats", "1",
+                     "--no-peak", "--impls", "ref", "--threads", "1", "--batch", str(batch), "--out", str(out)]) == 0
+        runs[batch] = B.load_result(out / "bench.json")
+    assert runs[3].rows[0].macs == 3 * runs[1].rows[0].macs
+    assert runs[3].machine["batch"] == 3
+    assert (tmp_path / "b3" / "bench.md").read_text().splitlines()[2].startswith("batch 3, fp32")
+
+
 @pytest.mark.parametrize("bad", [["--ratios", "2"], ["--resolutions", "48"], ["--impls", "fast"],
-                                 ["--repeats", "0"]])
+                                 ["--repeats", "0"], ["--batch", "0"]])
 def test_cli_bench_bad_args(tmp_path, bad, capsys):
     argv = ["bench", "--model-resolution", "32", "--channel-multiplier", "0.125", "--no-peak", "--impls", "ref",
             "--resolutions", "16", "--ratios", "1.0", "--repeats", "1", "--out", str(tmp_path), *bad]

@@ -6,7 +6,8 @@
 //            (ModConvBlocking::small_path 0 / 1; the default column is the automatic choice);
 //   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine);
 //   --filter TEXT: only the layers whose name contains TEXT;
-//   --acc-kb / --xb-kb N: override ModConvBlocking::acc_bytes / xb_bytes (tuning).
+//   --acc-kb / --xb-kb N: override ModConvBlocking::acc_bytes / xb_bytes (tuning);
+//   --kc / --mc N: override ModConvBlocking::kc / mc (tuning).
 //
 // (a) measures the practical fp32 peak of the machine with an FMA throughput
 //     loop on all threads (12 independent 8-wide FMA chains per thread);
@@ -34,6 +35,7 @@ namespace {
 
 bool g_cpu_clock = false;
 int64_t g_acc_bytes = 0, g_xb_bytes = 0;  // --acc-kb / --xb-kb overrides (0: default)
+int64_t g_kc = 0, g_mc = 0;               // --kc / --mc overrides (0: default)
 const char* g_filter = nullptr;           // --filter: only layers whose name contains it
 
 double now_s() {
@@ -163,6 +165,8 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int s
   b.small_path = small_path;
   if (g_acc_bytes) b.acc_bytes = g_acc_bytes;
   if (g_xb_bytes) b.xb_bytes = g_xb_bytes;
+  if (g_kc) b.kc = g_kc;
+  if (g_mc) b.mc = g_mc;
 
   const double macs = double(H) * W * L.C_in * L.C_out * KK +
                       (L.up ? 16.0 * res_out * res_out * L.C_out : 0.0);
@@ -197,6 +201,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[a], "--cpu")) g_cpu_clock = true;
     else if (!std::strcmp(argv[a], "--acc-kb") && a + 1 < argc) g_acc_bytes = 1024 * std::atol(argv[++a]);
     else if (!std::strcmp(argv[a], "--xb-kb") && a + 1 < argc) g_xb_bytes = 1024 * std::atol(argv[++a]);
+    else if (!std::strcmp(argv[a], "--kc") && a + 1 < argc) g_kc = std::atol(argv[++a]);
+    else if (!std::strcmp(argv[a], "--mc") && a + 1 < argc) g_mc = std::atol(argv[++a]);
     else if (!std::strcmp(argv[a], "--filter") && a + 1 < argc) g_filter = argv[++a];
   }
   ThreadedFor pf(threads);
