@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from anycost.config import GeneratorArch
+from anycost.fileio import atomic_write
 from anycost.training.augment import POLICIES, check_policy
 from anycost.training.config import STAGES, TrainConfig
 
@@ -157,13 +158,15 @@ def cmd_train(args) -> None:
     perceptual = load_perceptual(cfg.perceptual) if adaptive else None
     trainer = Trainer(cfg, images, out, perceptual=perceptual, device=device, rank=rank, world=world,
                       progress=progress, snapshot_every=args.snapshot_every)
+    if rank == 0:
+        # The run's config as it trains now, overrides given with --resume included.
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(cfg.to_json() + "\n"))
     if state is not None:
         trainer.load_state_dict(state)
         if rank == 0:
             print(f"resumed {latest} at step {trainer.step} of {cfg.total_steps}")
     elif rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(cfg.to_json() + "\n")
         print(f"training on {len(images)} images of {cfg.data!r}; {cfg.arch}; schedule {cfg.schedule}")
     trainer.train()
     if rank == 0:

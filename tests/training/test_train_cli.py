@@ -6,6 +6,7 @@ from PIL import Image
 from anycost.checkpoints import load_generator
 from anycost.cli import main
 from anycost.training.checkpoint import load_training_state
+from anycost.training.config import TrainConfig
 from anycost.training.run import parse_schedule
 
 TINY = ["--resolution", "16", "--channel-multiplier", "0.03125", "--channel-max", "32", "--style-dim", "16",
@@ -29,9 +30,11 @@ def test_train_then_resume_with_a_longer_schedule(folder, tmp_path, capsys):
     assert (out / "config.json").is_file()
     assert main(args) == 1  # a second run into the same folder would overwrite it
     assert "--resume" in capsys.readouterr().err
-    assert main([*args, "--resume", "--schedule", "plain:2,multires:1"]) == 0
+    assert main([*args, "--resume", "--schedule", "plain:2,multires:1", "--augment", "cutout"]) == 0
     assert "resumed" in capsys.readouterr().out
     assert load_training_state(out / "latest.pt")["step"] == 3
+    saved = TrainConfig.from_json((out / "config.json").read_text())  # the overrides are on record
+    assert saved.schedule == (("plain", 2), ("multires", 1)) and saved.augment == ("cutout",)
 
 
 def test_bad_data_and_schedule(tmp_path, capsys):
