@@ -11,6 +11,7 @@ import torch
 
 from anycost import memory
 from anycost.app import cli as serve_cli
+from anycost.cli_format import HelpFormatter
 from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
 from anycost.default_model import generator_or_default
 from anycost.editing import cli as editing_cli
@@ -334,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.add_argument("--to", choices=("anycost", "official"), help="default: from the output's extension")
     p.set_defaults(func=cmd_convert)
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
     return parser
 
 

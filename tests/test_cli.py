@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from anycost import save_generator
-from anycost.cli import main
+from anycost.cli import build_parser, main
 
 
 @pytest.fixture
@@ -90,3 +90,14 @@ def test_convert_both_ways(tmp_path, checkpoint, capsys):
     back = tmp_path / "back.safetensors"
     assert main(["convert", str(official), str(back)]) == 0
     assert "(anycost format)" in capsys.readouterr().out
+
+
+def test_every_command_states_each_default_once(capsys):
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
+        assert "(default: None)" not in text and "(default: False)" not in text, name
+        for chunk in text.split("--")[1:]:  # one option's help each
+            assert chunk.lower().count("default") <= 1, (name, chunk)

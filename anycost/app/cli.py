@@ -74,8 +74,7 @@ def _positive_int(text: str) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="local web app: edit sliders and a cost control, a fast preview while "
-                                     "dragging, the full image when idle",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     "dragging, the full image when idle")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
     p.add_argument("--directions", help="edit directions .npz (anycost.editing.EditDirections; default: the bundled "
                                         "model's, if it has some)")

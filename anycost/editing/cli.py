@@ -41,8 +41,7 @@ def parse_strengths(tokens: list[str]) -> list[float]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("directions", help="fit edit directions in W: attribute boundaries (InterFaceGAN) and PCA",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("directions", help="fit edit directions in W: attribute boundaries (InterFaceGAN) and PCA")
     p.add_argument("--out", "-o", required=True, help="directions file (.npz); its fit report goes beside it (.json)")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
     p.add_argument("--classifier", help="attribute classifier (.safetensors) or 'none' for PCA only "

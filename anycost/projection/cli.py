@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -27,8 +26,7 @@ def add_train_parser(sub) -> None:
     from anycost.projection.train_encoder import EncoderTrainConfig
 
     d = EncoderTrainConfig()
-    p = sub.add_parser("train-encoder", help="train an image -> W+ encoder for a generator (consistency-aware)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("train-encoder", help="train an image -> W+ encoder for a generator (consistency-aware)")
     p.add_argument("--out", "-o", required=True, help="run folder: config.json, latest.pt, log.json, "
                                                       "encoder.safetensors")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")

@@ -82,8 +82,7 @@ def parse_augment(text: str) -> tuple[str, ...]:
 
 def add_parser(sub) -> None:
     defaults = TrainConfig()
-    p = sub.add_parser("train", help="train an Anycost generator (plain -> multi-resolution -> adaptive channels)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("train", help="train an Anycost generator (plain -> multi-resolution -> adaptive channels)")
     p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
