@@ -34,7 +34,7 @@ FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
 FONT_SIZE = 109  # the bitmap strike of Noto Color Emoji: one glyph is 136x128 pixels
 GLYPH_WIDTH = 136
 INSTALL_FONT = "install the Debian package fonts-noto-color-emoji (apt-get install fonts-noto-color-emoji)"
-SUBSETS = ("faces_people", "all")
+SUBSETS = ("faces_people", "heads", "all")
 CACHE_FORMAT = 1
 
 #: Label name -> its values; labels are stored as indices into these tuples.
@@ -56,6 +56,29 @@ _PERSON_OR_FACE = _MALE | _FEMALE | _NEUTRAL | {"face", "family", "couple", "kis
                                                  "mermaid", "older", "claus", "facepalming"}
 _SMILING = {"grinning", "grin", "smiling", "smile", "laughing", "beaming", "joy"}
 _NEUTRAL_CODEPOINTS = {"\U0001f9d1", "\U0001f9d2", "\U0001f476"}  # person, child, baby ('farmer' is person+rice)
+# The "heads" subset: faces (smileys) and people drawn as a head or head and shoulders (roles, hair styles,
+# head gestures), without animal faces, hands and other body parts, full-body activities, groups and fantasy
+# figures. At 64 px it is a far more uniform set than faces_people (879 of its 2,317 emoji), which a small GAN
+# trained on 2 CPU cores can learn.
+_ANIMAL = {"cat", "cow", "dog", "dragon", "monkey", "moon", "mouse", "pig", "rabbit", "tiger", "sun", "chick"}
+_NOT_HEAD = _ANIMAL | {
+    # hands, arms, legs and other body parts
+    "hand", "hands", "handshake", "fist", "finger", "fingers", "thumbs", "pointing", "raised", "ok", "love-you",
+    "horns", "vulcan", "writing", "selfie", "nail", "biceps", "leg", "foot", "ear", "nose", "eye", "eyes", "mouth",
+    "tongue",
+    # the body in motion or in a scene
+    "walking", "running", "standing", "kneeling", "dancing", "climbing", "surfing", "rowing", "swimming",
+    "bouncing", "lifting", "biking", "cartwheeling", "juggling", "playing", "golfing", "fencing", "snowboarder",
+    "horse", "bath", "bed", "lotus", "wheelchair", "cane", "steamy", "suit", "pregnant", "breast-feeding",
+    "feeding", "bottle", "shaking",
+    # more than one person
+    "people", "family", "couple", "kiss", "holding", "wrestling", "bunny",
+    # fantasy figures (full body)
+    "elf", "fairy", "genie", "mage", "mermaid", "merman", "merperson", "superhero", "supervillain", "vampire",
+    "zombie",
+    # flags and symbols that pass the person filter
+    "isle", "symbol",
+}
 
 
 def _emoji_module():
@@ -106,6 +129,15 @@ def parse_labels(name: str, sequence: str = "") -> dict[str, str]:
     return {key: labels[key] for key in LABEL_NAMES}
 
 
+def is_head(name: str) -> bool:
+    """Whether an emoji name (either form, see `parse_labels`) is drawn as a face or a person's head: a face
+    that is not an animal's, or a person with no body part, activity, group or fantasy word in the name."""
+    words = set(" ".join(re.sub(r"[_:,]", " ", name).lower().split()).split())
+    if "face" in words:
+        return not words & _ANIMAL
+    return parse_labels(name)["person_or_face"] == "yes" and not words & _NOT_HEAD
+
+
 def encode_labels(labels: dict[str, str]) -> list[int]:
     """Label dict -> indices in LABEL_NAMES order."""
     return [LABEL_VALUES[key].index(labels[key]) for key in LABEL_NAMES]
@@ -149,6 +181,8 @@ def candidate_sequences(subset: str) -> list[tuple[str, str]]:
     fully_qualified = emoji.STATUS["fully_qualified"]
     pairs = sorted((data["en"].strip(":"), seq) for seq, data in emoji.EMOJI_DATA.items()
                    if data.get("status") == fully_qualified and "en" in data)
+    if subset == "heads":
+        return [(seq, name) for name, seq in pairs if is_head(name)]
     return [(seq, name) for name, seq in pairs
             if subset == "all" or parse_labels(name, seq)["person_or_face"] == "yes"]
 
@@ -173,9 +207,12 @@ def render_emoji_set(font_path, resolution: int, subset: str, progress: bool = T
 
 
 def cache_file(cache_dir: Path, font_path: Path, resolution: int, subset: str) -> Path:
-    """Cache path keyed by the font file (resolved path, size, mtime), the emoji version, resolution, subset."""
+    """Cache path keyed by the font file (resolved path, size, mtime), the emoji version, resolution, subset and
+    the subset's emoji (so a change to a subset's rule renders it again)."""
     stat = font_path.stat()
-    key = [CACHE_FORMAT, str(font_path.resolve()), stat.st_size, stat.st_mtime_ns, _emoji_module().__version__]
+    members = hashlib.sha256("\n".join(seq for seq, _ in candidate_sequences(subset)).encode()).hexdigest()
+    key = [CACHE_FORMAT, str(font_path.resolve()), stat.st_size, stat.st_mtime_ns, _emoji_module().__version__,
+           members]
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
     return cache_dir / f"{subset}_{resolution}px_{digest}.npz"
 
@@ -199,7 +236,8 @@ class EmojiDataset(Dataset):
 
     `label_names` and `label_values` give the meaning of the label indices; `names` and `sequences` identify each
     emoji and `describe(i)` gives its labels as strings. `subset="faces_people"` keeps the emoji whose name
-    mentions a face or a person, or that carry a skin-tone or hair modifier (including skin-toned hands).
+    mentions a face or a person, or that carry a skin-tone or hair modifier (including skin-toned hands);
+    `subset="heads"` only those drawn as a face or a head (`is_head`).
     """
 
     label_names = LABEL_NAMES

@@ -15,7 +15,7 @@ from anycost.training.augment import POLICIES, check_policy
 from anycost.training.config import STAGES, TrainConfig
 
 #: Data sources by name; anything else is an image folder.
-NAMED_DATA = ("emoji", "emoji-all", "fashion-mnist", "mnist5k")
+NAMED_DATA = ("emoji", "emoji-heads", "emoji-all", "fashion-mnist", "mnist5k")
 
 
 def open_dataset(data: str, resolution: int):
@@ -24,6 +24,8 @@ def open_dataset(data: str, resolution: int):
 
     if data == "emoji":
         return datasets.EmojiDataset(resolution, subset="faces_people")
+    if data == "emoji-heads":
+        return datasets.EmojiDataset(resolution, subset="heads")
     if data == "emoji-all":
         return datasets.EmojiDataset(resolution, subset="all")
     if data == "fashion-mnist":

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import anycost.data.emoji as emoji_data
-from anycost.data import EmojiDataset, parse_labels
+from anycost.data import EmojiDataset, is_head, parse_labels
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,26 @@ def faces32(cache_dir, emoji_font):
 ])
 def test_parse_labels(name, expected):
     assert tuple(parse_labels(name).values()) == expected
+
+
+@pytest.mark.parametrize("name, head", [
+    (":grinning_face:", True), (":face_with_tongue:", True), (":man_health_worker_dark_skin_tone:", True),
+    (":woman_red_hair:", True), (":person_facepalming:", True), (":old_woman:", True),
+    (":cow_face:", False), (":thumbs_up_medium-dark_skin_tone:", False), (":family_man_woman_girl:", False),
+    (":man_running:", False), (":couple_with_heart_woman_man:", False), (":person_in_lotus_position:", False),
+    (":mermaid:", False), (":rocket:", False),
+])
+def test_is_head(name, head):
+    assert is_head(name) is head
+
+
+def test_heads_subset_is_the_heads_of_faces_people(faces32, cache_dir, emoji_font):
+    heads = EmojiDataset(32, subset="heads", cache_dir=cache_dir, progress=False)
+    print(f"heads at 32 px: {len(heads)} emoji")
+    assert 0.2 * len(faces32) <= len(heads) <= 0.6 * len(faces32)
+    assert set(heads.names) <= set(faces32.names)
+    assert all(is_head(n) for n in heads.names)
+    assert heads.cache_path != faces32.cache_path
 
 
 def test_parse_labels_neutral_role_from_sequence():
