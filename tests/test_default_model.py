@@ -1,7 +1,8 @@
 import torch
 
+from anycost import save_generator
 from anycost.checkpoints import read_metadata
-from anycost.default_model import DEFAULT_ARCH, default_generator, default_model_path
+from anycost.default_model import DEFAULT_ARCH, default_generator, default_model_path, training_data
 
 
 def test_default_generator_is_deterministic_and_leaves_the_global_rng_alone():
@@ -25,3 +26,12 @@ def test_the_bundled_model_is_the_default_architecture_trained_by_anycost_train(
     assert path.stat().st_size <= 25 * 2**20
     info = read_metadata(path)
     assert info["trained_by"] == "anycost train" and info["train_config"]["data"] == "emoji"
+
+
+def test_training_data_comes_from_the_files_metadata(tmp_path, tiny_generator):
+    trained = save_generator(tiny_generator, tmp_path / "heads.safetensors",
+                             metadata={"train_config": {"data": "emoji-heads"}})
+    assert training_data(trained) == "emoji-heads"
+    assert training_data(save_generator(tiny_generator, tmp_path / "plain.safetensors")) == "emoji"
+    assert training_data(tmp_path / "official.pt") == "emoji"  # other formats carry no training config
+    assert training_data() == "emoji"  # the bundled model was trained on faces_people ("emoji")

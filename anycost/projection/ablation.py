@@ -4,7 +4,8 @@
 
 It trains two encoders for the bundled generator with the same settings, steps and seed (or resumes /
 reuses the runs already in OUT/consistency and OUT/full-only): the consistency-aware one and the
-`--full-only` ablation. Both hold out the same seeded 10% of the emoji images (`holdout_split`), which
+`--full-only` ablation, on the images the bundled model was trained on (`default_model.training_data`).
+Both hold out the same seeded 10% of them (`holdout_split`), which
 are the evaluation set: for each encoder, with and without a short Adam projection after it (on the
 first `--opt-images` held-out images), the full generator's distance to the input (perceptual, MSE)
 and each preview sub-generator's perceptual distance to the full output (`default_configs`: uniform
@@ -93,7 +94,7 @@ def ablate(G, images: torch.Tensor, out, cfg: EncoderTrainConfig, perceptual, op
 
 
 def main(argv=None) -> int:
-    from anycost.default_model import ENCODER_NAME, default_generator
+    from anycost.default_model import ENCODER_NAME, default_generator, training_data
     from anycost.training.run import load_images, load_perceptual
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -109,8 +110,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     G, source = default_generator()
-    images = load_images("emoji", G.arch.resolution, progress=False)
-    table, _ = ablate(G, images, out, EncoderTrainConfig(steps=args.steps, seed=args.seed),
+    data = training_data()  # the bundled model's own training images
+    images = load_images(data, G.arch.resolution, progress=False)
+    table, _ = ablate(G, images, out, EncoderTrainConfig(data=data, steps=args.steps, seed=args.seed),
                       load_perceptual(args.perceptual), args.opt_steps, args.opt_images, source)
     print(table)
     if args.bundle:

@@ -10,15 +10,7 @@ import numpy as np
 import torch
 
 from anycost.config import UNIFORM_RATIOS
-
-
-def _generator(checkpoint: str | None):
-    from anycost.checkpoints import load_generator
-    from anycost.default_model import default_generator
-
-    if checkpoint:
-        return load_generator(checkpoint), f"checkpoint {checkpoint}"
-    return default_generator()
+from anycost.default_model import generator_or_default, training_data
 
 
 # -- train-encoder ---------------------------------------------------------------------------------
@@ -30,7 +22,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--out", "-o", required=True, help="run folder: config.json, latest.pt, log.json, "
                                                       "encoder.safetensors")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
-    p.add_argument("--data", default=d.data, help="real images: a named set or a folder (as for train)")
+    p.add_argument("--data", help="real images: a named set or a folder, as for train (default: the data the "
+                                  "generator was trained on, from its metadata; else emoji)")
     p.add_argument("--steps", type=int, help=f"total steps (default {d.steps}; with --resume: the run's own)")
     p.add_argument("--batch", type=int, default=d.batch, help="images per step, half generated and half real")
     p.add_argument("--lr", type=float, default=d.lr)
@@ -53,8 +46,9 @@ def cmd_train_encoder(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    G, source = _generator(args.checkpoint)
-    cfg = EncoderTrainConfig(data=args.data, steps=args.steps or EncoderTrainConfig.steps, batch=args.batch,
+    G, source = generator_or_default(args.checkpoint)
+    cfg = EncoderTrainConfig(data=args.data or training_data(args.checkpoint),
+                             steps=args.steps or EncoderTrainConfig.steps, batch=args.batch,
                              lr=args.lr, width=args.width, perceptual=args.perceptual, full_only=args.full_only,
                              holdout=args.holdout, split_seed=args.split_seed, seed=args.seed,
                              checkpoint_every=args.checkpoint_every)
@@ -117,7 +111,7 @@ def cmd_project(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    G, source = _generator(args.checkpoint)
+    G, source = generator_or_default(args.checkpoint)
     target = load_target(args.image, G.arch.resolution)
     encoder, encoder_source = _encoder(args.encoder, G, args.checkpoint is None)
     perceptual = load_perceptual(args.perceptual)
