@@ -88,7 +88,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
-                   "except --schedule, --perceptual and --augment when given)")
+                   "except --schedule, --perceptual, --augment and --r1-gamma when given)")
     p.add_argument("--schedule", type=parse_schedule, help="stage:steps,... (default "
                    + ",".join(f"{s}:{n}" for s, n in defaults.schedule) + ")")
     a = defaults.arch
@@ -99,7 +99,7 @@ def add_parser(sub) -> None:
     p.add_argument("--n-mlp", type=int, default=a.n_mlp)
     p.add_argument("--batch", type=int, default=defaults.batch, help="images per step and process")
     p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--r1-gamma", type=float, default=defaults.r1_gamma)
+    p.add_argument("--r1-gamma", type=float, help=f"R1 weight (default {defaults.r1_gamma})")
     p.add_argument("--pl-weight", type=float, default=defaults.pl_weight, help="path-length weight (0 = off)")
     p.add_argument("--perceptual", help="consistency-loss perceptual net: none, auto, hed-vgg, lpips-vgg, with "
                    "an optional :STAGES to keep the first stages only, e.g. hed-vgg:3 "
@@ -124,9 +124,11 @@ def _config_from_args(args) -> TrainConfig:
         changes["perceptual"] = args.perceptual
     if args.augment is not None:
         changes["augment"] = args.augment
-    return TrainConfig(data=args.data, arch=arch, batch=args.batch, lr=args.lr, r1_gamma=args.r1_gamma,
-                       pl_weight=args.pl_weight, seed=args.seed, sample_every=args.sample_every,
-                       checkpoint_every=args.checkpoint_every, **changes)
+    if args.r1_gamma is not None:
+        changes["r1_gamma"] = args.r1_gamma
+    return TrainConfig(data=args.data, arch=arch, batch=args.batch, lr=args.lr, pl_weight=args.pl_weight,
+                       seed=args.seed, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                       **changes)
 
 
 def cmd_train(args) -> None:
@@ -148,6 +150,8 @@ def cmd_train(args) -> None:
             cfg = cfg.replace(perceptual=args.perceptual)
         if args.augment is not None:
             cfg = cfg.replace(augment=args.augment)
+        if args.r1_gamma is not None:
+            cfg = cfg.replace(r1_gamma=args.r1_gamma)
     else:
         if latest.exists():
             raise FileExistsError(f"{latest} exists: pass --resume to continue it, or choose another --out")
