@@ -117,8 +117,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def _config_from_args(args) -> TrainConfig:
-    arch = GeneratorArch(args.resolution, args.channel_multiplier, args.channel_max, args.style_dim, args.n_mlp)
+def _overrides(args) -> dict:
+    """The config fields given on the command line that a new run takes and a resumed run changes to."""
     changes = {"schedule": args.schedule} if args.schedule else {}
     if args.perceptual:
         changes["perceptual"] = args.perceptual
@@ -126,9 +126,14 @@ def _config_from_args(args) -> TrainConfig:
         changes["augment"] = args.augment
     if args.r1_gamma is not None:
         changes["r1_gamma"] = args.r1_gamma
+    return changes
+
+
+def _config_from_args(args) -> TrainConfig:
+    arch = GeneratorArch(args.resolution, args.channel_multiplier, args.channel_max, args.style_dim, args.n_mlp)
     return TrainConfig(data=args.data, arch=arch, batch=args.batch, lr=args.lr, pl_weight=args.pl_weight,
                        seed=args.seed, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-                       **changes)
+                       **_overrides(args))
 
 
 def cmd_train(args) -> None:
@@ -143,15 +148,7 @@ def cmd_train(args) -> None:
     torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
     if args.resume:
         state = load_training_state(latest)
-        cfg = TrainConfig.from_json(state["config"])
-        if args.schedule:
-            cfg = cfg.replace(schedule=args.schedule)
-        if args.perceptual:
-            cfg = cfg.replace(perceptual=args.perceptual)
-        if args.augment is not None:
-            cfg = cfg.replace(augment=args.augment)
-        if args.r1_gamma is not None:
-            cfg = cfg.replace(r1_gamma=args.r1_gamma)
+        cfg = TrainConfig.from_json(state["config"]).replace(**_overrides(args))
     else:
         if latest.exists():
             raise FileExistsError(f"{latest} exists: pass --resume to continue it, or choose another --out")
