@@ -3,7 +3,8 @@
 One `Trainer` runs a `TrainConfig` schedule from step 0 (or a resumed step) to the end. Each step draws
 its randomness from generators seeded by (seed, step) only, so a run resumed from a checkpoint takes
 exactly the steps an uninterrupted run takes. Gradients flow through the reference ops (`impl="ref"`):
-the native kernels have no double backward, which R1 and path-length regularisation need.
+the native kernels have no double backward, which R1 and path-length regularisation need. Forward-only
+passes (the fakes of D's step, sample grids) use the native kernels where they are built.
 """
 
 from __future__ import annotations
@@ -112,10 +113,14 @@ class Trainer:
         return path
 
     def export(self, path) -> Path:
-        """Save the EMA generator (with its mean w recomputed) in the anycost generator format."""
-        self.G_ema.update_w_avg()
+        """Save the EMA generator, with its mean w recomputed, in the anycost generator format.
+
+        The mean w is recomputed on a copy: only rank 0 exports, and the ranks' states must stay equal.
+        """
+        G = copy.deepcopy(self.G_ema)
+        G.update_w_avg()
         info = {"trained_by": "anycost train", "step": self.step, "train_config": json.loads(self.cfg.to_json())}
-        return save_generator(self.G_ema, path, metadata=info)
+        return save_generator(G, path, metadata=info)
 
     # -- one step --------------------------------------------------------------------------------
     def _reals(self, rng: torch.Generator, resolution: int) -> torch.Tensor:
@@ -173,7 +178,7 @@ class Trainer:
         G.requires_grad_(False)
         D.requires_grad_(True)
         with torch.no_grad():
-            fake = G(self._latents(G, local), config=d_config, rng=local, impl="ref")
+            fake = G(self._latents(G, local), config=d_config, rng=local, impl="auto")
         fake_arch = self._arch([d_config] * B) if conditioned else None
         d_loss = losses.d_logistic_loss(D(self._augment(reals, local), real_arch),
                                         D(self._augment(fake, local), fake_arch))
@@ -250,8 +255,15 @@ class Trainer:
 
     @torch.no_grad()
     def _start_adaptive(self) -> None:
-        """Stage 3 starts from the sorted EMA weights with a fresh generator optimiser."""
+        """Stage 3 starts from the sorted EMA weights with a fresh generator optimiser.
+
+        The sorted model is kept as stage-adaptive-start.safetensors: the model before stage 3 whose
+        sub-generators the consistency loss is measured against.
+        """
         sort_channels(self.G_ema)
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.export(self.out_dir / "stage-adaptive-start.safetensors")
         self.G.load_state_dict(self.G_ema.state_dict())
         self.opt_G = _lazy_adam(self.G.parameters(), self.cfg, self.cfg.pl_every if self.cfg.pl_weight else None)
 
@@ -262,8 +274,8 @@ class Trainer:
         G, arch = self.G_ema, self.cfg.arch
         z = torch.randn(N_SAMPLES, arch.style_dim, generator=torch.Generator().manual_seed(SAMPLE_SEED))
         w = G.mapping(z.to(self.device))
-        rows = [G(w, config=SubnetConfig.full(arch, r), noise="const", impl="ref") for r in arch.resolutions]
-        rows += [G(w, config=SubnetConfig.uniform(arch, q), noise="const", impl="ref") for q in self.cfg.ratios[:-1]]
+        rows = [G(w, config=SubnetConfig.full(arch, r), noise="const") for r in arch.resolutions]
+        rows += [G(w, config=SubnetConfig.uniform(arch, q), noise="const") for q in self.cfg.ratios[:-1]]
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         image_grid(rows, arch.resolution).save(path)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from anycost.checkpoints import CheckpointError, load_generator
+from anycost.checkpoints import CheckpointError, load_generator, read_metadata
 from anycost.config import GeneratorArch
 from anycost.training import TrainConfig, Trainer
 from anycost.training.checkpoint import load_training_state
@@ -53,6 +53,14 @@ def test_run_writes_checkpoints_samples_log_and_generator(images, tmp_path):
     for stage in ("plain", "multires", "adaptive"):
         assert (tmp_path / f"stage-{stage}.pt").is_file()
         assert load_generator(tmp_path / f"stage-{stage}.safetensors").arch == ARCH
+    # the model before stage 3: stage 2's EMA generator with its channels sorted, the same full output
+    start, multires = (tmp_path / f"stage-{name}.safetensors" for name in ("adaptive-start", "multires"))
+    assert read_metadata(start)["step"] == read_metadata(multires)["step"] == 4
+    start, multires = load_generator(start), load_generator(multires)
+    assert not torch.equal(start.convs[0].conv.weight, multires.convs[0].conv.weight)
+    w = multires.mapping(torch.randn(3, ARCH.style_dim, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        torch.testing.assert_close(start(w, noise="const"), multires(w, noise="const"), atol=1e-5, rtol=0)
     assert (tmp_path / "samples" / "step-000007.png").is_file()
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(1, 8))
