@@ -168,10 +168,11 @@ class Trainer:
         g_configs, d_config, conditioned = self._step_configs(stage, shared)
         res = d_config.resolution
         reals = self._reals(local, res)
-        real_arch = None
-        if conditioned:  # reals get random architecture vectors
-            real_arch = self._arch([sampling.sample_subnet(cfg.arch, cfg.ratios, res, cfg.flexible_prob, local)
-                                    for _ in range(B)])
+        # Conditioned D: reals and fakes get the arch vector of the step's random fake config. Drawn apart (an
+        # independent random sub-generator), the reals' vectors followed another distribution than the fakes'
+        # (a third of the fakes are the full and a third the smallest config), so the vector alone told D
+        # "fake"; D won and G drifted into speckles, fading and colour casts within 800 adaptive steps.
+        d_arch = self._arch([d_config] * B) if conditioned else None
         log = {}
 
         # discriminator
@@ -179,9 +180,8 @@ class Trainer:
         D.requires_grad_(True)
         with torch.no_grad():
             fake = G(self._latents(G, local), config=d_config, rng=local, impl="auto")
-        fake_arch = self._arch([d_config] * B) if conditioned else None
-        d_loss = losses.d_logistic_loss(D(self._augment(reals, local), real_arch),
-                                        D(self._augment(fake, local), fake_arch))
+        d_loss = losses.d_logistic_loss(D(self._augment(reals, local), d_arch),
+                                        D(self._augment(fake, local), d_arch))
         self.opt_D.zero_grad(set_to_none=True)
         d_loss.backward()
         self._reduce(D)
@@ -189,7 +189,7 @@ class Trainer:
         log["d"] = float(d_loss.detach())
         if self.step % cfg.r1_every == 0 and cfg.r1_gamma:
             reals.requires_grad_(True)
-            r1 = losses.r1_penalty(D(self._augment(reals, local), real_arch), reals)
+            r1 = losses.r1_penalty(D(self._augment(reals, local), d_arch), reals)
             self.opt_D.zero_grad(set_to_none=True)
             (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward()
             self._reduce(D)

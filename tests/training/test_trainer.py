@@ -45,6 +45,20 @@ def test_every_stage_trains_and_writes_its_results(images, tmp_path):
     assert any(not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items())
 
 
+def test_conditioned_d_sees_reals_and_fakes_with_the_same_arch_vectors(images, tmp_path):
+    """In stage 3 the arch vector must carry no real/fake information, or D wins by reading it alone."""
+    trainer = Trainer(_cfg(schedule=(("adaptive", 4),)), images, tmp_path, progress=False)
+    seen = []
+    forward = trainer.D.forward
+    trainer.D.forward = lambda x, arch=None: seen.append(arch) or forward(x, arch)
+    for _ in range(4):
+        seen.clear()
+        trainer.train_step()
+        real, fake = seen[0], seen[1]  # D step: reals, then fakes
+        assert real is not None and real.abs().sum() > 0
+        torch.testing.assert_close(real, fake)
+
+
 def test_run_writes_checkpoints_samples_log_and_generator(images, tmp_path):
     trainer = Trainer(_cfg(), images, tmp_path, progress=False, snapshot_every=3)
     trainer.train()
