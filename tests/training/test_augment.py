@@ -55,7 +55,7 @@ def test_deterministic_per_generator_and_differentiable():
 
 
 def test_config_and_cli_plumbing():
-    assert TrainConfig().augment == ("translation", "cutout")
+    assert TrainConfig().augment == ("color", "translation", "cutout")
     old = json.loads(TrainConfig().to_json())
     del old["augment"]
     assert TrainConfig.from_json(json.dumps(old)).augment == (), "runs saved before augmentation had none"
