@@ -25,7 +25,7 @@ def test_the_bundled_model_is_the_default_architecture_trained_by_anycost_train(
     assert G.arch == DEFAULT_ARCH and "bundled" in description
     assert path.stat().st_size <= 25 * 2**20
     info = read_metadata(path)
-    assert info["trained_by"] == "anycost train" and info["train_config"]["data"] == "emoji"
+    assert info["trained_by"] == "anycost train" and info["train_config"]["data"] == "emoji-heads"
 
 
 def test_training_data_comes_from_the_files_metadata(tmp_path, tiny_generator):
@@ -34,4 +34,4 @@ def test_training_data_comes_from_the_files_metadata(tmp_path, tiny_generator):
     assert training_data(trained) == "emoji-heads"
     assert training_data(save_generator(tiny_generator, tmp_path / "plain.safetensors")) == "emoji"
     assert training_data(tmp_path / "official.pt") == "emoji"  # other formats carry no training config
-    assert training_data() == "emoji"  # the bundled model was trained on faces_people ("emoji")
+    assert training_data() == "emoji-heads"  # the bundled model was trained on the 893 emoji heads
