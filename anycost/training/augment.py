@@ -1,6 +1,6 @@
 """Differentiable augmentation of everything the discriminator sees (DiffAugment, Zhao et al. 2020).
 
-With a few thousand training images (the emoji set has 2,317) the discriminator memorises the reals
+With a few hundred or thousand training images (the emoji heads are 893) the discriminator memorises the reals
 within a few hundred thousand images and G's gradients die. Augmenting reals *and* fakes with the same
 random, differentiable transforms, in D's steps and in G's, keeps D from overfitting without leaking the
 augmentation into G's outputs. Policies: "color" (brightness, saturation, contrast), "translation" (shift
