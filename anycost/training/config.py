@@ -31,6 +31,9 @@ class TrainConfig:
     "auto:2" = the first two stages of LPIPS-VGG, or of its offline HED-VGG16 stand-in).
     At the start of the adaptive stage the channels are sorted by importance (see `anycost.models.sort_channels`).
     `augment` lists the differentiable augmentations applied to D's inputs (`anycost.training.augment`).
+    `resolution_consistency`: in the adaptive stage, a step at a lower resolution takes its consistency teacher
+    from the full generator at full resolution (box-downsampled), so the lower-resolution previews are pulled
+    toward the full image too; off, the teacher is the full-width generator at the step's own resolution.
     """
 
     data: str = "emoji-heads"
@@ -51,6 +54,7 @@ class TrainConfig:
     flexible_prob: float = 0.5
     consistency_mse: float = 1.0
     consistency_perceptual: float = 1.0
+    resolution_consistency: bool = True
     perceptual: str = "auto:2"
     augment: tuple[str, ...] = AUGMENT_DEFAULT
     seed: int = 0
@@ -117,6 +121,7 @@ class TrainConfig:
             raise ValueError(f"unknown training config fields: {sorted(unknown)}")
         data["arch"] = GeneratorArch.from_dict(data["arch"])
         data.setdefault("augment", ())  # written before augmentation existed: the run had none
+        data.setdefault("resolution_consistency", False)  # likewise: the teacher was at the step's resolution
         return cls(**data)
 
     def replace(self, **changes) -> TrainConfig:

@@ -88,7 +88,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
-                   "except --schedule, --perceptual, --augment and --r1-gamma when given)")
+                   "except --schedule, --perceptual, --augment, --r1-gamma and --resolution-consistency "
+                   "when given)")
     p.add_argument("--schedule", type=parse_schedule, help="stage:steps,... (default "
                    + ",".join(f"{s}:{n}" for s, n in defaults.schedule) + ")")
     a = defaults.arch
@@ -106,6 +107,9 @@ def add_parser(sub) -> None:
                    f"(default {defaults.perceptual})")
     p.add_argument("--augment", type=parse_augment, help="DiffAugment policies for D's inputs, comma-separated "
                    f"from {','.join(POLICIES)}, or none (default {','.join(defaults.augment) or 'none'})")
+    p.add_argument("--resolution-consistency", action=argparse.BooleanOptionalAction,
+                   help="adaptive stage: distil lower-resolution steps from the full-resolution image "
+                   f"(default {'on' if defaults.resolution_consistency else 'off'})")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--sample-every", type=int, default=defaults.sample_every)
     p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
@@ -126,6 +130,8 @@ def _overrides(args) -> dict:
         changes["augment"] = args.augment
     if args.r1_gamma is not None:
         changes["r1_gamma"] = args.r1_gamma
+    if args.resolution_consistency is not None:
+        changes["resolution_consistency"] = args.resolution_consistency
     return changes
 
 

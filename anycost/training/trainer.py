@@ -200,21 +200,29 @@ class Trainer:
         G.requires_grad_(True)
         D.requires_grad_(False)
         w = self._latents(G, local)
-        noise = G.make_noise(B, res, local)
-        g_loss, teacher = 0.0, None
-        for config in g_configs:
+        top = cfg.arch.resolution
+        full_res_teacher = conditioned and cfg.resolution_consistency and res < top
+        noise = G.make_noise(B, top if full_res_teacher else res, local)
+        teacher = None
+        if full_res_teacher:  # the full image, same latents and noise; consistency_loss downsamples it
+            with torch.no_grad():
+                teacher = G(w, config=SubnetConfig.full(cfg.arch, top), noise=noise, impl="auto")
+        students = len(g_configs) - (teacher is None)
+        g_loss = 0.0
+        for i, config in enumerate(g_configs):
             img = G(w, config=config, noise=noise, impl="ref")
             logits = D(self._augment(img, local), self._arch([config] * B) if conditioned else None)
             term = losses.g_nonsaturating_loss(logits)
+            if i == 0:
+                log["g"] = float(term.detach())
             if teacher is None:
                 teacher = img
-                log["g"] = float(term.detach())
             else:
                 cons, parts = losses.consistency_loss(img, teacher, self.perceptual, cfg.consistency_mse,
                                                       cfg.consistency_perceptual)
                 term = term + cons
                 for k, v in parts.items():
-                    log[f"cons_{k}"] = log.get(f"cons_{k}", 0.0) + float(v) / (len(g_configs) - 1)
+                    log[f"cons_{k}"] = log.get(f"cons_{k}", 0.0) + float(v) / students
             g_loss = g_loss + term
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -59,6 +59,33 @@ def test_conditioned_d_sees_reals_and_fakes_with_the_same_arch_vectors(images, t
         torch.testing.assert_close(real, fake)
 
 
+@pytest.mark.parametrize("full_res_teacher", [True, False])
+def test_adaptive_consistency_teacher_is_the_full_resolution_output(images, tmp_path, monkeypatch, full_res_teacher):
+    """Lower-resolution steps distil every sub-generator, the full-width one included, from the 16 px image."""
+    from anycost.training import trainer as trainer_module
+
+    cfg = _cfg(schedule=(("adaptive", 12),), resolution_consistency=full_res_teacher)
+    trainer = Trainer(cfg, images, tmp_path, progress=False)
+    outputs, pairs = [], []
+    forward, consistency = trainer.G.forward, trainer_module.losses.consistency_loss
+    trainer.G.forward = lambda w, config=None, **kw: outputs.append((config, forward(w, config=config, **kw))) \
+        or outputs[-1][1]
+    monkeypatch.setattr(trainer_module.losses, "consistency_loss",
+                        lambda sub, teacher, *a: pairs.append((sub, teacher)) or consistency(sub, teacher, *a))
+    seen = set()
+    for _ in range(12):
+        outputs.clear()
+        pairs.clear()
+        res = trainer.train_step()["res"]
+        seen.add(res < 16)
+        full = [out for config, out in outputs if config == config.full(ARCH, 16 if full_res_teacher else res)]
+        assert len(pairs) == (3 if full_res_teacher and res < 16 else 2)
+        for sub, teacher in pairs:
+            assert sub.shape[-1] == res
+            assert any(teacher is out for out in full)
+    assert seen == {True, False}
+
+
 def test_run_writes_checkpoints_samples_log_and_generator(images, tmp_path):
     trainer = Trainer(_cfg(), images, tmp_path, progress=False, snapshot_every=3)
     trainer.train()
