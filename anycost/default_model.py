@@ -20,6 +20,8 @@ ENCODER_NAME = "emoji64_encoder.safetensors"
 #: The bundled model's architecture (and `anycost train`'s default): 64 px, widths 128 (4-16 px), 64 (32 px),
 #: 32 (64 px); ratio 0.25 gives 128/64/32/16/8. Small enough to train on a 2-core CPU in about an hour.
 DEFAULT_ARCH = GeneratorArch(64, channel_multiplier=0.125, channel_max=128, style_dim=256, n_mlp=4)
+#: The bundled model's training data (and `anycost train`'s default `--data`): the 893 emoji heads at 64 px.
+DEFAULT_DATA = "emoji-heads"
 
 
 def _asset(name: str) -> Path | None:
@@ -56,18 +58,18 @@ def generator_or_default(checkpoint=None):
 
 def training_data(checkpoint=None) -> str:
     """The `--data` a generator file was trained on (from its metadata; `checkpoint` None: the bundled model):
-    the real images that evaluation, encoder training and the encoder ablation compare it with. "emoji" when
-    the file does not say (official checkpoints, other formats, no bundled model)."""
+    the real images that evaluation, encoder training and the encoder ablation compare it with. `DEFAULT_DATA`
+    when the file does not say (official checkpoints, other formats, no bundled model)."""
     from anycost.checkpoints import CheckpointError, read_metadata
 
     path = Path(checkpoint) if checkpoint else default_model_path()
     if path is None or path.suffix != ".safetensors":
-        return "emoji"
+        return DEFAULT_DATA
     try:
         config = read_metadata(path).get("train_config")
     except (CheckpointError, OSError):
-        return "emoji"
-    return config.get("data", "emoji") if isinstance(config, dict) else "emoji"
+        return DEFAULT_DATA
+    return config.get("data", DEFAULT_DATA) if isinstance(config, dict) else DEFAULT_DATA
 
 
 def default_generator(seed: int = 0):

@@ -2,7 +2,7 @@ import torch
 
 from anycost import save_generator
 from anycost.checkpoints import read_metadata
-from anycost.default_model import DEFAULT_ARCH, default_generator, default_model_path, training_data
+from anycost.default_model import DEFAULT_ARCH, DEFAULT_DATA, default_generator, default_model_path, training_data
 
 
 def test_default_generator_is_deterministic_and_leaves_the_global_rng_alone():
@@ -25,13 +25,13 @@ def test_the_bundled_model_is_the_default_architecture_trained_by_anycost_train(
     assert G.arch == DEFAULT_ARCH and "bundled" in description
     assert path.stat().st_size <= 25 * 2**20
     info = read_metadata(path)
-    assert info["trained_by"] == "anycost train" and info["train_config"]["data"] == "emoji-heads"
+    assert info["trained_by"] == "anycost train" and info["train_config"]["data"] == DEFAULT_DATA
 
 
 def test_training_data_comes_from_the_files_metadata(tmp_path, tiny_generator):
-    trained = save_generator(tiny_generator, tmp_path / "heads.safetensors",
-                             metadata={"train_config": {"data": "emoji-heads"}})
-    assert training_data(trained) == "emoji-heads"
-    assert training_data(save_generator(tiny_generator, tmp_path / "plain.safetensors")) == "emoji"
-    assert training_data(tmp_path / "official.pt") == "emoji"  # other formats carry no training config
+    trained = save_generator(tiny_generator, tmp_path / "fashion.safetensors",
+                             metadata={"train_config": {"data": "fashion-mnist"}})
+    assert training_data(trained) == "fashion-mnist"
+    assert training_data(save_generator(tiny_generator, tmp_path / "plain.safetensors")) == DEFAULT_DATA
+    assert training_data(tmp_path / "official.pt") == DEFAULT_DATA  # other formats carry no training config
     assert training_data() == "emoji-heads"  # the bundled model was trained on the 893 emoji heads

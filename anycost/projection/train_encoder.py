@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from anycost.checkpoints import load_torch_checkpoint
 from anycost.config import UNIFORM_RATIOS
+from anycost.default_model import DEFAULT_DATA
 from anycost.fileio import atomic_write
 from anycost.metrics.consistency import downsample_to
 from anycost.projection.encoder import Encoder, generator_fingerprint, save_encoder
@@ -44,7 +45,7 @@ TRAIN_FORMAT, TRAIN_VERSION = "anycost-encoder-train", 1
 class EncoderTrainConfig:
     """Settings of one encoder training run (saved as config.json and in every checkpoint)."""
 
-    data: str = "emoji"
+    data: str = DEFAULT_DATA
     steps: int = 1500
     batch: int = 8
     lr: float = 1e-3

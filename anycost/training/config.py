@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from anycost.config import UNIFORM_RATIOS, GeneratorArch
-from anycost.default_model import DEFAULT_ARCH
+from anycost.default_model import DEFAULT_ARCH, DEFAULT_DATA
 from anycost.training.augment import check_policy
 
 #: DiffAugment on everything D sees: all three policies. On the 893 emoji heads, translation and cutout alone
@@ -36,7 +36,7 @@ class TrainConfig:
     toward the full image too; off, the teacher is the full-width generator at the step's own resolution.
     """
 
-    data: str = "emoji-heads"
+    data: str = DEFAULT_DATA
     arch: GeneratorArch = DEFAULT_ARCH
     schedule: tuple[tuple[str, int], ...] = (("plain", 3000), ("multires", 800), ("adaptive", 1500))
     batch: int = 16
