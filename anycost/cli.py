@@ -157,12 +157,19 @@ def cmd_bench(args) -> None:
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
 
 
+def model_labels(paths) -> list[str]:
+    """Table labels for generator files: the file stem, or parent/stem where two files share a stem."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{Path(p).parent.name}/{stem}" if stems.count(stem) > 1 else stem for p, stem in zip(paths, stems)]
+
+
 def cmd_evaluate(args) -> None:
     from anycost.metrics import evaluate, load_perceptual
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = [(generator_or_default(path)[0], Path(path).stem) for path in args.checkpoints]
+    models = [(generator_or_default(path)[0], label)
+              for path, label in zip(args.checkpoints, model_labels(args.checkpoints))]
     arch = models[0][0].arch
     if any(G.arch.resolution != arch.resolution for G, _ in models):
         raise ValueError("all checkpoints must have the same resolution (they share the real images)")

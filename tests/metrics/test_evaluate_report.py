@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from anycost.checkpoints import save_generator
-from anycost.cli import main
+from anycost.cli import main, model_labels
 from anycost.metrics import evaluate
 
 
@@ -47,3 +47,8 @@ def test_evaluate_command(tiny_generator, tmp_path, capsys):
                  "none", "--consistency-n", "2", "--out", str(out)]) == 0
     rows = json.loads((out / "eval.json").read_text())["rows"]
     assert len(rows) == 6 and math.isnan(rows[0]["fid"]) and rows[-1]["mse"] > 0
+
+
+def test_model_labels_tell_files_with_the_same_stem_apart():
+    assert model_labels(["runs/a/generator.safetensors", "runs/b/generator.safetensors", "x/stage-plain.pt"]) == [
+        "a/generator", "b/generator", "stage-plain"]
