@@ -25,7 +25,7 @@ STAGES = ("plain", "multires", "adaptive")
 class TrainConfig:
     """Everything that decides a training run (the data source, the model shape, the schedule, the losses).
 
-    `schedule` is a sequence of (stage, steps): e.g. (("plain", 3000), ("multires", 800), ("adaptive", 1500))
+    `schedule` is a sequence of (stage, steps): e.g. (("plain", 3000), ("multires", 800), ("adaptive", 3000))
     trains plain StyleGAN2, then sampling-based multi-resolution, then adaptive channels, in one run.
     `perceptual` names the consistency loss's perceptual distance (see `anycost.training.run.load_perceptual`;
     "auto:2" = the first two stages of LPIPS-VGG, or of its offline HED-VGG16 stand-in).
@@ -38,7 +38,7 @@ class TrainConfig:
 
     data: str = DEFAULT_DATA
     arch: GeneratorArch = DEFAULT_ARCH
-    schedule: tuple[tuple[str, int], ...] = (("plain", 3000), ("multires", 800), ("adaptive", 1500))
+    schedule: tuple[tuple[str, int], ...] = (("plain", 3000), ("multires", 800), ("adaptive", 3000))
     batch: int = 16
     lr: float = 0.0025
     betas: tuple[float, float] = (0.0, 0.99)

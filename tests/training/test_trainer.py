@@ -151,6 +151,9 @@ def test_config_json_round_trip():
     assert TrainConfig.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="unknown training config fields"):
         TrainConfig.from_json(json.dumps({**json.loads(cfg.to_json()), "extra": 1}))
+    older = json.loads(cfg.to_json())
+    del older["resolution_consistency"]  # written before the field: its stage 3 had the same-resolution teacher
+    assert cfg.resolution_consistency and not TrainConfig.from_json(json.dumps(older)).resolution_consistency
 
 
 def _ddp_worker(rank, world, port, out, images):
