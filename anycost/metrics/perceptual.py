@@ -215,20 +215,33 @@ class PerceptualDistance(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.check_pair(x, y)
-        n = x.shape[0]
-        dtype = self.heads[0].dtype
-        both = self.preprocess(torch.cat([x, y]).to(dtype))  # one backbone pass for both images
+        return self.distance_to(x, self.reference(y))
+
+    def reference(self, y: torch.Tensor) -> list[torch.Tensor]:
+        """y's unit-normalised features per stage: compare many images with one fixed y (`distance_to`)
+        without running the backbone on y again."""
+        self.check_pair(y, y)
+        return [_unit_normalise(f) for f in self._features(y)]
+
+    def distance_to(self, x: torch.Tensor, reference: list[torch.Tensor]) -> torch.Tensor:
+        """d(x, y) -> [N] for `reference` = `self.reference(y)`."""
+        self.check_pair(x, x)
+        feats = self._features(x)
+        if len(reference) != len(feats) or any(r.shape != f.shape for r, f in zip(reference, feats)):
+            raise ValueError(f"the reference features do not match x {tuple(x.shape)}: compute them with "
+                             "reference(y) from images of x's shape")
+        total = x.new_zeros(x.shape[0], dtype=self.heads[0].dtype)
+        for f, ref, head in zip(feats, reference, self.heads):
+            total = total + ((_unit_normalise(f) - ref).square() * head).sum(1).mean((1, 2))
+        return total
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         try:
-            feats = self.backbone(both)
+            return self.backbone(self.preprocess(x.to(self.heads[0].dtype)))
         except RuntimeError as err:
             if "size" in str(err).lower():
                 raise ValueError(f"{tuple(x.shape[2:])} px images are too small for {self.name}: {err}") from err
             raise
-        total = x.new_zeros(n, dtype=dtype)
-        for f, head in zip(feats, self.heads):
-            diff = (_unit_normalise(f[:n]) - _unit_normalise(f[n:])).square()
-            total = total + (diff * head).sum(1).mean((1, 2))
-        return total
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, stages={self.n_stages}"

@@ -87,6 +87,21 @@ def test_small_images_and_bad_shapes(hed):
         hed(torch.zeros(1, 3, 8, 8, dtype=torch.long), torch.zeros(1, 3, 8, 8, dtype=torch.long))
 
 
+@needs_hed
+def test_fixed_reference_features_give_the_same_distance(hed3):
+    """`reference(y)` once, then `distance_to(x, ...)` for many x: what the search's fitness does."""
+    torch.manual_seed(1)
+    y = sample_image(32).expand(3, -1, -1, -1).contiguous()
+    ref = hed3.reference(y)
+    for s in (0.05, 0.3):
+        x = (y + s * torch.randn_like(y)).clamp(-1, 1)
+        torch.testing.assert_close(hed3.distance_to(x, ref), hed3(x, y), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="reference features do not match"):
+        hed3.distance_to(torch.zeros(3, 3, 16, 16), ref)
+    with pytest.raises(ValueError, match="reference features do not match"):
+        hed3.distance_to(torch.zeros(2, 3, 32, 32), ref)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown perceptual backend"):
         load_perceptual("alexnet")

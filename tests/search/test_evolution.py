@@ -140,6 +140,21 @@ def test_subnet_fitness_matches_subnet_consistency(tiny_generator):
     assert fit.spec()["metric"] == "mean-abs"
 
 
+def test_subnet_fitness_with_cached_reference_features_matches_subnet_consistency(tiny_generator):
+    """A `PerceptualDistance` (random VGG stages) takes the cached-features path; the values must not move."""
+    from anycost.metrics.perceptual import LpipsScaling, PerceptualDistance, VGG16Stages
+
+    torch.manual_seed(0)
+    d = PerceptualDistance(LpipsScaling(), VGG16Stages(2), [torch.rand(64), torch.rand(128)], "random-vgg")
+    G = tiny_generator
+    configs = [G.subnet(ratio=0.5), G.subnet(resolution=16, ratio=0.25), G.subnet(resolution=16)]
+    fit = SubnetFitness(G, n=3, seed=4, perceptual=d, batch=2)
+    rows = subnet_consistency(G, configs, n=3, seed=4, perceptual=d, batch=2)
+    for config, row in zip(configs, rows):
+        assert fit(config) == pytest.approx(row.perceptual, rel=1e-5)
+    assert sorted(fit._references) == [(0, 16), (0, 32), (1, 16), (1, 32)]  # once per batch and resolution
+
+
 def test_search_beats_or_matches_uniform_on_the_tiny_generator(tiny_generator):
     G = tiny_generator
     space = GeneratorSpace(G.arch)
