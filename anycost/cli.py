@@ -203,9 +203,9 @@ def cmd_search(args) -> None:
                    generations=args.generations, parents=args.parents, n_crossover=args.crossover,
                    n_mutation=args.mutation, p_mutation=args.p_mutation, n=args.samples, seed=args.seed,
                    perceptual=args.perceptual, impl=args.impl, seed_uniform=not args.no_uniform_seeds,
-                   resume=args.resume, log=lambda line: print(line, flush=True))
+                   validate=args.validate, resume=args.resume, log=lambda line: print(line, flush=True))
     ms = s["budget_ms"] is not None
-    for label, e in (("searched", s["best"]), ("uniform ", s["nearest_uniform"])):
+    for label, e in (("picked  ", s["best"]), ("uniform ", s["nearest_uniform"])):
         if e is None:
             print(f"{label}: no uniform config fits the budget")
             continue
@@ -214,13 +214,14 @@ def cmd_search(args) -> None:
               f"widths {e['config']['widths']}")
     h = s["held_out"]
     if h["nearest_uniform"] is not None:
-        print(f"on {h['n']} held-out latents (seed {h['seed']}): searched {h['best']:.5f}, "
+        print(f"on {h['n']} held-out latents (seed {h['seed']}): picked {h['best']:.5f}, "
               f"uniform {h['nearest_uniform']:.5f}")
     unit = (lambda c: f"{c:.2f} ms") if ms else (lambda c: f"{c / 1e9:.4f} GMACs")
     for row in s["uniform_at_equal_cost"]:
         u, best = row["uniform"], row["searched"]
         found = f"{best['fitness']:.5f} ({unit(best['cost'])})" if best else "none evaluated"
-        print(f"at <= {unit(u['cost'])} ({u['describe']}): uniform {u['fitness']:.5f}, searched {found}")
+        print(f"search latents, at <= {unit(u['cost'])} ({u['describe']}): uniform {u['fitness']:.5f}, "
+              f"best searched {found}")
     print(f"{s['evaluated']} configs evaluated in {s['generations'] + 1} generations; wrote best.json, "
           f"pareto.json, pareto.png, state.json in {args.out}")
 
@@ -330,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mutation", type=int, default=25, help="mutation children per generation")
     p.add_argument("--p-mutation", type=float, default=0.1, help="per-layer mutation probability")
     p.add_argument("--samples", "-n", type=int, default=32, help="latents of the fixed fitness set")
+    p.add_argument("--validate", type=int, default=64, help="latents (another set) on which the final parents and "
+                   "the uniform configs within budget are measured again to pick the result (0 = the search's best)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--perceptual", default="auto", help="fitness distance: auto, hed-vgg, lpips-vgg, lpips-alex, mse")
     p.add_argument("--no-uniform-seeds", action="store_true",

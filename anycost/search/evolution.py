@@ -385,17 +385,22 @@ def plot_pareto(history: Sequence[Evaluated], front: Sequence[Evaluated], unifor
 def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, latency_table=None,
                resolution: int | None = None, population: int = 50, generations: int = 20, parents: int = 10,
                n_crossover: int = 25, n_mutation: int = 25, p_mutation: float = 0.1, n: int = 32, seed: int = 0,
-               perceptual="auto", impl: str = "auto", seed_uniform: bool = True, resume: bool = False,
-               progress: bool = True, log=print) -> dict:
+               perceptual="auto", impl: str = "auto", seed_uniform: bool = True, validate: int = 64,
+               resume: bool = False, progress: bool = True, log=print) -> dict:
     """Search `G`'s sub-generators at `resolution` under a MACs and/or latency budget; write best.json,
     pareto.json, pareto.png and state.json (and latency.json when a table is measured) into `out`.
 
     `budget_macs`: see `parse_macs_budget`. `budget_ms` predicts latency from `latency_table` (a
     `LatencyTable` or a JSON path; default: ``out/latency.json`` if present, else measured now). With both
     budgets the latency is the searched cost and the MACs an extra constraint. The uniform configs within
-    budget enter the initial population unless `seed_uniform` is False. The pick and the largest uniform config
-    within budget are measured again on `n` other latents (seed + 1): ``held_out`` in the summary (pareto.json),
-    which this returns.
+    budget enter the initial population unless `seed_uniform` is False.
+
+    The search fitness is measured on only `n` latents, and an evolution that ranks hundreds of configs on them
+    also selects for their noise. So the pick is made on other latents: the final parents and the uniform
+    configs within budget are measured on `validate` latents (seed + 1), and the best of them there is the pick
+    (``validation`` in the summary; `validate` = 0 keeps the evolution's best). The pick and the largest
+    uniform config within budget are then measured on a third set, as many latents as the larger of `n` and
+    `validate` (seed + 2): ``held_out`` in the summary (pareto.json), which this returns.
     """
     from anycost.config import SubnetConfig
     from anycost.search.latency import LatencyTable, measure_latency_table
@@ -403,6 +408,7 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
 
     if budget_macs is None and budget_ms is None:
         raise ValueError("give a MACs budget, a latency budget, or both")
+    _check_int("validate", validate, 0)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     resolution = G.arch.resolution if resolution is None else resolution
@@ -452,10 +458,22 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
     for u in fits:
         s = result.best_under(u.cost)
         comparison.append({"uniform": _entry(u, table), "searched": _entry(s, table) if s else None})
-    best = result.best
+    best, validation = result.best, None
+    if validate:  # pick among the finalists on latents the search never saw
+        finalists = list(dict.fromkeys([e.candidate for e in result.parents] + [e.candidate for e in fits]))
+        check = SubnetFitness(G, n=validate, seed=seed + 1, perceptual=fitness.perceptual, impl=impl)
+        scored = sorted(((check(c), space.cost(c), canonical(space.encode(c)), c) for c in finalists),
+                        key=lambda t: t[:3])
+        best = {**known, **{e.candidate: e for e in uniform_eval}}[scored[0][3]]
+        validation = {"seed": seed + 1, "n": validate, "search_best": _entry(result.best, table),
+                      "finalists": [{"describe": c.describe(), "widths": list(c.widths), "cost": cost,
+                                     "fitness": fitness(c), "validation": value} for value, cost, _, c in scored]}
+        log(f"validation on {validate} other latents (seed {seed + 1}): picked {best.candidate.describe()} "
+            f"from {len(finalists)} finalists")
     # The search optimised the fitness latents: check the pick against the uniform config on fresh ones.
-    held_out = SubnetFitness(G, n=n, seed=seed + 1, perceptual=fitness.perceptual, impl=impl)
-    summary_held_out = {"seed": seed + 1, "n": n, "best": held_out(best.candidate),
+    n_test = max(n, validate)
+    held_out = SubnetFitness(G, n=n_test, seed=seed + 2, perceptual=fitness.perceptual, impl=impl)
+    summary_held_out = {"seed": seed + 2, "n": n_test, "best": held_out(best.candidate),
                         "nearest_uniform": held_out(nearest.candidate) if nearest else None}
     summary = {
         "kind": "anycost-search", "version": 1, "budget": budget, "cost": space.cost_name,
@@ -463,7 +481,7 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
         "samples": n, "seed": seed, "generations": result.generations, "evaluated": len(result.history),
         "full": {"config": full.to_dict(), "macs": full.macs, "cost": space.cost(full)},
         "best": _entry(best, table), "nearest_uniform": _entry(nearest, table) if nearest else None,
-        "uniform_at_equal_cost": comparison, "held_out": summary_held_out,
+        "uniform_at_equal_cost": comparison, "validation": validation, "held_out": summary_held_out,
         "pareto": [_entry(e, table) for e in result.pareto()],
     }
     (out / "best.json").write_text(json.dumps(best.candidate.to_dict(), indent=1))

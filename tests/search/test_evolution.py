@@ -182,20 +182,27 @@ def test_cli_search_writes_reports_and_resumes(tmp_path, tiny_generator, capsys)
     ckpt = str(save_generator(tiny_generator, tmp_path / "tiny.safetensors"))
     out = tmp_path / "search"
     args = ["search", "-c", ckpt, "--budget-macs", "0.6", "--population", "6", "--generations", "2",
-            "--parents", "2", "--crossover", "2", "--mutation", "2", "-n", "2", "--perceptual", "mse",
-            "--out", str(out)]
+            "--parents", "2", "--crossover", "2", "--mutation", "2", "-n", "2", "--validate", "3",
+            "--perceptual", "mse", "--out", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "searched:" in text and "uniform :" in text
+    assert "picked  :" in text and "uniform :" in text
     for name in ("best.json", "pareto.json", "pareto.png", "state.json"):
         assert (out / name).is_file(), name
     best = SubnetConfig.from_json((out / "best.json").read_text())
     report = json.loads((out / "pareto.json").read_text())
     assert best.macs <= 0.6 * tiny_generator.full_config.macs == report["budget"]
-    assert report["best"]["fitness"] <= report["nearest_uniform"]["fitness"]
+    # The pick is the finalist (final parents + uniform configs within budget) best on the validation latents.
+    val = report["validation"]
+    assert val["seed"] == 1 and val["n"] == 3 and "search_best" in val
+    finalists = val["finalists"]
+    assert [f["validation"] for f in finalists] == sorted(f["validation"] for f in finalists)
+    assert finalists[0]["widths"] == list(best.widths) == report["best"]["config"]["widths"]
+    assert any(f["widths"] == report["nearest_uniform"]["config"]["widths"] for f in finalists)
+    assert all(f["validation"] != f["fitness"] for f in finalists), "validation latents must differ"
     held = report["held_out"]
-    assert held["seed"] == 1 and held["best"] > 0 and held["nearest_uniform"] > 0
-    assert held["best"] != report["best"]["fitness"], "held-out latents must differ from the fitness ones"
+    assert held["seed"] == 2 and held["n"] == 3 and held["best"] > 0 and held["nearest_uniform"] > 0
+    assert held["best"] != finalists[0]["validation"], "held-out latents must differ from the validation ones"
     assert "held-out latents" in text
     assert all(e["macs"] <= report["budget"] for e in report["pareto"])
     assert main(["generate", "-c", ckpt, "--config", str(out / "best.json"), "-o", str(tmp_path / "x.png")]) == 0
@@ -204,6 +211,12 @@ def test_cli_search_writes_reports_and_resumes(tmp_path, tiny_generator, capsys)
     assert main(args[:3] + ["--out", str(out / "none")]) == 1  # no budget
     assert "budget" in capsys.readouterr().err
     assert main(args[:3] + ["--budget-macs", "1e-9", "--out", str(out / "none")]) == 1
+    assert main(args[:-2] + ["--validate", "-1", "--out", str(out / "none")]) == 1
+    assert "validate" in capsys.readouterr().err and not (out / "none" / "state.json").exists()
+    assert main(args[:-2] + ["--validate", "0", "--out", str(tmp_path / "unvalidated")]) == 0
+    report = json.loads((tmp_path / "unvalidated" / "pareto.json").read_text())
+    assert report["validation"] is None and report["held_out"]["n"] == 2
+    assert report["best"]["fitness"] == min(e["fitness"] for e in report["pareto"])  # the search's own best
 
 
 def test_cli_search_under_a_latency_budget(tmp_path, tiny_generator, capsys):
