@@ -10,7 +10,9 @@ are the evaluation set: for each encoder, with and without a short Adam projecti
 first `--opt-images` held-out images), the full generator's distance to the input (perceptual, MSE)
 and each preview sub-generator's perceptual distance to the full output (`default_configs`: uniform
 0.75, 0.5, 0.25 and half resolution). It writes OUT/ablation.md and OUT/ablation.json; `--bundle`
-copies the consistency-aware encoder to `anycost/assets/emoji64_encoder.safetensors`. Rerun it
+copies the consistency-aware encoder to `anycost/assets/emoji64_encoder.safetensors`. `--sub-weight` sets the
+weight of the consistency-aware encoder's sub-generator term; a run already in OUT with other settings is
+an error, except that the full-only run (which has no such term) serves every weight. Rerun it
 whenever the bundled generator changes (the encoder file records the generator it was trained for).
 """
 
@@ -61,7 +63,8 @@ def markdown(results: dict, G, meta: dict) -> str:
     note = (f"\nFull columns: distance of the full generator's reconstruction to the held-out input. Sub-generator "
             f"columns: perceptual distance of that sub-generator's output to the full output (box-downsampled to "
             f"its resolution); lower is more consistent. Perceptual distance: {meta['perceptual']}. Encoders: "
-            f"{meta['steps']} steps, batch {meta['batch']}, seed {meta['seed']}; generator: {meta['generator']}.\n")
+            f"{meta['steps']} steps, batch {meta['batch']}, seed {meta['seed']}, sub-generator weight "
+            f"{meta['sub_weight']:g}; generator: {meta['generator']}.\n")
     return "\n".join(lines) + "\n" + note
 
 
@@ -73,8 +76,16 @@ def ablate(G, images: torch.Tensor, out, cfg: EncoderTrainConfig, perceptual, op
     out = Path(out)
     for name, full_only in VARIANTS:
         run_dir = out / name  # a run already there is continued (or left as is) up to cfg.steps
-        run(replace(cfg, full_only=full_only), G, images, run_dir, resume=(run_dir / "latest.pt").exists(),
-            steps=cfg.steps, generator_source=source, progress=True)
+        wanted, resume = replace(cfg, full_only=full_only), (run_dir / "latest.pt").exists()
+        if full_only:  # no sub term: one full-only run serves every sub_weight
+            wanted = replace(wanted, sub_weight=EncoderTrainConfig.sub_weight)
+        if resume:
+            had = EncoderTrainConfig.from_json((run_dir / "config.json").read_text())
+            if replace(had, steps=cfg.steps) != wanted:
+                differ = sorted(k for k, v in vars(wanted).items() if getattr(had, k) != v and k != "steps")
+                raise ValueError(f"{run_dir} was trained with other settings ({', '.join(differ)}): "
+                                 "choose another --out")
+        run(wanted, G, images, run_dir, resume=resume, steps=cfg.steps, generator_source=source, progress=True)
     trained = {name: read_encoder_metadata(out / name / "encoder.safetensors").get("steps") for name, _ in VARIANTS}
     if len(set(trained.values())) != 1:
         raise RuntimeError(f"the encoders were trained for different numbers of steps {trained}: not comparable")
@@ -84,6 +95,7 @@ def ablate(G, images: torch.Tensor, out, cfg: EncoderTrainConfig, perceptual, op
                               opt_steps, opt_images) for name, _ in VARIANTS}
     meta = {"n_heldout": len(heldout), "opt_images": min(opt_images, len(heldout)), "opt_steps": opt_steps,
             "perceptual": perceptual.name, "steps": trained["consistency"], "batch": cfg.batch, "seed": cfg.seed,
+            "sub_weight": cfg.sub_weight,
             "generator": source}
     table = markdown(results, G, meta)
     atomic_write(out / "ablation.md", lambda tmp: Path(tmp).write_text(table))
@@ -101,6 +113,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="folder for the two runs and the table")
     p.add_argument("--steps", type=int, default=EncoderTrainConfig.steps)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sub-weight", type=float, default=EncoderTrainConfig.sub_weight,
+                   help="weight of the consistency-aware encoder's sub-generator term")
     p.add_argument("--opt-steps", type=int, default=10, help="Adam steps of the short projection after the encoder")
     p.add_argument("--opt-images", type=int, default=8, help="held-out images projected with optimisation")
     p.add_argument("--perceptual", default="auto", help="evaluation distance (NAME[:STAGES])")
@@ -112,7 +126,8 @@ def main(argv=None) -> int:
     G, source = default_generator()
     data = training_data()  # the bundled model's own training images
     images = load_images(data, G.arch.resolution, progress=False)
-    table, _ = ablate(G, images, out, EncoderTrainConfig(data=data, steps=args.steps, seed=args.seed),
+    table, _ = ablate(G, images, out, EncoderTrainConfig(data=data, steps=args.steps, seed=args.seed,
+                                                        sub_weight=args.sub_weight),
                       load_perceptual(args.perceptual), args.opt_steps, args.opt_images, source)
     print(table)
     if args.bundle:

@@ -30,3 +30,7 @@ def test_ablation_trains_both_variants_continues_them_and_writes_the_table(tmp_p
     assert report["meta"]["steps"] == 3, "existing runs must be continued to the new step count"
     for name in ("consistency", "full-only"):
         assert len(json.loads((tmp_path / name / "log.json").read_text())) == 3
+    assert report["meta"]["sub_weight"] == 1.0 and "sub-generator weight 1;" in table
+    with pytest.raises(ValueError, match="other settings \\(sub_weight\\)"):  # never mixes two configs
+        ablate(tiny_generator, images, tmp_path, EncoderTrainConfig(steps=3, batch=2, perceptual="none",
+                                                                    sub_weight=0.5), perceptual)
