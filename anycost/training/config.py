@@ -34,6 +34,10 @@ class TrainConfig:
     `resolution_consistency`: in the adaptive stage, a step at a lower resolution takes its consistency teacher
     from the full generator at full resolution (box-downsampled), so the lower-resolution previews are pulled
     toward the full image too; off, the teacher is the full-width generator at the step's own resolution.
+    `full_resolution_prob`: in the multires and adaptive stages, the probability that a step trains at the full
+    output resolution (the others draw a lower one uniformly); None draws all resolutions uniformly. Uniform
+    draws give the full resolution a quarter of those steps at 64 px, so stages 2-3 add little full-resolution
+    training (at equal steps a plain run beat the bundled model's FID by 1.5x).
     """
 
     data: str = DEFAULT_DATA
@@ -55,6 +59,7 @@ class TrainConfig:
     consistency_mse: float = 1.0
     consistency_perceptual: float = 1.0
     resolution_consistency: bool = True
+    full_resolution_prob: float | None = None
     perceptual: str = "auto:2"
     augment: tuple[str, ...] = AUGMENT_DEFAULT
     seed: int = 0
@@ -91,6 +96,8 @@ class TrainConfig:
         for name in ("mixing", "flexible_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a probability, got {getattr(self, name)}")
+        if self.full_resolution_prob is not None and not 0 <= self.full_resolution_prob <= 1:
+            raise ValueError(f"full_resolution_prob must be a probability or None, got {self.full_resolution_prob}")
 
     @property
     def total_steps(self) -> int:

@@ -88,8 +88,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
-                   "except --schedule, --perceptual, --augment, --r1-gamma and --resolution-consistency "
-                   "when given)")
+                   "except --schedule, --perceptual, --augment, --r1-gamma, --resolution-consistency and "
+                   "--full-resolution-prob when given)")
     p.add_argument("--schedule", type=parse_schedule, help="stage:steps,... (default "
                    + ",".join(f"{s}:{n}" for s, n in defaults.schedule) + ")")
     a = defaults.arch
@@ -110,6 +110,9 @@ def add_parser(sub) -> None:
     p.add_argument("--resolution-consistency", action=argparse.BooleanOptionalAction,
                    help="adaptive stage: distil lower-resolution steps from the full-resolution image "
                    f"(default {'on' if defaults.resolution_consistency else 'off'})")
+    p.add_argument("--full-resolution-prob", type=float, metavar="P",
+                   help="multires and adaptive stages: train at the full resolution with probability P, else at a "
+                   "lower one (default: all resolutions uniformly)")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--sample-every", type=int, default=defaults.sample_every)
     p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
@@ -132,6 +135,8 @@ def _overrides(args) -> dict:
         changes["r1_gamma"] = args.r1_gamma
     if args.resolution_consistency is not None:
         changes["resolution_consistency"] = args.resolution_consistency
+    if args.full_resolution_prob is not None:
+        changes["full_resolution_prob"] = args.full_resolution_prob
     return changes
 
 

@@ -15,9 +15,15 @@ def choice(seq, rng: torch.Generator):
     return seq[int(torch.randint(len(seq), (1,), generator=rng))]
 
 
-def sample_resolution(arch: GeneratorArch, rng: torch.Generator) -> int:
-    """A resolution drawn uniformly from the ones the generator can output (8 .. R)."""
-    return choice(arch.resolutions, rng)
+def sample_resolution(arch: GeneratorArch, rng: torch.Generator, full_prob: float | None = None) -> int:
+    """A resolution the generator can output (8 .. R): drawn uniformly, or, with `full_prob`, R with that
+    probability and otherwise one of the lower ones, uniformly."""
+    if full_prob is None:
+        return choice(arch.resolutions, rng)
+    lower = arch.resolutions[:-1]
+    if not lower or float(torch.rand((), generator=rng)) < full_prob:
+        return arch.resolution
+    return choice(lower, rng)
 
 
 def uniform_config(arch: GeneratorArch, ratio: float, resolution: int) -> SubnetConfig:

@@ -144,7 +144,8 @@ class Trainer:
     def _step_configs(self, stage: str, shared: torch.Generator):
         """(generator configs, discriminator fake config, conditioned?) for this step's stage."""
         cfg, arch = self.cfg, self.cfg.arch
-        res = arch.resolution if stage == "plain" else sampling.sample_resolution(arch, shared)
+        res = arch.resolution if stage == "plain" else sampling.sample_resolution(arch, shared,
+                                                                                 cfg.full_resolution_prob)
         if stage != "adaptive":
             full = SubnetConfig.full(arch, res)
             return [full], full, False

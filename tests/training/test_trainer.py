@@ -153,7 +153,20 @@ def test_config_json_round_trip():
         TrainConfig.from_json(json.dumps({**json.loads(cfg.to_json()), "extra": 1}))
     older = json.loads(cfg.to_json())
     del older["resolution_consistency"]  # written before the field: its stage 3 had the same-resolution teacher
-    assert cfg.resolution_consistency and not TrainConfig.from_json(json.dumps(older)).resolution_consistency
+    del older["full_resolution_prob"]  # likewise: resolutions were drawn uniformly
+    old = TrainConfig.from_json(json.dumps(older))
+    assert cfg.resolution_consistency and not old.resolution_consistency and old.full_resolution_prob is None
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="full_resolution_prob"):
+            _cfg(full_resolution_prob=bad)
+
+
+@pytest.mark.parametrize("full_prob", [0.0, 1.0])
+def test_full_resolution_prob_decides_the_multires_and_adaptive_resolutions(images, tmp_path, full_prob):
+    cfg = _cfg(schedule=(("multires", 4), ("adaptive", 4)), full_resolution_prob=full_prob)
+    trainer = Trainer(cfg, images, tmp_path, progress=False)
+    resolutions = {trainer.train_step()["res"] for _ in range(8)}
+    assert resolutions == {16} if full_prob == 1.0 else 16 not in resolutions
 
 
 def _ddp_worker(rank, world, port, out, images):
