@@ -200,18 +200,22 @@ class PerceptualDistance(nn.Module):
         self.eval()
 
     @staticmethod
-    def check_pair(x, y) -> None:
-        for label, t in (("x", x), ("y", y)):
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
-            if t.ndim != 4 or t.shape[1] != 3:
-                raise ValueError(f"{label} must be [N, 3, H, W] RGB in [-1, 1], got shape {tuple(t.shape)}")
-            if not t.is_floating_point():
-                raise ValueError(f"{label} must be floating point, got {t.dtype}")
+    def check_images(label: str, t) -> None:
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 4 or t.shape[1] != 3:
+            raise ValueError(f"{label} must be [N, 3, H, W] RGB in [-1, 1], got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{label} must be floating point, got {t.dtype}")
+        if t.shape[0] == 0 or t.shape[2] < 1 or t.shape[3] < 1:
+            raise ValueError(f"empty images: shape {tuple(t.shape)}")
+
+    @classmethod
+    def check_pair(cls, x, y) -> None:
+        cls.check_images("x", x)
+        cls.check_images("y", y)
         if x.shape != y.shape:
             raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-        if x.shape[0] == 0 or x.shape[2] < 1 or x.shape[3] < 1:
-            raise ValueError(f"empty images: shape {tuple(x.shape)}")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.check_pair(x, y)
@@ -220,12 +224,12 @@ class PerceptualDistance(nn.Module):
     def reference(self, y: torch.Tensor) -> list[torch.Tensor]:
         """y's unit-normalised features per stage: compare many images with one fixed y (`distance_to`)
         without running the backbone on y again."""
-        self.check_pair(y, y)
+        self.check_images("y", y)
         return [_unit_normalise(f) for f in self._features(y)]
 
     def distance_to(self, x: torch.Tensor, reference: list[torch.Tensor]) -> torch.Tensor:
         """d(x, y) -> [N] for `reference` = `self.reference(y)`."""
-        self.check_pair(x, x)
+        self.check_images("x", x)
         feats = self._features(x)
         if len(reference) != len(feats) or any(r.shape != f.shape for r, f in zip(reference, feats)):
             raise ValueError(f"the reference features do not match x {tuple(x.shape)}: compute them with "

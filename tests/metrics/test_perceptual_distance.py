@@ -100,6 +100,10 @@ def test_fixed_reference_features_give_the_same_distance(hed3):
         hed3.distance_to(torch.zeros(3, 3, 16, 16), ref)
     with pytest.raises(ValueError, match="reference features do not match"):
         hed3.distance_to(torch.zeros(2, 3, 32, 32), ref)
+    with pytest.raises(ValueError, match=r"^y must be \[N, 3, H, W\]"):  # the error names the argument given
+        hed3.reference(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"^x must be floating point"):
+        hed3.distance_to(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), ref)
 
 
 def test_bad_arguments():
