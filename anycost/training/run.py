@@ -88,8 +88,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
     p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
-                   "except --schedule, --perceptual, --augment, --r1-gamma, --resolution-consistency and "
-                   "--full-resolution-prob when given)")
+                   "except --schedule, --perceptual, --augment, --r1-gamma, --resolution-consistency, "
+                   "--full-resolution-prob and --flexible-prob when given)")
     p.add_argument("--schedule", type=parse_schedule, help="stage:steps,... (default "
                    + ",".join(f"{s}:{n}" for s, n in defaults.schedule) + ")")
     a = defaults.arch
@@ -113,6 +113,10 @@ def add_parser(sub) -> None:
     p.add_argument("--full-resolution-prob", type=float, metavar="P",
                    help="multires and adaptive stages: train at the full resolution with probability P, else at a "
                    "lower one (default: all resolutions uniformly)")
+    p.add_argument("--flexible-prob", type=float, metavar="P",
+                   help="adaptive stage: the sandwich's random member has per-layer (flexible) widths with "
+                   f"probability P, else a uniform ratio (default {defaults.flexible_prob}); resuming a finished "
+                   "adaptive stage with a longer one and P = 1 fine-tunes for flexible widths")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--sample-every", type=int, default=defaults.sample_every)
     p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
@@ -137,6 +141,8 @@ def _overrides(args) -> dict:
         changes["resolution_consistency"] = args.resolution_consistency
     if args.full_resolution_prob is not None:
         changes["full_resolution_prob"] = args.full_resolution_prob
+    if args.flexible_prob is not None:
+        changes["flexible_prob"] = args.flexible_prob
     return changes
 
 

@@ -42,3 +42,13 @@ def test_sandwich_is_largest_smallest_and_one_random():
     full, smallest, random = sandwich(ARCH, (0.25, 0.5, 1.0), 32, 0.5, rng)
     assert full == SubnetConfig.full(ARCH, 32) and smallest == SubnetConfig.uniform(ARCH, 0.25, 32)
     assert random.resolution == 32
+
+
+@pytest.mark.parametrize("flexible_prob", [0.0, 1.0])
+def test_flexible_prob_decides_the_random_member(flexible_prob):
+    rng = torch.Generator().manual_seed(0)
+    ratios = (0.25, 0.5, 0.75, 1.0)
+    uniform = {SubnetConfig.uniform(ARCH, r, 32) for r in ratios}
+    randoms = [sandwich(ARCH, ratios, 32, flexible_prob, rng)[2] for _ in range(40)]
+    n_uniform = sum(c in uniform for c in randoms)
+    assert n_uniform == 40 if flexible_prob == 0.0 else n_uniform < 4

@@ -33,12 +33,14 @@ def test_train_then_resume_with_a_longer_schedule(folder, tmp_path, capsys):
     assert TrainConfig.from_json((out / "config.json").read_text()).r1_gamma == TrainConfig().r1_gamma
     assert TrainConfig.from_json((out / "config.json").read_text()).resolution_consistency
     assert main([*args, "--resume", "--schedule", "plain:2,multires:1", "--augment", "cutout",
-                 "--r1-gamma", "0.5", "--no-resolution-consistency", "--full-resolution-prob", "0.5"]) == 0
+                 "--r1-gamma", "0.5", "--no-resolution-consistency", "--full-resolution-prob", "0.5",
+                 "--flexible-prob", "1"]) == 0
     assert "resumed" in capsys.readouterr().out
     assert load_training_state(out / "latest.pt")["step"] == 3
     saved = TrainConfig.from_json((out / "config.json").read_text())  # the overrides are on record
     assert saved.schedule == (("plain", 2), ("multires", 1)) and saved.augment == ("cutout",)
     assert saved.r1_gamma == 0.5 and not saved.resolution_consistency and saved.full_resolution_prob == 0.5
+    assert saved.flexible_prob == 1.0
 
 
 def test_bad_data_and_schedule(tmp_path, capsys):
