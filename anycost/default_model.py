@@ -18,7 +18,7 @@ DIRECTIONS_NAME = "emoji64_directions.npz"
 #: The consistency-aware encoder bundled for the bundled model (`python -m anycost.projection.ablation` makes it).
 ENCODER_NAME = "emoji64_encoder.safetensors"
 #: The bundled model's architecture (and `anycost train`'s default): 64 px, widths 128 (4-16 px), 64 (32 px),
-#: 32 (64 px); ratio 0.25 gives 128/64/32/16/8. Small enough to train on a 2-core CPU in about two hours.
+#: 32 (64 px); ratio 0.25 gives 128/64/32/16/8. Small enough to train on a 2-core CPU in about three hours.
 DEFAULT_ARCH = GeneratorArch(64, channel_multiplier=0.125, channel_max=128, style_dim=256, n_mlp=4)
 #: The bundled model's training data (and `anycost train`'s default `--data`): the 893 emoji heads at 64 px.
 DEFAULT_DATA = "emoji-heads"

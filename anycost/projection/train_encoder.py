@@ -46,7 +46,9 @@ class EncoderTrainConfig:
     """Settings of one encoder training run (saved as config.json and in every checkpoint)."""
 
     data: str = DEFAULT_DATA
-    steps: int = 1500
+    #: The bundled encoder's length. At 1,500 steps the consistency-aware encoder reconstructed 3.8% worse
+    #: (perceptual) than the full-only one; at 3,000 it is 2.3% better (the model card's ablation).
+    steps: int = 3000
     batch: int = 8
     lr: float = 1e-3
     width: int = 32

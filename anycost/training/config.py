@@ -25,8 +25,10 @@ STAGES = ("plain", "multires", "adaptive")
 class TrainConfig:
     """Everything that decides a training run (the data source, the model shape, the schedule, the losses).
 
-    `schedule` is a sequence of (stage, steps): e.g. (("plain", 3000), ("multires", 800), ("adaptive", 3000))
-    trains plain StyleGAN2, then sampling-based multi-resolution, then adaptive channels, in one run.
+    `schedule` is a sequence of (stage, steps): e.g. (("plain", 6800), ("multires", 800), ("adaptive", 3000))
+    trains plain StyleGAN2, then sampling-based multi-resolution, then adaptive channels, in one run. That is
+    the default and the bundled model's schedule; with 3,000 plain steps its full model scored FID 216
+    instead of 165 (1,000 samples).
     `perceptual` names the consistency loss's perceptual distance (see `anycost.training.run.load_perceptual`;
     "auto:2" = the first two stages of LPIPS-VGG, or of its offline HED-VGG16 stand-in).
     At the start of the adaptive stage the channels are sorted by importance (see `anycost.models.sort_channels`).
@@ -42,7 +44,7 @@ class TrainConfig:
 
     data: str = DEFAULT_DATA
     arch: GeneratorArch = DEFAULT_ARCH
-    schedule: tuple[tuple[str, int], ...] = (("plain", 3000), ("multires", 800), ("adaptive", 3000))
+    schedule: tuple[tuple[str, int], ...] = (("plain", 6800), ("multires", 800), ("adaptive", 3000))
     batch: int = 16
     lr: float = 0.0025
     betas: tuple[float, float] = (0.0, 0.99)
