@@ -40,6 +40,17 @@ def _ratio(text: str) -> float:
     return value
 
 
+def _ratio_list(text: str) -> tuple[float, ...]:
+    """'0.25,0.5,1' -> (0.25, 0.5, 1.0), each in (0, 1]."""
+    try:
+        values = tuple(_ratio(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad ratio list {text!r}: use e.g. 0.25,0.5,0.75,1") from None
+    if not values:
+        raise argparse.ArgumentTypeError("no ratios given")
+    return values
+
+
 def _config(G, args) -> SubnetConfig:
     if args.config:
         config = SubnetConfig.from_json(Path(args.config).read_text())
@@ -203,7 +214,8 @@ def cmd_search(args) -> None:
                    generations=args.generations, parents=args.parents, n_crossover=args.crossover,
                    n_mutation=args.mutation, p_mutation=args.p_mutation, n=args.samples, seed=args.seed,
                    perceptual=args.perceptual, impl=args.impl, seed_uniform=not args.no_uniform_seeds,
-                   validate=args.validate, resume=args.resume, log=lambda line: print(line, flush=True))
+                   validate=args.validate, held_out=args.held_out, ratios=args.ratios, resume=args.resume,
+                   log=lambda line: print(line, flush=True))
     ms = s["budget_ms"] is not None
     for label, e in (("picked  ", s["best"]), ("uniform ", s["nearest_uniform"])):
         if e is None:
@@ -214,8 +226,10 @@ def cmd_search(args) -> None:
               f"widths {e['config']['widths']}")
     h = s["held_out"]
     if h["nearest_uniform"] is not None:
+        d = h["versus_uniform"]
         print(f"on {h['n']} held-out latents (seed {h['seed']}): picked {h['best']:.5f}, "
-              f"uniform {h['nearest_uniform']:.5f}")
+              f"uniform {h['nearest_uniform']:.5f}; picked - uniform {d['difference']:+.5f} "
+              f"+- {d['standard_error']:.5f} (paired standard error), {100 * d['relative']:+.1f}%")
     unit = (lambda c: f"{c:.2f} ms") if ms else (lambda c: f"{c / 1e9:.4f} GMACs")
     for row in s["uniform_at_equal_cost"]:
         u, best = row["uniform"], row["searched"]
@@ -331,8 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mutation", type=int, default=25, help="mutation children per generation")
     p.add_argument("--p-mutation", type=float, default=0.1, help="per-layer mutation probability")
     p.add_argument("--samples", "-n", type=int, default=32, help="latents of the fixed fitness set")
-    p.add_argument("--validate", type=int, default=64, help="latents (another set) on which the final parents and "
+    p.add_argument("--validate", type=int, default=256, help="latents (another set) on which the final parents and "
                    "the uniform configs within budget are measured again to pick the result (0 = the search's best)")
+    p.add_argument("--ratios", type=_ratio_list, default=UNIFORM_RATIOS,
+                   help="channel ratios whose widths each layer may take (default: %(default)s, the trained ones)")
+    p.add_argument("--held-out", type=int, default=256, help="latents (a third set) on which the pick and the "
+                   "uniform config of equal cost are compared at the end")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--perceptual", default="auto", help="fitness distance: auto, hed-vgg, lpips-vgg, lpips-alex, mse")
     p.add_argument("--no-uniform-seeds", action="store_true",

@@ -193,8 +193,10 @@ class SubnetConfig:
         if self.is_full:
             kind = "full"
         else:
-            uniform = [r for r in UNIFORM_RATIOS if SubnetConfig.uniform(self.arch, r, self.resolution) == self]
-            kind = f"ratio {uniform[0]}" if uniform else "flexible"
+            # The trained ratios first, then any ratio one of its layers has (a uniform config of a finer ratio).
+            candidates = dict.fromkeys(UNIFORM_RATIOS + tuple(sorted(set(self.ratios))))
+            uniform = [r for r in candidates if SubnetConfig.uniform(self.arch, r, self.resolution) == self]
+            kind = f"ratio {uniform[0]:g}" if uniform else "flexible"
         return f"{self.resolution} px, {kind}"
 
     # -- serialisation -----------------------------------------------------------------------

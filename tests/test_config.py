@@ -52,6 +52,8 @@ def test_flexible_and_ratio_constructors():
     assert r.ratios[2] == 0.25
     assert r.describe() == "64 px, flexible"
     assert SubnetConfig.uniform(arch, 0.5).describe() == "64 px, ratio 0.5"
+    assert SubnetConfig.uniform(arch, 0.625, 32).describe() == "32 px, ratio 0.625"  # a finer ratio too
+    assert SubnetConfig.from_ratios(arch, [0.625] * 9 + [0.5]).describe() == "64 px, flexible"
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -262,9 +262,9 @@ class SubnetFitness:
     seeded by `seed`, batch by batch, exactly as `anycost.metrics.subnet_consistency` draws them (same
     n, seed and batch: same samples, same perceptual value). The full renders are computed once.
     `perceptual`: a module ``d(x, y) -> [N]``, a `load_perceptual` name ("auto", "hed-vgg", ...), or
-    None for the pixel MSE. Values are cached per config (``.cache``); with an `anycost` perceptual distance
-    the full outputs' features are computed once per resolution (`PerceptualDistance.reference`), which
-    halves the cost of each new config.
+    None for the pixel MSE. The per-sample distances are cached per config (``.cache``, see `distances`);
+    with an `anycost` perceptual distance the full outputs' features are computed once per resolution
+    (`PerceptualDistance.reference`), which halves the cost of each new config.
     """
 
     def __init__(self, G, n: int = 32, seed: int = 0, perceptual="auto", batch: int = 16, *,
@@ -302,27 +302,45 @@ class SubnetFitness:
         return {"metric": self.metric, "n": self.n, "seed": self.seed, "batch": self.batch,
                 "truncation": self.truncation, "arch": self.G.arch.to_dict()}
 
-    @torch.no_grad()
     def __call__(self, config) -> float:
+        return self.distances(config).mean().item()
+
+    @torch.no_grad()
+    def distances(self, config) -> torch.Tensor:
+        """The distance of each of the `n` samples (float64 ``[n]``, on the CPU): two configs measured on
+        one set differ sample by sample, which is what `paired_difference` compares."""
         if config in self.cache:
             return self.cache[config]
         if config.arch != self.G.arch:
             raise ValueError(f"config is for {config.arch}, the generator is {self.G.arch}")
-        total = 0.0
+        parts = []
         for i, (w, noise, full) in enumerate(self.samples):
             sub = self.G(w, config=config, noise=noise, truncation=self.truncation, impl=self.impl)
             ref = self._downsample(full, config.resolution)
             if self.perceptual is None:
-                total += (sub - ref).double().square().mean((1, 2, 3)).sum().item()
+                d = (sub - ref).double().square().mean((1, 2, 3))
             elif hasattr(self.perceptual, "distance_to"):  # the full side's features once per resolution
                 key = (i, config.resolution)
                 if key not in self._references:
                     self._references[key] = self.perceptual.reference(ref)
-                total += self.perceptual.distance_to(sub, self._references[key]).double().sum().item()
+                d = self.perceptual.distance_to(sub, self._references[key])
             else:
-                total += self.perceptual(sub, ref).double().sum().item()
-        self.cache[config] = value = total / self.n
-        return value
+                d = self.perceptual(sub, ref)
+            parts.append(d.detach().double().cpu().reshape(-1))
+        self.cache[config] = values = torch.cat(parts)
+        return values
+
+
+def paired_difference(a: torch.Tensor, b: torch.Tensor) -> dict:
+    """Mean of ``a - b`` over paired samples with its standard error, and that mean relative to ``b``'s
+    (negative: `a` is closer). With one sample the standard error is NaN."""
+    if a.shape != b.shape or a.dim() != 1 or not len(a):
+        raise ValueError(f"need two equal-length 1-D sets of paired values, got {tuple(a.shape)} and {tuple(b.shape)}")
+    diff = (a - b).double()
+    mean = diff.mean().item()
+    se = diff.std().item() / math.sqrt(len(diff)) if len(diff) > 1 else math.nan
+    base = b.double().mean().item()
+    return {"difference": mean, "standard_error": se, "relative": mean / base if base else math.nan}
 
 
 # -- the `anycost search` run: search, compare with the uniform configs, write the reports -------------
@@ -385,8 +403,8 @@ def plot_pareto(history: Sequence[Evaluated], front: Sequence[Evaluated], unifor
 def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, latency_table=None,
                resolution: int | None = None, population: int = 50, generations: int = 20, parents: int = 10,
                n_crossover: int = 25, n_mutation: int = 25, p_mutation: float = 0.1, n: int = 32, seed: int = 0,
-               perceptual="auto", impl: str = "auto", seed_uniform: bool = True, validate: int = 64,
-               resume: bool = False, progress: bool = True, log=print) -> dict:
+               perceptual="auto", impl: str = "auto", seed_uniform: bool = True, validate: int = 256,
+               held_out: int = 256, ratios=None, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Search `G`'s sub-generators at `resolution` under a MACs and/or latency budget; write best.json,
     pareto.json, pareto.png and state.json (and latency.json when a table is measured) into `out`.
 
@@ -399,16 +417,24 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
     also selects for their noise. So the pick is made on other latents: the final parents and the uniform
     configs within budget are measured on `validate` latents (seed + 1), and the best of them there is the pick
     (``validation`` in the summary; `validate` = 0 keeps the evolution's best). The pick and the largest
-    uniform config within budget are then measured on a third set, as many latents as the larger of `n` and
-    `validate` (seed + 2): ``held_out`` in the summary (pareto.json), which this returns.
+    uniform config within budget are then measured on a third set of `held_out` latents (seed + 2):
+    ``held_out`` in the summary (pareto.json), which this returns, with their paired difference
+    (`paired_difference`: the mean of pick minus uniform over those latents, its standard error, and that
+    relative to the uniform config's distance).
+
+    `ratios`: the channel ratios whose widths each layer may take (default `UNIFORM_RATIOS`, the widths
+    training samples). Finer ratios give the search more widths to fill the budget with; widths training
+    never sampled are slices of the same weights, and the held-out comparison says what they are worth.
     """
-    from anycost.config import SubnetConfig
+    from anycost.config import UNIFORM_RATIOS, SubnetConfig
     from anycost.search.latency import LatencyTable, measure_latency_table
     from anycost.search.space import GeneratorSpace
 
     if budget_macs is None and budget_ms is None:
         raise ValueError("give a MACs budget, a latency budget, or both")
     _check_int("validate", validate, 0)
+    _check_int("held_out", held_out, 1)
+    ratios = UNIFORM_RATIOS if ratios is None else tuple(ratios)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     resolution = G.arch.resolution if resolution is None else resolution
@@ -429,11 +455,11 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
             table.save(out / "latency.json")
             log(f"wrote {out / 'latency.json'}")
     if budget_ms is not None:
-        space = GeneratorSpace(G.arch, (resolution,), cost=table)
+        space = GeneratorSpace(G.arch, (resolution,), ratios=ratios, cost=table)
         budget, cost_label, scale = budget_ms, "predicted latency (ms, batch 1)", 1.0
         constraints = [("MACs", lambda c: float(c.macs), macs_limit)] if macs_limit is not None else []
     else:
-        space = GeneratorSpace(G.arch, (resolution,))
+        space = GeneratorSpace(G.arch, (resolution,), ratios=ratios)
         budget, cost_label, scale, constraints = macs_limit, "true GMACs (batch 1)", 1e9, []
     if perceptual == "mse":
         perceptual = None
@@ -471,10 +497,11 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
         log(f"validation on {validate} other latents (seed {seed + 1}): picked {best.candidate.describe()} "
             f"from {len(finalists)} finalists")
     # The search optimised the fitness latents: check the pick against the uniform config on fresh ones.
-    n_test = max(n, validate)
-    held_out = SubnetFitness(G, n=n_test, seed=seed + 2, perceptual=fitness.perceptual, impl=impl)
-    summary_held_out = {"seed": seed + 2, "n": n_test, "best": held_out(best.candidate),
-                        "nearest_uniform": held_out(nearest.candidate) if nearest else None}
+    test = SubnetFitness(G, n=held_out, seed=seed + 2, perceptual=fitness.perceptual, impl=impl)
+    summary_held_out = {"seed": seed + 2, "n": held_out, "best": test(best.candidate),
+                        "nearest_uniform": test(nearest.candidate) if nearest else None,
+                        "versus_uniform": paired_difference(test.distances(best.candidate),
+                                                            test.distances(nearest.candidate)) if nearest else None}
     summary = {
         "kind": "anycost-search", "version": 1, "budget": budget, "cost": space.cost_name,
         "budget_macs": macs_limit, "budget_ms": budget_ms, "resolution": resolution, "metric": fitness.metric,

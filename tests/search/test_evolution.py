@@ -11,7 +11,7 @@ from anycost.cli import main
 from anycost.config import SubnetConfig
 from anycost.metrics import subnet_consistency
 from anycost.search import ChoiceSpace, GeneratorSpace, SubnetFitness, evolve
-from anycost.search.evolution import parse_macs_budget
+from anycost.search.evolution import paired_difference, parse_macs_budget
 
 # A separable knapsack-like problem: position i costs PRICE[i] per unit and loses VALUE[i] * (3 - x)^1.5 of fitness.
 VALUE = (5, 1, 4, 2, 7, 3)
@@ -138,6 +138,20 @@ def test_subnet_fitness_matches_subnet_consistency(tiny_generator):
     assert mse(configs[0]) == pytest.approx(rows[0].mse, rel=1e-6) and mse.metric == "mse"
     assert fit(G.full_config) == 0 and configs[0] in fit.cache
     assert fit.spec()["metric"] == "mean-abs"
+    per_sample = fit.distances(configs[1])  # one value per latent, across batches (3 = 2 + 1)
+    assert per_sample.shape == (3,) and per_sample.dtype == torch.float64
+    assert per_sample.mean().item() == fit(configs[1]) and len(set(per_sample.tolist())) == 3
+
+
+def test_paired_difference():
+    a, b = torch.tensor([1.0, 2.0, 3.0, 6.0]), torch.tensor([2.0, 2.0, 4.0, 8.0])
+    d = paired_difference(a, b)  # differences -1, 0, -1, -2: mean -1, sd sqrt(2/3), se sd / 2
+    assert d["difference"] == pytest.approx(-1.0) and d["relative"] == pytest.approx(-0.25)
+    assert d["standard_error"] == pytest.approx((2 / 3) ** 0.5 / 2)
+    assert math.isnan(paired_difference(a[:1], b[:1])["standard_error"])
+    for x, y in ((a, b[:3]), (a[:0], b[:0]), (a.reshape(2, 2), b.reshape(2, 2))):
+        with pytest.raises(ValueError, match="paired"):
+            paired_difference(x, y)
 
 
 def test_subnet_fitness_with_cached_reference_features_matches_subnet_consistency(tiny_generator):
@@ -183,7 +197,7 @@ def test_cli_search_writes_reports_and_resumes(tmp_path, tiny_generator, capsys)
     out = tmp_path / "search"
     args = ["search", "-c", ckpt, "--budget-macs", "0.6", "--population", "6", "--generations", "2",
             "--parents", "2", "--crossover", "2", "--mutation", "2", "-n", "2", "--validate", "3",
-            "--perceptual", "mse", "--out", str(out)]
+            "--held-out", "5", "--perceptual", "mse", "--out", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "picked  :" in text and "uniform :" in text
@@ -201,7 +215,11 @@ def test_cli_search_writes_reports_and_resumes(tmp_path, tiny_generator, capsys)
     assert any(f["widths"] == report["nearest_uniform"]["config"]["widths"] for f in finalists)
     assert all(f["validation"] != f["fitness"] for f in finalists), "validation latents must differ"
     held = report["held_out"]
-    assert held["seed"] == 2 and held["n"] == 3 and held["best"] > 0 and held["nearest_uniform"] > 0
+    assert held["seed"] == 2 and held["n"] == 5 and held["best"] > 0 and held["nearest_uniform"] > 0
+    versus = held["versus_uniform"]
+    assert versus["difference"] == pytest.approx(held["best"] - held["nearest_uniform"])
+    assert versus["relative"] == pytest.approx(versus["difference"] / held["nearest_uniform"])
+    assert versus["standard_error"] >= 0 and "paired standard error" in text
     assert held["best"] != finalists[0]["validation"], "held-out latents must differ from the validation ones"
     assert "held-out latents" in text
     assert all(e["macs"] <= report["budget"] for e in report["pareto"])
@@ -215,8 +233,38 @@ def test_cli_search_writes_reports_and_resumes(tmp_path, tiny_generator, capsys)
     assert "validate" in capsys.readouterr().err and not (out / "none" / "state.json").exists()
     assert main(args[:-2] + ["--validate", "0", "--out", str(tmp_path / "unvalidated")]) == 0
     report = json.loads((tmp_path / "unvalidated" / "pareto.json").read_text())
-    assert report["validation"] is None and report["held_out"]["n"] == 2
+    assert report["validation"] is None and report["held_out"]["n"] == 5
+    assert main(args[:-2] + ["--held-out", "0", "--out", str(out / "none")]) == 1
+    assert "held_out" in capsys.readouterr().err and not (out / "none" / "state.json").exists()
     assert report["best"]["fitness"] == min(e["fitness"] for e in report["pareto"])  # the search's own best
+
+
+def test_cli_search_over_finer_ratios(tmp_path, tiny_generator, capsys):
+    """--ratios sets the widths each layer may take; the uniform baseline stays the largest uniform config
+    of those ratios within budget, and a bad list is refused before anything runs."""
+    from anycost import save_generator
+
+    ckpt = str(save_generator(tiny_generator, tmp_path / "tiny.safetensors"))
+    out = tmp_path / "fine"
+    ratios = (0.25, 0.375, 0.5, 0.625, 0.75, 1.0)
+    x625 = SubnetConfig.uniform(tiny_generator.arch, 0.625)
+    args = ["search", "-c", ckpt, "--budget-macs", str(x625.macs), "--ratios", ",".join(map(str, ratios)),
+            "--population", "6", "--generations", "2", "--parents", "2", "--crossover", "2", "--mutation", "2",
+            "-n", "2", "--validate", "2", "--held-out", "2", "--perceptual", "mse", "--out", str(out)]
+    assert main(args) == 0
+    state = json.loads((out / "state.json").read_text())
+    assert state["settings"]["space"]["ratios"] == list(ratios)
+    report = json.loads((out / "pareto.json").read_text())
+    assert report["nearest_uniform"]["config"]["widths"] == list(x625.widths)
+    assert report["nearest_uniform"]["describe"].endswith("ratio 0.625")
+    fine = GeneratorSpace(tiny_generator.arch, ratios=ratios)
+    best = SubnetConfig.from_json((out / "best.json").read_text())
+    assert fine.contains(best) and best.macs <= x625.macs
+    for bad in ("0,1", "0.5,abc", ","):
+        with pytest.raises(SystemExit):
+            main(args[:5] + ["--ratios", bad, "--out", str(tmp_path / "bad")])
+        assert "ratio" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_cli_search_under_a_latency_budget(tmp_path, tiny_generator, capsys):
