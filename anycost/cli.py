@@ -16,6 +16,7 @@ from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
 from anycost.default_model import generator_or_default, training_data
 from anycost.editing import cli as editing_cli
 from anycost.projection import cli as projection_cli
+from anycost.search.space import SEARCH_RATIOS
 from anycost.training import run as train_run
 
 
@@ -347,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", "-n", type=int, default=32, help="latents of the fixed fitness set")
     p.add_argument("--validate", type=int, default=256, help="latents (another set) on which the final parents and "
                    "the uniform configs within budget are measured again to pick the result (0 = the search's best)")
-    p.add_argument("--ratios", type=_ratio_list, default=UNIFORM_RATIOS,
-                   help="channel ratios whose widths each layer may take (default: %(default)s, the trained ones)")
+    p.add_argument("--ratios", type=_ratio_list, default=SEARCH_RATIOS,
+                   help="channel ratios whose widths each layer may take (default: the trained ones and the "
+                        "midpoints between them, %(default)s)")
     p.add_argument("--held-out", type=int, default=256, help="latents (a third set) on which the pick and the "
                    "uniform config of equal cost are compared at the end")
     p.add_argument("--seed", type=int, default=0)

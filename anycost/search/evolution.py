@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from anycost.fileio import atomic_write
-from anycost.search.space import canonical
+from anycost.search.space import SEARCH_RATIOS, canonical
 
 STATE_KIND = "anycost-evolution-state"
 STATE_VERSION = 1
@@ -404,7 +404,8 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
                resolution: int | None = None, population: int = 50, generations: int = 20, parents: int = 10,
                n_crossover: int = 25, n_mutation: int = 25, p_mutation: float = 0.1, n: int = 32, seed: int = 0,
                perceptual="auto", impl: str = "auto", seed_uniform: bool = True, validate: int = 256,
-               held_out: int = 256, ratios=None, resume: bool = False, progress: bool = True, log=print) -> dict:
+               held_out: int = 256, ratios=SEARCH_RATIOS, resume: bool = False, progress: bool = True,
+               log=print) -> dict:
     """Search `G`'s sub-generators at `resolution` under a MACs and/or latency budget; write best.json,
     pareto.json, pareto.png and state.json (and latency.json when a table is measured) into `out`.
 
@@ -422,19 +423,19 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
     (`paired_difference`: the mean of pick minus uniform over those latents, its standard error, and that
     relative to the uniform config's distance).
 
-    `ratios`: the channel ratios whose widths each layer may take (default `UNIFORM_RATIOS`, the widths
-    training samples). Finer ratios give the search more widths to fill the budget with; widths training
-    never sampled are slices of the same weights, and the held-out comparison says what they are worth.
+    `ratios`: the channel ratios whose widths each layer may take (`SEARCH_RATIOS`: the trained ones and the
+    midpoints between them; `UNIFORM_RATIOS` for the trained widths only). Widths training never sampled
+    are slices of the same weights; the validation keeps them out of the pick where they are worse.
     """
-    from anycost.config import UNIFORM_RATIOS, SubnetConfig
-    from anycost.search.latency import LatencyTable, measure_latency_table
+    from anycost.config import SubnetConfig
+    from anycost.search.latency import LatencyTable, measure_latency_table, missing_keys
     from anycost.search.space import GeneratorSpace
 
     if budget_macs is None and budget_ms is None:
         raise ValueError("give a MACs budget, a latency budget, or both")
     _check_int("validate", validate, 0)
     _check_int("held_out", held_out, 1)
-    ratios = UNIFORM_RATIOS if ratios is None else tuple(ratios)
+    ratios = tuple(ratios)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     resolution = G.arch.resolution if resolution is None else resolution
@@ -451,11 +452,16 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
             log(f"latency table: {table_path} ({len(table.entries)} layers, {table.threads} thread(s))")
         else:
             log(f"measuring the per-layer latency table ({torch.get_num_threads()} thread(s), impl={impl}) ...")
-            table = measure_latency_table(G, resolution=resolution, impl=impl, progress=progress)
+            table = measure_latency_table(G, ratios, resolution=resolution, impl=impl, progress=progress)
             table.save(out / "latency.json")
             log(f"wrote {out / 'latency.json'}")
     if budget_ms is not None:
         space = GeneratorSpace(G.arch, (resolution,), ratios=ratios, cost=table)
+        missing = missing_keys(table, ratios, resolution)
+        if missing:
+            raise ValueError(f"the latency table lacks {len(missing)} layer(s) that widths of ratios {list(ratios)} "
+                             f"can need (e.g. {missing[0]}): measure one with these ratios (anycost search does "
+                             f"when no --latency-table is given and OUT/latency.json is absent)")
         budget, cost_label, scale = budget_ms, "predicted latency (ms, batch 1)", 1.0
         constraints = [("MACs", lambda c: float(c.macs), macs_limit)] if macs_limit is not None else []
     else:

@@ -108,23 +108,32 @@ class LatencyTable:
 
 
 def _jobs(G, choices, max_layers: int):
-    """(key, module, kind, res, c_in, c_out) of every layer and width pair up to `max_layers` entries."""
+    """(key, module, kind, res, c_in, c_out) of every layer and width pair up to `max_layers` entries;
+    ``G=None`` gives None for the modules (to list the keys only)."""
     jobs = []
     for i in range(1, max_layers):
         res = 2 ** (i // 2 + 2)
         if i == 1:
-            conv, kind, rgb, rgb_kind = G.conv1, "conv", G.to_rgb1, "rgb"
+            conv, kind, rgb, rgb_kind = (G and G.conv1), "conv", (G and G.to_rgb1), "rgb"
         else:
             k, second = divmod(i - 2, 2)
-            conv, kind = G.convs[i - 2], ("conv" if second else "upconv")
-            rgb, rgb_kind = (G.to_rgbs[k], "rgb_skip") if second else (None, None)
+            conv, kind = (G and G.convs[i - 2]), ("conv" if second else "upconv")
+            rgb, rgb_kind = ((G and G.to_rgbs[k]), "rgb_skip") if second else (None, None)
         for c_in in choices[i - 1]:
             for c_out in choices[i]:
                 jobs.append((f"{kind}/{res}/{c_in}/{c_out}", conv, kind, res, c_in, c_out))
-        if rgb is not None:
+        if rgb_kind is not None:
             for c in choices[i]:
                 jobs.append((f"{rgb_kind}/{res}/{c}", rgb, rgb_kind, res, c, 3))
     return jobs
+
+
+def missing_keys(table: LatencyTable, ratios: Sequence[float], resolution: int) -> list[str]:
+    """Layer keys a search over `ratios` at `resolution` can need that `table` has not measured."""
+    from anycost.search.space import width_choices
+
+    keys = [job[0] for job in _jobs(None, width_choices(table.arch, ratios), n_layers(resolution))]
+    return [k for k in dict.fromkeys(keys) if k not in table.entries]
 
 
 def measure_latency_table(G, ratios: Sequence[float] = UNIFORM_RATIOS, resolution: int | None = None,

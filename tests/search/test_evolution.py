@@ -12,6 +12,8 @@ from anycost.config import SubnetConfig
 from anycost.metrics import subnet_consistency
 from anycost.search import ChoiceSpace, GeneratorSpace, SubnetFitness, evolve
 from anycost.search.evolution import paired_difference, parse_macs_budget
+from anycost.search.latency import LatencyTable, missing_keys
+from anycost.search.space import SEARCH_RATIOS
 
 # A separable knapsack-like problem: position i costs PRICE[i] per unit and loses VALUE[i] * (3 - x)^1.5 of fitness.
 VALUE = (5, 1, 4, 2, 7, 3)
@@ -274,7 +276,7 @@ def test_cli_search_under_a_latency_budget(tmp_path, tiny_generator, capsys):
     out = tmp_path / "lat"
     args = ["search", "-c", ckpt, "--budget-ms", "1000", "--budget-macs", "0.6", "--population", "4",
             "--generations", "1", "--parents", "2", "--crossover", "1", "--mutation", "1", "-n", "1",
-            "--perceptual", "mse", "--out", str(out)]
+            "--validate", "2", "--held-out", "2", "--perceptual", "mse", "--out", str(out)]
     assert main(args) == 0
     assert "ms predicted" in capsys.readouterr().out and (out / "latency.json").is_file()
     report = json.loads((out / "pareto.json").read_text())
@@ -282,3 +284,10 @@ def test_cli_search_under_a_latency_budget(tmp_path, tiny_generator, capsys):
     assert all(e["latency_ms"] <= 1000 and e["macs"] <= report["budget_macs"] for e in report["pareto"])
     assert main(args + ["--resume"]) == 0
     assert "latency table: " in capsys.readouterr().out  # the resumed run reuses the measured table
+    # The measured table covers the searched ratios; a table of coarser ones is refused before the search.
+    table = LatencyTable.load(out / "latency.json")
+    assert not missing_keys(table, SEARCH_RATIOS, 32) and missing_keys(table, (0.3, 1.0), 32)
+    coarse = tmp_path / "coarse"
+    assert main(args[:-2] + ["--ratios", "0.5,1", "--out", str(coarse)]) == 0
+    assert main(args[:-2] + ["--latency-table", str(coarse / "latency.json"), "--out", str(tmp_path / "x")]) == 1
+    assert "lacks" in capsys.readouterr().err and not (tmp_path / "x" / "state.json").exists()
