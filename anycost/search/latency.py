@@ -114,11 +114,11 @@ def _jobs(G, choices, max_layers: int):
     for i in range(1, max_layers):
         res = 2 ** (i // 2 + 2)
         if i == 1:
-            conv, kind, rgb, rgb_kind = (G and G.conv1), "conv", (G and G.to_rgb1), "rgb"
+            conv, kind, rgb, rgb_kind = getattr(G, "conv1", None), "conv", getattr(G, "to_rgb1", None), "rgb"
         else:
             k, second = divmod(i - 2, 2)
-            conv, kind = (G and G.convs[i - 2]), ("conv" if second else "upconv")
-            rgb, rgb_kind = ((G and G.to_rgbs[k]), "rgb_skip") if second else (None, None)
+            conv, kind = (None if G is None else G.convs[i - 2]), ("conv" if second else "upconv")
+            rgb, rgb_kind = ((None if G is None else G.to_rgbs[k]), "rgb_skip") if second else (None, None)
         for c_in in choices[i - 1]:
             for c_out in choices[i]:
                 jobs.append((f"{kind}/{res}/{c_in}/{c_out}", conv, kind, res, c_in, c_out))
