@@ -114,7 +114,8 @@ def _jobs(G, choices, max_layers: int):
     for i in range(1, max_layers):
         res = 2 ** (i // 2 + 2)
         if i == 1:
-            conv, kind, rgb, rgb_kind = getattr(G, "conv1", None), "conv", getattr(G, "to_rgb1", None), "rgb"
+            conv, kind = (None if G is None else G.conv1), "conv"
+            rgb, rgb_kind = (None if G is None else G.to_rgb1), "rgb"
         else:
             k, second = divmod(i - 2, 2)
             conv, kind = (None if G is None else G.convs[i - 2]), ("conv" if second else "upconv")
