@@ -1,7 +1,7 @@
 """Build script: metadata lives in pyproject.toml; this file only adds the native extension.
 
 `anycost._C` is built from csrc/*.cpp (CPU) and, when torch has CUDA and a real CUDA toolkit is
-found, also from csrc/*_cuda.cpp + kernels/*.cu. Without csrc/anycost_ops.cpp (or with
+found, also from csrc/*_cuda.cpp + kernels/cuda/*.cu. Without csrc/anycost_ops.cpp (or with
 ANYCOST_NO_EXT=1) the package is pure Python and torch is not even imported here.
 Build with the environment's torch: `pip install --no-build-isolation -e .` (the Makefile does it).
 Env: ANYCOST_NO_EXT=1 (no extension), ANYCOST_NO_CUDA=1 (CPU only), MAX_JOBS (default 2),
@@ -66,7 +66,7 @@ def _extensions():
                                                           else ["-march=native"]), "nvcc": ["-O3"]},
         extra_link_args=["-fopenmp"],
     )
-    cuda_sources = cuda_cpp + rel("kernels/*.cu")
+    cuda_sources = cuda_cpp + rel("kernels/cuda/*.cu")
     if cuda_sources and torch.version.cuda and cuda_home:
         if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
             os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0+PTX"  # no GPU to detect: A100/H100 (+PTX)

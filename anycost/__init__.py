@@ -1,24 +1,48 @@
 """anycost: generators that run at any cost (elastic resolution x elastic channels).
 
->>> import anycost
->>> G = anycost.load_generator(anycost.default_model_path())   # or anycost.Generator(256)
->>> preview = G(G.mapping(torch.randn(1, G.arch.style_dim)), config=G.subnet(resolution=32, ratio=0.25))
+>>> import torch, anycost
+>>> G, source = anycost.default_generator()            # the bundled 64 px emoji model
+>>> w = G.mapping(torch.randn(2, G.arch.style_dim))
+>>> preview = G(w, config=G.subnet(resolution=32, ratio=0.25), noise="const")
+>>> tuple(preview.shape)
+(2, 3, 32, 32)
+>>> full = G(w, noise="const")                         # the full 64 px output
+>>> tuple(full.shape)
+(2, 3, 64, 64)
 """
 
-__version__ = "0.1.0"
-
-from anycost.checkpoints import CheckpointError, export_official, load_generator, save_generator  # noqa: E402
-from anycost.config import GeneratorArch, SubnetConfig  # noqa: E402
-from anycost.models import Generator, sort_channels  # noqa: E402
+from anycost._version import __version__
+from anycost.editing import EditDirections
+from anycost.fileio import CheckpointError
+from anycost.models.stylegan2 import (
+    Generator,
+    GeneratorArch,
+    SubnetConfig,
+    default_generator,
+    export_official,
+    load_generator,
+    save_generator,
+    sort_channels,
+)
+from anycost.models.stylegan2.bundled import default_model_path
+from anycost.preview import PreviewSession
+from anycost.projection import project
+from anycost.subnet import SubnetLike
 
 __all__ = [
     "CheckpointError",
+    "EditDirections",
     "Generator",
     "GeneratorArch",
+    "PreviewSession",
     "SubnetConfig",
+    "SubnetLike",
     "__version__",
+    "default_generator",
+    "default_model_path",
     "export_official",
     "load_generator",
+    "project",
     "save_generator",
     "sort_channels",
 ]

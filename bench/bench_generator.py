@@ -9,7 +9,7 @@ import torch
 from _timing import PEAK_SHAPE, config_f, peak_macs, record
 
 from anycost.benchmark import latent
-from anycost.config import SubnetConfig
+from anycost.models.stylegan2 import SubnetConfig
 
 RESOLUTIONS = (1024, 512, 256, 128)
 RATIOS = (1.0, 0.75, 0.5, 0.25)

@@ -6,15 +6,15 @@ import torch
 from _timing import config_f, record
 
 from anycost import ops
-from anycost.benchmark import modconv_macs
-from anycost.config import layer_resolution
+from anycost.models.stylegan2 import layer_resolution
+from anycost.models.stylegan2.macs import modconv_macs
 
 RATIOS = (1.0, 0.5, 0.25)
 
 
 def _layer_cases():
     """(layer index, resolution, c_in, c_out, upsample) of every 3x3 modulated conv, per ratio."""
-    from anycost.config import GeneratorArch
+    from anycost.models.stylegan2 import GeneratorArch
 
     arch = GeneratorArch(1024, 2)
     cases = []

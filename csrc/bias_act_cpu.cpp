@@ -1,5 +1,5 @@
 // CPU kernel of anycost::bias_act: argument checks, then the torch-free kernel of
-// csrc/cpu/bias_act_blocked.h. x is read as [N, C, S] (S = the flattened dims after the channels):
+// kernels/cpu/bias_act_blocked.h. x is read as [N, C, S] (S = the flattened dims after the channels):
 // through its own strides when those dims flatten to one stride (any contiguous or channels-last
 // tensor, any slice along N or C), else from a contiguous copy (x.reshape copies only then). The bias
 // may be a strided view. The output is a new contiguous tensor of x's shape.

@@ -1,5 +1,5 @@
 // CPU kernels of anycost::modulated_conv2d and anycost::to_rgb: argument checks, then the torch-free
-// blocked kernel of csrc/cpu/modulated_conv_blocked.h on the tensors' raw pointers and strides
+// blocked kernel of kernels/cpu/modulated_conv_blocked.h on the tensors' raw pointers and strides
 // (sliced weight views are read in place, never copied).
 #include <ATen/ATen.h>
 #include <torch/library.h>

@@ -1,5 +1,5 @@
 // CPU kernel of anycost::upfirdn2d: argument checks, then the torch-free FIR kernel of
-// csrc/cpu/upfirdn2d_blocked.h on the tensors' raw pointers and strides (x and the kernel may be any
+// kernels/cpu/upfirdn2d_blocked.h on the tensors' raw pointers and strides (x and the kernel may be any
 // strided views: nothing is copied; the output is a new contiguous tensor).
 #include <ATen/ATen.h>
 #include <torch/library.h>

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anycost.config import GeneratorArch
+from anycost.models.stylegan2 import GeneratorArch
 
 #: 32 px, widths 64/64/64/64 capped, ratio 0.25 gives 64/64/32/16: slicing shows at 16 and 32 px.
 TINY = dict(channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2)
@@ -16,7 +16,7 @@ def tiny_arch():
 
 @pytest.fixture
 def tiny_generator(tiny_arch):
-    from anycost.models import Generator
+    from anycost.models.stylegan2 import Generator
 
     torch.manual_seed(0)
     return Generator(arch=tiny_arch).eval()

@@ -8,7 +8,8 @@ import torch
 from anycost import benchmark as B
 from anycost import save_generator
 from anycost.cli import main
-from anycost.config import SubnetConfig
+from anycost.cli_args import parse_list
+from anycost.models.stylegan2 import SubnetConfig
 
 
 def test_gflops_is_two_flops_per_mac():
@@ -56,11 +57,11 @@ def test_timing_needs_times_and_threads_must_be_positive():
 
 
 def test_parse_list():
-    assert B.parse_list("1024, 256", int) == [1024, 256]
-    assert B.parse_list("1.0,0.25", float) == [1.0, 0.25]
+    assert parse_list("1024, 256", int) == [1024, 256]
+    assert parse_list("1.0,0.25", float) == [1.0, 0.25]
     for text in ("", "a,b", "1.5"):
         with pytest.raises(ValueError):
-            B.parse_list(text, int)
+            parse_list(text, int)
 
 
 def _result():

@@ -9,7 +9,7 @@ import torch
 from official_reference import random_official_state_dict
 
 from anycost import CheckpointError, GeneratorArch, export_official, load_generator, save_generator
-from anycost.checkpoints import generator_from_official_state, infer_arch, read_metadata
+from anycost.models.stylegan2.checkpoints import generator_from_official_state, infer_arch, read_metadata
 
 TINY = dict(channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2)
 
@@ -41,7 +41,7 @@ def test_official_file_loads_with_inferred_arch(official_file):
 
 
 def test_config_f_arch_is_inferred_from_shapes():
-    from anycost.checkpoints import _empty_generator
+    from anycost.models.stylegan2.checkpoints import _empty_generator
 
     state = _empty_generator(GeneratorArch(1024)).state_dict()
     state.pop("w_avg")
@@ -92,17 +92,17 @@ def test_mismatched_official_state_is_refused_naming_the_key(tmp_path, official_
 def test_corrupt_truncated_and_unsafe_files(tmp_path, official_file):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00garbage" * 100)
-    with pytest.raises(CheckpointError, match="cannot read this torch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file, or a corrupt one"):
         load_generator(junk)
     data = official_file[0].read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file, or a corrupt"):
         load_generator(cut)
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as f:  # a pickle that would run code if unpickled without weights_only
         pickle.dump({"g_ema": _Exploit()}, f)
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="not a torch checkpoint file|refused"):
         load_generator(evil)
     assert not EXPLOIT_TARGET.exists()
     torch.save([1, 2], tmp_path / "list.pt")
@@ -110,6 +110,24 @@ def test_corrupt_truncated_and_unsafe_files(tmp_path, official_file):
         load_generator(tmp_path / "list.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load_generator(tmp_path / "missing.safetensors")
+
+
+class _Custom:
+    """A class of the test module: torch.save pickles it by reference (a GLOBAL opcode)."""
+
+
+def test_unreadable_torch_files_fail_with_one_line(tmp_path):
+    """A pickled custom class is refused without torch's advice to pass weights_only=False; a text file renamed
+    .pt says it is not a torch file (torch alone says "KeyError: 101")."""
+    custom = tmp_path / "custom.pt"
+    torch.save({"g_ema": {"style.1.weight": _Custom()}}, custom)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello, this is text\n")
+    expected = {custom: "refused: this checkpoint pickles a Python object .*_Custom", text: "not a torch checkpoint"}
+    for path, message in expected.items():
+        with pytest.raises(CheckpointError, match=message) as err:
+            load_generator(path)
+        assert "\n" not in str(err.value) and "weights_only=False" not in str(err.value)
 
 
 EXPLOIT_TARGET = Path(tempfile.gettempdir()) / "anycost-test-pwned"

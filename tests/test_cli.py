@@ -101,3 +101,110 @@ def test_every_command_states_each_default_once(capsys):
         assert "(default: None)" not in text and "(default: False)" not in text, name
         for chunk in text.split("--")[1:]:  # one option's help each
             assert chunk.lower().count("default") <= 1, (name, chunk)
+
+
+def _pixels(path):
+    import numpy as np
+
+    return np.asarray(Image.open(path), dtype=np.int16)
+
+
+def test_generate_many_seeds_into_a_folder_in_chunks(tmp_path, checkpoint, capsys):
+    """A folder output gets one PNG per seed, rendered `--batch` at a time; each image is the one its seed gives
+    alone (uint8 within 1: the batch size changes the summation order of the float convolutions)."""
+    out = tmp_path / "many"
+    assert main(["generate", "-c", checkpoint, "-s", "0-6", "-b", "3", "--noise", "random", "-o", str(out)]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [f"seed{s:06d}.png" for s in range(7)]
+    alone = tmp_path / "alone.png"
+    assert main(["generate", "-c", checkpoint, "-s", "5", "--noise", "random", "-o", str(alone)]) == 0
+    assert abs(_pixels(out / "seed000005.png") - _pixels(alone)).max() <= 1
+    assert "7 image(s)" in capsys.readouterr().out
+
+
+def test_generate_memory_is_bounded_by_the_batch(monkeypatch, tmp_path, checkpoint):
+    """No forward sees more than --batch latents, whatever the number of seeds."""
+    from anycost.models.stylegan2.generator import Generator
+
+    sizes = []
+    forward = Generator.forward
+    monkeypatch.setattr(Generator, "forward", lambda self, w, **kw: sizes.append(len(w)) or forward(self, w, **kw))
+    assert main(["generate", "-c", checkpoint, "-s", "0-40", "-b", "8", "-o", str(tmp_path / "f")]) == 0
+    assert max(sizes) == 8 and sum(sizes) == 41
+
+
+def test_generate_refuses_a_grid_too_large_and_folders_named_like_images(monkeypatch, tmp_path, checkpoint, capsys):
+    from anycost.models.stylegan2 import cli as stylegan2_cli
+
+    monkeypatch.setattr(stylegan2_cli, "MAX_GRID", 4)
+    assert main(["generate", "-c", checkpoint, "-s", "0-4", "-o", str(tmp_path / "grid.png")]) == 1
+    err = capsys.readouterr().err
+    assert "5 seeds do not fit one grid" in err and "one PNG per seed" in err and len(err.splitlines()) == 1
+    folder = tmp_path / "looks.png"
+    folder.mkdir()
+    with pytest.raises(SystemExit):
+        main(["generate", "-c", checkpoint, "-o", str(folder)])
+    assert "is a folder" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(SystemExit):
+        main(["generate", "-c", checkpoint, "-o", str(afile)])
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["generate", "-s", "5-2"], "runs backwards: write 2-5"),
+    (["demo", "-o", "{file}"], "is a file, not a folder"),
+    (["search", "--budget-macs", "0.5", "-o", "{file}"], "is a file, not a folder"),
+    (["bench", "-o", "{file}"], "is a file, not a folder"),
+    (["evaluate", "x.safetensors", "-o", "{file}"], "is a file, not a folder"),
+])
+def test_bad_arguments_say_what_is_wrong(argv, message, tmp_path, capsys):
+    afile = tmp_path / "existing.txt"
+    afile.write_text("keep me")
+    with pytest.raises(SystemExit) as err:
+        main([a.format(file=afile) for a in argv])
+    assert err.value.code == 2 and message in capsys.readouterr().err
+    assert afile.read_text() == "keep me"
+
+
+def test_a_refused_search_leaves_no_folder(tmp_path, checkpoint, capsys):
+    """--budget-macs 2 is neither a fraction nor a plausible MAC count: an error before anything is written."""
+    out = tmp_path / "search"
+    assert main(["search", "-c", checkpoint, "--budget-macs", "2", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "neither a fraction in (0, 1] nor a MAC count" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_os_errors_are_one_line_without_errno():
+    from anycost.cli import _one_line
+
+    assert _one_line(FileExistsError(17, "File exists", "runs/x")) == "runs/x: File exists"
+    assert _one_line(ValueError("first line\nsecond line\nthird")) == "first line"
+
+
+def test_demo_warms_every_config_before_timing_any(monkeypatch, tmp_path, checkpoint):
+    """The first forwards of a process are slow (kernel loading, first pages): every config the demo shows has
+    run once before the first timed one, so the first row's time is not a cold start."""
+    from anycost.benchmark import cli as benchmark_cli
+    from anycost.benchmark import generator_bench
+    from anycost.models.stylegan2.generator import Generator
+
+    ran, warm_at_first_timing = [], []
+    forward = Generator.forward
+    monkeypatch.setattr(Generator, "forward",
+                        lambda self, w, config=None, **kw: ran.append(config) or forward(self, w, config=config, **kw))
+    time_forward = generator_bench.time_forward
+
+    def timed(G, w, config, *args, **kw):
+        if not warm_at_first_timing:
+            warm_at_first_timing.append(set(ran))
+        return time_forward(G, w, config, *args, **kw)
+
+    monkeypatch.setattr(generator_bench, "time_forward", timed)
+    assert main(["demo", "-c", checkpoint, "-s", "0", "--repeats", "1", "-o", str(tmp_path / "demo")]) == 0
+    from anycost import load_generator
+
+    shown = {config for _, config in benchmark_cli.demo_configs(load_generator(checkpoint))}
+    assert shown and shown <= warm_at_first_timing[0]

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from anycost.config import GeneratorArch, SubnetConfig, n_layers
+from anycost.models.stylegan2 import GeneratorArch, SubnetConfig, n_layers
 
 CONFIG_F = GeneratorArch(1024)
 

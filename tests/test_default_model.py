@@ -1,8 +1,14 @@
 import torch
 
 from anycost import save_generator
-from anycost.checkpoints import read_metadata
-from anycost.default_model import DEFAULT_ARCH, DEFAULT_DATA, default_generator, default_model_path, training_data
+from anycost.models.stylegan2.bundled import (
+    DEFAULT_ARCH,
+    DEFAULT_DATA,
+    default_generator,
+    default_model_path,
+    training_data,
+)
+from anycost.models.stylegan2.checkpoints import read_metadata
 
 
 def test_default_generator_is_deterministic_and_leaves_the_global_rng_alone():

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from anycost.config import SubnetConfig
-from anycost.models import Discriminator, arch_vector
+from anycost.models.stylegan2 import Discriminator, SubnetConfig, arch_vector
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from anycost import Generator, GeneratorArch, SubnetConfig, sort_channels
-from anycost.models import generator as generator_module
+from anycost.models.stylegan2 import generator as generator_module
 
 
 def _w(G, n=2, seed=0):

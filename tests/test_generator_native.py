@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from anycost import Generator, ops
-from anycost.config import UNIFORM_RATIOS
+from anycost.models.stylegan2 import UNIFORM_RATIOS
 
 pytestmark = pytest.mark.skipif(not ops.NATIVE, reason="native ops unavailable")
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from official_reference import official_forward, official_mapping, official_uniform_widths, random_official_state_dict
 
-from anycost.checkpoints import generator_from_official_state
-from anycost.config import UNIFORM_RATIOS, SubnetConfig
+from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig
+from anycost.models.stylegan2.checkpoints import generator_from_official_state
 
 TINY = dict(channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2)
 

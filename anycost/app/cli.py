@@ -10,18 +10,18 @@ import torch
 
 def build_model(args):
     """The ServedModel the options ask for: checkpoint, directions, preview, idle time, projection steps."""
-    from anycost import default_model
     from anycost.app.model import ServedModel
-    from anycost.default_model import generator_or_default
-    from anycost.editing import EditDirections
+    from anycost.editing import EditDirections, default_directions
+    from anycost.models.stylegan2.bundled import generator_or_default
+    from anycost.projection import default_encoder
 
     G, source = generator_or_default(args.checkpoint)
     bundled = not args.checkpoint  # the bundled directions and encoder belong to the bundled model only
     if args.directions:
         directions = EditDirections.load(args.directions, style_dim=G.arch.style_dim)
     else:
-        directions = default_model.default_directions() if bundled else None
-    encoder = default_model.default_encoder(G) if bundled else None
+        directions = default_directions() if bundled else None
+    encoder = default_encoder(G) if bundled else None
     return ServedModel(G, source, directions=directions, encoder=encoder, preview_resolution=args.preview_resolution,
                        preview_ratio=args.preview_ratio, idle_s=args.idle_ms / 1000, project_steps=args.project_steps,
                        impl=args.impl)

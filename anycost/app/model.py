@@ -17,7 +17,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 import torch
 from PIL import Image
 
-from anycost.config import UNIFORM_RATIOS, SubnetConfig
+from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig
 
 #: Largest accepted upload (bytes) and image size (pixels, checked before decoding).
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024

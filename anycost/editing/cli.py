@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anycost.editing.directions import DirectionsError, EditDirections
+from anycost.editing.directions import DirectionsError, EditDirections, default_directions
 
 #: The strengths of a `--sweep` when --strengths is not given.
 DEFAULT_SWEEP = (-3.0, -1.5, 0.0, 1.5, 3.0)
@@ -82,9 +82,9 @@ def add_parser(sub) -> None:
 
 # -- anycost directions ---------------------------------------------------------------------------------
 def cmd_directions(args) -> None:
-    from anycost.default_model import default_classifier_path, generator_or_default
     from anycost.editing.fit import fit_directions
-    from anycost.metrics.attributes import AttributeClassifier
+    from anycost.metrics.attributes import AttributeClassifier, default_classifier_path
+    from anycost.models.stylegan2 import generator_or_default
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,8 +137,6 @@ def _directions(args, G) -> EditDirections:
     if args.checkpoint:
         raise ValueError("--directions is required with --checkpoint (directions belong to one model's W); "
                          "make them with `anycost directions --checkpoint ... --out F.npz`")
-    from anycost.default_model import default_directions
-
     dirs = default_directions()
     if dirs is None:
         raise FileNotFoundError("no bundled edit directions: pass --directions F.npz (see `anycost directions`)")
@@ -155,9 +153,9 @@ def _render(G, w, config, impl) -> tuple[torch.Tensor, float]:
 
 
 def cmd_edit(args) -> None:
-    from anycost.default_model import generator_or_default
     from anycost.editing.fit import orthogonalize
     from anycost.images import image_grid
+    from anycost.models.stylegan2.bundled import generator_or_default
 
     G, source = generator_or_default(args.checkpoint)
     dirs = _directions(args, G)

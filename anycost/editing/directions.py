@@ -143,3 +143,16 @@ class EditDirections:
         if style_dim is not None and dirs.style_dim != style_dim:
             raise DirectionsError(f"{path} holds directions for style_dim {dirs.style_dim}, the model has {style_dim}")
         return dirs
+
+
+#: Edit directions fitted for the bundled model (`anycost directions`; the model card has the command).
+DIRECTIONS_NAME = "emoji64_directions.npz"
+
+
+def default_directions() -> EditDirections | None:
+    """The bundled model's `EditDirections`, or None when this build has none."""
+    from anycost import assets
+    from anycost.models.stylegan2.bundled import DEFAULT_ARCH
+
+    path = assets.path(DIRECTIONS_NAME)
+    return EditDirections.load(path, style_dim=DEFAULT_ARCH.style_dim) if path is not None else None

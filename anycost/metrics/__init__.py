@@ -26,7 +26,7 @@ from anycost.metrics.fid import (
     kid,
 )
 from anycost.metrics.inception import InceptionFeatures, load_inception
-from anycost.metrics.perceptual import PerceptualDistance, available_backends, load_perceptual
+from anycost.metrics.perceptual import PerceptualDistance, available_backends, load_perceptual, perceptual_from_spec
 from anycost.metrics.slimgan import MICResult, mean_inception_consistency, slimgan_configs
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "kid",
     "load_inception",
     "load_perceptual",
+    "perceptual_from_spec",
     "mean_inception_consistency",
     "same_latent_outputs",
     "slimgan_configs",

@@ -31,12 +31,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anycost.config import SubnetConfig
 from anycost.fileio import atomic_write
 from anycost.metrics.consistency import check_configs, check_positive, downsample_to, same_latent_outputs
+from anycost.models.stylegan2 import SubnetConfig
 
 FORMAT = "anycost-attribute-classifier"
 FORMAT_VERSION = 1
+#: The bundled emoji attribute classifier in `anycost/assets`.
+CLASSIFIER_NAME = "emoji_attributes.safetensors"
+
+
+def default_classifier_path() -> Path | None:
+    """Path of the bundled emoji attribute classifier, or None when this build has none."""
+    from anycost import assets
+
+    return assets.path(CLASSIFIER_NAME)
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -235,6 +244,44 @@ def evaluate_classifier(classifier: AttributeClassifier, images: torch.Tensor, l
     return report
 
 
+def _class_weights(y: torch.Tensor, label_values: Mapping[str, Sequence[str]], balance: bool, device) -> list:
+    """Per label, the cross-entropy weight of each value: 1/sqrt(frequency), normalised (or 1) for values present
+    in `y`, 0 for absent ones."""
+    weights = []
+    for j, values in enumerate(label_values.values()):
+        counts = y[:, j].bincount(minlength=len(values)).float()
+        w = torch.where(counts > 0, counts.clamp(min=1).rsqrt(), torch.zeros(()))
+        weights.append((w * (counts > 0).sum() / w.sum() if balance else (counts > 0).float()).to(device))
+    return weights
+
+
+def _fit(model, x_train, y_train, weights, epochs: int, batch_size: int, lr: float, gen, shift: int, device,
+         progress: bool) -> None:
+    """AdamW with a one-cycle learning rate over `epochs` of shuffled, augmented batches."""
+    steps_per_epoch = math.ceil(len(x_train) / batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    from tqdm.auto import tqdm
+
+    model.train()
+    with tqdm(total=epochs * steps_per_epoch, desc="attribute classifier", unit="step", disable=not progress) as bar:
+        for _ in range(epochs):
+            perm = torch.randperm(len(x_train), generator=gen)
+            for k in range(steps_per_epoch):
+                idx = perm[k * batch_size: (k + 1) * batch_size]
+                x = _augment(x_train[idx], gen, shift).to(device)
+                y = y_train[idx].to(device)
+                logits = model(x)
+                loss = sum(F.cross_entropy(logits[name], y[:, j], weight=weights[j])
+                           for j, name in enumerate(model.label_names))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+
+
 def train_attribute_classifier(data, epochs: int = 16, seed: int = 0, progress: bool = False, *,
                                label_values: Mapping[str, Sequence[str]] | None = None, val_fraction: float = 0.2,
                                batch_size: int = 64, lr: float = 3e-3, input_size: int = 32, width: int = 32,
@@ -273,42 +320,9 @@ def train_attribute_classifier(data, epochs: int = 16, seed: int = 0, progress: 
     model.to(device)
     x_train = model.prepare(images[train_idx]).cpu()  # resize once; augment at the classifier's input size
     y_train = labels[train_idx]
-    weights = []
-    for j, values in enumerate(label_values.values()):
-        counts = y_train[:, j].bincount(minlength=len(values)).float()
-        w = torch.where(counts > 0, counts.clamp(min=1).rsqrt(), torch.zeros(()))
-        weights.append((w * (counts > 0).sum() / w.sum() if balance else (counts > 0).float()).to(device))
-
-    steps_per_epoch = math.ceil(len(x_train) / batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs * steps_per_epoch, desc="attribute classifier", unit="step")
+    weights = _class_weights(y_train, label_values, balance, device)
     start = time.perf_counter()
-    model.train()
-    try:
-        for _ in range(epochs):
-            perm = torch.randperm(len(x_train), generator=gen)
-            for k in range(steps_per_epoch):
-                idx = perm[k * batch_size: (k + 1) * batch_size]
-                x = _augment(x_train[idx], gen, shift).to(device)
-                y = y_train[idx].to(device)
-                logits = model(x)
-                loss = sum(F.cross_entropy(logits[name], y[:, j], weight=weights[j])
-                           for j, name in enumerate(model.label_names))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-    finally:
-        if bar is not None:
-            bar.close()
+    _fit(model, x_train, y_train, weights, epochs, batch_size, lr, gen, shift, device, progress)
     model.eval()
     seconds = time.perf_counter() - start
     model.metrics = {

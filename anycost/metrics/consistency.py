@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from anycost.config import SubnetConfig
+from anycost.models.stylegan2 import SubnetConfig
 
 
 @dataclass(frozen=True)

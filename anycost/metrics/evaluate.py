@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
 from anycost.metrics.consistency import downsample_to, subnet_consistency
 from anycost.metrics.fid import dataset_stats, evaluate_generator
+from anycost.models.stylegan2 import UNIFORM_RATIOS, GeneratorArch, SubnetConfig
 
 
 def evaluation_configs(arch: GeneratorArch, ratios=UNIFORM_RATIOS, resolutions=None) -> list[SubnetConfig]:

@@ -351,3 +351,14 @@ def load_perceptual(name: str = "auto", layers: int = 5, device=None) -> Percept
     build = {"lpips-vgg": _lpips_vgg, "lpips-alex": _lpips_alex, "hed-vgg": _hed_vgg}[name]
     module = build(layers)
     return module.to(device) if device is not None else module
+
+
+def perceptual_from_spec(spec: str) -> PerceptualDistance | None:
+    """The distance a command-line option names: "none" (None), or a `load_perceptual` name with an
+    optional ":k" that keeps its first k stages (e.g. "hed-vgg:3")."""
+    if spec == "none":
+        return None
+    name, _, layers = spec.partition(":")
+    if layers and not layers.isdigit():
+        raise ValueError(f"perceptual must be NAME or NAME:STAGES, got {spec!r}")
+    return load_perceptual(name, int(layers or 5))

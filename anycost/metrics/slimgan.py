@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
-from anycost.config import UNIFORM_RATIOS, SubnetConfig
 from anycost.metrics.consistency import check_configs, check_positive, downsample_to, same_latent_outputs
+from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,4 @@
-"""Models: the Anycost generator, its discriminator and their building blocks."""
+"""Model families, one package each; a sub-network is always a config value passed to forward.
 
-from anycost.models.channel_sort import sort_channels
-from anycost.models.discriminator import Discriminator, arch_vector
-from anycost.models.generator import Generator
-
-__all__ = ["Discriminator", "Generator", "arch_vector", "sort_channels"]
+- `stylegan2`: the Anycost generator (elastic resolution and channels), its discriminator, checkpoints.
+"""

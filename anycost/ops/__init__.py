@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from anycost import _ext
-from anycost.ops import ref
+from anycost.ops import _ext, ref
 from anycost.ops.ref import fir_kernel
 
 __all__ = ["NATIVE", "bias_act", "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]

@@ -81,7 +81,7 @@ def _reference_backward(reference, tensor_positions):
 
 
 def register() -> None:
-    """Attach fake kernels and autograd to the loaded native ops (called once by `anycost._ext`)."""
+    """Attach fake kernels and autograd to the loaded native ops (called once by `anycost.ops._ext`)."""
     torch.library.register_fake("anycost::modulated_conv2d")(_modconv_fake)
     torch.library.register_fake("anycost::to_rgb")(_to_rgb_fake)
     setup, backward = _reference_backward(_modconv_ref, _MODCONV_TENSORS)

@@ -4,7 +4,7 @@
 
 It trains two encoders for the bundled generator with the same settings, steps and seed (or resumes /
 reuses the runs already in OUT/consistency and OUT/full-only): the consistency-aware one and the
-`--full-only` ablation, on the images the bundled model was trained on (`default_model.training_data`).
+`--full-only` ablation, on the images the bundled model was trained on (`bundled.training_data`).
 Both hold out the same seeded 10% of them (`holdout_split`), which
 are the evaluation set: for each encoder, with and without a short Adam projection after it (on the
 first `--opt-images` held-out images), the full generator's distance to the input (perceptual, MSE)
@@ -106,8 +106,10 @@ def ablate(G, images: torch.Tensor, out, cfg: EncoderTrainConfig, perceptual, op
 
 
 def main(argv=None) -> int:
-    from anycost.default_model import ENCODER_NAME, default_generator, training_data
-    from anycost.training.run import load_images, load_perceptual
+    from anycost.data.named import load_images
+    from anycost.metrics.perceptual import perceptual_from_spec
+    from anycost.models.stylegan2.bundled import default_generator, training_data
+    from anycost.projection.encoder import ENCODER_NAME
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="folder for the two runs and the table")
@@ -128,7 +130,7 @@ def main(argv=None) -> int:
     images = load_images(data, G.arch.resolution, progress=False)
     table, _ = ablate(G, images, out, EncoderTrainConfig(data=data, steps=args.steps, seed=args.seed,
                                                         sub_weight=args.sub_weight),
-                      load_perceptual(args.perceptual), args.opt_steps, args.opt_images, source)
+                      perceptual_from_spec(args.perceptual), args.opt_steps, args.opt_images, source)
     print(table)
     if args.bundle:
         import anycost.assets

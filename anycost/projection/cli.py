@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anycost.config import UNIFORM_RATIOS
-from anycost.default_model import generator_or_default, training_data
+from anycost import cli_args
+from anycost.models.stylegan2 import UNIFORM_RATIOS
+from anycost.models.stylegan2.bundled import generator_or_default, training_data
 
 
 # -- train-encoder ---------------------------------------------------------------------------------
@@ -19,8 +20,8 @@ def add_train_parser(sub) -> None:
 
     d = EncoderTrainConfig()
     p = sub.add_parser("train-encoder", help="train an image -> W+ encoder for a generator (consistency-aware)")
-    p.add_argument("--out", "-o", required=True, help="run folder: config.json, latest.pt, log.json, "
-                                                      "encoder.safetensors")
+    p.add_argument("--out", "-o", type=cli_args.output_folder, required=True,
+                   help="run folder: config.json, latest.pt, log.json, encoder.safetensors")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
     p.add_argument("--data", help="real images: a named set or a folder, as for train (default: the data the "
                                   "generator was trained on, from its metadata; else emoji)")
@@ -41,8 +42,8 @@ def add_train_parser(sub) -> None:
 
 
 def cmd_train_encoder(args) -> None:
+    from anycost.data.named import load_images
     from anycost.projection.train_encoder import EncoderTrainConfig, run
-    from anycost.training.run import load_images
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,7 +70,8 @@ def add_project_parser(sub) -> None:
 
     p = sub.add_parser("project", help="find the W+ code of an image (encoder guess, then optimisation)")
     p.add_argument("image", help="image file (any size: centre-cropped and resized)")
-    p.add_argument("--out", "-o", required=True, help="folder for latent.npy, reconstruction.png, report.json")
+    p.add_argument("--out", "-o", type=cli_args.output_folder, required=True,
+                   help="folder for latent.npy, reconstruction.png, report.json")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
     p.add_argument("--encoder", "-e", help="encoder file, or 'none' (default: the bundled encoder with the bundled "
                                            "model, none with --checkpoint)")
@@ -92,8 +94,7 @@ def add_project_parser(sub) -> None:
 
 
 def _encoder(arg: str | None, G, default_model: bool):
-    from anycost.default_model import default_encoder
-    from anycost.projection.encoder import load_encoder
+    from anycost.projection.encoder import default_encoder, load_encoder
 
     if arg == "none" or (arg is None and not default_model):
         return None, "none (mean w)"
@@ -106,15 +107,15 @@ def _encoder(arg: str | None, G, default_model: bool):
 def cmd_project(args) -> None:
     from anycost.fileio import atomic_write
     from anycost.images import image_grid
+    from anycost.metrics.perceptual import perceptual_from_spec
     from anycost.projection.optimize import default_configs, load_target, measure, project
-    from anycost.training.run import load_perceptual
 
     if args.threads:
         torch.set_num_threads(args.threads)
     G, source = generator_or_default(args.checkpoint)
     target = load_target(args.image, G.arch.resolution)
     encoder, encoder_source = _encoder(args.encoder, G, args.checkpoint is None)
-    perceptual = load_perceptual(args.perceptual)
+    perceptual = perceptual_from_spec(args.perceptual)
     preview = G.subnet(ratio=args.preview_ratio)
     with torch.no_grad():
         w_init = encoder.encode(G, target) if encoder is not None else G.w_avg.expand(1, G.arch.n_styles, -1)

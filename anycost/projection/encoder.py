@@ -24,10 +24,9 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from anycost import __version__
-from anycost.checkpoints import CheckpointError, check_state, read_tagged_safetensors
-from anycost.config import GeneratorArch
-from anycost.fileio import atomic_write
+from anycost._version import __version__
+from anycost.fileio import CheckpointError, atomic_write, check_state, read_tagged_safetensors
+from anycost.models.stylegan2 import GeneratorArch
 
 FORMAT = "anycost-encoder"
 FORMAT_VERSION = 1
@@ -147,3 +146,18 @@ def read_encoder_metadata(path) -> dict:
         return json.loads(meta.get("info", "{}"))
     except ValueError as err:
         raise CheckpointError(f"{path}: bad metadata ({err})") from None
+
+
+#: The consistency-aware encoder bundled for the bundled model (`python -m anycost.projection.ablation` makes it).
+ENCODER_NAME = "emoji64_encoder.safetensors"
+
+
+def default_encoder(G=None) -> Encoder | None:
+    """The bundled image -> W+ encoder, or None when this build has none.
+
+    With `G`: refused (CheckpointError) for another architecture, a warning for other weights.
+    """
+    from anycost import assets
+
+    path = assets.path(ENCODER_NAME)
+    return load_encoder(path, G) if path is not None else None

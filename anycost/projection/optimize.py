@@ -35,9 +35,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from anycost.config import SubnetConfig
 from anycost.data.image_folder import check_resolution, square_resize, to_rgb, uint8_to_tensor
 from anycost.metrics.consistency import check_configs, downsample_to
+from anycost.models.stylegan2 import SubnetConfig
 
 OPTIMIZERS = ("adam", "lbfgs")
 #: Default learning rates: Adam on W+ (per-dimension w spread is about 0.7 for the bundled model), L-BFGS's step.
@@ -113,9 +113,9 @@ def _resolve_perceptual(perceptual, device):
         return perceptual
     if not isinstance(perceptual, str):
         raise TypeError(f"perceptual must be a backend name, a distance module or None, got {type(perceptual)}")
-    from anycost.training.run import load_perceptual
+    from anycost.metrics.perceptual import perceptual_from_spec
 
-    module = load_perceptual(perceptual)
+    module = perceptual_from_spec(perceptual)
     return module.to(device) if module is not None else None
 
 
@@ -161,6 +161,20 @@ def measure(G, w_plus, target, perceptual, configs, noise="const") -> dict[str, 
     return out
 
 
+def _check_arguments(G, target, optimizer: str, steps, **weights) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    r = G.arch.resolution
+    if not isinstance(target, torch.Tensor) or target.ndim != 4 or tuple(target.shape[1:]) != (3, r, r):
+        got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
+        raise ValueError(f"target must be [N, 3, {r}, {r}] in [-1, 1] (see load_target), got {got}")
+    for label, value in weights.items():
+        if not value >= 0:
+            raise ValueError(f"{label} must be >= 0, got {value}")
+
+
 def project(G, target: torch.Tensor, *, encoder=None, steps: int = 100, optimizer: str = "adam",
             lr: float | None = None, perceptual="auto", mse_weight: float = 1.0, consistency_weight: float = 0.0,
             consistency_configs: Sequence[SubnetConfig] | None = None, optimize_noise: bool = False,
@@ -173,18 +187,8 @@ def project(G, target: torch.Tensor, *, encoder=None, steps: int = 100, optimize
     `consistency_configs`: the sub-generators of the consistency term and of the reported distances
     (default `default_configs`). `callback(step, loss)` runs after every step; returning True stops.
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    r = G.arch.resolution
-    if not isinstance(target, torch.Tensor) or target.ndim != 4 or tuple(target.shape[1:]) != (3, r, r):
-        got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
-        raise ValueError(f"target must be [N, 3, {r}, {r}] in [-1, 1] (see load_target), got {got}")
-    for label, value in (("mse_weight", mse_weight), ("consistency_weight", consistency_weight),
-                         ("noise_weight", noise_weight)):
-        if not value >= 0:
-            raise ValueError(f"{label} must be >= 0, got {value}")
+    _check_arguments(G, target, optimizer, steps, mse_weight=mse_weight, consistency_weight=consistency_weight,
+                     noise_weight=noise_weight)
     configs = check_configs(G, consistency_configs) if consistency_configs is not None else default_configs(G.arch)
     lr = DEFAULT_LR[optimizer] if lr is None else lr
     if not lr > 0:

@@ -30,11 +30,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from anycost.checkpoints import load_torch_checkpoint
-from anycost.config import UNIFORM_RATIOS
-from anycost.default_model import DEFAULT_DATA
-from anycost.fileio import atomic_write
+from anycost.fileio import atomic_write, load_torch_checkpoint
 from anycost.metrics.consistency import downsample_to
+from anycost.models.stylegan2 import UNIFORM_RATIOS
+from anycost.models.stylegan2.bundled import DEFAULT_DATA
 from anycost.projection.encoder import Encoder, generator_fingerprint, save_encoder
 from anycost.training.sampling import sample_resolution, sample_subnet
 
@@ -211,7 +210,7 @@ def run(cfg: EncoderTrainConfig, G, images, out, *, resume: bool = False, genera
     extends or shortens a resumed run. A new run refuses a folder that already holds one (latest.pt or
     encoder.safetensors). The perceptual distance is `cfg.perceptual` ("none", or NAME[:STAGES]).
     """
-    from anycost.training.run import load_perceptual
+    from anycost.metrics.perceptual import perceptual_from_spec
 
     out = Path(out)
     state = None
@@ -223,7 +222,7 @@ def run(cfg: EncoderTrainConfig, G, images, out, *, resume: bool = False, genera
                               "another --out")
     if steps is not None:
         cfg = replace(cfg, steps=steps)
-    trainer = EncoderTrainer(cfg, G, images, out, load_perceptual(cfg.perceptual), generator_source, progress)
+    trainer = EncoderTrainer(cfg, G, images, out, perceptual_from_spec(cfg.perceptual), generator_source, progress)
     if state is not None:
         trainer.load_state_dict(state)
     out.mkdir(parents=True, exist_ok=True)

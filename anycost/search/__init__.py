@@ -8,7 +8,8 @@
 A latency budget instead of MACs: ``GeneratorSpace(G.arch, cost=measure_latency_table(G))``.
 """
 
-from anycost.search.evolution import Evaluated, SearchResult, SubnetFitness, evolve
+from anycost.search.evolution import Evaluated, SearchResult, evolve
+from anycost.search.fitness import SubnetFitness, paired_difference
 from anycost.search.latency import LatencyTable, layer_keys, measure_latency_table
 from anycost.search.space import ChoiceSpace, GeneratorSpace, width_choices
 
@@ -22,5 +23,6 @@ __all__ = [
     "evolve",
     "layer_keys",
     "measure_latency_table",
+    "paired_difference",
     "width_choices",
 ]

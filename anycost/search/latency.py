@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig, n_layers
+from anycost.fileio import atomic_write
+from anycost.models.stylegan2 import UNIFORM_RATIOS, GeneratorArch, SubnetConfig, n_layers
 
 TABLE_KIND = "anycost-latency-table"
 TABLE_VERSION = 1
@@ -91,12 +92,8 @@ class LatencyTable:
                    float(data.get("mapping_ms", 0.0)), data.get("machine", {}))
 
     def save(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        tmp.replace(path)
-        return path
+        text = json.dumps(self.to_dict(), indent=1)
+        return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
     @classmethod
     def load(cls, path) -> LatencyTable:

@@ -23,7 +23,7 @@ import json
 import random
 from collections.abc import Callable, Sequence
 
-from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig, layer_resolution, n_layers
+from anycost.models.stylegan2 import UNIFORM_RATIOS, GeneratorArch, SubnetConfig, layer_resolution, n_layers
 
 COSTS = ("macs",)
 #: The ratios `anycost search` takes each layer's width from by default: the trained ones and the midpoints

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anycost.checkpoints import load_torch_checkpoint
+from anycost.fileio import load_torch_checkpoint
 
 REQUIRED_KEYS = ("format", "version", "config", "step", "G", "D", "G_ema", "opt_G", "opt_D", "pl_mean")
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
-from anycost.config import UNIFORM_RATIOS, GeneratorArch
-from anycost.default_model import DEFAULT_ARCH, DEFAULT_DATA
+from anycost.models.stylegan2 import UNIFORM_RATIOS, GeneratorArch
+from anycost.models.stylegan2.bundled import DEFAULT_ARCH, DEFAULT_DATA
 from anycost.training.augment import check_policy
 
-#: DiffAugment on everything D sees: all three policies. On the 893 emoji heads, translation and cutout alone
-#: let D memorise the set (mode collapse by 3,000 steps even with R1 gamma 0.5); adding colour and gamma 1 kept
-#: D's loss near 1 and the samples varied (run v3, then the bundled model's run). Colour jitter can hide the
-#: output range from D (an earlier, unstable run drifted to 15% of pixels beyond +-1.2), so watch that figure.
-#: Configs saved before the field existed had none.
+#: DiffAugment on everything D sees: all three policies, which keep D from memorising a set as small as the 893
+#: emoji heads (the model card has the runs that chose them). Colour jitter also hides the output range from D, so
+#: the log's share of pixels beyond +-1.2 is worth watching. Configs saved without the field had no augmentation.
 AUGMENT_DEFAULT = ("color", "translation", "cutout")
 
 TRAIN_CONFIG_VERSION = 1
@@ -26,12 +24,11 @@ class TrainConfig:
     """Everything that decides a training run (the data source, the model shape, the schedule, the losses).
 
     `schedule` is a sequence of (stage, steps): e.g. (("plain", 6800), ("multires", 800), ("adaptive", 3000))
-    trains plain StyleGAN2, then sampling-based multi-resolution, then adaptive channels, in one run. That is
-    the default and the bundled model's schedule; with 3,000 plain steps its full model scored FID 216
-    instead of 165 (1,000 samples).
-    `perceptual` names the consistency loss's perceptual distance (see `anycost.training.run.load_perceptual`;
+    trains plain StyleGAN2, then sampling-based multi-resolution, then adaptive channels, in one run (the
+    default, the bundled model's schedule; the model card says why the plain stage is the longest).
+    `perceptual` names the consistency loss's perceptual distance (`anycost.metrics.perceptual_from_spec`:
     "auto:2" = the first two stages of LPIPS-VGG, or of its offline HED-VGG16 stand-in).
-    At the start of the adaptive stage the channels are sorted by importance (see `anycost.models.sort_channels`).
+    At the start of the adaptive stage the channels are sorted by importance (`anycost.sort_channels`).
     `augment` lists the differentiable augmentations applied to D's inputs (`anycost.training.augment`).
     `resolution_consistency`: in the adaptive stage, a step at a lower resolution takes its consistency teacher
     from the full generator at full resolution (box-downsampled), so the lower-resolution previews are pulled
@@ -129,7 +126,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training config fields: {sorted(unknown)}")
         data["arch"] = GeneratorArch.from_dict(data["arch"])
-        data.setdefault("augment", ())  # written before augmentation existed: the run had none
+        data.setdefault("augment", ())  # no field: a config of a run without augmentation
         data.setdefault("resolution_consistency", False)  # likewise: the teacher was at the step's resolution
         return cls(**data)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from anycost.config import GeneratorArch, SubnetConfig, layer_resolution, n_layers
+from anycost.models.stylegan2 import GeneratorArch, SubnetConfig, layer_resolution, n_layers
 
 
 def choice(seq, rng: torch.Generator):

@@ -19,13 +19,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from anycost.checkpoints import save_generator
-from anycost.config import SubnetConfig
 from anycost.data.pyramid import random_flip
 from anycost.fileio import atomic_write
 from anycost.images import image_grid
 from anycost.metrics.consistency import downsample_to
-from anycost.models import Discriminator, Generator, sort_channels
+from anycost.models.stylegan2 import Discriminator, Generator, SubnetConfig, sort_channels
+from anycost.models.stylegan2.checkpoints import save_generator
 from anycost.training import distributed, losses, sampling
 from anycost.training.augment import diff_augment
 from anycost.training.checkpoint import load_training_state

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "../../csrc/cpu/bias_act_blocked.h"
-#include "../../csrc/cpu/modulated_conv_blocked.h"
-#include "../../csrc/cpu/upfirdn2d_blocked.h"
+#include "../../kernels/cpu/bias_act_blocked.h"
+#include "../../kernels/cpu/modulated_conv_blocked.h"
+#include "../../kernels/cpu/upfirdn2d_blocked.h"
 
 namespace naive {
 

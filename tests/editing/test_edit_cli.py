@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 
 from anycost import save_generator
-from anycost.checkpoints import load_generator
 from anycost.cli import main
 from anycost.editing import EditDirections
 from anycost.editing.fit import orthogonalize, sample_latents
 from anycost.images import to_uint8
 from anycost.metrics.attributes import AttributeClassifier
+from anycost.models.stylegan2.checkpoints import load_generator
 
 CELL = 128  # grid cell size for a 32 px model (image_grid size = max(resolution, 128))
 

@@ -158,8 +158,9 @@ def test_sample_latents_is_seeded_and_batch_independent(tiny_generator):
 
 
 def test_bundled_directions_fit_the_bundled_model():
-    from anycost.default_model import DEFAULT_ARCH, default_classifier_path, default_directions
-    from anycost.metrics.attributes import AttributeClassifier
+    from anycost.editing import default_directions
+    from anycost.metrics.attributes import AttributeClassifier, default_classifier_path
+    from anycost.models.stylegan2 import DEFAULT_ARCH
 
     dirs = default_directions()
     if dirs is None:

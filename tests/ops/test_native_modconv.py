@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from anycost import _ext, ops
-from anycost.ops import ref
+from anycost import ops
+from anycost.ops import _ext, ref
 
 pytestmark = pytest.mark.skipif(_ext.load() is None, reason=f"native ops unavailable: {_ext.reason()}")
 
@@ -44,7 +44,7 @@ def test_forward_matches_reference(upsample, demodulate, batch, c_in, c_out, siz
 
 
 # Many channels at 1-16 px: the kernel's small-image path (style on the input, weight streamed in place,
-# demodulation as an output scale; csrc/cpu/modconv_small.h) for the upsampling conv up to 16x16 and the
+# demodulation as an output scale; kernels/cpu/modconv_small.h) for the upsampling conv up to 16x16 and the
 # plain conv up to 4x4 (8x8 with >= 256 input channels); the other shapes take the blocked path.
 @pytest.mark.parametrize("upsample", [False, True])
 @pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "contiguous_x"), [

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from anycost import _ext, ops
-from anycost.ops import ref
+from anycost import ops
+from anycost.ops import _ext, ref
 
 pytestmark = pytest.mark.skipif(_ext.load() is None, reason=f"native ops unavailable: {_ext.reason()}")
 

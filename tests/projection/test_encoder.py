@@ -5,9 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from anycost.checkpoints import CheckpointError, save_generator
-from anycost.default_model import DEFAULT_ARCH
-from anycost.models import Generator
+from anycost.fileio import CheckpointError
+from anycost.models.stylegan2 import Generator
+from anycost.models.stylegan2.bundled import DEFAULT_ARCH
+from anycost.models.stylegan2.checkpoints import save_generator
 from anycost.projection import Encoder, load_encoder, save_encoder
 
 

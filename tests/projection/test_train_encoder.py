@@ -43,7 +43,7 @@ def test_resume_is_exact_and_overwrite_is_refused(tmp_path, tiny_generator, imag
 
 
 def test_resume_refuses_another_generator(tmp_path, tiny_generator, tiny_arch, images):
-    from anycost.models import Generator
+    from anycost.models.stylegan2 import Generator
 
     run(_cfg(), tiny_generator, images, tmp_path / "a", steps=2)
     torch.manual_seed(5)

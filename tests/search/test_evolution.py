@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from anycost.cli import main
-from anycost.config import SubnetConfig
 from anycost.metrics import subnet_consistency
-from anycost.search import ChoiceSpace, GeneratorSpace, SubnetFitness, evolve
-from anycost.search.evolution import paired_difference, parse_macs_budget
+from anycost.models.stylegan2 import SubnetConfig
+from anycost.search import ChoiceSpace, GeneratorSpace, SubnetFitness, evolve, paired_difference
 from anycost.search.latency import LatencyTable, missing_keys
+from anycost.search.run import parse_macs_budget
 from anycost.search.space import SEARCH_RATIOS
 
 # A separable knapsack-like problem: position i costs PRICE[i] per unit and loses VALUE[i] * (3 - x)^1.5 of fitness.

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from anycost.benchmark import latent, time_forward
-from anycost.config import GeneratorArch, SubnetConfig
+from anycost.models.stylegan2 import GeneratorArch, SubnetConfig
 from anycost.search import GeneratorSpace, LatencyTable, evolve, layer_keys, measure_latency_table
 
 ARCH = GeneratorArch(32, channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2)  # conftest's tiny arch
@@ -14,7 +14,7 @@ ARCH = GeneratorArch(32, channel_multiplier=0.125, channel_max=64, style_dim=32,
 
 @pytest.fixture(scope="module")
 def generator():
-    from anycost.models import Generator
+    from anycost.models.stylegan2 import Generator
 
     with torch.random.fork_rng():
         torch.manual_seed(0)

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from anycost.config import GeneratorArch, SubnetConfig
+from anycost.models.stylegan2 import GeneratorArch, SubnetConfig
 from anycost.search import ChoiceSpace, GeneratorSpace, width_choices
 
 SEEDS = range(200)

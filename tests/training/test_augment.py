@@ -7,7 +7,7 @@ import torch
 
 from anycost.training import TrainConfig
 from anycost.training.augment import diff_augment
-from anycost.training.run import parse_augment
+from anycost.training.cli import parse_augment
 
 
 def _rng(seed=0):
@@ -68,7 +68,7 @@ def test_config_and_cli_plumbing():
 
 
 def test_the_trainer_augments_what_d_sees(tmp_path):
-    from anycost.config import GeneratorArch
+    from anycost.models.stylegan2 import GeneratorArch
     from anycost.training import Trainer
 
     arch = GeneratorArch(16, channel_multiplier=1 / 32, channel_max=32, style_dim=16, n_mlp=2)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from anycost.config import GeneratorArch, SubnetConfig
+from anycost.models.stylegan2 import GeneratorArch, SubnetConfig
 from anycost.training.sampling import choice, sample_resolution, sandwich
 
 ARCH = GeneratorArch(64, channel_multiplier=1 / 32, channel_max=32, style_dim=16, n_mlp=2)  # 8, 16, 32, 64 px

@@ -3,11 +3,11 @@
 import pytest
 from PIL import Image
 
-from anycost.checkpoints import load_generator
 from anycost.cli import main
+from anycost.models.stylegan2.checkpoints import load_generator
 from anycost.training.checkpoint import load_training_state
+from anycost.training.cli import parse_schedule
 from anycost.training.config import TrainConfig
-from anycost.training.run import parse_schedule
 
 TINY = ["--resolution", "16", "--channel-multiplier", "0.03125", "--channel-max", "32", "--style-dim", "16",
         "--n-mlp", "2", "--batch", "2", "--threads", "1", "--no-progress"]

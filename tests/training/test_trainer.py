@@ -8,8 +8,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from anycost.checkpoints import CheckpointError, load_generator, read_metadata
-from anycost.config import GeneratorArch
+from anycost.fileio import CheckpointError
+from anycost.models.stylegan2 import GeneratorArch
+from anycost.models.stylegan2.checkpoints import load_generator, read_metadata
 from anycost.training import TrainConfig, Trainer
 from anycost.training.checkpoint import load_training_state
 

@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from anycost import ops
-from anycost.config import UNIFORM_RATIOS, GeneratorArch, SubnetConfig, layer_resolution, n_layers
-from anycost.models.layers import EqualLinear
+from anycost.models.stylegan2.arch import UNIFORM_RATIOS, GeneratorArch, layer_resolution, n_layers
+from anycost.models.stylegan2.config import SubnetConfig
+from anycost.models.stylegan2.layers import EqualLinear
 
 #: Channels of the minibatch standard-deviation feature, and its group size (as in StyleGAN2).
 STDDEV_GROUP = 4

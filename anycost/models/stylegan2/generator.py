@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from anycost.config import GeneratorArch, SubnetConfig, n_layers
-from anycost.models.layers import EqualLinear, PixelNorm, StyledConv, ToRGB
+from anycost.models.stylegan2.arch import GeneratorArch, n_layers
+from anycost.models.stylegan2.config import SubnetConfig
+from anycost.models.stylegan2.layers import EqualLinear, PixelNorm, StyledConv, ToRGB
 
 NOISE_MODES = ("random", "const")
 

@@ -1,4 +1,4 @@
-"""`anycost train`: the training data by name or folder, and the command itself."""
+"""`anycost train`: its options and the command."""
 
 from __future__ import annotations
 
@@ -7,45 +7,14 @@ import os
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from anycost.config import GeneratorArch
+from anycost import cli_args
+from anycost.data.named import NAMED_DATA, load_images
 from anycost.fileio import atomic_write
+from anycost.metrics.perceptual import perceptual_from_spec
+from anycost.models.stylegan2 import GeneratorArch
 from anycost.training.augment import POLICIES, check_policy
 from anycost.training.config import STAGES, TrainConfig
-
-#: Data sources by name; anything else is an image folder.
-NAMED_DATA = ("emoji", "emoji-heads", "emoji-all", "fashion-mnist", "mnist5k")
-
-
-def open_dataset(data: str, resolution: int):
-    """The dataset `data` names (see NAMED_DATA) or an image folder at that path, at `resolution`."""
-    from anycost import data as datasets
-
-    if data == "emoji":
-        return datasets.EmojiDataset(resolution, subset="faces_people")
-    if data == "emoji-heads":
-        return datasets.EmojiDataset(resolution, subset="heads")
-    if data == "emoji-all":
-        return datasets.EmojiDataset(resolution, subset="all")
-    if data == "fashion-mnist":
-        return datasets.FashionMNISTDataset(resolution, split="train")
-    if data == "mnist5k":
-        return datasets.MNIST5kDataset(resolution)
-    if not Path(data).is_dir():
-        raise FileNotFoundError(f"--data {data!r} is neither one of {NAMED_DATA} nor an image folder")
-    return datasets.ImageFolderDataset(data, resolution)
-
-
-def load_images(data: str, resolution: int, progress: bool = True) -> torch.Tensor:
-    """Every image of the data source as one uint8 tensor [N, 3, R, R] (training samples from memory)."""
-    dataset = open_dataset(data, resolution)
-    out = torch.empty(len(dataset), 3, resolution, resolution, dtype=torch.uint8)
-    for i in tqdm(range(len(dataset)), desc=f"loading {data}", disable=not progress, leave=False):
-        item = dataset[i]
-        image = item[0] if isinstance(item, tuple) else item
-        out[i] = ((image + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    return out
 
 
 def parse_schedule(text: str) -> tuple[tuple[str, int], ...]:
@@ -57,19 +26,6 @@ def parse_schedule(text: str) -> tuple[tuple[str, int], ...]:
             raise argparse.ArgumentTypeError(f"bad schedule entry {part!r}: use stage:steps with stage in {STAGES}")
         out.append((stage, int(steps)))
     return tuple(out)
-
-
-def load_perceptual(spec: str):
-    """The consistency loss's perceptual distance: "none", or a name of `anycost.metrics.load_perceptual`
-    with an optional ":k" to keep its first k stages (e.g. "hed-vgg:3")."""
-    if spec == "none":
-        return None
-    from anycost.metrics.perceptual import load_perceptual as load
-
-    name, _, layers = spec.partition(":")
-    if layers and not layers.isdigit():
-        raise ValueError(f"perceptual must be NAME or NAME:STAGES, got {spec!r}")
-    return load(name, int(layers or 5))
 
 
 def parse_augment(text: str) -> tuple[str, ...]:
@@ -86,7 +42,8 @@ def add_parser(sub) -> None:
     defaults = TrainConfig()
     p = sub.add_parser("train", help="train an Anycost generator (plain -> multi-resolution -> adaptive channels)")
     p.add_argument("--data", default=defaults.data, help=f"one of {NAMED_DATA} or an image folder")
-    p.add_argument("--out", "-o", required=True, help="run folder: checkpoints, samples, log.jsonl, generator")
+    p.add_argument("--out", "-o", type=cli_args.output_folder, required=True,
+                   help="run folder: checkpoints, samples, log.jsonl, generator")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt (its config is kept, "
                    "except --schedule, --perceptual, --augment, --r1-gamma, --resolution-consistency, "
                    "--full-resolution-prob and --flexible-prob when given)")
@@ -174,7 +131,7 @@ def cmd_train(args) -> None:
     progress = not args.no_progress
     images = load_images(cfg.data, cfg.arch.resolution, progress=progress and rank == 0)
     adaptive = any(stage == "adaptive" for stage, _ in cfg.schedule)
-    perceptual = load_perceptual(cfg.perceptual) if adaptive else None
+    perceptual = perceptual_from_spec(cfg.perceptual) if adaptive else None
     trainer = Trainer(cfg, images, out, perceptual=perceptual, device=device, rank=rank, world=world,
                       progress=progress, snapshot_every=args.snapshot_every)
     if rank == 0:

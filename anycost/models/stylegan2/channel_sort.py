@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from anycost.models.layers import ModulatedConv, StyledConv
+from anycost.models.stylegan2.layers import ModulatedConv, StyledConv
 
 
 def _input_order(conv: ModulatedConv, w: torch.Tensor) -> torch.Tensor:

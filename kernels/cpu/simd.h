@@ -7,8 +7,8 @@
 //     for whatever ISA the build targets (SSE2 at least on x86-64).
 // Both give the same results up to fp32 rounding (FMA contraction differs).
 //
-// AVX-512 is deliberately not used: the target machines (AMD Zen 2) lack it,
-// so it could not be tested.
+// The vector width is 8 lanes on every ISA: the kernels' register blocking
+// (conv_microkernel.h) is laid out for it.
 #pragma once
 
 #include <cmath>

@@ -16,24 +16,26 @@ naming the bad key, so nothing is ever half-loaded.
 from __future__ import annotations
 
 import json
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 
-from anycost import __version__
-from anycost.config import BASE_CHANNELS, GeneratorArch
-from anycost.fileio import atomic_write
-from anycost.models.generator import Generator
+from anycost._version import __version__
+from anycost.fileio import (
+    CheckpointError,
+    atomic_write,
+    check_state,
+    is_safetensors,
+    read_safetensors,
+    read_tagged_safetensors,
+    read_torch_file,
+)
+from anycost.models.stylegan2.arch import BASE_CHANNELS, GeneratorArch
+from anycost.models.stylegan2.generator import Generator
 from anycost.ops.ref import fir_kernel
 
 FORMAT = "anycost-generator"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: unreadable, corrupt, truncated or mismatched."""
 
 
 def _empty_generator(arch: GeneratorArch) -> Generator:
@@ -94,27 +96,6 @@ def infer_arch(state: dict[str, torch.Tensor]) -> GeneratorArch:
     return arch
 
 
-def check_state(state: dict, expected: dict[str, torch.Tensor], source: str) -> None:
-    missing = [k for k in expected if k not in state]
-    if missing:
-        raise CheckpointError(f"{source}: missing key {missing[0]!r}" + (f" (+{len(missing) - 1} more)"
-                                                                         if len(missing) > 1 else ""))
-    unexpected = [k for k in state if k not in expected]
-    if unexpected:
-        raise CheckpointError(f"{source}: unexpected key {unexpected[0]!r}" + (
-            f" (+{len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
-    for key, ref in expected.items():
-        value = state[key]
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{source}: {key!r} is a {type(value).__name__}, not a tensor")
-        if tuple(value.shape) != tuple(ref.shape):
-            raise CheckpointError(f"{source}: {key!r} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}")
-        if not value.is_floating_point():
-            raise CheckpointError(f"{source}: {key!r} has dtype {value.dtype}, expected a floating-point tensor")
-        if not torch.isfinite(value).all():
-            raise CheckpointError(f"{source}: {key!r} holds NaN or infinite values")
-
-
 def generator_from_official_state(state: dict, source: str = "state dict") -> Generator:
     """Build a Generator from an official (rosinality / Anycost GAN) `g_ema` state dict."""
     arch = infer_arch(state)
@@ -163,59 +144,6 @@ def export_official(G: Generator, path) -> Path:
     return path
 
 
-def _is_safetensors(path: Path) -> bool:
-    """A safetensors file starts with an 8-byte little-endian header size, then a JSON object."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
-
-
-def _read_safetensors(path: Path, tensors: bool = True) -> tuple[dict, dict]:
-    from safetensors import SafetensorError
-    from safetensors.torch import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({err})") from None
-    return meta, state
-
-
-def read_tagged_safetensors(path, fmt: str, version: int, what: str, tensors: bool = True) -> tuple[dict, dict]:
-    """(metadata, tensors) of an anycost safetensors file whose metadata says `format` = `fmt` and
-    `format_version` = `version`; CheckpointError naming `what` ("generator", "encoder", ...) otherwise."""
-    path = Path(path)
-    meta, state = _read_safetensors(path, tensors)
-    if meta.get("format") != fmt:
-        raise CheckpointError(f"{path}: not an anycost {what} file (format={meta.get('format')!r})")
-    if meta.get("format_version") != str(version):
-        raise CheckpointError(f"{path}: unsupported {what} format version {meta.get('format_version')!r}")
-    return meta, state
-
-
-def load_torch_checkpoint(path, fmt: str, version: int, what: str, required=(), hint: str = "") -> dict:
-    """The dict saved by torch.save at `path` (loaded with weights_only: nothing executable is unpickled),
-    checked for `format` = `fmt`, `version` and the `required` keys; FileNotFoundError when absent,
-    CheckpointError naming `what` (plus `hint` for a file of another kind) when corrupt or not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no {what} at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path}: corrupt or truncated {what} ({err})") from None
-    if not isinstance(state, dict) or state.get("format") != fmt:
-        raise CheckpointError(f"{path}: not an anycost {what}{hint}")
-    missing = [k for k in required if k not in state]
-    if missing:
-        raise CheckpointError(f"{path}: {what} lacks {missing}")
-    if state.get("version") != version:
-        raise CheckpointError(f"{path}: unsupported {what} version {state.get('version')!r}")
-    return state
-
-
 def _load_anycost(path: Path) -> tuple[Generator, dict]:
     meta, state = read_tagged_safetensors(path, FORMAT, FORMAT_VERSION, "generator")
     try:
@@ -230,10 +158,7 @@ def _load_anycost(path: Path) -> tuple[Generator, dict]:
 
 
 def _load_official(path: Path) -> Generator:
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad pickles and archives
-        raise CheckpointError(f"{path}: cannot read this torch checkpoint ({type(err).__name__}: {err})") from None
+    data = read_torch_file(path, "checkpoint")
     if isinstance(data, dict) and "g_ema" in data:
         data = data["g_ema"]
     if not isinstance(data, dict):
@@ -246,7 +171,7 @@ def load_generator(path, map_location: str | torch.device = "cpu") -> Generator:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    if _is_safetensors(path):
+    if is_safetensors(path):
         G, _ = _load_anycost(path)
     else:
         G = _load_official(path)
@@ -255,7 +180,7 @@ def load_generator(path, map_location: str | torch.device = "cpu") -> Generator:
 
 def read_metadata(path) -> dict:
     """The provenance dict saved with an anycost-format file."""
-    meta, _ = _read_safetensors(Path(path), tensors=False)
+    meta, _ = read_safetensors(Path(path), tensors=False)
     try:
         return json.loads(meta.get("info", "{}"))
     except ValueError as err:

@@ -1,6 +1,6 @@
 """Multiply-accumulate counts of one image (batch 1) through a sub-generator.
 
-Two counts, both exact for the layer widths of a `SubnetConfig`:
+Two counts, both exact for the layer widths of a sub-generator (`SubnetConfig.widths`):
 
 * `true_macs`: the arithmetic the model needs: mapping and modulation linears (only the modulation
   outputs a layer uses), 3x3 convs, stride-2 transposed convs at their *input* size, the 4x4 FIR blur
@@ -14,36 +14,47 @@ Two counts, both exact for the layer widths of a `SubnetConfig`:
 
 from __future__ import annotations
 
-from anycost.config import SubnetConfig, layer_resolution
+from collections.abc import Sequence
+
+from anycost.models.stylegan2.arch import GeneratorArch, layer_resolution
 
 BLUR_TAPS = 16  # the 4x4 [1,3,3,1] FIR filter
 RGB = 3
 
 
-def _blocks(config: SubnetConfig):
+def _blocks(w: Sequence[int]):
     """Yield (resolution, input width, upconv width, conv width) for every block above 4 px."""
-    w = config.widths
     for k in range((len(w) - 2) // 2):
         yield layer_resolution(2 + 2 * k), w[1 + 2 * k], w[2 + 2 * k], w[3 + 2 * k]
 
 
-def true_macs(config: SubnetConfig) -> int:
-    arch, w = config.arch, config.widths
+def modconv_macs(c_in: int, c_out: int, size_in: int, upsample: bool = False) -> int:
+    """One modulated 3x3 conv op: the conv at its input size, plus the 4x4 blur after a 2x upsampling one."""
+    conv = size_in * size_in * c_in * c_out * 9
+    return conv + ((2 * size_in) ** 2 * c_out * BLUR_TAPS if upsample else 0)
+
+
+def styled_conv_macs(style_dim: int, c_in: int, c_out: int, size_in: int, upsample: bool = False) -> int:
+    """One StyledConv layer: its modulation linear (the c_in outputs it uses) and its conv."""
+    return style_dim * c_in + modconv_macs(c_in, c_out, size_in, upsample)
+
+
+def to_rgb_macs(style_dim: int, c_in: int, size: int) -> int:
+    """One ToRGB layer at `size` px: modulation linear, 1x1 conv, and above 4 px the FIR upsampling of the skip."""
+    return style_dim * c_in + size * size * RGB * c_in + (size * size * RGB * BLUR_TAPS if size > 4 else 0)
+
+
+def true_macs(arch: GeneratorArch, w: Sequence[int]) -> int:
     sd = arch.style_dim
     total = arch.n_mlp * sd * sd  # mapping network
-    c_in, c = w[0], w[1]
-    total += sd * c_in + 16 * c * c_in * 9  # conv1: modulation + 3x3 conv at 4 px
-    total += sd * c + 16 * RGB * c  # to_rgb1
-    for res, c_prev, c_up, c_out in _blocks(config):
-        half = res // 2
-        total += sd * c_prev + half * half * c_prev * c_up * 9 + res * res * c_up * BLUR_TAPS  # upconv + blur
-        total += sd * c_up + res * res * c_up * c_out * 9  # conv
-        total += sd * c_out + res * res * RGB * c_out + res * res * RGB * BLUR_TAPS  # to_rgb + skip upsample
+    total += styled_conv_macs(sd, w[0], w[1], 4) + to_rgb_macs(sd, w[1], 4)
+    for res, c_prev, c_up, c_out in _blocks(w):
+        total += styled_conv_macs(sd, c_prev, c_up, res // 2, upsample=True)
+        total += styled_conv_macs(sd, c_up, c_out, res) + to_rgb_macs(sd, c_out, res)
     return total
 
 
-def paper_macs(config: SubnetConfig) -> int:
-    arch, w = config.arch, config.widths
+def paper_macs(arch: GeneratorArch, w: Sequence[int]) -> int:
     sd = arch.style_dim
     full = arch.full_widths
 
@@ -59,7 +70,7 @@ def paper_macs(config: SubnetConfig) -> int:
     total = arch.n_mlp * (2 * sd * sd + 2 * sd) + sd + 1  # mapping: 8 EqualLinear + PixelNorm
     total += modulation(full[0]) + weight_muls(w[1], w[0], 3, True) + 16 * w[1] * w[0] * 9 + activation(16, w[1])
     total += modulation(full[1]) + weight_muls(RGB, w[1], 1, False) + 16 * RGB * w[1]
-    for k, (res, c_prev, c_up, c_out) in enumerate(_blocks(config)):
+    for k, (res, c_prev, c_up, c_out) in enumerate(_blocks(w)):
         hw = res * res
         total += modulation(full[1 + 2 * k]) + weight_muls(c_up, c_prev, 3, True)
         total += (res + 1) ** 2 * c_up * c_prev * 9 + hw * c_up * BLUR_TAPS + activation(hw, c_up)

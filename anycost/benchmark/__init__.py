@@ -1,0 +1,59 @@
+"""Measuring generators: one timing helper, the machine's peak, end-to-end and per-layer tables.
+
+- `timing`: `time_call` (medians with warm-up, a time budget, wall or CPU clock), `gflops`, `num_threads`;
+- `peak`: the fp32 conv peak measured in the same run as the figures compared with it;
+- `generator_bench`: random config-f weights, `time_forward`, the (resolution, ratio) sweep `run_generator_bench`;
+- `report`: markdown, plot and files of a `BenchResult`, also read from pytest-benchmark JSON;
+- `layers`: per-layer timings of one forward.
+"""
+
+from anycost.benchmark.generator_bench import (
+    IMPLS,
+    BenchResult,
+    Row,
+    latent,
+    machine_info,
+    random_generator,
+    run_generator_bench,
+    time_forward,
+)
+from anycost.benchmark.layers import layer_macs, layer_table, layer_times
+from anycost.benchmark.peak import PEAK_SHAPE, Peak, measure_peak, peak_macs
+from anycost.benchmark.report import (
+    from_pytest_benchmark,
+    load_result,
+    markdown_table,
+    plot,
+    report_markdown,
+    write_outputs,
+)
+from anycost.benchmark.timing import CLOCKS, Timing, gflops, num_threads, time_call
+
+__all__ = [
+    "CLOCKS",
+    "IMPLS",
+    "PEAK_SHAPE",
+    "BenchResult",
+    "Peak",
+    "Row",
+    "Timing",
+    "from_pytest_benchmark",
+    "gflops",
+    "latent",
+    "layer_macs",
+    "layer_table",
+    "layer_times",
+    "load_result",
+    "machine_info",
+    "markdown_table",
+    "measure_peak",
+    "num_threads",
+    "peak_macs",
+    "plot",
+    "random_generator",
+    "report_markdown",
+    "run_generator_bench",
+    "time_call",
+    "time_forward",
+    "write_outputs",
+]

@@ -1,0 +1,110 @@
+"""`anycost bench` (timings per resolution and ratio, kernel vs reference vs the measured peak) and
+`anycost demo` (the cost/quality grid of a model with its timings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from anycost import cli_args
+from anycost.models.stylegan2 import UNIFORM_RATIOS, generator_or_default
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="cost/quality grid with timings of the bundled model")
+    cli_args.add_model_options(p)
+    p.add_argument("--seeds", "-s", type=cli_args.seeds, default=list(range(4)))
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per config (median)")
+    p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/demo", help="output folder")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio), ref vs kernel, vs the fp32 peak")
+    p.add_argument("--checkpoint", "-c", help="generator file (default: random config-f weights)")
+    p.add_argument("--model-resolution", type=int, default=1024, help="random model's resolution (default 1024)")
+    p.add_argument("--channel-multiplier", type=float, default=2, help="random model's multiplier (2 = config-f)")
+    p.add_argument("--resolutions", default="1024,512,256,128", help="comma-separated output resolutions")
+    p.add_argument("--ratios", default="1.0,0.75,0.5,0.25", help="comma-separated uniform channel ratios")
+    p.add_argument("--impls", default="ref,kernel", help="comma-separated: ref,kernel")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per config and impl (median)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    p.add_argument("--batch", type=int, default=1, help="images per forward (the targets are for batch 1)")
+    p.add_argument("--passes", type=int, default=1, help="sweeps; each entry keeps its best median (shared machines)")
+    p.add_argument("--budget", type=float, default=10.0, help="seconds per measurement after which repeats stop "
+                                                              "(at least 3 are kept)")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: process CPU time (use with --threads 1 on a busy machine)")
+    p.add_argument("--no-peak", action="store_true", help="skip the fp32 conv peak measurement")
+    p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/bench",
+                   help="folder for bench.md, bench.json, bench.png")
+    p.set_defaults(func=cmd_bench)
+
+
+def demo_configs(G) -> list[tuple[float, object]]:
+    """The demo's rows as (ratio, config): the top four resolutions x the trained ratios, largest first, without
+    the duplicates the channel cap makes at low resolutions."""
+    configs = {}
+    for res in reversed(G.arch.resolutions[-4:]):
+        for ratio in reversed(UNIFORM_RATIOS):
+            configs.setdefault(G.subnet(resolution=res, ratio=ratio), ratio)
+    return [(ratio, config) for config, ratio in configs.items()]
+
+
+def cmd_demo(args) -> None:
+    from anycost.benchmark.generator_bench import time_forward
+    from anycost.images import image_grid
+
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    G, source = generator_or_default(args.checkpoint)
+    print(f"model: {source}\n{G.arch}")
+    w = G.seed_w(args.seeds)
+    configs = demo_configs(G)
+    # One untimed pass over every config first: the first forwards of a process pay for loading the kernels,
+    # the allocator's first pages and the thread pool, which would land on whichever config is timed first.
+    with torch.inference_mode():
+        for _, config in configs:
+            G(w[:1], config=config, noise="const", impl=args.impl)
+    rows, labels, full_ms = [], [], None
+    table = ["| resolution | ratio | true GMACs | ms (batch 1) | speed-up |", "|---:|---:|---:|---:|---:|"]
+    for ratio, config in configs:
+        ms = time_forward(G, w[:1], config, args.impl, args.repeats).median_ms
+        full_ms = full_ms or ms
+        with torch.inference_mode():
+            rows.append(G(w, config=config, noise="const", impl=args.impl))
+        labels.append([f"{config.resolution}px x{ratio} {ms:.1f}ms"] * len(args.seeds))
+        table.append(f"| {config.resolution} | {ratio} | {config.macs / 1e9:.3f} | {ms:.2f} | {full_ms / ms:.1f}x |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    image_grid(rows, max(G.arch.resolution, 96), labels).save(out / "grid.png")
+    (out / "timings.md").write_text(f"# anycost demo\n\nmodel: {source}\n\n" + "\n".join(table) + "\n")
+    print("\n".join(table))
+    print(f"\nwrote {out / 'grid.png'} (rows: resolution x ratio, columns: seeds) and {out / 'timings.md'}")
+
+
+def cmd_bench(args) -> None:
+    from anycost import benchmark
+    from anycost.cli_args import parse_list
+
+    resolutions = parse_list(args.resolutions, int)
+    ratios = parse_list(args.ratios, float)
+    impls = parse_list(args.impls, str)
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    with benchmark.num_threads(args.threads):
+        if args.checkpoint:
+            G, source = generator_or_default(args.checkpoint)
+        else:
+            G = benchmark.random_generator(args.model_resolution, args.channel_multiplier)
+            source = f"random weights, {G.arch}"
+        print(f"model: {source}", flush=True)
+        result = benchmark.run_generator_bench(G, resolutions, ratios, impls, args.repeats, args.warmup,
+                                               args.budget, peak=not args.no_peak, passes=args.passes,
+                                               clock=args.clock, batch=args.batch,
+                                               log=lambda line: print(line, flush=True))
+        result.machine["model"] = source
+    paths = benchmark.write_outputs(result, args.out)
+    print()
+    print(benchmark.markdown_table(result))
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
