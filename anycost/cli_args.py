@@ -84,6 +84,14 @@ def output_folder(text: str) -> Path:
     return path
 
 
+def image_or_folder(text: str) -> Path:
+    """An output that is an image file when it ends in an image extension (`image_file`), else a folder
+    (`output_folder`)."""
+    if Path(text).suffix.lower() in IMAGE_SUFFIXES:
+        return image_file(text)
+    return output_folder(text)
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """--checkpoint and --impl, the options of every command that runs a generator."""
     p.add_argument("--checkpoint", "-c", help="generator file (.safetensors or official .pt); "

@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--noise", choices=("const", "random"), default="const",
                    help="const: the model's stored noise; random: noise drawn from each image's seed")
     p.add_argument("--batch", "-b", type=int, default=16, help="images rendered at once (bounds the memory)")
-    p.add_argument("--out", "-o", default="out.png",
+    p.add_argument("--out", "-o", type=cli_args.image_or_folder, default="out.png",
                    help=f"an image file (a grid of up to {MAX_GRID} seeds, {GRID_COLUMNS} per row) or a folder "
                         "(one seedNNNNNN.png per seed, for any number of seeds)")
     p.add_argument("--no-progress", action="store_true")
@@ -93,13 +93,9 @@ def cmd_generate(args) -> None:
 
     out = Path(args.out)
     to_folder = out.suffix.lower() not in cli_args.IMAGE_SUFFIXES
-    if to_folder:
-        cli_args.output_folder(args.out)
-    else:
-        cli_args.image_file(args.out)
-        if len(args.seeds) > MAX_GRID:
-            raise ValueError(f"{len(args.seeds)} seeds do not fit one grid (at most {MAX_GRID}): give a folder "
-                             f"instead of {out.name} (-o {out.with_suffix('')}/) for one PNG per seed")
+    if not to_folder and len(args.seeds) > MAX_GRID:
+        raise ValueError(f"{len(args.seeds)} seeds do not fit one grid (at most {MAX_GRID}): give a folder "
+                         f"instead of {out.name} (-o {out.with_suffix('')}/) for one PNG per seed")
     G, source = generator_or_default(args.checkpoint)
     config = load_config(G, args.config) if args.config else G.subnet(resolution=args.resolution, ratio=args.ratio)
     chunks = render_chunks(G, args.seeds, config, noise=args.noise, truncation=args.truncation, batch=args.batch,
