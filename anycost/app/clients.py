@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from anycost.app.model import ApiError, ServedModel
+from anycost.app.model import ApiError, ServedModel, public_message
 from anycost.images import to_uint8
 from anycost.preview import PreviewSession, Render, Request
 
@@ -147,7 +147,8 @@ class Client:
         """PreviewSession callback: deliver the failure (under the newest request id: the page shows it)."""
         with self._cond:
             if not self._closed:
-                self._publish(request=self._request, kind="error", error=f"the {kind} render failed: {err}")
+                self._publish(request=self._request, kind="error",
+                              error=f"the {kind} render failed: {public_message(err)}")
 
     def next_render(self, after: int, timeout: float) -> dict | None:
         """The newest render delivered after delivery `after` (waiting up to `timeout` s), or None."""
@@ -175,7 +176,7 @@ class Client:
                     up.status, up.error = "failed", "cancelled"
                 elif future.exception() is not None:
                     err = future.exception()
-                    up.status, up.error = "failed", f"projection failed: {type(err).__name__}: {err}"
+                    up.status, up.error = "failed", f"projection failed: {type(err).__name__}: {public_message(err)}"
                 else:
                     up.status, up.w_plus = "ready", future.result()
 

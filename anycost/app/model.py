@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from anycost.config import UNIFORM_RATIOS, SubnetConfig
 
@@ -28,6 +29,16 @@ UPLOAD_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 MAX_SEED = 2**31 - 1
 #: Edit sliders span +-STRENGTH_SIGMAS standard deviations of w along each direction.
 STRENGTH_SIGMAS = 3.0
+
+
+#: A default object repr, e.g. "<_io.BytesIO object at 0x7f3a...>": it tells a user nothing and leaks an address.
+_OBJECT_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>")
+
+
+def public_message(err: BaseException | str) -> str:
+    """The text of `err` as a user may see it: without object reprs (the exception's type if nothing is left)."""
+    text = _OBJECT_REPR.sub("", str(err)).strip()
+    return text or (type(err).__name__ if isinstance(err, BaseException) else "unknown error")
 
 
 class ApiError(ValueError):
@@ -80,9 +91,12 @@ def decode_upload(data: bytes, content_type: str) -> Image.Image:
         image.load()
     except ApiError:
         raise
+    except UnidentifiedImageError:  # its message is "cannot identify image file <_io.BytesIO object at 0x...>"
+        raise ApiError(400, f"the upload is not a readable {UPLOAD_TYPES[content_type]} image: its bytes are in no "
+                            "image format Pillow knows") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ApiError(400, f"the upload is not a readable {UPLOAD_TYPES[content_type]} image "
-                            f"({type(err).__name__}: {err})") from None
+        raise ApiError(400, f"the upload is not a readable {UPLOAD_TYPES[content_type]} image: "
+                            f"{public_message(err)}") from None
     return image
 
 

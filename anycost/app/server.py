@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from anycost.app.clients import Clients
-from anycost.app.model import MAX_UPLOAD_BYTES, ApiError, ServedModel, decode_upload
+from anycost.app.model import MAX_UPLOAD_BYTES, ApiError, ServedModel, decode_upload, public_message
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -103,11 +103,11 @@ class Handler(BaseHTTPRequestHandler):
             status, payload = self._api(method, parts[2:], parse_qs(url.query))
             self._send(status, json.dumps(payload).encode(), "application/json")
         except ApiError as err:
-            self._send(err.status, json.dumps({"error": str(err)}).encode(), "application/json")
+            self._send(err.status, json.dumps({"error": public_message(err)}).encode(), "application/json")
         except Exception as err:  # a bug: answered (the page shows it) and logged with its traceback
             self.log_error("%s", traceback.format_exc())
-            self._send(500, json.dumps({"error": f"internal error: {type(err).__name__}: {err}"}).encode(),
-                       "application/json")
+            self._send(500, json.dumps({"error": f"internal error: {type(err).__name__}: {public_message(err)}"})
+                       .encode(), "application/json")
 
     def _check_host(self) -> None:
         if self.server.loopback:

@@ -2,6 +2,7 @@
 
 import http.client
 import io
+import re
 import socket
 import threading
 import time
@@ -214,6 +215,38 @@ def test_bad_uploads_are_refused_with_a_clear_error(serve):
     assert status == 413 and b"the limit is 4 MB" in body
     status, reply = call(server, "GET", f"/api/sessions/{sid}/render?timeout=0")
     assert status == 200 and reply == {"render": None}  # nothing was queued
+
+
+#: A default object repr such as "<_io.BytesIO object at 0x7f...>": never in a message a user sees.
+OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+
+
+def test_garbage_upload_gets_a_message_without_object_reprs(serve):
+    server = serve()
+    sid = new_session(server)
+    status, reply = call(server, "POST", f"/api/sessions/{sid}/uploads", data=b"\x00garbage\xff" * 20,
+                         headers={"Content-Type": "image/png"})
+    assert status == 400 and reply["error"].startswith("the upload is not a readable PNG image: "), reply
+    assert not OBJECT_REPR.search(reply["error"]) and "0x" not in reply["error"], reply
+
+
+def failing(error: type, text: str):
+    """A function that raises `error` with `text` followed by an object repr."""
+    def fail(*args, **kwargs):
+        raise error(f"{text} {object()}")
+    return fail
+
+
+def test_internal_and_render_errors_show_no_object_reprs(serve, monkeypatch):
+    server = serve(idle_s=0.05)
+    sid = new_session(server)
+    monkeypatch.setattr(server.model.G, "forward", failing(ValueError, "bad input"))  # the page shows the error
+    assert call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 1})[0] == 200
+    status, reply = call(server, "GET", f"/api/sessions/{sid}/render?after=0&timeout=10")
+    assert status == 200 and reply["render"]["error"] == "the preview render failed: bad input", reply
+    monkeypatch.setattr(server.model, "latent_of_seed", failing(RuntimeError, "no"))  # a bug: answered 500
+    status, reply = call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 1})
+    assert (status, reply) == (500, {"error": "internal error: RuntimeError: no"})
 
 
 def test_upload_is_projected_then_edited(serve):
