@@ -42,11 +42,12 @@ def public_message(err: BaseException | str) -> str:
 
 
 class ApiError(ValueError):
-    """A request the API refuses: `status` is the HTTP status, the message is shown to the user."""
+    """A request the API refuses: `status` is the HTTP status, the message is shown to the user, `headers` go
+    with the answer (e.g. Allow for a 405, Retry-After for a 503)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers or {}
 
 
 def _number(value, what: str) -> float:

@@ -1,6 +1,8 @@
 """The HTTP side of `anycost serve`: a small JSON API and one static page, on the standard library's server.
 
-Every answer is JSON; a refused request gets a 4xx/5xx status and ``{"error": message}``.
+Every answer is JSON; a refused request gets a 4xx/5xx status and ``{"error": message}`` (also the refusals
+of the standard library's server: a malformed request line, an unknown method); a known path asked with the
+wrong method gets 405 with an Allow header.
 
     POST   /api/sessions                    -> 201 {"session": id, "model": ServedModel.info()}
     DELETE /api/sessions/<id>               -> {"closed": id}
@@ -88,26 +90,43 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+    def _do_unused(self):  # methods no path takes: routed all the same, for a 405 that names the right ones
+        self._dispatch(self.command)
+
+    do_PUT = do_PATCH = do_OPTIONS = _do_unused  # any other method gets send_error's 501
+
     # -- plumbing ------------------------------------------------------------------------------
+    _body_pending = False  # True while the request's body is unread (set for each request by _dispatch)
+
     def _dispatch(self, method: str) -> None:
         self._body_pending = True  # until the body is read: answering before that closes the connection
         try:
             self._check_host()
             url = urlsplit(self.path)
             parts = [p for p in url.path.split("/") if p]
-            if method == "GET" and (parts == [] or parts[0] == "static"):
+            if parts == [] or parts[0] == "static":
+                _allow(method, "GET", "HEAD")
                 self._static(parts[1:] if parts else ["index.html"])
                 return
             if parts[:2] != ["api", "sessions"]:
                 raise ApiError(404, f"no such path {url.path}")
-            status, payload = self._api(method, parts[2:], parse_qs(url.query))
-            self._send(status, json.dumps(payload).encode(), "application/json")
+            self._send_json(*self._api(method, parts[2:], parse_qs(url.query)))
         except ApiError as err:
-            self._send(err.status, json.dumps({"error": public_message(err)}).encode(), "application/json")
+            self._send_json(err.status, {"error": public_message(err)}, err.headers)
         except Exception as err:  # a bug: answered (the page shows it) and logged with its traceback
             self.log_error("%s", traceback.format_exc())
-            self._send(500, json.dumps({"error": f"internal error: {type(err).__name__}: {public_message(err)}"})
-                       .encode(), "application/json")
+            self._send_json(500, {"error": f"internal error: {type(err).__name__}: {public_message(err)}"})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (malformed request line, unknown method, headers too long) as
+        JSON like every other answer, on a connection then closed: the rest of the request was not read."""
+        self.close_connection = True
+        if code == 501:
+            message = f"method {self.command} is not supported: the API uses GET, POST and DELETE"
+        self._send_json(code, {"error": public_message(message or self.responses.get(code, ("error",))[0])})
 
     def _check_host(self) -> None:
         if self.server.loopback:
@@ -150,6 +169,9 @@ class Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ApiError(400, f"malformed JSON body: {err}") from None
 
+    def _send_json(self, status: int, payload: dict, extra: dict | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", extra)
+
     def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
         try:
             self.send_response(status)
@@ -159,11 +181,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Content-Type-Options", "nosniff")
             for key, value in (extra or {}).items():
                 self.send_header(key, value)
-            if self._body_pending and self.command != "GET":
+            if self.close_connection or (self._body_pending and self.command != "GET"):
                 self.send_header("Connection", "close")  # the unread body must not be parsed as a request
                 self.close_connection = True
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # a HEAD answer has the headers of the GET answer, and no body
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the page went away (e.g. reloaded mid long-poll)
             self.close_connection = True
 
@@ -220,9 +243,11 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, f"no such path {self.path}")
 
 
-def _allow(method: str, allowed: str) -> None:
-    if method != allowed:
-        raise ApiError(405, f"{method} is not allowed here; use {allowed}")
+def _allow(method: str, *allowed: str) -> None:
+    """ApiError 405, with the Allow header, unless `method` is one of `allowed`."""
+    if method not in allowed:
+        raise ApiError(405, f"{method} is not allowed here; use {' or '.join(allowed)}",
+                       headers={"Allow": ", ".join(allowed)})
 
 
 def _query_number(query: dict, name: str, kind: type, default):

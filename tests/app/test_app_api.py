@@ -2,6 +2,7 @@
 
 import http.client
 import io
+import json
 import re
 import socket
 import threading
@@ -176,15 +177,43 @@ def test_session_cap_and_idle_expiry(serve):
     new_session(server)
 
 
-def raw_request(server, head: str) -> tuple[int, bytes]:
-    """Send only `head` (request line + headers, no body) on a socket; (status, body) of the answer."""
+def raw_request(server, head: str) -> tuple[int, dict, bytes]:
+    """Send only `head` (request line + headers, no body) on a socket; (status, headers, body) of the answer."""
     with socket.create_connection(server.server_address[:2], timeout=TIMEOUT) as sock:
         sock.sendall(head.encode())
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
-    status = int(data.split(b" ", 2)[1])
-    return status, data.split(b"\r\n\r\n", 1)[1]
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ", 2)[1]), headers, body
+
+
+def test_every_refusal_is_json_and_wrong_methods_get_405_with_allow(serve):
+    server = serve()
+    sid = new_session(server)
+    wrong_methods = [("PUT", f"/api/sessions/{sid}", "DELETE"), ("PATCH", "/api/sessions", "POST"),
+                     ("DELETE", f"/api/sessions/{sid}/render", "GET"), ("OPTIONS", f"/api/sessions/{sid}/edit", "POST"),
+                     ("PUT", "/", "GET, HEAD"), ("POST", "/static/app.js", "GET, HEAD")]
+    for method, path, allowed in wrong_methods:
+        status, headers, body = raw_request(server, f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                    "Content-Length: 2\r\n\r\n{}")
+        assert (status, headers.get("Allow")) == (405, allowed), (method, path, headers, body)
+        assert headers["Content-Type"] == "application/json", (method, path, headers)
+        assert json.loads(body) == {"error": f"{method} is not allowed here; use {allowed.replace(', ', ' or ')}"}
+    refused = [("PUT /nowhere HTTP/1.1", 404, "no such path /nowhere"),
+               ("BREW /api/sessions HTTP/1.1", 501, "method BREW is not supported"),  # a method with no do_BREW
+               ("TRACE / HTTP/1.1", 501, "method TRACE is not supported"),
+               ("GET /" + "a" * 70000 + " HTTP/1.1", 414, "Request-URI Too Long"),  # refused by http.server
+               ("GET / HTTP/1.1\r\nX-Long: " + "a" * 70000, 431, "Line too long")]
+    for line, code, message in refused:
+        status, headers, body = raw_request(server, f"{line}\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status == code and headers["Content-Type"] == "application/json", (line[:40], status, headers)
+        assert message in json.loads(body)["error"], (line[:40], body)
+    status, headers, body = raw_request(server, "HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and body == b""
+    assert int(headers["Content-Length"]) > 0  # the length of the page a GET gets
 
 
 def test_bad_uploads_are_refused_with_a_clear_error(serve):
@@ -210,9 +239,9 @@ def test_bad_uploads_are_refused_with_a_clear_error(serve):
     status, reply = upload(png_bytes(size=(6000, 5000), mode="1"), "image/png")  # small file, 30 megapixels
     assert status == 413 and "megapixels" in reply["error"]
     # refused from the Content-Length alone, before any of the body is sent
-    status, body = raw_request(server, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
-                                       f"Content-Length: {MAX_UPLOAD_BYTES + 1}\r\n\r\n")
-    assert status == 413 and b"the limit is 4 MB" in body
+    status, headers, body = raw_request(server, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                                                f"image/png\r\nContent-Length: {MAX_UPLOAD_BYTES + 1}\r\n\r\n")
+    assert status == 413 and headers["Content-Type"] == "application/json" and b"the limit is 4 MB" in body
     status, reply = call(server, "GET", f"/api/sessions/{sid}/render?timeout=0")
     assert status == 200 and reply == {"render": None}  # nothing was queued
 
