@@ -1,10 +1,12 @@
 """The HTTP side of `anycost serve`: a small JSON API and one static page, on the standard library's server.
 
-Every answer is JSON; a refused request gets a 4xx/5xx status and ``{"error": message}`` (also the refusals
-of the standard library's server: a malformed request line, an unknown method); a known path asked with the
-wrong method gets 405 with an Allow header.
+The API answers JSON. Every refusal, of any path, gets a 4xx/5xx status and ``{"error": message}``, the
+standard library server's own too (a malformed request line, an unknown method); a known path asked with
+the wrong method gets 405 with an Allow header.
 
-    POST   /api/sessions                    -> 201 {"session": id, "model": ServedModel.info()}
+    POST   /api/sessions                    -> 201 {"session": id, "model": ServedModel.info()}; 429 / 503 with
+                                               Retry-After when the client's address / the server has all its
+                                               sessions rendering (an idle one would be closed to make room)
     DELETE /api/sessions/<id>               -> {"closed": id}
     POST   /api/sessions/<id>/edit          {"seed": n | "latent": upload id, "strengths": {name: x},
                                              "preview": {"resolution": r, "ratio": q}} -> {"request": n}, at once
@@ -17,6 +19,9 @@ wrong method gets 405 with an Allow header.
                                             -> 202 upload status {"latent", "status", "step", "steps", "error"}
     GET    /api/sessions/<id>/uploads/<latent> -> upload status (queued | projecting | ready | failed)
     GET    /  and  /static/<file>           -> the page (anycost/app/static)
+
+A request to a session that was closed (by its page, idle for too long, or to make room) gets 410 with the
+reason: the page then starts a new session.
 
 The server binds 127.0.0.1 by default; while it is bound to a loopback address it also refuses requests
 whose Host header is not a loopback name, so a web page elsewhere cannot reach it by DNS rebinding.
@@ -48,7 +53,11 @@ PAGE_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'
 
 
 class AppServer(ThreadingHTTPServer):
-    """Serves `model` to at most `max_clients` pages (see the module doc); `url` is where to point a browser.
+    """Serves `model` (see the module doc); `url` is where to point a browser.
+
+    At most `max_clients` sessions are open, at most `max_per_client` per remote address; a new session past
+    a limit takes the place of the least recently used one that is not rendering (`Clients`), and a session
+    without a request for `ttl_s` s is closed.
 
     The server owns the model: `server_close` closes every client session and the model's projection
     thread. `verbose` logs every request to stderr (otherwise only refused ones).
@@ -57,9 +66,9 @@ class AppServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, model: ServedModel, host: str = "127.0.0.1", port: int = 0, *, max_clients: int = 16,
-                 ttl_s: float = 600.0, verbose: bool = False):
+                 max_per_client: int = 8, ttl_s: float = 600.0, verbose: bool = False):
         self.model, self.verbose = model, verbose
-        self.clients = Clients(model, max_clients, ttl_s)
+        self.clients = Clients(model, max_clients, ttl_s, max_per_client)
         self.loopback = host in LOOPBACK_NAMES
         super().__init__((host, port), Handler)
 
@@ -211,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
         if not rest:
             _allow(method, "POST")
             self._json_body()  # no fields yet; read so the connection stays usable
-            client = clients.create()
+            client = clients.create(owner=self.client_address[0])
             return 201, {"session": client.id, "model": self.server.model.info()}
         client_id, action = rest[0], rest[1:]
         if not action:

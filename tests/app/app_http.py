@@ -14,10 +14,11 @@ from anycost.images import to_uint8
 
 
 def call(server, method: str, path: str, body=None, *, data: bytes | None = None, headers: dict | None = None,
-         timeout: float = 30):
-    """(status, decoded JSON) of one request; `body` is sent as JSON, `data` as raw bytes."""
+         timeout: float = 30, source: str | None = None):
+    """(status, decoded JSON) of one request; `body` is sent as JSON, `data` as raw bytes. `source` is the
+    address to send from: any of 127.0.0.0/8 reaches the server, each one a different client to it."""
     host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout, source_address=(source, 0) if source else None)
     try:
         if body is not None:
             data = json.dumps(body).encode()

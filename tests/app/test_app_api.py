@@ -21,10 +21,21 @@ from anycost.cli import build_parser
 TIMEOUT = 30.0
 
 
-def new_session(server) -> str:
-    status, reply = call(server, "POST", "/api/sessions", {})
+def new_session(server, source: str | None = None) -> str:
+    status, reply = call(server, "POST", "/api/sessions", {}, source=source)
     assert status == 201, reply
     return reply["session"]
+
+
+def gone(server, sid: str) -> str:
+    """The reason the server gives for having closed session `sid` (asserting the answer says so)."""
+    status, reply = call(server, "GET", f"/api/sessions/{sid}/render?timeout=0")
+    assert status == 410 and reply["error"].endswith("; start a new session (POST /api/sessions)"), reply
+    return reply["error"].removeprefix(f"session {sid!r} was closed: ").split(";")[0]
+
+
+def alive(server, sid: str) -> bool:
+    return call(server, "GET", f"/api/sessions/{sid}/render?timeout=0")[0] == 200
 
 
 def wait_render(server, sid: str, kind: str, request: int, after: int = 0) -> dict:
@@ -148,7 +159,8 @@ def test_unknown_sessions_paths_and_methods(serve):
     status, reply = call(server, "GET", "/", headers={"Host": "attacker.example:80"})
     assert status == 403 and "refused" in reply["error"]
     assert call(server, "DELETE", f"/api/sessions/{sid}") == (200, {"closed": sid})
-    assert call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 1})[0] == 404
+    assert gone(server, sid) == "its page closed it"
+    assert call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 1})[0] == 410
 
 
 def test_closing_a_session_wakes_its_long_poll(serve):
@@ -162,24 +174,53 @@ def test_closing_a_session_wakes_its_long_poll(serve):
     start = time.monotonic()
     assert call(server, "DELETE", f"/api/sessions/{sid}")[0] == 200
     poller.join(TIMEOUT)
-    assert time.monotonic() - start < 5 and answers[0][0] == 404 and "closed" in answers[0][1]["error"]
+    assert time.monotonic() - start < 5 and answers[0][0] == 410 and "closed" in answers[0][1]["error"]
 
 
-def test_session_cap_and_idle_expiry(serve):
-    server = serve(max_clients=2, ttl_s=0.3)
+def test_idle_sessions_expire(serve):
+    server = serve(ttl_s=0.3)
     first = new_session(server)
     new_session(server)
-    status, reply = call(server, "POST", "/api/sessions", {})
-    assert status == 503 and "2 open sessions" in reply["error"]
     time.sleep(0.5)  # both idle past the ttl: closed on the next request
-    assert call(server, "GET", f"/api/sessions/{first}/render?timeout=0")[0] == 404
+    assert gone(server, first) == "it was idle for more than 0.3 s"
     assert len(server.clients) == 0
     new_session(server)
 
 
-def raw_request(server, head: str) -> tuple[int, dict, bytes]:
+def test_one_address_cannot_lock_others_out(serve):
+    server = serve(max_clients=4, max_per_client=2)
+    mine = new_session(server, "127.0.0.1")
+    script = [new_session(server, "127.0.0.2") for _ in range(6)]  # each past 2 takes its own oldest's place
+    assert [gone(server, sid) for sid in script[:4]] == ["its address opened more than 2 sessions, the limit, and "
+                                                         "this one was its least recently used"] * 4
+    assert alive(server, mine) and len(server.clients) == 3
+    crowd = [new_session(server, "127.0.0.3") for _ in range(3)]  # the table is full from the second on
+    assert gone(server, script[4]) == "the server holds at most 4 sessions and this one was the least recently used"
+    assert gone(server, crowd[0]).startswith("its address opened more than 2 sessions")
+    assert all(alive(server, sid) for sid in (mine, script[5], *crowd[1:])) and len(server.clients) == 4
+    assert len({new_session(server, f"127.0.0.{k}") for k in range(10, 20)}) == 10  # nobody is ever locked out
+    assert gone(server, mine).startswith("the server holds at most 4 sessions")  # but can be made to reconnect
+
+
+def test_rendering_sessions_keep_their_place(serve):
+    server = serve(max_clients=2, max_per_client=1, idle_s=1.0)  # each edit is rendered in full after 1 s
+    first, second = new_session(server, "127.0.0.1"), new_session(server, "127.0.0.2")
+    for sid in (first, second):
+        assert call(server, "POST", f"/api/sessions/{sid}/edit", {"seed": 1})[0] == 200
+    for source, code, text in (("127.0.0.1", 429, "your address already has 1 sessions rendering"),
+                               ("127.0.0.3", 503, "all 2 sessions the server holds are rendering")):
+        status, headers, body = raw_request(server, "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                    "Content-Length: 0\r\nConnection: close\r\n\r\n", source)
+        assert status == code and headers["Retry-After"] == "5" and text in json.loads(body)["error"], body
+    wait_render(server, second, "full", 1)
+    wait_render(server, first, "full", 1)  # both idle now; `first` used last
+    new_session(server, "127.0.0.3")
+    assert alive(server, first) and gone(server, second).startswith("the server holds at most 2 sessions")
+
+
+def raw_request(server, head: str, source: str | None = None) -> tuple[int, dict, bytes]:
     """Send only `head` (request line + headers, no body) on a socket; (status, headers, body) of the answer."""
-    with socket.create_connection(server.server_address[:2], timeout=TIMEOUT) as sock:
+    with socket.create_connection(server.server_address[:2], TIMEOUT, (source, 0) if source else None) as sock:
         sock.sendall(head.encode())
         data = b""
         while chunk := sock.recv(65536):
@@ -323,3 +364,6 @@ def test_measure_drag_and_the_cli(serve):
     assert len(server.clients) == 0  # measure_drag closes its session
     args = build_parser().parse_args(["serve", "--port", "0", "--preview-resolution", "16", "--idle-ms", "100"])
     assert (args.port, args.preview_resolution, args.idle_ms, args.host) == (0, 16, 100, "127.0.0.1")
+    assert (args.max_sessions, args.max_sessions_per_client, args.session_ttl) == (16, 8, 600)
+    args = build_parser().parse_args(["serve", "--max-sessions-per-client", "2", "--session-ttl", "30"])
+    assert (args.max_sessions_per_client, args.session_ttl) == (2, 30)

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from app_http import decode_png, expected_pixels
+from app_http import call, decode_png, expected_pixels
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -101,3 +101,25 @@ def test_uploads_show_the_servers_error_or_get_projected(serve, browser, tmp_pat
     wait.until(lambda _: status.text.startswith("projected"))
     wait.until(lambda _: attr(view, "data-kind") == "full" and int(attr(view, "data-request")) > before)
     assert not error.is_displayed() and "active" in attr(browser.find_element(By.ID, "upload-thumb"), "class")
+
+
+def test_a_session_the_server_closed_is_replaced_unnoticed(serve, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = serve(max_clients=1, idle_s=0.05)
+    browser.get(server.url)
+    wait = WebDriverWait(browser, TIMEOUT, poll_frequency=0.05)
+    view = browser.find_element(By.ID, "view")
+    wait.until(lambda _: attr(view, "data-kind") == "full")
+    first_src, page_session = attr(view, "src"), browser.execute_script("return state.session")
+    status, reply = call(server, "POST", "/api/sessions", {})  # takes the idle page's place
+    assert status == 201
+    wait.until(lambda _: browser.execute_script("return state.session") is None)  # its poll got 410: dropped
+    assert not browser.find_element(By.ID, "error").is_displayed()
+
+    browser.find_element(By.ID, "next-seed").click()  # the next action opens a new session and renders there
+    wait.until(lambda _: attr(view, "data-kind") == "full" and attr(view, "src") != first_src)
+    assert browser.execute_script("return state.session") not in (None, page_session, reply["session"])
+    assert call(server, "GET", f"/api/sessions/{reply['session']}/render?timeout=0")[0] == 410
+    assert not browser.find_element(By.ID, "error").is_displayed()
