@@ -10,7 +10,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from app_http import call, decode_png, expected_pixels
+import pytest
+from app_http import (
+    PIXEL_TOLERANCE,
+    assert_other_pixels,
+    assert_same_pixels,
+    call,
+    decode_png,
+    expected_pixels,
+    pixel_distance,
+)
 from PIL import Image
 
 import anycost.app
@@ -67,7 +76,8 @@ def test_edit_gives_a_preview_then_the_full_render(serve):
     assert (status, reply) == (200, {"request": 1})
     full = wait_render(server, sid, "full", 1)
     assert full["resolution"] == 32 and full["ms"] > 0 and abs(full["gmacs"] - server.model.full.macs / 1e9) < 1e-9
-    assert np.array_equal(decode_png(full["image"]), expected_pixels(server.model, 7, {"smile": 1.0}))
+    assert_same_pixels(decode_png(full["image"]), expected_pixels(server.model, 7, {"smile": 1.0}))
+    assert_other_pixels(decode_png(full["image"]), expected_pixels(server.model, 7, {"smile": 0.9}))
 
     preview = {"resolution": 8, "ratio": 0.5}  # another preview config: the client's session is rebuilt
     status, reply = call(server, "POST", f"/api/sessions/{sid}/edit",
@@ -76,7 +86,8 @@ def test_edit_gives_a_preview_then_the_full_render(serve):
     shown = wait_render(server, sid, "preview", 2, after=full["seq"])
     config = server.model.preview_config(preview)
     assert shown["resolution"] == 8 and decode_png(shown["image"]).shape == (8, 8, 3)
-    assert np.array_equal(decode_png(shown["image"]), expected_pixels(server.model, 7, {"age": -1.5}, config))
+    assert_same_pixels(decode_png(shown["image"]), expected_pixels(server.model, 7, {"age": -1.5}, config))
+    assert_other_pixels(decode_png(shown["image"]), expected_pixels(server.model, 7, {"age": -1.35}, config))
     assert wait_render(server, sid, "full", 2, after=full["seq"])["resolution"] == 32
 
 
@@ -110,8 +121,23 @@ def test_concurrent_clients_never_see_each_others_renders(serve):
     assert len(results) == n_clients and len(server.clients) == n_clients
     for ids, pixels, seed, strengths in results.values():
         assert ids == list(range(1, n_edits + 1))  # request ids are per client
-        assert np.array_equal(pixels, expected_pixels(server.model, seed, strengths))
-    assert len({pixels.tobytes() for _, pixels, _, _ in results.values()}) == n_clients
+        assert_same_pixels(pixels, expected_pixels(server.model, seed, strengths))
+    images = [pixels for _, pixels, _, _ in results.values()]  # each client got its own image, not another's
+    assert min(pixel_distance(a, b) for i, a in enumerate(images) for b in images[:i]) > PIXEL_TOLERANCE
+
+
+def test_pixel_checks_allow_one_level_and_no_more():
+    image = np.full((4, 4, 3), 128, np.uint8)
+
+    def off_by(levels: int) -> np.ndarray:  # the diagonal's pixels moved by `levels`
+        return image + np.eye(4, dtype=np.uint8)[..., None] * levels
+
+    assert_same_pixels(off_by(1), image)
+    assert_other_pixels(off_by(2), image)
+    for check, other in ((assert_same_pixels, off_by(2)), (assert_other_pixels, off_by(1)),
+                         (assert_same_pixels, image[:2])):
+        with pytest.raises(AssertionError):
+            check(other, image)
 
 
 BAD_EDITS = [
