@@ -190,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Content-Type-Options", "nosniff")
             for key, value in (extra or {}).items():
                 self.send_header(key, value)
-            if self.close_connection or (self._body_pending and self.command != "GET"):
+            if self.close_connection or (self._body_pending and self.command not in ("GET", "HEAD")):
                 self.send_header("Connection", "close")  # the unread body must not be parsed as a request
                 self.close_connection = True
             self.end_headers()

@@ -278,9 +278,13 @@ def test_every_refusal_is_json_and_wrong_methods_get_405_with_allow(serve):
         status, headers, body = raw_request(server, f"{line}\r\nHost: 127.0.0.1\r\n\r\n")
         assert status == code and headers["Content-Type"] == "application/json", (line[:40], status, headers)
         assert message in json.loads(body)["error"], (line[:40], body)
-    status, headers, body = raw_request(server, "HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-    assert status == 200 and headers["Content-Type"].startswith("text/html") and body == b""
-    assert int(headers["Content-Length"]) > 0  # the length of the page a GET gets
+    conn = http.client.HTTPConnection(*server.server_address[:2], timeout=TIMEOUT)  # HEAD, then GET on one connection
+    conn.request("HEAD", "/")
+    head = conn.getresponse()
+    assert head.status == 200 and head.getheader("Content-Type").startswith("text/html") and head.read() == b""
+    conn.request("GET", "/")
+    assert len(conn.getresponse().read()) == int(head.getheader("Content-Length")) > 0  # HEAD told the page's length
+    conn.close()
 
 
 def test_bad_uploads_are_refused_with_a_clear_error(serve):
