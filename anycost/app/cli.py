@@ -41,7 +41,8 @@ def cmd_serve(args) -> None:
     if model.upload_unavailable:
         print(f"uploads are off: {model.upload_unavailable}")
     host, port = ("127.0.0.1", 0) if args.measure else (args.host, args.port)
-    server = AppServer(model, host, port, max_clients=args.max_sessions, verbose=args.verbose)
+    server = AppServer(model, host, port, max_clients=args.max_sessions, max_per_client=args.max_sessions_per_client,
+                       ttl_s=args.session_ttl, verbose=args.verbose)
     if not args.measure:
         print(f"serving on {server.url}  (Ctrl-C stops)", flush=True)
         try:
@@ -72,6 +73,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="local web app: edit sliders and a cost control, a fast preview while "
                                      "dragging, the full image when idle")
@@ -84,7 +92,13 @@ def add_parser(sub) -> None:
     p.add_argument("--preview-ratio", type=float, default=0.25, help="initial preview channel ratio")
     p.add_argument("--idle-ms", type=float, default=300, help="pause after the last change before the full render")
     p.add_argument("--project-steps", type=_positive_int, default=100, help="optimisation steps per uploaded image")
-    p.add_argument("--max-sessions", type=_positive_int, default=16, help="open pages served at once")
+    p.add_argument("--max-sessions", type=_positive_int, default=16, help="open pages served at once; past it, a "
+                   "new page takes the place of the least recently used one that is not rendering")
+    p.add_argument("--max-sessions-per-client", type=_positive_int, default=8, help="open pages per remote address "
+                   "(all local tabs share 127.0.0.1); past it, a new one takes the place of that address's least "
+                   "recently used one that is not rendering")
+    p.add_argument("--session-ttl", type=_positive_float, default=600, help="seconds without a request (an open page "
+                   "polls every 20 s) after which a session is closed")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--impl", choices=("auto", "kernel", "ref"), default="auto", help="op implementation")
     p.add_argument("--verbose", action="store_true", help="log every request (default: refused ones only)")

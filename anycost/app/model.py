@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig
 
@@ -30,12 +31,23 @@ MAX_SEED = 2**31 - 1
 STRENGTH_SIGMAS = 3.0
 
 
-class ApiError(ValueError):
-    """A request the API refuses: `status` is the HTTP status, the message is shown to the user."""
+#: A default object repr, e.g. "<_io.BytesIO object at 0x7f3a...>": it tells a user nothing and leaks an address.
+_OBJECT_REPR = re.compile(r"\s*<[^<>]*\bat 0x[0-9a-fA-F]+>")
 
-    def __init__(self, status: int, message: str):
+
+def public_message(err: BaseException | str) -> str:
+    """The text of `err` as a user may see it: without object reprs (the exception's type if nothing is left)."""
+    text = _OBJECT_REPR.sub("", str(err)).strip()
+    return text or (type(err).__name__ if isinstance(err, BaseException) else "unknown error")
+
+
+class ApiError(ValueError):
+    """A request the API refuses: `status` is the HTTP status, the message is shown to the user, `headers` go
+    with the answer (e.g. Allow for a 405, Retry-After for a 503)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers or {}
 
 
 def _number(value, what: str) -> float:
@@ -80,9 +92,12 @@ def decode_upload(data: bytes, content_type: str) -> Image.Image:
         image.load()
     except ApiError:
         raise
+    except UnidentifiedImageError:  # its message is "cannot identify image file <_io.BytesIO object at 0x...>"
+        raise ApiError(400, f"the upload is not a readable {UPLOAD_TYPES[content_type]} image: its bytes are in no "
+                            "image format Pillow knows") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ApiError(400, f"the upload is not a readable {UPLOAD_TYPES[content_type]} image "
-                            f"({type(err).__name__}: {err})") from None
+        raise ApiError(400, f"the upload is not a readable {UPLOAD_TYPES[content_type]} image: "
+                            f"{public_message(err)}") from None
     return image
 
 

@@ -1,8 +1,12 @@
 """The HTTP side of `anycost serve`: a small JSON API and one static page, on the standard library's server.
 
-Every answer is JSON; a refused request gets a 4xx/5xx status and ``{"error": message}``.
+The API answers JSON. Every refusal, of any path, gets a 4xx/5xx status and ``{"error": message}``, the
+standard library server's own too (a malformed request line, an unknown method); a known path asked with
+the wrong method gets 405 with an Allow header.
 
-    POST   /api/sessions                    -> 201 {"session": id, "model": ServedModel.info()}
+    POST   /api/sessions                    -> 201 {"session": id, "model": ServedModel.info()}; 429 / 503 with
+                                               Retry-After when the client's address / the server has all its
+                                               sessions rendering (an idle one would be closed to make room)
     DELETE /api/sessions/<id>               -> {"closed": id}
     POST   /api/sessions/<id>/edit          {"seed": n | "latent": upload id, "strengths": {name: x},
                                              "preview": {"resolution": r, "ratio": q}} -> {"request": n}, at once
@@ -15,6 +19,9 @@ Every answer is JSON; a refused request gets a 4xx/5xx status and ``{"error": me
                                             -> 202 upload status {"latent", "status", "step", "steps", "error"}
     GET    /api/sessions/<id>/uploads/<latent> -> upload status (queued | projecting | ready | failed)
     GET    /  and  /static/<file>           -> the page (anycost/app/static)
+
+A request to a session that was closed (by its page, idle for too long, or to make room) gets 410 with the
+reason: the page then starts a new session.
 
 The server binds 127.0.0.1 by default; while it is bound to a loopback address it also refuses requests
 whose Host header is not a loopback name, so a web page elsewhere cannot reach it by DNS rebinding.
@@ -31,7 +38,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from anycost.app.clients import Clients
-from anycost.app.model import MAX_UPLOAD_BYTES, ApiError, ServedModel, decode_upload
+from anycost.app.model import MAX_UPLOAD_BYTES, ApiError, ServedModel, decode_upload, public_message
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -46,7 +53,11 @@ PAGE_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'
 
 
 class AppServer(ThreadingHTTPServer):
-    """Serves `model` to at most `max_clients` pages (see the module doc); `url` is where to point a browser.
+    """Serves `model` (see the module doc); `url` is where to point a browser.
+
+    At most `max_clients` sessions are open, at most `max_per_client` per remote address; a new session past
+    a limit takes the place of the least recently used one that is not rendering (`Clients`), and a session
+    without a request for `ttl_s` s is closed.
 
     The server owns the model: `server_close` closes every client session and the model's projection
     thread. `verbose` logs every request to stderr (otherwise only refused ones).
@@ -55,9 +66,9 @@ class AppServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, model: ServedModel, host: str = "127.0.0.1", port: int = 0, *, max_clients: int = 16,
-                 ttl_s: float = 600.0, verbose: bool = False):
+                 max_per_client: int = 8, ttl_s: float = 600.0, verbose: bool = False):
         self.model, self.verbose = model, verbose
-        self.clients = Clients(model, max_clients, ttl_s)
+        self.clients = Clients(model, max_clients, ttl_s, max_per_client)
         self.loopback = host in LOOPBACK_NAMES
         super().__init__((host, port), Handler)
 
@@ -88,26 +99,43 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+    def _do_unused(self):  # methods no path takes: routed all the same, for a 405 that names the right ones
+        self._dispatch(self.command)
+
+    do_PUT = do_PATCH = do_OPTIONS = _do_unused  # any other method gets send_error's 501
+
     # -- plumbing ------------------------------------------------------------------------------
+    _body_pending = False  # True while the request's body is unread (set for each request by _dispatch)
+
     def _dispatch(self, method: str) -> None:
         self._body_pending = True  # until the body is read: answering before that closes the connection
         try:
             self._check_host()
             url = urlsplit(self.path)
             parts = [p for p in url.path.split("/") if p]
-            if method == "GET" and (parts == [] or parts[0] == "static"):
+            if parts == [] or parts[0] == "static":
+                _allow(method, "GET", "HEAD")
                 self._static(parts[1:] if parts else ["index.html"])
                 return
             if parts[:2] != ["api", "sessions"]:
                 raise ApiError(404, f"no such path {url.path}")
-            status, payload = self._api(method, parts[2:], parse_qs(url.query))
-            self._send(status, json.dumps(payload).encode(), "application/json")
+            self._send_json(*self._api(method, parts[2:], parse_qs(url.query)))
         except ApiError as err:
-            self._send(err.status, json.dumps({"error": str(err)}).encode(), "application/json")
+            self._send_json(err.status, {"error": public_message(err)}, err.headers)
         except Exception as err:  # a bug: answered (the page shows it) and logged with its traceback
             self.log_error("%s", traceback.format_exc())
-            self._send(500, json.dumps({"error": f"internal error: {type(err).__name__}: {err}"}).encode(),
-                       "application/json")
+            self._send_json(500, {"error": f"internal error: {type(err).__name__}: {public_message(err)}"})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (malformed request line, unknown method, headers too long) as
+        JSON like every other answer, on a connection then closed: the rest of the request was not read."""
+        self.close_connection = True
+        if code == 501:
+            message = f"method {self.command} is not supported: the API uses GET, POST and DELETE"
+        self._send_json(code, {"error": public_message(message or self.responses.get(code, ("error",))[0])})
 
     def _check_host(self) -> None:
         if self.server.loopback:
@@ -150,6 +178,9 @@ class Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ApiError(400, f"malformed JSON body: {err}") from None
 
+    def _send_json(self, status: int, payload: dict, extra: dict | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", extra)
+
     def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
         try:
             self.send_response(status)
@@ -159,11 +190,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Content-Type-Options", "nosniff")
             for key, value in (extra or {}).items():
                 self.send_header(key, value)
-            if self._body_pending and self.command != "GET":
+            if self.close_connection or (self._body_pending and self.command not in ("GET", "HEAD")):
                 self.send_header("Connection", "close")  # the unread body must not be parsed as a request
                 self.close_connection = True
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # a HEAD answer has the headers of the GET answer, and no body
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the page went away (e.g. reloaded mid long-poll)
             self.close_connection = True
 
@@ -188,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
         if not rest:
             _allow(method, "POST")
             self._json_body()  # no fields yet; read so the connection stays usable
-            client = clients.create()
+            client = clients.create(owner=self.client_address[0])
             return 201, {"session": client.id, "model": self.server.model.info()}
         client_id, action = rest[0], rest[1:]
         if not action:
@@ -220,9 +252,11 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, f"no such path {self.path}")
 
 
-def _allow(method: str, allowed: str) -> None:
-    if method != allowed:
-        raise ApiError(405, f"{method} is not allowed here; use {allowed}")
+def _allow(method: str, *allowed: str) -> None:
+    """ApiError 405, with the Allow header, unless `method` is one of `allowed`."""
+    if method not in allowed:
+        raise ApiError(405, f"{method} is not allowed here; use {' or '.join(allowed)}",
+                       headers={"Allow": ", ".join(allowed)})
 
 
 def _query_number(query: dict, name: str, kind: type, default):

@@ -18,12 +18,12 @@ def tiny_directions(tiny_arch):
 
 @pytest.fixture
 def serve(tiny_generator, tiny_directions):
-    """serve(**kw) -> a running AppServer of the tiny generator; kw go to ServedModel (or max_clients, ttl_s
-    to AppServer). Every server is shut down after the test."""
+    """serve(**kw) -> a running AppServer of the tiny generator; kw go to ServedModel (or max_clients,
+    max_per_client, ttl_s to AppServer). Every server is shut down after the test."""
     running = []
 
     def start(**kw):
-        server_kw = {k: kw.pop(k) for k in ("max_clients", "ttl_s") if k in kw}
+        server_kw = {k: kw.pop(k) for k in ("max_clients", "max_per_client", "ttl_s") if k in kw}
         kw.setdefault("directions", tiny_directions)
         model = ServedModel(tiny_generator, "tiny test model", **kw)
         server = AppServer(model, "127.0.0.1", 0, **server_kw)

@@ -4,9 +4,8 @@ full render with its time; a bad upload shows the server's error on the page, a 
 import re
 import shutil
 
-import numpy as np
 import pytest
-from app_http import decode_png, expected_pixels
+from app_http import assert_other_pixels, assert_same_pixels, call, decode_png, expected_pixels
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -71,7 +70,9 @@ def test_drag_shows_the_preview_then_the_full_render(serve, browser):
     assert float(attr(view, "data-ms")) > 0
     strength = float(browser.find_element(By.ID, "edit-smile-value").text)
     assert strength > 0  # dragged to the right
-    assert np.array_equal(decode_png(attr(view, "src")), expected_pixels(server.model, 0, {"smile": strength}))
+    shown = decode_png(attr(view, "src"))
+    assert_same_pixels(shown, expected_pixels(server.model, 0, {"smile": strength}))
+    assert_other_pixels(shown, expected_pixels(server.model, 0, {"smile": strength - 0.1}))
     assert not browser.find_element(By.ID, "error").is_displayed()
 
 
@@ -101,3 +102,25 @@ def test_uploads_show_the_servers_error_or_get_projected(serve, browser, tmp_pat
     wait.until(lambda _: status.text.startswith("projected"))
     wait.until(lambda _: attr(view, "data-kind") == "full" and int(attr(view, "data-request")) > before)
     assert not error.is_displayed() and "active" in attr(browser.find_element(By.ID, "upload-thumb"), "class")
+
+
+def test_a_session_the_server_closed_is_replaced_unnoticed(serve, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = serve(max_clients=1, idle_s=0.05)
+    browser.get(server.url)
+    wait = WebDriverWait(browser, TIMEOUT, poll_frequency=0.05)
+    view = browser.find_element(By.ID, "view")
+    wait.until(lambda _: attr(view, "data-kind") == "full")
+    first_src, page_session = attr(view, "src"), browser.execute_script("return state.session")
+    status, reply = call(server, "POST", "/api/sessions", {})  # takes the idle page's place
+    assert status == 201
+    wait.until(lambda _: browser.execute_script("return state.session") is None)  # its poll got 410: dropped
+    assert not browser.find_element(By.ID, "error").is_displayed()
+
+    browser.find_element(By.ID, "next-seed").click()  # the next action opens a new session and renders there
+    wait.until(lambda _: attr(view, "data-kind") == "full" and attr(view, "src") != first_src)
+    assert browser.execute_script("return state.session") not in (None, page_session, reply["session"])
+    assert call(server, "GET", f"/api/sessions/{reply['session']}/render?timeout=0")[0] == 410
+    assert not browser.find_element(By.ID, "error").is_displayed()

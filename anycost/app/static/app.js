@@ -10,8 +10,9 @@ const state = {
   strengths: {},
   preview: null, // {resolution, ratio}
 };
-let generation = 0; // bumped on (re)connect: stale poll loops stop
+let generation = 0; // bumped on (re)connect and when the session is dropped: stale poll loops stop
 let reconnecting = null;
+let connectError = null; // why the latest attempt to open a session failed
 let sending = false;
 let dirty = false;
 const previewTimes = [];
@@ -72,6 +73,12 @@ async function connect() {
   }
   state.latent = null; // uploads belong to the old session
   markUploadActive(false);
+  const thumb = $("upload-thumb");
+  if (thumb.dataset.latent) {
+    delete thumb.dataset.latent;
+    thumb.hidden = true;
+    $("upload-status").textContent = "the server closed the old session: upload your image again";
+  }
   generation += 1;
   poll(generation);
   requestEdit();
@@ -80,13 +87,36 @@ async function connect() {
 function reconnect() {
   if (!reconnecting) {
     reconnecting = connect()
-      .catch((err) => showError(err.message))
+      .then(() => {
+        connectError = null;
+      })
+      .catch((err) => {
+        connectError = err;
+        showError(err.message);
+      })
       .finally(() => {
         reconnecting = null;
       });
   }
   return reconnecting;
 }
+
+// The server closed the session (410: idle too long, or its place went to another page). A new one is opened
+// on the next edit or upload, not at once: pages beyond the server's limit would otherwise take turns closing
+// each other's sessions.
+function dropSession() {
+  state.session = null;
+  generation += 1;
+}
+
+// The open session, opened anew first if it was dropped; throws if none can be opened.
+async function currentSession() {
+  if (!state.session) await reconnect();
+  if (!state.session) throw connectError || new ApiError(0, "no session could be opened: reload the page");
+  return state.session;
+}
+
+const sessionGone = (err) => err.status === 404 || err.status === 410;
 
 async function poll(gen) {
   let after = 0;
@@ -100,8 +130,12 @@ async function poll(gen) {
       }
     } catch (err) {
       if (gen !== generation) return;
+      if (err.status === 410) {
+        dropSession();
+        return;
+      }
       if (err.status === 404) {
-        showError(`${err.message} (reconnecting)`);
+        showError(`${err.message} (reconnecting)`); // the server restarted
         reconnect();
         return;
       }
@@ -114,7 +148,8 @@ async function poll(gen) {
 // -- edits: at most one request in flight, always the newest state -----------------------------
 function requestEdit() {
   dirty = true;
-  if (!sending) sendEdits();
+  if (!state.session) reconnect(); // connect() requests the edit once the new session is open
+  else if (!sending) sendEdits();
 }
 
 async function sendEdits() {
@@ -130,9 +165,10 @@ async function sendEdits() {
       await api("POST", `/api/sessions/${state.session}/edit`, body);
       showError("");
     } catch (err) {
-      if (err.status === 404) {
+      if (sessionGone(err)) {
         sending = false;
-        reconnect();
+        dropSession();
+        reconnect(); // resends the newest state
         return;
       }
       showError(err.message);
@@ -293,14 +329,24 @@ async function upload(file) {
     showError(`"${file.name}" is ${(file.size / 2 ** 20).toFixed(1)} MB; the limit is ${limit / 2 ** 20} MB.`);
     return;
   }
-  const session = state.session;
   delete thumb.dataset.latent;
   $("upload-thumb-image").src = URL.createObjectURL(file);
   thumb.hidden = false;
   markUploadActive(false);
   status.textContent = "uploading…";
+  const type = file.type || "application/octet-stream";
+  const send = (session) => api("POST", `/api/sessions/${session}/uploads`, file, type);
   try {
-    let job = await api("POST", `/api/sessions/${session}/uploads`, file, file.type || "application/octet-stream");
+    let session = await currentSession();
+    let job;
+    try {
+      job = await send(session);
+    } catch (err) {
+      if (!sessionGone(err)) throw err;
+      dropSession(); // closed since the last poll noticed: upload to a new session
+      session = await currentSession();
+      job = await send(session);
+    }
     bar.hidden = false;
     while (job.status === "queued" || job.status === "projecting") {
       status.textContent = job.status === "queued" ? "waiting for the projector…" : `projecting: step ${job.step} of ${job.steps}`;
@@ -318,6 +364,7 @@ async function upload(file) {
   } catch (err) {
     status.textContent = "upload failed";
     thumb.hidden = true;
+    if (err.status === 410) dropSession(); // closed while projecting: the next action opens a new one
     showError(err.message);
   } finally {
     bar.hidden = true;
