@@ -200,5 +200,7 @@ def test_two_cpu_processes_stay_in_sync(images, tmp_path):
     single = Trainer(_cfg(), images, tmp_path / "single", progress=False)
     for _ in range(5):
         single.train_step()
-    # the ranks drew different data, so their averaged steps differ from one process's
-    assert any(not torch.equal(v, states[0]["G"][k]) for k, v in single.G.state_dict().items())
+    # The ranks drew different data, so their averaged steps differ from one process's. Not merely unequal:
+    # the ranks ran 1 intra-op thread and this process its default, and that alone moves the weights by
+    # ~3e-5 after 5 steps (1 vs 2 threads, AMD Zen 4); other data moves some of them by more than 1.
+    assert any(not torch.allclose(v, states[0]["G"][k], rtol=0, atol=1e-2) for k, v in single.G.state_dict().items())
