@@ -171,15 +171,36 @@ def test_subnet_fitness_with_cached_reference_features_matches_subnet_consistenc
     assert sorted(fit._references) == [(0, 16), (0, 32), (1, 16), (1, 32)]  # once per batch and resolution
 
 
-def test_search_beats_or_matches_uniform_on_the_tiny_generator(tiny_generator):
+def test_search_without_uniform_seeds_beats_the_uniform_config_on_the_tiny_generator(tiny_generator):
+    """The uniform config is not seeded, so the search has to find something better by itself.
+
+    At the MACs of the uniform x0.5 config, brute force over the 238 affordable configs (fitness cached, ~2 s)
+    says that only two beat it, by 0.6 % and 0.9 %: far more than float rounding moves a fitness (~1e-6
+    relative), so the outcome does not depend on the machine. Generation 0 holds random configs only, all
+    worse than the uniform one for these seeds; the final best must be one of the two, so it came from the
+    mutations, crossovers and ranking. (With these settings seeds 0-19 all end there; seeds 0 and 6 draw
+    one of the two in generation 0, so they would not test the evolution.)
+    """
     G = tiny_generator
-    space = GeneratorSpace(G.arch)
+    space = GeneratorSpace(G.arch, ratios=SEARCH_RATIOS)
     fit = SubnetFitness(G, n=2, perceptual=None)
     uniform = SubnetConfig.uniform(G.arch, 0.5)
     budget = float(uniform.macs)
-    result = evolve(space, fit, budget, seed=0, initial=[uniform], **SMALL)
-    assert all(space.contains(e.candidate) and e.candidate.macs <= budget for e in result.history)
-    assert result.best.fitness <= fit(uniform)
+    feasible = [c for c in (SubnetConfig(G.arch, G.arch.resolution, widths) for widths in
+                            itertools.product(*space.choices)) if c.macs <= budget]
+    better = {c for c in feasible if fit(c) < fit(uniform)}
+    optimum = min(feasible, key=lambda c: (fit(c), c.macs))
+    assert uniform in feasible and uniform not in better and optimum in better
+    assert len(better) <= 0.02 * len(feasible) and all(fit(c) < 0.995 * fit(uniform) for c in better)
+    settings = dict(population=12, generations=8, parents=4, n_crossover=6, n_mutation=6, p_mutation=0.2)
+    for seed in (1, 2):
+        result = evolve(space, fit, budget, seed=seed, initial=(), **settings)
+        first = [e for e in result.history if e.generation == 0]
+        assert all(space.contains(e.candidate) and e.candidate.macs <= budget for e in result.history)
+        assert not better & {e.candidate for e in first} and uniform not in {e.candidate for e in first}
+        assert result.best.candidate in better, (seed, result.best.candidate.widths, result.best.fitness,
+                                                 fit(uniform))
+        assert result.best.fitness < fit(uniform) < min(e.fitness for e in first)
 
 
 def test_parse_macs_budget():
