@@ -1,15 +1,11 @@
-"""Quick self-tests of the independent official-generator oracle in tests/official_reference.py."""
+"""Quick self-tests of the independent official-generator oracle in official_reference.py (beside this file)."""
 
 import math
 
+import official_reference as ref  # pytest puts this test's folder on sys.path (no __init__.py here)
 import pytest
 import torch
 import torch.nn.functional as F
-
-try:
-    from tests import official_reference as ref
-except ImportError:  # tests/ run as a rootdir-relative folder without a package
-    import official_reference as ref
 
 SMALL = {"channel_multiplier": 2, "channel_max": 64, "style_dim": 32, "n_mlp": 2}
 
