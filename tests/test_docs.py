@@ -37,3 +37,20 @@ def test_public_names_are_exported():
                  "EditDirections", "default_generator", "default_model_path", "SubnetLike", "CheckpointError"):
         assert name in anycost.__all__ and hasattr(anycost, name), name
     assert isinstance(anycost.SubnetConfig.full(anycost.GeneratorArch(32)), anycost.SubnetLike)
+
+
+#: Modules whose docstring examples use a generator `G` and a latent `w`: the bundled model and seed 0's w.
+EXAMPLES_WITH_A_MODEL = ("anycost.editing.directions", "anycost.models.stylegan2.generator", "anycost.preview.session",
+                         "anycost.search")
+
+
+@pytest.mark.parametrize("name", EXAMPLES_WITH_A_MODEL)
+def test_docstring_examples_run_on_the_bundled_model(name):
+    import importlib
+
+    import torch
+
+    module = importlib.import_module(name)
+    G, _ = anycost.default_generator()
+    result = doctest.testmod(module, extraglobs={"G": G, "w": G.seed_w([0]), "torch": torch}, verbose=False)
+    assert result.attempted >= 1 and result.failed == 0

@@ -5,8 +5,8 @@ layers (``layers[k] = (start, stop)``, style indices, stop exclusive): then the 
 those layers move, so e.g. a colour edit can leave the pose alone. Directions are plain data (saved as
 .npz with a format tag and the style_dim they belong to), never module state.
 
->>> dirs = EditDirections.load("emoji64_directions.npz")
->>> w_edit = dirs.apply(w, {"smiling": 2.0})
+>>> dirs = default_directions()                    # the bundled model's; EditDirections.load("my.npz") for yours
+>>> w_edit = dirs.apply(w, {"pca0": 2.0})         # 2 standard deviations along the first principal axis
 """
 
 from __future__ import annotations

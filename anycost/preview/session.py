@@ -18,7 +18,7 @@ receives it, and `wait_for` of that render raises `RenderError` from it. `close(
 ``with`` block) stops the worker.
 
 >>> with PreviewSession(G, preview=G.subnet(resolution=32, ratio=0.25)) as session:
-...     session.submit(w)
+...     request_id = session.submit(w)
 ...     quick = session.wait_for("preview", timeout=5).image
 ...     best = session.wait_for("full", timeout=30).image
 """

@@ -1,9 +1,11 @@
 """Evolutionary search for the sub-generator closest to the full generator under a cost budget.
 
->>> space = GeneratorSpace(G.arch)                                     # per-layer widths (x resolution)
->>> fitness = SubnetFitness(G, n=32)                                   # perceptual distance to the full output
->>> result = evolve(space, fitness, budget=0.5 * G.full_config.macs)   # paper defaults: 50 x 20 generations
->>> result.best.candidate, result.pareto()
+>>> space = GeneratorSpace(G.arch)                            # per-layer widths (x resolution)
+>>> fitness = SubnetFitness(G, n=8)                           # perceptual distance to the full output
+>>> result = evolve(space, fitness, budget=0.5 * G.full_config.macs,
+...                 population=8, generations=2, parents=4, n_crossover=4, n_mutation=4)  # the paper: 50 x 20
+>>> result.best.candidate.macs <= 0.5 * G.full_config.macs
+True
 
 A latency budget instead of MACs: ``GeneratorSpace(G.arch, cost=measure_latency_table(G))``.
 """
