@@ -22,7 +22,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 from anycost._version import __version__
 from anycost.fileio import CheckpointError, atomic_write, check_state, read_tagged_safetensors
@@ -57,6 +56,8 @@ class Encoder(nn.Module):
         for label, value in (("width", width), ("max_width", max_width)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 16:
                 raise ValueError(f"{label} must be an integer >= 16, got {value!r}")
+        from torchvision.models.resnet import BasicBlock  # imported here: torchvision's models take a second to load
+
         self.arch, self.width, self.max_width = arch, width, max_width
         c = min(width, max_width)
         layers: list[nn.Module] = [nn.Conv2d(3, c, 3, stride=2, padding=1, bias=False), _group_norm(c),
