@@ -1,0 +1,106 @@
+"""The ResNet image-to-image generator: one set of weights, any sub-network of it.
+
+A sub-network is an `I2IConfig` passed to `forward`; the module is never mutated to select one, so two
+configs can run at once on one model. `export` copies one sub-network out as a plain, smaller generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from anycost.models.i2i.arch import MIN_SIZE, SIZE_MULTIPLE, I2IArch
+from anycost.models.i2i.config import I2IConfig
+from anycost.models.i2i.layers import ResidualBlock, SlicedConv2d, SlicedConvTranspose2d, instance_norm
+
+
+class I2IGenerator(nn.Module):
+    """ResNet generator (c7s1, two stride-2 convs, N residual blocks, two transposed convs, c7s1 + tanh) with
+    instance norms; input and output in [-1, 1]. Module names match `anycost.models.i2i.macs.conv_specs`.
+
+    >>> G = I2IGenerator(I2IArch.resnet(ngf=16, n_blocks=3, separable=True, image_size=32, step=4))
+    >>> G(torch.zeros(1, 3, 32, 32), config=I2IConfig.uniform(G.arch, 0.5)).shape
+    torch.Size([1, 3, 32, 32])
+    """
+
+    def __init__(self, arch: I2IArch):
+        super().__init__()
+        if not isinstance(arch, I2IArch):
+            raise TypeError(f"arch must be an I2IArch, got {type(arch).__name__}")
+        self.arch = arch
+        w = arch.widths
+        self.stem = SlicedConv2d(arch.in_channels, w[0], 7, reflect=True)
+        self.down = nn.ModuleList([SlicedConv2d(w[0], w[1], 3, stride=2), SlicedConv2d(w[1], w[2], 3, stride=2)])
+        self.blocks = nn.ModuleList([ResidualBlock(w[2], inner, arch.separable) for inner in w[3:-2]])
+        self.up = nn.ModuleList([SlicedConvTranspose2d(w[2], w[-2]), SlicedConvTranspose2d(w[-2], w[-1])])
+        self.head = SlicedConv2d(w[-1], arch.out_channels, 7, reflect=True)
+
+    @property
+    def full_config(self) -> I2IConfig:
+        return I2IConfig.full(self.arch)
+
+    def subnet(self, widths=None, ratio: float | None = None) -> I2IConfig:
+        """A validated sub-network: explicit per-layer `widths`, a uniform `ratio`, or (neither) the full one."""
+        if widths is not None and ratio is not None:
+            raise ValueError("give either widths or ratio, not both")
+        if widths is not None:
+            return I2IConfig(self.arch, tuple(widths))
+        return self.full_config if ratio is None else I2IConfig.uniform(self.arch, ratio)
+
+    def _widths(self, config: I2IConfig | None) -> tuple[int, ...]:
+        if config is None:
+            return self.arch.widths
+        if not isinstance(config, I2IConfig):
+            raise TypeError(f"config must be an I2IConfig, got {type(config).__name__}")
+        if config.arch != self.arch:
+            raise ValueError(f"config is for another generator ({config.arch.describe()}; "
+                             f"this one is {self.arch.describe()})")
+        return config.widths
+
+    def _check_input(self, x) -> None:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"input must be a float tensor [N, {self.arch.in_channels}, H, W], got {got}")
+        n, c, h, w = x.shape
+        if n == 0:
+            raise ValueError("input has an empty batch")
+        if c != self.arch.in_channels:
+            raise ValueError(f"input has {c} channels, this generator takes {self.arch.in_channels}")
+        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or min(h, w) < MIN_SIZE:
+            raise ValueError(f"input is {h}x{w} px: height and width must be multiples of {SIZE_MULTIPLE} "
+                             f"and at least {MIN_SIZE} (two stride-2 convs, undone by two transposed convs)")
+
+    def forward(self, x: torch.Tensor, config: I2IConfig | None = None) -> torch.Tensor:
+        """x [N, in_channels, H, W] -> [N, out_channels, H, W] through sub-network `config` (default: full)."""
+        w = self._widths(config)
+        self._check_input(x)
+        h = torch.relu(instance_norm(self.stem(x, w[0])))
+        for conv, width in zip(self.down, w[1:3]):
+            h = torch.relu(instance_norm(conv(h, width)))
+        for block, inner in zip(self.blocks, w[3:-2]):
+            h = block(h, inner)
+        for conv, width in zip(self.up, w[-2:]):
+            h = torch.relu(instance_norm(conv(h, width)))
+        return torch.tanh(self.head(h, self.arch.out_channels))
+
+
+def _sliced_state(G: I2IGenerator, small: I2IGenerator) -> dict[str, torch.Tensor]:
+    """`G`'s parameters cut to `small`'s shapes: the leading block of every tensor, copied."""
+    full = G.state_dict()
+    return {key: full[key][tuple(slice(0, n) for n in ref.shape)].clone()
+            for key, ref in small.state_dict().items()}
+
+
+@torch.no_grad()
+def export(G: I2IGenerator, config: I2IConfig) -> I2IGenerator:
+    """The sub-network `config` of `G` as a plain generator of its own (its arch's widths are the config's),
+    holding copies of the slices of `G`'s weights: the same output as ``G(x, config=config)`` (up to float
+    summation order), ``config.params`` parameters and, at full width, ``config.macs`` MACs."""
+    G._widths(config)  # the same checks as forward
+    with torch.device("meta"):
+        small = I2IGenerator(replace(G.arch, widths=config.widths))
+    small = small.to_empty(device=G.stem.weight.device).to(G.stem.weight.dtype)
+    small.load_state_dict(_sliced_state(G, small))
+    return small.train(G.training)

@@ -1,0 +1,104 @@
+"""The generator's convs, each holding its full-width weights and running on their LEADING channels.
+
+A layer's input width is that of the tensor it gets, its output width an argument: the weights used are
+slices ``weight[:c_out, :c_in]`` (views of the parameters, never copies), so a sub-network shares the
+supernet's weights and trains them. Layers keep no per-call state.
+
+Weights start as in pix2pix / CycleGAN: normal with standard deviation 0.02, biases zero.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+INIT_STD = 0.02
+
+
+def instance_norm(x: torch.Tensor) -> torch.Tensor:
+    """Instance norm without affine parameters or running statistics (pix2pix / CycleGAN's "instance"): it
+    normalises each channel of each image on its own, so a sub-network computes exactly what its exported
+    copy computes, and no statistics need re-estimating for a sub-network."""
+    return F.instance_norm(x, eps=1e-5)
+
+
+def _weight(*shape: int) -> nn.Parameter:
+    return nn.Parameter(torch.randn(*shape) * INIT_STD)
+
+
+class SlicedConv2d(nn.Module):
+    """A k x k conv (stride 1 or 2) with bias; `reflect` pads by reflection (else zeros), k // 2 each side."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, reflect: bool = False):
+        super().__init__()
+        self.weight = _weight(c_out, c_in, kernel, kernel)
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.stride, self.pad, self.reflect = stride, kernel // 2, reflect
+
+    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
+        weight, bias = self.weight[:c_out, : x.shape[1]], self.bias[:c_out]
+        if self.reflect and self.pad:
+            return F.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"), weight, bias, self.stride)
+        return F.conv2d(x, weight, bias, self.stride, self.pad)
+
+    def extra_repr(self) -> str:
+        c_out, c_in, k, _ = self.weight.shape
+        return f"{c_in}, {c_out}, kernel={k}, stride={self.stride}, reflect={self.reflect}"
+
+
+class SlicedDepthwiseConv2d(nn.Module):
+    """A depthwise 3x3 conv with bias and reflection padding; its width is that of its input."""
+
+    def __init__(self, channels: int, kernel: int = 3):
+        super().__init__()
+        self.weight = _weight(channels, 1, kernel, kernel)
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.pad = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        return F.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"), self.weight[:c], self.bias[:c], groups=c)
+
+
+class SeparableConv(nn.Module):
+    """The paper's "mobile" 3x3 conv: depthwise 3x3, instance norm, pointwise 1x1 to `c_out` channels."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.dw = SlicedDepthwiseConv2d(c_in)
+        self.pw = SlicedConv2d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
+        return self.pw(instance_norm(self.dw(x)), c_out)
+
+
+class SlicedConvTranspose2d(nn.Module):
+    """A 3x3 transposed conv of stride 2 with bias (padding 1, output padding 1): exactly doubles the size."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.weight = _weight(c_in, c_out, 3, 3)  # torch's layout: input channels first
+        self.bias = nn.Parameter(torch.zeros(c_out))
+
+    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
+        weight, bias = self.weight[: x.shape[1], :c_out], self.bias[:c_out]
+        return F.conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)
+
+
+class ResidualBlock(nn.Module):
+    """x + norm(conv2(relu(norm(conv1(x))))): trunk -> `inner` -> trunk channels, the convs 3x3 with
+    reflection padding, dense or separable (depthwise + pointwise). No dropout (the paper's ResNet
+    generators train without it)."""
+
+    def __init__(self, trunk: int, inner: int, separable: bool):
+        super().__init__()
+        if separable:
+            self.conv1, self.conv2 = SeparableConv(trunk, inner), SeparableConv(inner, trunk)
+        else:
+            self.conv1 = SlicedConv2d(trunk, inner, 3, reflect=True)
+            self.conv2 = SlicedConv2d(inner, trunk, 3, reflect=True)
+
+    def forward(self, x: torch.Tensor, inner: int) -> torch.Tensor:
+        h = torch.relu(instance_norm(self.conv1(x, inner)))
+        return x + instance_norm(self.conv2(h, x.shape[1]))
