@@ -44,6 +44,18 @@ EXAMPLES_WITH_A_MODEL = ("anycost.editing.directions", "anycost.models.stylegan2
                          "anycost.search")
 
 
+#: Modules whose docstring examples build what they need.
+SELF_CONTAINED_EXAMPLES = ("anycost.models.i2i.generator",)
+
+
+@pytest.mark.parametrize("name", SELF_CONTAINED_EXAMPLES)
+def test_self_contained_docstring_examples_run(name):
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), verbose=False)
+    assert result.attempted >= 1 and result.failed == 0
+
+
 @pytest.mark.parametrize("name", EXAMPLES_WITH_A_MODEL)
 def test_docstring_examples_run_on_the_bundled_model(name):
     import importlib
