@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from anycost.editing.directions import DirectionsError, EditDirections
+from anycost.editing.validate import DEFAULT_MAX_RATIO, DEFAULT_MIN_MOVE, DEFAULT_SIGMAS
 
 #: The strengths of a `--sweep` when --strengths is not given.
 DEFAULT_SWEEP = (-3.0, -1.5, 0.0, 1.5, 3.0)
@@ -41,7 +42,8 @@ def parse_strengths(tokens: list[str]) -> list[float]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("directions", help="fit edit directions in W: attribute boundaries (InterFaceGAN) and PCA")
+    p = sub.add_parser("directions", help="fit edit directions in W: attribute boundaries (InterFaceGAN) and PCA; "
+                                          "keep the boundaries that pass a held-out check")
     p.add_argument("--out", "-o", required=True, help="directions file (.npz); its fit report goes beside it (.json)")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
     p.add_argument("--classifier", help="attribute classifier (.safetensors) or 'none' for PCA only "
@@ -51,6 +53,17 @@ def add_parser(sub) -> None:
     p.add_argument("--fraction", type=float, default=0.25,
                    help="most confident fraction of the samples kept on each side of a boundary")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--check-n", type=int, default=500,
+                   help="held-out latents every boundary is checked on (see anycost.editing.validate)")
+    p.add_argument("--check-seed", type=int, help="seed of the held-out latents (default: --seed + 1)")
+    p.add_argument("--sigmas", type=float, default=DEFAULT_SIGMAS,
+                   help="check edit strength, in std of w along the direction")
+    p.add_argument("--min-move", type=float, default=DEFAULT_MIN_MOVE,
+                   help="a kept boundary raises the mean probability of its value by at least this")
+    p.add_argument("--max-ratio", type=float, default=DEFAULT_MAX_RATIO,
+                   help="... and moves every other attribute at most this fraction of that")
+    p.add_argument("--no-conditional", action="store_true",
+                   help="drop a failing boundary instead of retrying it orthogonal to what it moved too much")
     p.add_argument("--batch", type=int, default=64, help="latents rendered and classified at once")
     p.add_argument("--impl", choices=("auto", "kernel", "ref"), default="auto", help="op implementation")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
@@ -84,6 +97,7 @@ def add_parser(sub) -> None:
 def cmd_directions(args) -> None:
     from anycost.default_model import default_classifier_path, generator_or_default
     from anycost.editing.fit import fit_directions
+    from anycost.editing.validate import checks_table
     from anycost.metrics.attributes import AttributeClassifier
 
     if args.threads:
@@ -91,6 +105,10 @@ def cmd_directions(args) -> None:
     if args.n < 2 or args.pca < 0 or args.batch < 1 or not 0 < args.fraction <= 0.5:
         raise ValueError(f"need --n >= 2, --pca >= 0, --batch >= 1 and 0 < --fraction <= 0.5; got --n {args.n}, "
                          f"--pca {args.pca}, --batch {args.batch}, --fraction {args.fraction}")
+    if args.check_n < 1 or not args.sigmas > 0 or not args.min_move > 0 or not 0 < args.max_ratio <= 1:
+        raise ValueError(f"need --check-n >= 1, --sigmas > 0, --min-move > 0 and 0 < --max-ratio <= 1; got "
+                         f"--check-n {args.check_n}, --sigmas {args.sigmas}, --min-move {args.min_move}, "
+                         f"--max-ratio {args.max_ratio}")
     classifier = None
     if args.classifier != "none":
         path = args.classifier or default_classifier_path()
@@ -103,13 +121,26 @@ def cmd_directions(args) -> None:
     start = time.perf_counter()
     fitted = fit_directions(G, classifier, args.n, args.pca, args.seed, args.fraction, args.batch, args.impl,
                             progress=not args.no_progress,
-                            classifier_name=Path(path).stem if classifier is not None else "")
+                            classifier_name=Path(path).stem if classifier is not None else "",
+                            check_n=args.check_n, check_seed=args.check_seed, sigmas=args.sigmas,
+                            min_move=args.min_move, max_ratio=args.max_ratio, conditional=not args.no_conditional)
     seconds = time.perf_counter() - start
     fitted = dataclasses.replace(fitted, settings={**fitted.settings, "model": source,
                                                    "threads": torch.get_num_threads(), "seconds": round(seconds, 1)})
     out = fitted.save(args.out)
+    if fitted.checks:
+        check = fitted.settings["check"]
+        baseline = check.get("random_baseline")
+        chance = (f"; along {baseline['directions']} random directions no value's mean probability moves more "
+                  f"than {baseline['largest_move']:.3f}") if baseline else ""
+        print(f"held-out check: +{check['sigmas']:g} std on {check['n']} latents of seed {check['seed']}; kept when "
+              f"the target value's mean probability rises >= {check['min_move']:g} and every other attribute "
+              f"moves <= {check['max_ratio']:g} x that{chance}")
+        print(checks_table(fitted.checks))
+        print()
     print(fitted.table())
-    print(f"\nwrote {out} ({len(fitted.directions)} directions) and {out.with_suffix('.json')} in {seconds:.1f} s")
+    print(f"\nwrote {out} ({len(fitted.directions)} directions, {len(fitted.dropped)} dropped) and "
+          f"{out.with_suffix('.json')} in {seconds:.1f} s")
 
 
 # -- anycost edit ---------------------------------------------------------------------------------------

@@ -72,18 +72,28 @@ def assert_differs(a, b):
     assert np.abs(a.astype(np.int16) - b.astype(np.int16)).max() > 1
 
 
-def test_directions_fits_boundaries_and_pca_and_prints_the_table(tmp_path, checkpoint, classifier_file, capsys):
+def test_directions_fits_checks_and_reports_every_boundary(tmp_path, checkpoint, classifier_file, capsys):
     out = tmp_path / "dirs.npz"
     assert main(["directions", "-c", checkpoint, "--classifier", classifier_file, "--n", "200", "--pca", "3",
-                 "--batch", "50", "--no-progress", "--out", str(out)]) == 0
+                 "--batch", "50", "--check-n", "40", "--no-progress", "--out", str(out)]) == 0
     dirs = EditDirections.load(out, style_dim=32)
-    assert dirs.names[0] == "smiling" and dirs.names[-3:] == ("pca0", "pca1", "pca2")
+    assert dirs.names[-3:] == ("pca0", "pca1", "pca2")
     assert dirs.source.startswith("interfacegan:classifier + pca (n=200, seed=0)")
+    assert dirs.source.endswith("checked on 40 held-out latents (seed 1)")
     printed = capsys.readouterr().out
-    assert "| smiling | boundary |" in printed and "| pca0 | pca |" in printed
-    assert all(f"tone:{v} |" in printed for v in "abc"), "every value is either fitted or listed as skipped"
+    assert "held-out check: +2 std on 40 latents of seed 1" in printed and "| pca0 | pca |" in printed
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["settings"]["model"] == f"checkpoint {checkpoint}" and report["directions"][0]["accuracy"] > 0.5
+    assert report["settings"]["model"] == f"checkpoint {checkpoint}" and report["settings"]["check"]["n"] == 40
+    kept = {d["name"]: d for d in report["directions"]}
+    assert set(kept) == set(dirs.names)
+    fitted = ["smiling"] + [f"tone:{v}" for v in "abc"]
+    for name in fitted:  # the random classifier decides which pass: each is kept, dropped or skipped, with a reason
+        if name in kept:
+            assert kept[name]["check"]["passed"] is True and f"| {name} |" in printed
+        else:
+            reason = report["dropped"].get(name) or report["skipped"][name]
+            assert reason and f"| {name} | dropped: {reason}" in printed or f"| {name} | skipped: " in printed
+    assert all(kept[f"pca{i}"]["check"]["passed"] is None for i in range(3))
 
 
 def test_directions_pca_only(tmp_path, checkpoint):

@@ -124,10 +124,12 @@ def test_fit_directions_on_a_generator_gives_a_direction_that_edits_the_attribut
     w, _ = sample_latents(G, 32, seed=9)
     with torch.no_grad():
         classifier = Brightness(G(w, noise="const"))
-    fitted = fit_directions(G, classifier, n=400, pca=3, seed=0, batch=100, classifier_name="brightness")
+    fitted = fit_directions(G, classifier, n=400, pca=3, seed=0, batch=100, classifier_name="brightness",
+                            check_n=100, baseline=0)
     dirs = fitted.directions
     assert dirs.names == ("bright", "pca0", "pca1", "pca2")
-    assert dirs.source == "interfacegan:brightness + pca (n=400, seed=0)"
+    assert dirs.source == "interfacegan:brightness + pca (n=400, seed=0), checked on 100 held-out latents (seed 1)"
+    assert fitted.check_of("bright").passed and not fitted.dropped
     assert fitted.settings["n"] == 400 and len(fitted.stats) == 4
     assert fitted.stats[0].accuracy > 0.8
     s = fitted.stats[0].std
@@ -143,6 +145,7 @@ def test_fit_directions_on_a_generator_gives_a_direction_that_edits_the_attribut
     report = json.loads(path.with_suffix(".json").read_text())
     assert [d["name"] for d in report["directions"]] == list(dirs.names)
     assert report["directions"][0]["accuracy"] == fitted.stats[0].accuracy
+    assert report["directions"][0]["check"]["target_move"] == fitted.check_of("bright").target_move
 
 
 def test_sample_latents_is_seeded_and_batch_independent(tiny_generator):
