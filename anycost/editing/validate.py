@@ -86,13 +86,22 @@ def judge(target_move: float | None, moves: Mapping[str, float], min_move: float
     if target_move is None:
         return None, "unsupervised: no target attribute to check"
     if not target_move >= min_move:
-        return False, f"target moves {target_move:+.3f} < {min_move:g}"
+        return False, f"target moves {_digits(target_move, min_move, '+')} < {min_move:g}"
     over = {k: v for k, v in moves.items() if v > max_ratio * target_move}
     if over:
         worst = max(over, key=lambda k: over[k])
-        return False, (f"{worst} moves {over[worst]:.3f} > {max_ratio:g} x target move {target_move:.3f}"
-                       + (f" (also {', '.join(k for k in over if k != worst)})" if len(over) > 1 else ""))
+        return False, (f"{worst} moves {_digits(over[worst], max_ratio * target_move)} > {max_ratio:g} x target move "
+                       f"{target_move:.3f}" + (f" (also {', '.join(k for k in over if k != worst)})"
+                                                if len(over) > 1 else ""))
     return True, "passed"
+
+
+def _digits(value: float, bound: float, sign: str = "") -> str:
+    """`value` with 3 decimals, or more when 3 would print it equal to the `bound` it was compared with."""
+    for digits in range(3, 7):
+        if round(value, digits) != round(bound, digits):
+            break
+    return f"{value:{sign}.{digits}f}"
 
 
 def attribute_moves(before: Mapping[str, torch.Tensor], after: Mapping[str, torch.Tensor],
