@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from anycost.editing.directions import DirectionsError, EditDirections
-from anycost.editing.validate import DEFAULT_MAX_RATIO, DEFAULT_MIN_MOVE, DEFAULT_SIGMAS
+from anycost.editing.validate import DEFAULT_MAX_RATIO, DEFAULT_MIN_MOVE, DEFAULT_SIGMAS, group_names
 
 #: The strengths of a `--sweep` when --strengths is not given.
 DEFAULT_SWEEP = (-3.0, -1.5, 0.0, 1.5, 3.0)
@@ -70,11 +71,14 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_directions)
 
-    p = sub.add_parser("edit", help="edit one latent along named directions; preview and full render side by side")
+    p = sub.add_parser("edit", help="edit one latent along named directions: the unedited render, then the edited "
+                                    "preview and full render side by side (or --list the directions)")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
     p.add_argument("--directions", "-d", help="directions file from `anycost directions` (default: the bundled "
                                                "model's; required with --checkpoint)")
-    group = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--list", action="store_true",
+                   help="list the directions (kind, held-out accuracy, std, held-out check) and exit")
+    group = p.add_mutually_exclusive_group()
     group.add_argument("--seed", "-s", type=int, help="latent of this seed (as `anycost generate --seeds`)")
     group.add_argument("--latent", help=".npy latent: W [style_dim] / [1, style_dim] or W+ [n_styles, style_dim]")
     p.add_argument("--edit", "-e", type=parse_edit, action="append", default=[], metavar="NAME=STRENGTH",
@@ -162,18 +166,71 @@ def load_latent(path, G) -> torch.Tensor:
     raise ValueError(f"{path}: a latent must be W [{d}] / [1, {d}] or W+ [{s}, {d}] / [1, {s}, {d}], got {list(shape)}")
 
 
-def _directions(args, G) -> EditDirections:
+def _directions(args, G) -> tuple[EditDirections, Path | None]:
+    """(directions, their file when known: the fit report is beside it)."""
     if args.directions:
-        return EditDirections.load(args.directions, style_dim=G.arch.style_dim)
+        return EditDirections.load(args.directions, style_dim=G.arch.style_dim), Path(args.directions)
     if args.checkpoint:
         raise ValueError("--directions is required with --checkpoint (directions belong to one model's W); "
                          "make them with `anycost directions --checkpoint ... --out F.npz`")
-    from anycost.default_model import default_directions
+    from importlib import resources
+
+    from anycost.default_model import DIRECTIONS_NAME, default_directions
 
     dirs = default_directions()
     if dirs is None:
         raise FileNotFoundError("no bundled edit directions: pass --directions F.npz (see `anycost directions`)")
-    return dirs
+    return dirs, Path(str(resources.files("anycost.assets") / DIRECTIONS_NAME))
+
+
+def read_report(path) -> dict | None:
+    """The fit report (.json beside the directions file `path`, as `anycost directions` writes it), or None when
+    there is none; ValueError when it is not readable JSON."""
+    report = Path(path).with_suffix(".json")
+    if not report.is_file():
+        return None
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{report} is not a readable fit report: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{report} is not a fit report (a JSON object)")
+    return data
+
+
+def directions_listing(dirs: EditDirections, report: dict | None) -> str:
+    """One line per direction: name, kind, held-out accuracy and std (from the fit `report`), and its held-out
+    check when the report has one; then the dropped boundaries with the reason."""
+    stats = {d.get("name"): d for d in (report or {}).get("directions", []) if isinstance(d, dict)}
+    lines = ["| direction | kind | held-out accuracy | std of w along it | target | target move | largest other "
+             "move | check |", "|---|---|---:|---:|---|---:|---|---|"]
+    for name in dirs.names:
+        d = stats.get(name, {})
+        kind = d.get("kind", "")
+        if d.get("orthogonal_to"):
+            kind = f"{kind} (orthogonal to {group_names(d['orthogonal_to'])})"
+        elif kind == "pca":
+            kind = "pca (unsupervised)"
+        acc = f"{d['accuracy']:.3f}" if isinstance(d.get("accuracy"), (int, float)) else ""
+        std = f"{d['std']:.3f}" if isinstance(d.get("std"), (int, float)) else ""
+        check = d.get("check") or {}
+        move = f"{check['target_move']:+.3f}" if isinstance(check.get("target_move"), (int, float)) else ""
+        other = (f"{check.get('largest_other', '')} {check['largest_other_move']:.3f}"
+                 if isinstance(check.get("largest_other_move"), (int, float)) and check.get("largest_other") else "")
+        verdict = {True: "passed", False: "failed", None: "unsupervised"}.get(check.get("passed")) if check else ""
+        lines.append(f"| {name} | {kind} | {acc} | {std} | {check.get('target') or ''} | {move} | {other} | "
+                     f"{verdict} |")
+    if report is None:
+        lines.append("(no fit report beside the directions file: no statistics)")
+    else:
+        settings = (report.get("settings") or {}).get("check")
+        if isinstance(settings, dict):
+            lines.append(f"check: +{settings.get('sigmas')} std on {settings.get('n')} held-out latents (seed "
+                         f"{settings.get('seed')}): target mean probability up >= {settings.get('min_move')}, every "
+                         f"other attribute <= {settings.get('max_ratio')} x that")
+        for name, reason in (report.get("dropped") or {}).items():
+            lines.append(f"dropped (not offered): {name}: {reason}")
+    return "\n".join(lines)
 
 
 def _render(G, w, config, impl) -> tuple[torch.Tensor, float]:
@@ -190,8 +247,17 @@ def cmd_edit(args) -> None:
     from anycost.editing.fit import orthogonalize
     from anycost.images import image_grid
 
+    if args.list:
+        if args.edit or args.sweep or args.keep or args.strengths:
+            raise ValueError("--list only lists the directions: drop --edit, --sweep, --strengths and --keep")
+    elif args.seed is None and args.latent is None:
+        raise ValueError("give the latent to edit: --seed N or --latent FILE.npy (or --list the directions)")
     G, source = generator_or_default(args.checkpoint)
-    dirs = _directions(args, G)
+    dirs, path = _directions(args, G)
+    if args.list:
+        print(f"{len(dirs)} directions in {path or 'the bundled directions'} ({dirs.source}); model: {source}")
+        print(directions_listing(dirs, read_report(path) if path is not None else None))
+        return
     edits = dict(args.edit)
     keep = [k.strip() for k in args.keep.split(",") if k.strip()]
     if args.strengths and not args.sweep:
@@ -220,14 +286,18 @@ def cmd_edit(args) -> None:
     else:
         w_edit = dirs.apply(w, edits, n_styles)
         (small, preview_ms), (big, full_ms) = (_render(G, w_edit, c, args.impl) for c in (preview, full))
+        with torch.inference_mode():
+            before = G(w, config=full, noise="const", impl=args.impl)
         up = torch.nn.functional.interpolate(small, size=big.shape[-2:], mode="nearest")
-        rows = [torch.cat([up, big])]
-        labels = [[f"{res}px x{args.preview_ratio:g}: {preview_ms:.1f}ms", f"full: {full_ms:.1f}ms"]]
+        rows = [torch.cat([before, up, big])]
+        labels = [["before: full", f"after: {res}px x{args.preview_ratio:g} {preview_ms:.1f}ms",
+                   f"after: full {full_ms:.1f}ms"]]
         ms = (preview_ms, full_ms)
         what = ", ".join(f"{k}={v:g}" for k, v in edits.items()) or "no edit"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     image_grid(list(rows), max(G.arch.resolution, 128), labels).save(out)
     conditional = f" (orthogonal to {', '.join(keep)})" if keep else ""
+    layout = "" if args.sweep else "; columns: before (unedited full), after (preview), after (full)"
     print(f"{out}: {what}{conditional}; preview ({preview.describe()}) {ms[0]:.1f} ms, full ({full.describe()}) "
-          f"{ms[1]:.1f} ms (batch 1, median of 3); model: {source}")
+          f"{ms[1]:.1f} ms (batch 1, median of 3); model: {source}{layout}")
