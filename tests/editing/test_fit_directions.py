@@ -161,7 +161,10 @@ def test_sample_latents_is_seeded_and_batch_independent(tiny_generator):
 
 
 def test_bundled_directions_fit_the_bundled_model():
-    from anycost.default_model import DEFAULT_ARCH, default_classifier_path, default_directions
+    from importlib import resources
+    from pathlib import Path
+
+    from anycost.default_model import DEFAULT_ARCH, DIRECTIONS_NAME, default_classifier_path, default_directions
     from anycost.metrics.attributes import AttributeClassifier
 
     dirs = default_directions()
@@ -171,5 +174,18 @@ def test_bundled_directions_fit_the_bundled_model():
     np.testing.assert_allclose(dirs.vectors.norm(dim=1).numpy(), 1, rtol=1e-5)
     if default_classifier_path() is not None:
         label_values = AttributeClassifier.load(default_classifier_path()).label_values
-        known = {name for name, _, _ in boundary_targets(label_values)} | {f"pca{i}" for i in range(len(dirs))}
-        assert set(dirs.names) <= known
+        targets = {name for name, _, _ in boundary_targets(label_values)}
+        assert set(dirs.names) <= targets | {f"pca{i}" for i in range(len(dirs))}
+        report = json.loads(Path(str(resources.files("anycost.assets") / DIRECTIONS_NAME)).with_suffix(".json")
+                            .read_text())
+        kept = {d["name"]: d for d in report["directions"]}
+        assert list(kept) == list(dirs.names)
+        for name, d in kept.items():  # every offered attribute edit passed the held-out check
+            assert d["check"]["passed"] is (None if d["kind"] == "pca" else True), name
+            if name in targets:
+                check = d["check"]
+                assert check["target_move"] >= report["settings"]["check"]["min_move"]
+                assert check["largest_other_move"] <= report["settings"]["check"]["max_ratio"] * check["target_move"]
+        assert targets == set(kept) & targets | set(report["dropped"]) | set(report["skipped"]), \
+            "every attribute value is offered, dropped or skipped"
+        assert all(report["dropped"].values()) and not set(report["dropped"]) & set(kept)
