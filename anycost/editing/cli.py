@@ -82,10 +82,11 @@ def add_parser(sub) -> None:
     group.add_argument("--seed", "-s", type=int, help="latent of this seed (as `anycost generate --seeds`)")
     group.add_argument("--latent", help=".npy latent: W [style_dim] / [1, style_dim] or W+ [n_styles, style_dim]")
     p.add_argument("--edit", "-e", type=parse_edit, action="append", default=[], metavar="NAME=STRENGTH",
-                   help="add STRENGTH x the unit direction NAME (repeatable), e.g. --edit smiling=2 --edit pca0=-1.5")
+                   help="add STRENGTH x the unit direction NAME (repeatable), e.g. --edit gender:woman=2 "
+                        "--edit pca0=-1.5")
     p.add_argument("--keep", default="", metavar="NAMES",
                    help="comma-separated directions the edits are made orthogonal to (conditional editing), "
-                        "e.g. --keep gender:woman,skin_tone:dark")
+                        "e.g. --keep gender:woman,skin_tone:light")
     p.add_argument("--sweep", metavar="NAME", help="render a grid along NAME (one row preview, one row full)")
     p.add_argument("--strengths", nargs="+", metavar="S",
                    help="sweep strengths: --strengths=-3,-1.5,0,1.5,3 or --strengths -3 -1.5 0 1.5 3 "
@@ -266,7 +267,9 @@ def cmd_edit(args) -> None:
     edited = list(dict.fromkeys([*edits, *([args.sweep] if args.sweep else [])]))
     unknown = [n for n in [*edited, *keep] if n not in dirs.names]
     if unknown:
-        raise DirectionsError(f"unknown direction(s) {', '.join(unknown)}; known: {', '.join(dirs.names)}")
+        dropped = ((read_report(path) if path is not None else None) or {}).get("dropped") or {}
+        why = "".join(f" ({n} was dropped by the held-out check: {dropped[n]})" for n in unknown if n in dropped)
+        raise DirectionsError(f"unknown direction(s) {', '.join(unknown)}; known: {', '.join(dirs.names)}{why}")
     both = sorted(set(edited) & set(keep))
     if both:
         raise DirectionsError(f"cannot both edit and keep {', '.join(both)}")

@@ -86,7 +86,9 @@ def judge(target_move: float | None, moves: Mapping[str, float], min_move: float
     if target_move is None:
         return None, "unsupervised: no target attribute to check"
     if not target_move >= min_move:
-        return False, f"target moves {_digits(target_move, min_move, '+')} < {min_move:g}"
+        worst = max(moves, key=lambda k: moves[k]) if moves else None
+        other = f" (largest other move: {worst} {moves[worst]:.3f})" if worst is not None else ""
+        return False, f"target moves {_digits(target_move, min_move, '+')} < {min_move:g}{other}"
     over = {k: v for k, v in moves.items() if v > max_ratio * target_move}
     if over:
         worst = max(over, key=lambda k: over[k])

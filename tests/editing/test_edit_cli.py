@@ -272,6 +272,10 @@ def test_list_shows_the_directions_with_their_fit_report(tmp_path, checkpoint, c
     assert "check: +2.0 std on 100 held-out latents (seed 1)" in printed
     assert "dropped (not offered): tone:c: target moves +0.010 < 0.1" in printed
 
+    assert main(["edit", "-c", checkpoint, "-d", str(path), "--seed", "1", "--edit", "tone:c=1", "-o", str(out)]) == 1
+    assert ("unknown direction(s) tone:c; known: smiling, pca0 (tone:c was dropped by the held-out check: target "
+            "moves +0.010 < 0.1)") in capsys.readouterr().err
+
     bare = EditDirections(("a",), torch.ones(1, 32)).save(tmp_path / "bare.npz")
     assert main(["edit", "-c", checkpoint, "-d", str(bare), "--list"]) == 0
     printed = capsys.readouterr().out

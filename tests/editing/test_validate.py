@@ -38,7 +38,7 @@ def test_moves_of_the_target_the_other_labels_and_the_targets_other_values():
     # smiling as the target: P(yes) mean 0.3 -> 0.3; hair moves by the total variation of its mean distribution
     target_move, moves = attribute_moves(before, after, ("smiling", 1), LABELS)
     assert target_move == pytest.approx(0.0, abs=1e-6) and moves == pytest.approx({"hair": 0.4})
-    assert judge(target_move, moves)[1] == "target moves +0.000 < 0.1"
+    assert judge(target_move, moves)[1] == "target moves +0.000 < 0.1 (largest other move: hair 0.400)"
     assert judge(0.3, {"hair": 0.15, "smiling": 0.1}) == (True, "passed"), "exactly half is allowed"
     assert judge(0.3, {"a": 0.2, "b": 0.16})[1] == "a moves 0.200 > 0.5 x target move 0.300 (also b)"
     assert judge(None, {"hair": 0.9}) == (None, "unsupervised: no target attribute to check")
