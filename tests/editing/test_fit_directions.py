@@ -124,10 +124,12 @@ def test_fit_directions_on_a_generator_gives_a_direction_that_edits_the_attribut
     w, _ = sample_latents(G, 32, seed=9)
     with torch.no_grad():
         classifier = Brightness(G(w, noise="const"))
-    fitted = fit_directions(G, classifier, n=400, pca=3, seed=0, batch=100, classifier_name="brightness")
+    fitted = fit_directions(G, classifier, n=400, pca=3, seed=0, batch=100, classifier_name="brightness",
+                            check_n=100, baseline=0)
     dirs = fitted.directions
     assert dirs.names == ("bright", "pca0", "pca1", "pca2")
-    assert dirs.source == "interfacegan:brightness + pca (n=400, seed=0)"
+    assert dirs.source == "interfacegan:brightness + pca (n=400, seed=0), checked on 100 held-out latents (seed 1)"
+    assert fitted.check_of("bright").passed and not fitted.dropped
     assert fitted.settings["n"] == 400 and len(fitted.stats) == 4
     assert fitted.stats[0].accuracy > 0.8
     s = fitted.stats[0].std
@@ -143,6 +145,7 @@ def test_fit_directions_on_a_generator_gives_a_direction_that_edits_the_attribut
     report = json.loads(path.with_suffix(".json").read_text())
     assert [d["name"] for d in report["directions"]] == list(dirs.names)
     assert report["directions"][0]["accuracy"] == fitted.stats[0].accuracy
+    assert report["directions"][0]["check"]["target_move"] == fitted.check_of("bright").target_move
 
 
 def test_sample_latents_is_seeded_and_batch_independent(tiny_generator):
@@ -158,7 +161,8 @@ def test_sample_latents_is_seeded_and_batch_independent(tiny_generator):
 
 
 def test_bundled_directions_fit_the_bundled_model():
-    from anycost.editing import default_directions
+    from anycost import assets
+    from anycost.editing.directions import DIRECTIONS_NAME, default_directions
     from anycost.metrics.attributes import AttributeClassifier, default_classifier_path
     from anycost.models.stylegan2 import DEFAULT_ARCH
 
@@ -169,5 +173,18 @@ def test_bundled_directions_fit_the_bundled_model():
     np.testing.assert_allclose(dirs.vectors.norm(dim=1).numpy(), 1, rtol=1e-5)
     if default_classifier_path() is not None:
         label_values = AttributeClassifier.load(default_classifier_path()).label_values
-        known = {name for name, _, _ in boundary_targets(label_values)} | {f"pca{i}" for i in range(len(dirs))}
-        assert set(dirs.names) <= known
+        targets = {name for name, _, _ in boundary_targets(label_values)}
+        assert set(dirs.names) <= targets | {f"pca{i}" for i in range(len(dirs))}
+        report = json.loads(assets.path(DIRECTIONS_NAME).with_suffix(".json")
+                            .read_text())
+        kept = {d["name"]: d for d in report["directions"]}
+        assert list(kept) == list(dirs.names)
+        for name, d in kept.items():  # every offered attribute edit passed the held-out check
+            assert d["check"]["passed"] is (None if d["kind"] == "pca" else True), name
+            if name in targets:
+                check = d["check"]
+                assert check["target_move"] >= report["settings"]["check"]["min_move"]
+                assert check["largest_other_move"] <= report["settings"]["check"]["max_ratio"] * check["target_move"]
+        assert targets == set(kept) & targets | set(report["dropped"]) | set(report["skipped"]), \
+            "every attribute value is offered, dropped or skipped"
+        assert all(report["dropped"].values()) and not set(report["dropped"]) & set(kept)
