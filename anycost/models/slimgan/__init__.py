@@ -6,10 +6,13 @@
 - `layers`, `norms`: sliceable convs and linears (views of the full weights), switchable BN and the
   sliceable / switchable conditional BNs;
 - `generators`: the DCGAN-style and SNGAN ResNet-style generators (``G(z, y=None, width=0.5)``);
+- `discriminators`: SNGAN discriminators with projection, paired with the widths (shared first stages,
+  independent, same, slimmable);
 """
 
 from anycost.models.slimgan.arch import DEFAULT_WIDTHS, SlimArch
 from anycost.models.slimgan.config import SlimConfig
+from anycost.models.slimgan.discriminators import SlimDiscriminator
 from anycost.models.slimgan.generators import DCGANGenerator, ResNetGenerator, SlimGenerator, build_generator
 
 __all__ = [
@@ -18,6 +21,7 @@ __all__ = [
     "ResNetGenerator",
     "SlimArch",
     "SlimConfig",
+    "SlimDiscriminator",
     "SlimGenerator",
     "build_generator",
 ]
