@@ -8,9 +8,11 @@
 - `generators`: the DCGAN-style and SNGAN ResNet-style generators (``G(z, y=None, width=0.5)``);
 - `discriminators`: SNGAN discriminators with projection, paired with the widths (shared first stages,
   independent, same, slimmable);
+- `checkpoints`: one safetensors file per generator.
 """
 
 from anycost.models.slimgan.arch import DEFAULT_WIDTHS, SlimArch
+from anycost.models.slimgan.checkpoints import load_slimgan, read_slimgan, save_slimgan
 from anycost.models.slimgan.config import SlimConfig
 from anycost.models.slimgan.discriminators import SlimDiscriminator
 from anycost.models.slimgan.generators import DCGANGenerator, ResNetGenerator, SlimGenerator, build_generator
@@ -24,4 +26,7 @@ __all__ = [
     "SlimDiscriminator",
     "SlimGenerator",
     "build_generator",
+    "load_slimgan",
+    "read_slimgan",
+    "save_slimgan",
 ]
