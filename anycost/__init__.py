@@ -14,14 +14,13 @@
 from anycost._version import __version__
 from anycost.editing import EditDirections
 from anycost.fileio import CheckpointError
+from anycost.models.files import load_generator, save_generator
 from anycost.models.stylegan2 import (
     Generator,
     GeneratorArch,
     SubnetConfig,
     default_generator,
     export_official,
-    load_generator,
-    save_generator,
     sort_channels,
 )
 from anycost.models.stylegan2.bundled import default_model_path

@@ -12,7 +12,7 @@
 """
 
 from anycost.models.slimgan.arch import DEFAULT_WIDTHS, SlimArch
-from anycost.models.slimgan.checkpoints import load_slimgan, read_slimgan, save_slimgan
+from anycost.models.slimgan.checkpoints import load_generator, read_generator, save_generator
 from anycost.models.slimgan.config import SlimConfig
 from anycost.models.slimgan.discriminators import SlimDiscriminator
 from anycost.models.slimgan.generators import DCGANGenerator, ResNetGenerator, SlimGenerator, build_generator
@@ -26,7 +26,7 @@ __all__ = [
     "SlimDiscriminator",
     "SlimGenerator",
     "build_generator",
-    "load_slimgan",
-    "read_slimgan",
-    "save_slimgan",
+    "load_generator",
+    "read_generator",
+    "save_generator",
 ]

@@ -30,7 +30,7 @@ def _tensors(G: SlimGenerator) -> dict[str, torch.Tensor]:
     return {k: v for k, v in G.state_dict().items() if not k.endswith(SKIPPED_SUFFIX)}
 
 
-def save_slimgan(G: SlimGenerator, path, metadata: dict | None = None) -> Path:
+def save_generator(G: SlimGenerator, path, metadata: dict | None = None) -> Path:
     """Write `G` (weights and the running statistics of every width) to `path`, atomically."""
     from safetensors.torch import save_file
 
@@ -46,8 +46,8 @@ def save_slimgan(G: SlimGenerator, path, metadata: dict | None = None) -> Path:
     return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def read_slimgan(path) -> tuple[SlimGenerator, dict]:
-    """(generator in eval mode on the CPU, provenance dict) from a file `save_slimgan` wrote."""
+def read_generator(path) -> tuple[SlimGenerator, dict]:
+    """(generator in eval mode on the CPU, provenance dict) from a file `save_generator` wrote."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no SlimGAN generator at {path}")
@@ -70,6 +70,6 @@ def read_slimgan(path) -> tuple[SlimGenerator, dict]:
     return G.eval(), info
 
 
-def load_slimgan(path) -> SlimGenerator:
-    """The generator saved at `path`, in eval mode on the CPU."""
-    return read_slimgan(path)[0]
+def load_generator(path, map_location: str | torch.device = "cpu") -> SlimGenerator:
+    """The generator saved at `path`, in eval mode on `map_location`."""
+    return read_generator(path)[0].to(map_location)

@@ -9,7 +9,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from anycost.fileio import CheckpointError
-from anycost.models.slimgan import SlimArch, build_generator, load_slimgan, read_slimgan, save_slimgan
+from anycost.models.slimgan import SlimArch, build_generator, load_generator, read_generator, save_generator
 from anycost.models.slimgan.checkpoints import FORMAT
 
 ARCHS = [SlimArch.resnet32(16, z_dim=8, num_classes=10), SlimArch.dcgan32(32, z_dim=8, num_classes=10,
@@ -30,8 +30,8 @@ def trained(arch: SlimArch):
 @pytest.mark.parametrize("arch", ARCHS, ids=["resnet-scbn", "dcgan-xcbn", "resnet-two-widths"])
 def test_round_trip_keeps_every_width(arch, tmp_path):
     G = trained(arch)
-    path = save_slimgan(G, tmp_path / "g.safetensors", metadata={"run": "test"})
-    H, info = read_slimgan(path)
+    path = save_generator(G, tmp_path / "g.safetensors", metadata={"run": "test"})
+    H, info = read_generator(path)
     assert H.arch == G.arch and type(H) is type(G) and not H.training and info == {"run": "test"}
     z = torch.randn(3, arch.z_dim)
     y = torch.tensor([0, 4, 9]) if arch.conditional else None
@@ -43,14 +43,14 @@ def test_round_trip_keeps_every_width(arch, tmp_path):
 
 def test_metadata_names_the_family_and_the_arch(tmp_path):
     G = trained(ARCHS[0])
-    path = save_slimgan(G, tmp_path / "g.safetensors")
+    path = save_generator(G, tmp_path / "g.safetensors")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         keys = set(f.keys())
     assert meta["family"] == "slimgan" and meta["format"] == FORMAT and meta["format_version"] == "1"
     assert SlimArch.from_dict(json.loads(meta["arch"])) == G.arch
     assert not any(k.endswith("num_batches_tracked") for k in keys)
-    assert load_slimgan(path).blocks[0].b1.stats[0].num_batches_tracked == 0
+    assert load_generator(path).blocks[0].b1.stats[0].num_batches_tracked == 0
 
 
 def rewrite(src, dst, drop=(), meta_update=None):
@@ -63,7 +63,7 @@ def rewrite(src, dst, drop=(), meta_update=None):
 
 @pytest.fixture
 def saved(tmp_path):
-    return save_slimgan(trained(ARCHS[0]), tmp_path / "g.safetensors")
+    return save_generator(trained(ARCHS[0]), tmp_path / "g.safetensors")
 
 
 def test_another_familys_checkpoint_is_refused(tmp_path):
@@ -71,7 +71,7 @@ def test_another_familys_checkpoint_is_refused(tmp_path):
 
     path = save_generator(Generator(arch=GeneratorArch(8, 0.0625, 16, 8, 1)), tmp_path / "sg2.safetensors")
     with pytest.raises(CheckpointError, match=r"not an anycost SlimGAN generator file \(format='anycost-generator'\)"):
-        load_slimgan(path)
+        load_generator(path)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -84,7 +84,7 @@ def test_another_familys_checkpoint_is_refused(tmp_path):
 def test_bad_files_are_one_line_errors(saved, tmp_path, change, message):
     bad = rewrite(saved, tmp_path / "bad.safetensors", **change)
     with pytest.raises(CheckpointError, match=message) as info:
-        load_slimgan(bad)
+        load_generator(bad)
     assert "\n" not in str(info.value)
 
 
@@ -92,6 +92,6 @@ def test_truncated_and_missing_files(saved, tmp_path):
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(saved.read_bytes()[:-100])
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
-        load_slimgan(cut)
+        load_generator(cut)
     with pytest.raises(FileNotFoundError, match="no SlimGAN generator at"):
-        load_slimgan(tmp_path / "absent.safetensors")
+        load_generator(tmp_path / "absent.safetensors")
