@@ -4,7 +4,8 @@
 found, also from csrc/*_cuda.cpp + kernels/cuda/*.cu. Without csrc/anycost_ops.cpp (or with
 ANYCOST_NO_EXT=1) the package is pure Python and torch is not even imported here.
 Build with the environment's torch: `pip install --no-build-isolation -e .` (the Makefile does it).
-Env: ANYCOST_NO_EXT=1 (no extension), ANYCOST_NO_CUDA=1 (CPU only), MAX_JOBS (default 2),
+Env: ANYCOST_NO_EXT=1 (no extension), ANYCOST_NO_CUDA=1 (CPU only), ANYCOST_NATIVE=1 (-march=native, for
+this machine only; by default one build runs on every x86-64 CPU), MAX_JOBS (default 2),
 CUDA_HOME (else found from nvcc on PATH), TORCH_CUDA_ARCH_LIST (default: visible GPUs, else 8.0;9.0+PTX).
 """
 
@@ -57,13 +58,15 @@ def _extensions():
         return sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(pattern))
 
     cuda_cpp = rel("csrc/*_cuda.cpp")
-    sources = [s for s in rel("csrc/*.cpp") if s not in cuda_cpp]
+    # The torch-free CPU kernels: dispatch.cpp picks the level at run time; isa_<level>.cpp compile the
+    # kernels once per instruction-set level through target pragmas (kernels/cpu/isa_kernels.inc).
+    sources = [s for s in rel("csrc/*.cpp") if s not in cuda_cpp] + rel("kernels/cpu/*.cpp")
+    # No -march: one build runs on every x86-64 CPU. ANYCOST_NATIVE=1 opts in to -march=native (a build
+    # for this machine only: it may die with an illegal instruction elsewhere).
+    native = ["-march=native"] if os.environ.get("ANYCOST_NATIVE") == "1" else []
     kwargs = dict(
         include_dirs=[str(ROOT / "csrc"), str(ROOT / "kernels")],
-        # -march=native: this is a source build for the machine it runs on (the kernels select AVX2/FMA
-        # or AVX-512 code at compile time); ANYCOST_PORTABLE=1 builds the portable fallback instead.
-        extra_compile_args={"cxx": ["-O3", "-fopenmp"] + ([] if os.environ.get("ANYCOST_PORTABLE") == "1"
-                                                          else ["-march=native"]), "nvcc": ["-O3"]},
+        extra_compile_args={"cxx": ["-O3", "-fopenmp"] + native, "nvcc": ["-O3"]},
         extra_link_args=["-fopenmp"],
     )
     cuda_sources = cuda_cpp + rel("kernels/cuda/*.cu")

@@ -1,6 +1,6 @@
 // CPU kernel of anycost::bias_act: argument checks, then the torch-free kernel of
-// kernels/cpu/bias_act_blocked.h. x is read as [N, C, S] (S = the flattened dims after the channels):
-// through its own strides when those dims flatten to one stride (any contiguous or channels-last
+// kernels/cpu/bias_act_blocked.h (at the instruction-set level in use). x is read as [N, C, S]
+// (S = the flattened dims after the channels): through its own strides when those dims flatten to one stride (any contiguous or channels-last
 // tensor, any slice along N or C), else from a contiguous copy (x.reshape copies only then). The bias
 // may be a strided view. The output is a new contiguous tensor of x's shape.
 #include <ATen/ATen.h>
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "common.h"
-#include "cpu/bias_act_blocked.h"
+#include "cpu/op_params.h"
 
 namespace {
 
@@ -51,7 +51,7 @@ at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& bi
   p.act = lrelu ? cpu::Activation::LRelu : cpu::Activation::Linear;
   p.alpha = static_cast<float>(alpha);
   p.gain = static_cast<float>(gain.has_value() ? *gain : (lrelu ? std::sqrt(2.0) : 1.0));
-  cpu::bias_act(p, anycost::aten_parallel_for());
+  anycost::kernels().bias_act(p, anycost::aten_parallel_fn());
   return out;
 }
 

@@ -1,9 +1,13 @@
-// Shared glue of the torch CPU wrappers (csrc/<op>_cpu.cpp): argument checks and the
-// at::parallel_for adapter the torch-free kernels of kernels/cpu take.
+// Shared glue of the torch CPU wrappers (csrc/<op>_cpu.cpp): argument checks, the kernels of the
+// instruction-set level in use, and the at::parallel_for the torch-free kernels run on.
 #pragma once
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+
+#include <stdexcept>
+
+#include "cpu/dispatch.h"
 
 namespace anycost {
 
@@ -14,9 +18,23 @@ inline void check_float(const at::Tensor& t, const char* name, int64_t dim = -1)
   TORCH_CHECK(dim < 0 || t.dim() == dim, "anycost: ", name, " must have ", dim, " dims, got ", t.sizes());
 }
 
-// The `pf(begin, end, grain, f)` callable of kernels/cpu/parallel.h, on torch's thread pool.
-inline auto aten_parallel_for() {
-  return [](int64_t begin, int64_t end, int64_t grain, const auto& f) { at::parallel_for(begin, end, grain, f); };
+// The kernel table of the level in use (kernels/cpu/dispatch.h); a bad ANYCOST_CPU_CAPABILITY
+// becomes a RuntimeError naming the level and the CPU's levels.
+inline const cpu::KernelTable& kernels() {
+  try {
+    return cpu::active_kernels();
+  } catch (const std::runtime_error& e) {
+    TORCH_CHECK(false, e.what());
+  }
+}
+
+// at::parallel_for behind the kernels' type-erased ParallelFn.
+inline cpu::ParallelFn aten_parallel_fn() {
+  cpu::ParallelFn fn;
+  fn.run = [](void*, int64_t begin, int64_t end, int64_t grain, cpu::ParallelFn::Body body, void* body_ctx) {
+    at::parallel_for(begin, end, grain, [&](int64_t b, int64_t e) { body(body_ctx, b, e); });
+  };
+  return fn;
 }
 
 }  // namespace anycost

@@ -1,11 +1,12 @@
 // CPU kernels of anycost::modulated_conv2d and anycost::to_rgb: argument checks, then the torch-free
-// blocked kernel of kernels/cpu/modulated_conv_blocked.h on the tensors' raw pointers and strides
-// (sliced weight views are read in place, never copied).
+// blocked kernel of kernels/cpu/modulated_conv_blocked.h, at the instruction-set level in use
+// (kernels/cpu/dispatch.h), on the tensors' raw pointers and strides (sliced weight views are read
+// in place, never copied).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
 #include "common.h"
-#include "cpu/modulated_conv_blocked.h"
+#include "cpu/modconv_params.h"
 
 namespace {
 
@@ -49,9 +50,10 @@ at::Tensor run(cpu::ModConvParams& p, const at::Tensor& x) {
   at::Tensor out = at::empty({p.N, p.C_out, p.H_out(), p.W_out()}, x.options());
   p.out = out.data_ptr<float>();
   p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
+  const cpu::KernelTable& k = anycost::kernels();
   cpu::ModConvBlocking blocking;
   blocking.num_threads = at::get_num_threads();
-  cpu::modulated_conv2d_forward(p, anycost::aten_parallel_for(), blocking);
+  k.modulated_conv2d(p, blocking, anycost::aten_parallel_fn());
   return out;
 }
 

@@ -1,11 +1,12 @@
 // CPU kernel of anycost::upfirdn2d: argument checks, then the torch-free FIR kernel of
-// kernels/cpu/upfirdn2d_blocked.h on the tensors' raw pointers and strides (x and the kernel may be any
-// strided views: nothing is copied; the output is a new contiguous tensor).
+// kernels/cpu/upfirdn2d_blocked.h (at the instruction-set level in use) on the tensors' raw
+// pointers and strides (x and the kernel may be any strided views: nothing is copied; the output
+// is a new contiguous tensor).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
 #include "common.h"
-#include "cpu/upfirdn2d_blocked.h"
+#include "cpu/op_params.h"
 
 namespace {
 
@@ -38,7 +39,7 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& kernel, int64_t 
   at::Tensor out = at::empty({p.N, p.C, p.H_out(), p.W_out()}, x.options());
   p.out = out.data_ptr<float>();
   p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
-  cpu::upfirdn2d(p, anycost::aten_parallel_for());
+  anycost::kernels().upfirdn2d(p, anycost::aten_parallel_fn());
   return out;
 }
 

@@ -20,6 +20,17 @@ def test_info_reproduces_the_config_f_macs(capsys):
     assert "| 1024 | 1.0 | 75.385 | 144.37 |" in out
     assert "| 256 | 0.25 | 4.693 | 9.20 |" in out
     assert "native kernels:" in out
+    assert "CPU: " in out
+
+
+def test_info_prints_the_cpu_levels(capsys):
+    from anycost import ops
+
+    if not ops.NATIVE:
+        pytest.skip("native ops unavailable")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"CPU levels: {', '.join(ops.cpu_capabilities())}; in use: {ops.cpu_capability()}" in out
 
 
 def test_info_on_a_checkpoint(capsys, checkpoint):

@@ -6,6 +6,11 @@ CPU today) and is the faster one for them (`_native_upfirdn2d_pays`, bias_act 'l
 reference. Every op has a native CPU kernel. Gradients of native ops come from
 the reference (see `anycost.ops._registry`), without double backward: code that differentiates twice
 (R1, path length) passes impl="ref".
+
+The native CPU kernels are compiled for several instruction-set levels (portable, avx2, avx512) and
+the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=portable|avx2|avx512` forces a lower
+one (a level the CPU lacks is an error when the ops are first used). `cpu_capability()` says which
+level runs, `cpu_capabilities()` which ones this CPU supports.
 """
 
 from __future__ import annotations
@@ -15,10 +20,37 @@ import torch
 from anycost.ops import _ext, ref
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["NATIVE", "bias_act", "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
+__all__ = ["NATIVE", "bias_act", "cpu_capabilities", "cpu_capability", "fir_kernel", "modulated_conv2d",
+           "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: Whether the native ops are loaded; decided once at import (so compiled graphs see a constant).
 NATIVE = _ext.load() is not None
+
+
+#: The CPU instruction-set levels of the native kernels, lowest first.
+CPU_LEVELS = ("portable", "avx2", "avx512")
+
+
+def cpu_capability() -> str | None:
+    """The instruction-set level the native CPU kernels run at ("portable", "avx2" or "avx512"), None
+    without the native ops. Raises RuntimeError when ANYCOST_CPU_CAPABILITY names an unknown level or one
+    this CPU lacks (the ops raise the same error)."""
+    return _ext.cpu_capability() if NATIVE else None
+
+
+def cpu_capabilities() -> tuple[str, ...]:
+    """The levels this CPU supports, lowest first (empty without the native ops)."""
+    return _ext.cpu_capabilities() if NATIVE else ()
+
+
+def _set_cpu_capability_for_testing(level: str | None) -> None:
+    """Force the level of this process (None: back to ANYCOST_CPU_CAPABILITY or the best level); for tests.
+    ValueError for an unknown level, RuntimeError for one this CPU lacks or without the native ops."""
+    if level is not None and level not in CPU_LEVELS:
+        raise ValueError(f"unknown CPU level {level!r}: use one of {CPU_LEVELS}")
+    if not NATIVE:
+        raise RuntimeError(f"no native ops: {_ext.reason()}")
+    _ext.set_cpu_capability(level)
 
 
 #: Ops that have a native kernel today; the others always run the reference.

@@ -1,6 +1,6 @@
 // Micro-benchmark of the fused modulated conv on config-f generator shapes.
 //
-//   bench_modulated_conv [--threads T] [--min-time S] [--variants] [--quick] [--paths] [--cpu]
+//   bench_modulated_conv_<level> [--threads T] [--min-time S] [--variants] [--quick] [--paths] [--cpu]
 //
 //   --paths: also time each layer with the small-image path forced off / on
 //            (ModConvBlocking::small_path 0 / 1; the default column is the automatic choice);
@@ -9,8 +9,9 @@
 //   --acc-kb / --xb-kb N: override ModConvBlocking::acc_bytes / xb_bytes (tuning);
 //   --kc / --mc N: override ModConvBlocking::kc / mc (tuning).
 //
-// (a) measures the practical fp32 peak of the machine with an FMA throughput
-//     loop on all threads (12 independent 8-wide FMA chains per thread);
+// (a) measures the practical fp32 peak of the level with an FMA throughput
+//     loop on all threads (12 independent FMA chains of the level's vectors per thread);
+// --variants: other micro-kernel shapes MR x NR (AVX-512: 4x6, 6x4, 12x2, 4x3; AVX2: 6x2, 8x1);
 // (b) times the kernel at batch 1 on the listed layers and reports
 //     ms, GFLOP/s = 2 x true MACs / time, and the fraction of (a).
 // True MACs: no-up H*W*Cin*Cout*9; up H*W*Cin*Cout*9 + 16 per output element (blur);
@@ -50,21 +51,22 @@ double now_s() {
 // ---------------------------------------------------------------------------
 // (a) FMA peak.
 #if ANYCOST_CPU_AVX2
+// 12 independent vector FMA chains (zmm at the AVX-512 level, ymm at AVX2).
 __attribute__((noinline)) float fma_loop(int64_t iters, float seed) {
-  __m256 a[12];
-  for (int k = 0; k < 12; ++k) a[k] = _mm256_set1_ps(seed + 0.001f * k);
-  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  vfloat a[12];
+  for (int k = 0; k < 12; ++k) a[k] = vset1(seed + 0.001f * k);
+  const vfloat m = vset1(0.999999f), c = vset1(1e-7f);
   for (int64_t i = 0; i < iters; ++i) {
 #pragma GCC unroll 12
-    for (int k = 0; k < 12; ++k) a[k] = _mm256_fmadd_ps(a[k], m, c);
+    for (int k = 0; k < 12; ++k) a[k] = vfma(a[k], m, c);
   }
-  __m256 s = a[0];
-  for (int k = 1; k < 12; ++k) s = _mm256_add_ps(s, a[k]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
+  vfloat s = a[0];
+  for (int k = 1; k < 12; ++k) s = vadd(s, a[k]);
+  alignas(64) float out[kVecLen];
+  vstore(out, s);
   return out[0];
 }
-constexpr double kFlopsPerIter = 12 * 8 * 2;
+constexpr double kFlopsPerIter = 12 * kVecLen * 2;
 #else
 __attribute__((noinline)) float fma_loop(int64_t iters, float seed) {
   float a[12][8];
@@ -250,10 +252,16 @@ int main(int argc, char** argv) {
     if (g_filter && !std::strstr(L.name, g_filter)) continue;
     Result r = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time);
     std::printf("%-28s %9.3f %9.1f %6.1f%%", L.name, r.ms, r.gflops, 100.0 * r.gflops / peak);
-    if (variants) {
+    if (variants) {  // other MR x NR micro-kernel shapes (GFLOP/s)
+#if ANYCOST_CPU_AVX512
+      Result a = bench_layer<4, 6>(L, pf, min_time), b = bench_layer<6, 4>(L, pf, min_time),
+             c = bench_layer<12, 2>(L, pf, min_time), d = bench_layer<4, 3>(L, pf, min_time);
+      std::printf("   | 4x6 %6.1f  6x4 %6.1f  12x2 %6.1f  4x3 %6.1f", a.gflops, b.gflops, c.gflops, d.gflops);
+#else
       Result r62 = bench_layer<6, 2>(L, pf, min_time);
       Result r81 = bench_layer<8, 1>(L, pf, min_time);
       std::printf("   | 6x2 %6.1f  8x1 %6.1f", r62.gflops, r81.gflops);
+#endif
     }
     if (paths) {
       Result large = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, 0);

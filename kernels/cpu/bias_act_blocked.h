@@ -9,33 +9,23 @@
 // along C when S == 1 and C is contiguous; scalar otherwise.
 #pragma once
 
+#include "isa.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 
-#include "modconv_epilogue.h"  // Activation
+#include "modconv_epilogue.h"
+#include "op_params.h"
 #include "parallel.h"
 #include "simd.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
-struct BiasActParams {
-  int64_t N = 1, C = 1, S = 1;
-  const float* x = nullptr;
-  int64_t x_sn = 0, x_sc = 0, x_ss = 1;
-  const float* bias = nullptr;  // optional [C]
-  int64_t bias_s = 1;
-  float* out = nullptr;  // may equal x (in place, same strides)
-  int64_t o_sn = 0, o_sc = 0, o_ss = 1;
-  Activation act = Activation::Linear;
-  float alpha = 0.2f;
-  float gain = 1.f;
-};
 
 namespace detail {
 
-ANYCOST_INLINE vf8 bias_act_vec(vf8 v, vf8 b, bool lrelu, vf8 alpha, vf8 gain) {
+ANYCOST_INLINE vfloat bias_act_vec(vfloat v, vfloat b, bool lrelu, vfloat alpha, vfloat gain) {
   v = vadd(v, b);
   if (lrelu) v = vlrelu(v, alpha);
   return vmul(v, gain);
@@ -54,7 +44,7 @@ void bias_act(const BiasActParams& p, const ParallelFor& pf) {
     throw std::invalid_argument("bias_act: bad arguments");
   if (p.N == 0 || p.C == 0 || p.S == 0) return;
   const bool lrelu = p.act == Activation::LRelu;
-  const vf8 va = vset1(p.alpha), vg = vset1(p.gain);
+  const vfloat va = vset1(p.alpha), vg = vset1(p.gain);
   auto bias_of = [&](int64_t c) { return p.bias ? p.bias[c * p.bias_s] : 0.f; };
 
   if (p.S == 1 && p.x_sc == 1 && p.o_sc == 1) {
@@ -65,7 +55,7 @@ void bias_act(const BiasActParams& p, const ParallelFor& pf) {
         float* orow = p.out + n * p.o_sn;
         int64_t c = 0;
         for (; c + kVecLen <= p.C; c += kVecLen) {
-          vf8 b = vzero();
+          vfloat b = vzero();
           if (p.bias) b = p.bias_s == 1 ? vload(p.bias + c)
                                          : vload_strided(p.bias + c * p.bias_s, p.bias_s, kVecLen);
           vstore(orow + c, detail::bias_act_vec(vload(xr + c), b, lrelu, va, vg));
@@ -89,7 +79,7 @@ void bias_act(const BiasActParams& p, const ParallelFor& pf) {
       const float b = bias_of(c);
       const int64_t s0 = sp * span, s1 = std::min(p.S, s0 + span);
       if (p.x_ss == 1 && p.o_ss == 1) {
-        const vf8 vb = vset1(b);
+        const vfloat vb = vset1(b);
         int64_t s = s0;
         for (; s + kVecLen <= s1; s += kVecLen)
           vstore(orow + s, detail::bias_act_vec(vload(xr + s), vb, lrelu, va, vg));
@@ -102,5 +92,4 @@ void bias_act(const BiasActParams& p, const ParallelFor& pf) {
   });
 }
 
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

@@ -4,7 +4,7 @@
 // stored as rows of pitch Wp (with the zero padding column shared between
 // the right edge of one row and the left edge of the next), so for every
 // output position g of the tile and every filter tap the input sits at the
-// constant offset g + ky*row_step + kx*CS. A strip of V = 8*NR consecutive
+// constant offset g + ky*row_step + kx*CS. A strip of V = kVecLen*NR consecutive
 // positions is therefore one contiguous (unaligned) load per vector, for
 // every tap, whatever the image width; the few positions that land on the
 // padding column are computed and discarded by the epilogue.
@@ -14,8 +14,8 @@
 //   acc[m][g + v] (+)= sum_{i < kc} sum_{ky < KH, kx < KW}
 //                        w[i*w_is + (ky*KW + kx)*MR + m] * x[i*x_cs + g + v + ky*row_step + kx*CS]
 //
-// Register budget (AVX2, 16 ymm): MR*NR accumulators + NR input vectors + 1
-// broadcast weight; MR=4, NR=3 uses all 16 and gives 12 independent FMA
+// Register budget: MR*NR accumulators + NR input vectors + 1 broadcast weight
+// (16 ymm with AVX2, 32 zmm with AVX-512). AVX2: MR=4, NR=3 uses all 16 and gives 12 independent FMA
 // chains (Zen 2 needs >= 10 to hide the 5-cycle FMA latency on 2 pipes) at
 // 7 loads per 12 FMAs. With L1-resident data one Zen 2 core (peak 107
 // GFLOP/s) runs 4x3 at 102-107 GFLOP/s for every tap shape (3x3, 2x2, 2x1,
@@ -27,21 +27,27 @@
 // transposed conv (2x2, 2x1, 1x2 and 1x1 taps with row_step=-Wp, CS=-1).
 #pragma once
 
+#include "isa.h"
+
 #include "simd.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
 #if ANYCOST_CPU_AVX2
 // c += a * b, pinned to the accumulating (231) form through inline asm where
 // the compiler supports it: with plain intrinsics GCC 12 rotates the
 // accumulators between registers in the short 1- and 2-tap phase kernels and
-// spills one of them (67 instead of 100+ GFLOP/s).
-ANYCOST_INLINE void fma_acc(__m256& c, __m256 a, __m256 b) {
+// spills one of them (67 instead of 100+ GFLOP/s with AVX2). The AVX-512 form
+// uses the "v" constraint: all 32 zmm registers.
+ANYCOST_INLINE void fma_acc(vfloat& c, vfloat a, vfloat b) {
 #if defined(__GNUC__) && !defined(ANYCOST_NO_INLINE_ASM)
-  __asm__("vfmadd231ps %[a], %[b], %[c]" : [c] "+x"(c) : [a] "x"(a), [b] "x"(b));
+#if ANYCOST_CPU_AVX512
+  __asm__("vfmadd231ps %[a], %[b], %[c]" : [c] "+v"(c.v) : [a] "v"(a.v), [b] "v"(b.v));
 #else
-  c = _mm256_fmadd_ps(a, b, c);
+  __asm__("vfmadd231ps %[a], %[b], %[c]" : [c] "+x"(c.v) : [a] "x"(a.v), [b] "x"(b.v));
+#endif
+#else
+  c = vfma(a, b, c);
 #endif
 }
 #endif
@@ -49,23 +55,24 @@ ANYCOST_INLINE void fma_acc(__m256& c, __m256 a, __m256 b) {
 // Kept out of line on purpose: inlined into the (large) drivers, GCC 12 stops
 // scalarising the accumulator array and keeps it on the stack (measured 44%
 // instead of 70%+ of peak). A call per micro-tile costs nothing measurable.
+// One strip is V = kVecLen * NR positions.
 template <int MR, int NR, int KH, int KW, int CS>
 ANYCOST_NOINLINE void conv_ukernel(const float* ANYCOST_RESTRICT w, int64_t w_is,
                                  const float* ANYCOST_RESTRICT x, int64_t x_cs, int64_t row_step,
                                  int64_t kc, float* ANYCOST_RESTRICT acc, int64_t acc_ld,
                                  bool accumulate) {
 #if ANYCOST_CPU_AVX2
-  __m256 c[MR][NR];
+  vfloat c[MR][NR];
   if (accumulate) {
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-      for (int j = 0; j < NR; ++j) c[m][j] = _mm256_loadu_ps(acc + m * acc_ld + 8 * j);
+      for (int j = 0; j < NR; ++j) c[m][j] = vload(acc + m * acc_ld + kVecLen * j);
   } else {
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-      for (int j = 0; j < NR; ++j) c[m][j] = _mm256_setzero_ps();
+      for (int j = 0; j < NR; ++j) c[m][j] = vzero();
   }
   for (int64_t i = 0; i < kc; ++i) {
     const float* xi = x + i * x_cs;
@@ -75,13 +82,13 @@ ANYCOST_NOINLINE void conv_ukernel(const float* ANYCOST_RESTRICT w, int64_t w_is
       const float* xr = xi + ky * row_step;
 #pragma GCC unroll 3
       for (int kx = 0; kx < KW; ++kx) {
-        __m256 a[NR];
+        vfloat a[NR];
 #pragma GCC unroll 16
-        for (int j = 0; j < NR; ++j) a[j] = _mm256_loadu_ps(xr + kx * CS + 8 * j);
+        for (int j = 0; j < NR; ++j) a[j] = vload(xr + kx * CS + kVecLen * j);
         const float* wt = wi + (ky * KW + kx) * MR;
 #pragma GCC unroll 16
         for (int m = 0; m < MR; ++m) {
-          __m256 b = _mm256_broadcast_ss(wt + m);
+          const vfloat b = vset1(wt[m]);
 #pragma GCC unroll 16
           for (int j = 0; j < NR; ++j) fma_acc(c[m][j], a[j], b);
         }
@@ -91,10 +98,10 @@ ANYCOST_NOINLINE void conv_ukernel(const float* ANYCOST_RESTRICT w, int64_t w_is
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-    for (int j = 0; j < NR; ++j) _mm256_storeu_ps(acc + m * acc_ld + 8 * j, c[m][j]);
+    for (int j = 0; j < NR; ++j) vstore(acc + m * acc_ld + kVecLen * j, c[m][j]);
 #else
   // Portable version: same blocking, plain loops the compiler can vectorise
-  // along the V = 8*NR positions.
+  // along the V = kVecLen*NR positions.
   constexpr int V = kVecLen * NR;
   float c[MR][V];
   for (int m = 0; m < MR; ++m)
@@ -118,5 +125,4 @@ ANYCOST_NOINLINE void conv_ukernel(const float* ANYCOST_RESTRICT w, int64_t w_is
 #endif
 }
 
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

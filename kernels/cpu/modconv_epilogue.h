@@ -12,14 +12,14 @@
 // the phases into the 2x larger output.
 #pragma once
 
+#include "isa.h"
+
 #include <cstdint>
 
 #include "simd.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
-enum class Activation : int { Linear = 0, LRelu = 1 };
 
 // Per-output-channel epilogue constants.
 struct EpilogueChannel {
@@ -37,7 +37,7 @@ struct EpilogueChannel {
 // Register-resident copy of the constants of one channel (a local, so the
 // compiler need not reload them after every store through a float*).
 struct EpilogueRegs {
-  vf8 scale, bias, ns, alpha, gain;
+  vfloat scale, bias, ns, alpha, gain;
   const float* noise;
   int64_t noise_sh, noise_sw;
   bool act;
@@ -49,11 +49,11 @@ struct EpilogueRegs {
         noise_sw(e.noise_sw), act(e.act), out(e.out), out_sh(e.out_sh), out_sw(e.out_sw) {}
 };
 
-// Finish nv (<= 8) consecutive outputs of row y starting at column x0.
+// Finish nv (<= kVecLen) consecutive outputs of row y starting at column x0.
 // `skip_row` (contiguous, already upsampled) is added last when non-null.
-ANYCOST_INLINE void finish_store(const EpilogueRegs& e, vf8 v, int64_t y, int64_t x0, int nv,
+ANYCOST_INLINE void finish_store(const EpilogueRegs& e, vfloat v, int64_t y, int64_t x0, int nv,
                                  const float* skip_row) {
-  vf8 add = e.bias;
+  vfloat add = e.bias;
   if (e.noise) {
     const float* np = e.noise + y * e.noise_sh + x0 * e.noise_sw;
     add = vfma(e.ns, nv == kVecLen && e.noise_sw == 1 ? vload(np)
@@ -134,12 +134,12 @@ inline void epilogue_plain(const EpilogueChannel& ec, const float* acc, int64_t 
 // of the transposed-conv output t (size 2H+1, implicitly zero at -1 and
 // 2H+1: column n = W of eo/oo and the element before each plane are zero).
 // Grid row j corresponds to m = m0 - 1 + j. Produces output rows 2m, 2m+1
-// for m in [m0, m1). vrow_e / vrow_o: scratch of >= W + 2*8 floats each.
+// for m in [m0, m1). vrow_e / vrow_o: scratch of >= W + 2*kVecLen floats each.
 inline void epilogue_up(const EpilogueChannel& ec, const float* ee, const float* eo,
                         const float* oe, const float* oo, int64_t Wp, int64_t m0, int64_t m1,
                         int64_t W, float* vrow_e, float* vrow_o) {
   const EpilogueRegs e(ec);
-  const vf8 q1 = vset1(0.25f), q3 = vset1(0.75f);
+  const vfloat q1 = vset1(0.25f), q3 = vset1(0.75f);
   // vrow_o[0] is the vertically blurred odd column n = -1 (always 0).
   float* ve = vrow_e;
   float* vo = vrow_o + 1;
@@ -163,10 +163,10 @@ inline void epilogue_up(const EpilogueChannel& ec, const float* ee, const float*
         aO = eo0, bO = oo0, cO = eo0 + Wp, dO = oo0 + Wp;
       }
       for (int64_t n = 0; n <= W; n += kVecLen) {
-        vf8 sE = vmul(q1, vadd(vload(aE + n), vload(dE + n)));
+        vfloat sE = vmul(q1, vadd(vload(aE + n), vload(dE + n)));
         sE = vfma(q3, vadd(vload(bE + n), vload(cE + n)), sE);
         vstore(ve + n, sE);
-        vf8 sO = vmul(q1, vadd(vload(aO + n), vload(dO + n)));
+        vfloat sO = vmul(q1, vadd(vload(aO + n), vload(dO + n)));
         sO = vfma(q3, vadd(vload(bO + n), vload(cO + n)), sO);
         vstore(vo + n, sO);
       }
@@ -175,20 +175,20 @@ inline void epilogue_up(const EpilogueChannel& ec, const float* ee, const float*
       //   out[2n+1] = 1/4 ve[n]   + 3/4 vo[n] + 3/4 ve[n+1] + 1/4 vo[n+1]
       const int64_t y = 2 * m + par;
       for (int64_t n = 0; n < W; n += kVecLen) {
-        vf8 e0 = vload(ve + n), e1 = vload(ve + n + 1);
-        vf8 om = vload(vo + n - 1), o0 = vload(vo + n), o1 = vload(vo + n + 1);
-        vf8 a = vfma(q3, vadd(e0, o0), vmul(q1, vadd(om, e1)));
-        vf8 b = vfma(q3, vadd(o0, e1), vmul(q1, vadd(e0, o1)));
-        vf8 lo, hi;
+        vfloat e0 = vload(ve + n), e1 = vload(ve + n + 1);
+        vfloat om = vload(vo + n - 1), o0 = vload(vo + n), o1 = vload(vo + n + 1);
+        vfloat a = vfma(q3, vadd(e0, o0), vmul(q1, vadd(om, e1)));
+        vfloat b = vfma(q3, vadd(o0, e1), vmul(q1, vadd(e0, o1)));
+        vfloat lo, hi;
         vinterleave(a, b, lo, hi);
         const int64_t cnt = 2 * (W - n);  // valid outputs from column 2n
-        finish_store(e, lo, y, 2 * n, static_cast<int>(cnt < 8 ? cnt : 8), nullptr);
-        if (cnt > 8) finish_store(e, hi, y, 2 * n + 8, static_cast<int>(cnt - 8 < 8 ? cnt - 8 : 8),
-                                  nullptr);
+        finish_store(e, lo, y, 2 * n, static_cast<int>(cnt < kVecLen ? cnt : kVecLen), nullptr);
+        if (cnt > kVecLen)
+          finish_store(e, hi, y, 2 * n + kVecLen,
+                       static_cast<int>(cnt - kVecLen < kVecLen ? cnt - kVecLen : kVecLen), nullptr);
       }
     }
   }
 }
 
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

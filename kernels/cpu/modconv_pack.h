@@ -8,6 +8,8 @@
 // stream; the sums of squares for the demodulation come for free.
 #pragma once
 
+#include "isa.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -15,8 +17,7 @@
 #include "modconv_params.h"
 #include "simd.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 namespace detail {
 
 // Pack rows [y0, y0 + nrows) of kc channels into the flattened padded layout:
@@ -76,18 +77,19 @@ struct TapLayout {
 };
 
 #if ANYCOST_CPU_AVX2
-// Fast path of the packing for the common case: MR = 4 full rows, 3x3 taps
+// Fast path of the packing for the common case: 4 full rows (of a tile of MR,
+// a multiple of 4; d points at the first of the 4 within the tile), 3x3 taps
 // contiguous in memory (any slice of a contiguous [C_out, C_in, 3, 3] weight).
 // Per input channel the 4 x 9 block is transposed in registers into 9 columns
 // of 4 (one 16-byte store each) instead of 36 scalar stores.
 inline void pack_weights_3x3_mr4(float* d, const ModConvParams& p, const float* s_n, int64_t o,
-                                 int64_t i0, int64_t kc, double* sumsq) {
+                                 int64_t i0, int64_t kc, int64_t MR, double* sumsq) {
   const TapLayout lay(p.upsample, kc, 9);
   int64_t base[9], mult[9];  // by source tap ky*3+kx
   for (int q = 0; q < 9; ++q) {
     const int(*src)[2] = p.upsample ? kTapsUp : kTapsConv3;
-    base[src[q][0] * 3 + src[q][1]] = 4 * lay.base[q];
-    mult[src[q][0] * 3 + src[q][1]] = 4 * lay.mult[q];
+    base[src[q][0] * 3 + src[q][1]] = MR * lay.base[q];
+    mult[src[q][0] * 3 + src[q][1]] = MR * lay.mult[q];
   }
   const float* w0 = p.weight + o * p.w_so + i0 * p.w_si;
   const int64_t so = p.w_so;
@@ -148,13 +150,14 @@ inline void pack_weights_t(float* dst, const ModConvParams& p, const float* s_n,
     toff[t] = (TAPS == 1) ? 0 : tap_src[t][0] * p.w_sh + tap_src[t][1] * p.w_sw;
   for (int64_t ob = 0; ob < MCp / MR; ++ob) {
     float* d = dst + ob * kc * TAPS * MR;
+    int64_t m_fast = 0;  // rows packed by the fast path (groups of 4)
 #if ANYCOST_CPU_AVX2
-    if (TAPS == 9 && MR == 4 && p.w_sw == 1 && p.w_sh == 3 && o0 + ob * MR + 4 <= o_end) {
-      pack_weights_3x3_mr4(d, p, s_n, o0 + ob * MR, i0, kc, sumsq + ob * MR);
-      continue;
-    }
+    if (TAPS == 9 && MR % 4 == 0 && p.w_sw == 1 && p.w_sh == 3)
+      for (; m_fast < MR && o0 + ob * MR + m_fast + 4 <= o_end; m_fast += 4)
+        pack_weights_3x3_mr4(d + m_fast, p, s_n, o0 + ob * MR + m_fast, i0, kc, MR,
+                             sumsq + ob * MR + m_fast);
 #endif
-    for (int64_t m = 0; m < MR; ++m) {
+    for (int64_t m = m_fast; m < MR; ++m) {
       const int64_t o = o0 + ob * MR + m;
       if (o >= o_end) {
         for (int64_t k = 0; k < kc * TAPS; ++k) d[k * MR + m] = 0.f;
@@ -189,5 +192,4 @@ inline void pack_weights(float* dst, const ModConvParams& p, const float* s_n, i
 }
 
 }  // namespace detail
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "modconv_epilogue.h"  // Activation
+#include "op_params.h"  // Activation
 
 namespace anycost {
 namespace cpu {

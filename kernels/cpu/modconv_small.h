@@ -28,12 +28,14 @@
 //   for each block of KC input channels             (B block: KC x P16, L2)
 //     pack B (x * s), demod sums of squares of the weight block
 //     for each group of MR rows (o, t)              (A panel: MR x KC, L1)
-//       for each strip of 8*NR positions            (micro-kernel, registers)
+//       for each strip of kVecLen*NR positions      (micro-kernel, registers)
 //   per channel: col2im + epilogue                  (Y: MC*K*K x P16, L2)
 //
 // Included from modulated_conv_blocked.h (uses its detail::make_epilogue and
 // detail::skew_ld), which also picks the path (use_small_path).
 #pragma once
+
+#include "isa.h"
 
 #include <algorithm>
 #include <cmath>
@@ -47,14 +49,20 @@
 #include "parallel.h"
 #include "simd.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 namespace detail {
 
-constexpr int kSmallMR = 6;  // rows (o, t) per micro-tile
-constexpr int kSmallNR = 2;  // 8-float vectors of positions per micro-tile (16 positions)
+// Micro-tile: kSmallMR rows (o, t) x kSmallNR vectors (16 positions at every level, so that 4x4
+// images waste no more than today's strips).
+#if ANYCOST_CPU_AVX512
+constexpr int kSmallMR = 12;
+constexpr int kSmallNR = 1;
+#else
+constexpr int kSmallMR = 6;
+constexpr int kSmallNR = 2;
+#endif
 
-// c[m][0 .. 8*NR) (+)= sum_{k < kc} a[m][k * aks] * b[k * ldb + 0 .. 8*NR)
+// c[m][0 .. kVecLen*NR) (+)= sum_{k < kc} a[m][k * aks] * b[k * ldb + 0 .. 8*NR)
 // with one pointer per row of A (rows of the strided weight view).
 // (Unrolling k with a compile-time aks made GCC 12 spill an accumulator: slower.)
 template <int MR, int NR>
@@ -64,21 +72,20 @@ ANYCOST_NOINLINE void gemm_rows_ukernel(const float* const* a_rows, int64_t aks,
   const float* a[MR];
   for (int m = 0; m < MR; ++m) a[m] = a_rows[m];
 #if ANYCOST_CPU_AVX2
-  __m256 acc[MR][NR];
+  vfloat acc[MR][NR];
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-    for (int j = 0; j < NR; ++j)
-      acc[m][j] = accumulate ? _mm256_loadu_ps(c + m * ldc + 8 * j) : _mm256_setzero_ps();
+    for (int j = 0; j < NR; ++j) acc[m][j] = accumulate ? vload(c + m * ldc + kVecLen * j) : vzero();
   int64_t off = 0;
   for (int64_t k = 0; k < kc; ++k, off += aks) {
     const float* bk = b + k * ldb;
-    __m256 x[NR];
+    vfloat x[NR];
 #pragma GCC unroll 16
-    for (int j = 0; j < NR; ++j) x[j] = _mm256_loadu_ps(bk + 8 * j);
+    for (int j = 0; j < NR; ++j) x[j] = vload(bk + kVecLen * j);
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
-      const __m256 w = _mm256_broadcast_ss(a[m] + off);
+      const vfloat w = vset1(a[m][off]);
 #pragma GCC unroll 16
       for (int j = 0; j < NR; ++j) fma_acc(acc[m][j], x[j], w);
     }
@@ -86,7 +93,7 @@ ANYCOST_NOINLINE void gemm_rows_ukernel(const float* const* a_rows, int64_t aks,
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-    for (int j = 0; j < NR; ++j) _mm256_storeu_ps(c + m * ldc + 8 * j, acc[m][j]);
+    for (int j = 0; j < NR; ++j) vstore(c + m * ldc + kVecLen * j, acc[m][j]);
 #else
   constexpr int V = kVecLen * NR;
   float acc[MR][V];
@@ -136,7 +143,7 @@ inline bool use_small_path(const ModConvParams& p, int force) {
 
 inline SmallPlan make_small_plan(const ModConvParams& p, int num_threads) {
   SmallPlan pl{};
-  constexpr int64_t V = 8 * kSmallNR;
+  constexpr int64_t V = kVecLen * kSmallNR;
   const int64_t nt = std::max(1, num_threads);
   pl.T = int64_t(p.K) * p.K;
   pl.P = p.H * p.W;
@@ -262,7 +269,7 @@ void small_task(const ModConvParams& p, const SmallPlan& pl, void* ws, int64_t n
         const int64_t r = std::min(r0 + m, nrows - 1);  // rows past the end: recompute the last
         a_rows[m] = p.weight + (o0 + r / T) * p.w_so + i0 * p.w_si + toff[r % T];
       }
-      for (int64_t g = 0; g < P16; g += 8 * NR)
+      for (int64_t g = 0; g < P16; g += kVecLen * NR)
         gemm_rows_ukernel<MR, NR>(a_rows, p.w_si, B + g, P16, kc, Y + r0 * P16 + g, P16, i0 > 0);
     }
   }
@@ -327,5 +334,4 @@ void modulated_conv2d_small(const ModConvParams& p, const ParallelFor& pf, int n
 }
 
 }  // namespace detail
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

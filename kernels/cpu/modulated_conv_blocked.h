@@ -46,6 +46,8 @@
 // count omits, plus the blur epilogue); see bench/cpp/bench_modulated_conv.cpp.
 #pragma once
 
+#include "isa.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -61,8 +63,7 @@
 #include "parallel.h"
 #include "simd.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
 namespace detail {
 
@@ -154,7 +155,7 @@ inline ModConvPlan make_plan(const ModConvParams& p, const ModConvBlocking& b, i
 
   const int64_t grid_rows = pl.R + halo;
   pl.lead = p.upsample ? 8 : 0;
-  pl.plane = skew_ld(round_up(pl.lead + grid_rows * pl.Wp + V + 8, 8));
+  pl.plane = skew_ld(round_up(pl.lead + grid_rows * pl.Wp + V + kVecLen, 16));
   pl.acc_ld = p.upsample ? 4 * pl.plane : pl.plane;
   const int64_t xrows = p.upsample ? grid_rows + 1 : pl.R + 2;
   pl.xb_cs = skew_ld(round_up(xrows * pl.Wp + V + 2 * pl.Wp + 16, 16));
@@ -234,7 +235,7 @@ inline EpilogueChannel make_epilogue(const ModConvParams& p, int64_t n, int64_t 
 template <int MR, int NR>
 void plain_chunk(const ModConvParams& p, const ModConvPlan& pl, const TaskBuffers& tb, int64_t n,
                  int64_t o0, int64_t o_end, int64_t y0, int64_t y1) {
-  constexpr int64_t V = 8 * NR;
+  constexpr int64_t V = kVecLen * NR;
   const float* x_n = p.x + n * p.x_sn;
   const int64_t pad = p.K / 2;
   const int64_t npos = (y1 - y0) * pl.Wp;
@@ -276,7 +277,7 @@ template <int MR, int NR>
 void up_phases(const ModConvParams& p, const ModConvPlan& pl, const TaskBuffers& tb, int64_t n,
                int64_t n_ob, int64_t m_base, int64_t e_lo, int64_t e_hi, int64_t o_lo,
                int64_t o_hi) {
-  constexpr int64_t V = 8 * NR;
+  constexpr int64_t V = kVecLen * NR;
   const float* x_n = p.x + n * p.x_sn;
   const int64_t Wp = pl.Wp;
   const int64_t g_lo = std::min(e_lo, o_lo), g_hi = std::max(e_hi, o_hi);
@@ -382,25 +383,31 @@ inline void check_params(const ModConvParams& p) {
 }
 
 }  // namespace detail
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END
 
 #include "modconv_small.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
-// Default micro-kernel shape: 4 output channels x 24 positions (12 ymm accumulators).
+// Default micro-kernel shape per level: MR output channels x NR vectors of positions.
+//   AVX2 (16 ymm): 4 x 3 (24 positions, 12 accumulators).
+//   AVX-512 (32 zmm): 8 x 3 (48 positions, 24 accumulators); see bench/cpp/bench_modulated_conv.cpp
+//   --blockings for the alternatives measured.
+#if ANYCOST_CPU_AVX512
+constexpr int kModConvMR = 8;
+constexpr int kModConvNR = 3;
+#else
 constexpr int kModConvMR = 4;
 constexpr int kModConvNR = 3;
+#endif
 
 // Fused modulated conv forward: writes p.out (and p.demod_out if set).
 //   pf: a parallel_for callable, pf(begin, end, grain, f) with f(b, e)
 //       (at::parallel_for in the torch glue; SerialFor / ThreadedFor here).
 //   blocking.num_threads: number of threads behind pf (at::get_num_threads()),
 //       used to give every thread the same number of tasks.
-// MR x NR selects the micro-kernel (MR output channels x 8*NR positions);
-// the default 4x3 suits AVX2; 6x2 is equally fast on Zen 2.
+// MR x NR selects the micro-kernel (MR output channels x kVecLen*NR positions);
+// the defaults above suit each level.
 // Throws std::invalid_argument on inconsistent parameters.
 template <int MR = kModConvMR, int NR = kModConvNR, class ParallelFor>
 void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
@@ -410,7 +417,7 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
     detail::modulated_conv2d_small(p, pf, blocking.num_threads);
     return;
   }
-  const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, 8 * NR);
+  const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, kVecLen * NR);
   const int64_t bands = pl.n_bands, n_ocb = pl.n_ocb;
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const detail::TaskBuffers tb = detail::carve(thread_workspace(pl.ws_bytes), pl, p);
@@ -432,5 +439,4 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
   });
 }
 
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

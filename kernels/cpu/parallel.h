@@ -15,6 +15,8 @@
 // (thread_local), so steady-state calls neither allocate nor page-fault.
 #pragma once
 
+#include "isa.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +29,7 @@
 #include <omp.h>
 #endif
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
 // Runs everything on the calling thread.
 struct SerialFor {
@@ -135,5 +136,4 @@ struct Carver {
 // Bytes a sequence of carve requests will need (mirror of Carver::take).
 inline size_t carve_bytes(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

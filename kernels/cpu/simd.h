@@ -1,27 +1,20 @@
-// Tiny 8-lane fp32 vector abstraction used by the torch-free CPU kernels.
+// Tiny fp32 vector abstraction used by the torch-free CPU kernels.
 //
-// Two implementations selected at compile time:
-//   * AVX2 + FMA intrinsics when the compiler targets them (-mavx2 -mfma or
-//     -march=native on such a CPU), unless ANYCOST_CPU_FORCE_SCALAR is defined;
-//   * a portable struct-of-8-floats fallback that GCC/Clang auto-vectorise
-//     for whatever ISA the build targets (SSE2 at least on x86-64).
-// Both give the same results up to fp32 rounding (FMA contraction differs).
-//
-// The vector width is 8 lanes on every ISA: the kernels' register blocking
-// (conv_microkernel.h) is laid out for it.
+// One implementation per instruction-set level (isa.h), in that level's namespace:
+//   * avx512:   16 lanes, AVX-512 F/BW/VL/DQ intrinsics (masked loads/stores for partial vectors);
+//   * avx2:     8 lanes, AVX2 + FMA intrinsics;
+//   * portable: a struct of 8 floats that GCC/Clang auto-vectorise for the baseline ISA
+//               (SSE2 on x86-64).
+// All give the same results up to fp32 rounding (FMA contraction differs). kVecLen is the lane
+// count of the level; the kernels size their strips and tiles from it.
 #pragma once
+
+#include "isa.h"
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-
-#if !defined(ANYCOST_CPU_FORCE_SCALAR) && defined(__AVX2__) && defined(__FMA__)
-#define ANYCOST_CPU_AVX2 1
-#include <immintrin.h>
-#else
-#define ANYCOST_CPU_AVX2 0
-#endif
 
 #if defined(__GNUC__)
 #define ANYCOST_INLINE inline __attribute__((always_inline))
@@ -33,133 +26,169 @@
 #define ANYCOST_RESTRICT
 #endif
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
-constexpr int kVecLen = 8;  // fp32 lanes per vector (one AVX2 register)
-
-// Name of the code path that was compiled in (for benchmarks / diagnostics).
+// Name of the code path compiled in this namespace (for benchmarks / diagnostics).
 inline const char* simd_isa_name() {
-#if ANYCOST_CPU_AVX2
-  return "avx2+fma";
+#if ANYCOST_CPU_AVX512
+  return "avx512";
+#elif ANYCOST_CPU_AVX2
+  return "avx2";
 #else
   return "portable";
 #endif
 }
 
-#if ANYCOST_CPU_AVX2
+#if ANYCOST_CPU_AVX512
 
-struct vf8 {
+constexpr int kVecLen = 16;  // fp32 lanes per vector (one zmm register)
+struct vfloat {
+  __m512 v;
+};
+ANYCOST_INLINE vfloat vload(const float* p) { return {_mm512_loadu_ps(p)}; }
+ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm512_storeu_ps(p, a.v); }
+ANYCOST_INLINE vfloat vset1(float x) { return {_mm512_set1_ps(x)}; }
+ANYCOST_INLINE vfloat vzero() { return {_mm512_setzero_ps()}; }
+ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) { return {_mm512_add_ps(a.v, b.v)}; }
+ANYCOST_INLINE vfloat vmul(vfloat a, vfloat b) { return {_mm512_mul_ps(a.v, b.v)}; }
+// a * b + c
+ANYCOST_INLINE vfloat vfma(vfloat a, vfloat b, vfloat c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+// x > 0 ? x : x * slope   (then the caller multiplies by the gain)
+ANYCOST_INLINE vfloat vlrelu(vfloat x, vfloat slope) {
+  const __mmask16 gt = _mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ);
+  return {_mm512_mask_blend_ps(gt, _mm512_mul_ps(x.v, slope.v), x.v)};
+}
+// Interleave a = [a0..a15], b = [b0..b15] into lo = [a0 b0 .. a7 b7], hi = [a8 b8 .. a15 b15].
+ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
+  const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
+  hi.v = _mm512_permutex2var_ps(a.v, ih, b.v);
+}
+ANYCOST_INLINE __mmask16 vmask(int n) {
+  return n >= kVecLen ? __mmask16(0xFFFF) : __mmask16((1u << (n > 0 ? n : 0)) - 1u);
+}
+// Store the first n (0 < n <= kVecLen) lanes of a vector.
+ANYCOST_INLINE void vstore_n(float* p, vfloat a, int n) { _mm512_mask_storeu_ps(p, vmask(n), a.v); }
+// Load the first n lanes (rest zero) from p.
+ANYCOST_INLINE vfloat vload_n(const float* p, int n) { return {_mm512_maskz_loadu_ps(vmask(n), p)}; }
+
+#elif ANYCOST_CPU_AVX2
+
+constexpr int kVecLen = 8;  // fp32 lanes per vector (one ymm register)
+struct vfloat {
   __m256 v;
 };
-ANYCOST_INLINE vf8 vload(const float* p) { return {_mm256_loadu_ps(p)}; }
-ANYCOST_INLINE void vstore(float* p, vf8 a) { _mm256_storeu_ps(p, a.v); }
-ANYCOST_INLINE vf8 vset1(float x) { return {_mm256_set1_ps(x)}; }
-ANYCOST_INLINE vf8 vzero() { return {_mm256_setzero_ps()}; }
-ANYCOST_INLINE vf8 vadd(vf8 a, vf8 b) { return {_mm256_add_ps(a.v, b.v)}; }
-ANYCOST_INLINE vf8 vmul(vf8 a, vf8 b) { return {_mm256_mul_ps(a.v, b.v)}; }
+ANYCOST_INLINE vfloat vload(const float* p) { return {_mm256_loadu_ps(p)}; }
+ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm256_storeu_ps(p, a.v); }
+ANYCOST_INLINE vfloat vset1(float x) { return {_mm256_set1_ps(x)}; }
+ANYCOST_INLINE vfloat vzero() { return {_mm256_setzero_ps()}; }
+ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) { return {_mm256_add_ps(a.v, b.v)}; }
+ANYCOST_INLINE vfloat vmul(vfloat a, vfloat b) { return {_mm256_mul_ps(a.v, b.v)}; }
 // a * b + c
-ANYCOST_INLINE vf8 vfma(vf8 a, vf8 b, vf8 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+ANYCOST_INLINE vfloat vfma(vfloat a, vfloat b, vfloat c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 // x > 0 ? x : x * slope   (then the caller multiplies by the gain)
-ANYCOST_INLINE vf8 vlrelu(vf8 x, vf8 slope) {
+ANYCOST_INLINE vfloat vlrelu(vfloat x, vfloat slope) {
   __m256 neg = _mm256_mul_ps(x.v, slope.v);
   __m256 gt = _mm256_cmp_ps(x.v, _mm256_setzero_ps(), _CMP_GT_OQ);
   return {_mm256_blendv_ps(neg, x.v, gt)};
 }
 // Interleave a = [a0..a7], b = [b0..b7] into lo = [a0 b0 .. a3 b3], hi = [a4 b4 .. a7 b7].
-ANYCOST_INLINE void vinterleave(vf8 a, vf8 b, vf8& lo, vf8& hi) {
+ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
   __m256 l = _mm256_unpacklo_ps(a.v, b.v);  // a0 b0 a1 b1 | a4 b4 a5 b5
   __m256 h = _mm256_unpackhi_ps(a.v, b.v);  // a2 b2 a3 b3 | a6 b6 a7 b7
   lo.v = _mm256_permute2f128_ps(l, h, 0x20);
   hi.v = _mm256_permute2f128_ps(l, h, 0x31);
 }
 
-#else  // portable fallback
+#else  // portable
 
-struct vf8 {
+constexpr int kVecLen = 8;  // fp32 lanes per vector (auto-vectorised)
+struct vfloat {
   float v[kVecLen];
 };
-ANYCOST_INLINE vf8 vload(const float* p) {
-  vf8 r;
+ANYCOST_INLINE vfloat vload(const float* p) {
+  vfloat r;
   for (int k = 0; k < kVecLen; ++k) r.v[k] = p[k];
   return r;
 }
-ANYCOST_INLINE void vstore(float* p, vf8 a) {
+ANYCOST_INLINE void vstore(float* p, vfloat a) {
   for (int k = 0; k < kVecLen; ++k) p[k] = a.v[k];
 }
-ANYCOST_INLINE vf8 vset1(float x) {
-  vf8 r;
+ANYCOST_INLINE vfloat vset1(float x) {
+  vfloat r;
   for (int k = 0; k < kVecLen; ++k) r.v[k] = x;
   return r;
 }
-ANYCOST_INLINE vf8 vzero() { return vset1(0.f); }
-ANYCOST_INLINE vf8 vadd(vf8 a, vf8 b) {
+ANYCOST_INLINE vfloat vzero() { return vset1(0.f); }
+ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) {
   for (int k = 0; k < kVecLen; ++k) a.v[k] += b.v[k];
   return a;
 }
-ANYCOST_INLINE vf8 vmul(vf8 a, vf8 b) {
+ANYCOST_INLINE vfloat vmul(vfloat a, vfloat b) {
   for (int k = 0; k < kVecLen; ++k) a.v[k] *= b.v[k];
   return a;
 }
-ANYCOST_INLINE vf8 vfma(vf8 a, vf8 b, vf8 c) {
+ANYCOST_INLINE vfloat vfma(vfloat a, vfloat b, vfloat c) {
   for (int k = 0; k < kVecLen; ++k) c.v[k] += a.v[k] * b.v[k];
   return c;
 }
-ANYCOST_INLINE vf8 vlrelu(vf8 x, vf8 slope) {
+ANYCOST_INLINE vfloat vlrelu(vfloat x, vfloat slope) {
   for (int k = 0; k < kVecLen; ++k) x.v[k] = x.v[k] > 0.f ? x.v[k] : x.v[k] * slope.v[k];
   return x;
 }
-ANYCOST_INLINE void vinterleave(vf8 a, vf8 b, vf8& lo, vf8& hi) {
-  for (int k = 0; k < 4; ++k) {
+ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
+  for (int k = 0; k < kVecLen / 2; ++k) {
     lo.v[2 * k] = a.v[k];
     lo.v[2 * k + 1] = b.v[k];
-    hi.v[2 * k] = a.v[k + 4];
-    hi.v[2 * k + 1] = b.v[k + 4];
+    hi.v[2 * k] = a.v[k + kVecLen / 2];
+    hi.v[2 * k + 1] = b.v[k + kVecLen / 2];
   }
 }
 
 #endif
 
-// Scalar leaky ReLU matching vlrelu.
-ANYCOST_INLINE float slrelu(float x, float slope) { return x > 0.f ? x : x * slope; }
-
-// Store the first n (0 < n <= 8) lanes of a vector.
-ANYCOST_INLINE void vstore_n(float* p, vf8 a, int n) {
+#if !ANYCOST_CPU_AVX512
+// Store the first n (0 < n <= kVecLen) lanes of a vector.
+ANYCOST_INLINE void vstore_n(float* p, vfloat a, int n) {
   if (n >= kVecLen) {
     vstore(p, a);
     return;
   }
-  alignas(32) float tmp[kVecLen];
+  alignas(64) float tmp[kVecLen];
   vstore(tmp, a);
   for (int k = 0; k < n; ++k) p[k] = tmp[k];
 }
 
 // Load the first n lanes (rest zero) from p.
-ANYCOST_INLINE vf8 vload_n(const float* p, int n) {
+ANYCOST_INLINE vfloat vload_n(const float* p, int n) {
   if (n >= kVecLen) return vload(p);
-  alignas(32) float tmp[kVecLen] = {0, 0, 0, 0, 0, 0, 0, 0};
+  alignas(64) float tmp[kVecLen] = {};
   for (int k = 0; k < n; ++k) tmp[k] = p[k];
   return vload(tmp);
 }
+#endif
+
+// Scalar leaky ReLU matching vlrelu.
+ANYCOST_INLINE float slrelu(float x, float slope) { return x > 0.f ? x : x * slope; }
 
 // Load n lanes from a strided row (stride in floats), rest zero.
-ANYCOST_INLINE vf8 vload_strided(const float* p, int64_t stride, int n) {
+ANYCOST_INLINE vfloat vload_strided(const float* p, int64_t stride, int n) {
   if (stride == 1) return vload_n(p, n);
-  alignas(32) float tmp[kVecLen] = {0, 0, 0, 0, 0, 0, 0, 0};
+  alignas(64) float tmp[kVecLen] = {};
   for (int k = 0; k < n && k < kVecLen; ++k) tmp[k] = p[k * stride];
   return vload(tmp);
 }
 
 // Store n lanes to a strided row.
-ANYCOST_INLINE void vstore_strided(float* p, int64_t stride, vf8 a, int n) {
+ANYCOST_INLINE void vstore_strided(float* p, int64_t stride, vfloat a, int n) {
   if (stride == 1) {
     vstore_n(p, a, n);
     return;
   }
-  alignas(32) float tmp[kVecLen];
+  alignas(64) float tmp[kVecLen];
   vstore(tmp, a);
   for (int k = 0; k < n && k < kVecLen; ++k) p[k * stride] = tmp[k];
 }
 
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

@@ -14,6 +14,8 @@
 // of 1D FIRs on those cached rows (vectorised along x when down_x == 1).
 #pragma once
 
+#include "isa.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -22,26 +24,11 @@
 
 #include "modconv_epilogue.h"
 #include "parallel.h"
+#include "op_params.h"
 #include "simd.h"
 
-namespace anycost {
-namespace cpu {
+ANYCOST_CPU_NAMESPACE_BEGIN
 
-struct UpFirDn2dParams {
-  int64_t N = 1, C = 1, H = 0, W = 0;  // x is [N, C, H, W]
-  const float* x = nullptr;
-  int64_t x_sn = 0, x_sc = 0, x_sh = 0, x_sw = 1;
-  const float* kernel = nullptr;  // [kh, kw], applied as a true convolution
-  int64_t kh = 1, kw = 1;
-  int64_t k_sh = 1, k_sw = 1;  // set k_sh = kw for a contiguous kernel
-  int up_x = 1, up_y = 1, down_x = 1, down_y = 1;
-  int64_t pad_x0 = 0, pad_x1 = 0, pad_y0 = 0, pad_y1 = 0;
-  float* out = nullptr;  // [N, C, H_out, W_out]
-  int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
-
-  int64_t H_out() const { return (H * up_y + pad_y0 + pad_y1 - kh) / down_y + 1; }
-  int64_t W_out() const { return (W * up_x + pad_x0 + pad_x1 - kw) / down_x + 1; }
-};
 
 namespace detail {
 
@@ -83,7 +70,7 @@ inline void fir_build_row(const UpFirDn2dParams& p, const float* xr, float* prow
 template <int NV>
 ANYCOST_INLINE void fir_row_pass(const float* const* rows, int64_t nr, int64_t kh, int64_t kw, const float* kfp,
                                  const int64_t* koff, int64_t ox, int64_t Wo, float* dst, int64_t o_sw) {
-  vf8 acc[NV];
+  vfloat acc[NV];
   for (int j = 0; j < NV; ++j) acc[j] = vzero();
   if (nr) {
     for (int64_t ky = 0; ky < kh; ++ky) {
@@ -91,7 +78,7 @@ ANYCOST_INLINE void fir_row_pass(const float* const* rows, int64_t nr, int64_t k
       if (!r) continue;
       const float* kr = kfp + ky * kw;
       for (int64_t kx = 0; kx < kw; ++kx) {
-        const vf8 kv = vset1(kr[kx]);
+        const vfloat kv = vset1(kr[kx]);
         const float* s = r + koff[kx] + ox;
         for (int j = 0; j < NV; ++j) acc[j] = vfma(kv, vload(s + j * kVecLen), acc[j]);
       }
@@ -191,13 +178,6 @@ void upfirdn2d(const UpFirDn2dParams& p, const ParallelFor& pf) {
 // ---------------------------------------------------------------------------
 // out += upfirdn2d(skip, outer([1,3,3,1])/64*4, up=2, pad=(2,1)) : the
 // StyleGAN2 ToRGB skip upsampling, fused with the add.
-struct AddUpsampledSkipParams {
-  int64_t N = 1, C = 3, H = 0, W = 0;  // skip is [N, C, H, W]; out is [N, C, 2H, 2W]
-  const float* skip = nullptr;
-  int64_t s_sn = 0, s_sc = 0, s_sh = 0, s_sw = 1;
-  float* out = nullptr;
-  int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
-};
 
 template <class ParallelFor>
 void add_upsampled_skip(const AddUpsampledSkipParams& p, const ParallelFor& pf) {
@@ -228,5 +208,4 @@ void add_upsampled_skip(const AddUpsampledSkipParams& p, const ParallelFor& pf) 
   });
 }
 
-}  // namespace cpu
-}  // namespace anycost
+ANYCOST_CPU_NAMESPACE_END

@@ -37,7 +37,7 @@ def _close(a, b):
 @pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("shape", [(1, 512), (4, 37), (1, 7, 5, 3), (4, 16, 9, 11), (4, 3, 64, 64), (1, 5, 1, 1),
                                    (2, 4, 3, 2, 5)])
-def test_forward_matches_reference(act, with_bias, shape):
+def test_forward_matches_reference(cpu_level, act, with_bias, shape):
     x = _x(shape, seed=len(shape))
     b = _bias(shape[1]) if with_bias else None
     _close(ops.bias_act(x, b, act, impl="kernel"), ops.bias_act(x, b, act, impl="ref"))
@@ -45,7 +45,7 @@ def test_forward_matches_reference(act, with_bias, shape):
 
 @pytest.mark.parametrize(("act", "alpha", "gain"), [("lrelu", 0.2, None), ("lrelu", 0.05, 1.0), ("lrelu", 0.3, 0.5),
                                                     ("linear", 0.2, None), ("linear", 0.2, 3.0)])
-def test_alpha_and_gain_match_reference(act, alpha, gain):
+def test_alpha_and_gain_match_reference(cpu_level, act, alpha, gain):
     x, b = _x((3, 9, 4, 5)), _bias(9)
     _close(ops.bias_act(x, b, act, alpha, gain, impl="kernel"), ops.bias_act(x, b, act, alpha, gain, impl="ref"))
 
@@ -59,7 +59,7 @@ def test_default_gain_rule():
 
 @pytest.mark.parametrize("layout", ["channel_slice", "channels_last", "unflattenable"])
 @pytest.mark.parametrize("act", ["linear", "lrelu"])
-def test_non_contiguous_inputs(layout, act):
+def test_non_contiguous_inputs(cpu_level, layout, act):
     for shape in ((4, 13, 6, 7), (3, 21)) if layout != "unflattenable" else ((4, 13, 6, 7),):
         x = _x(shape, layout=layout)
         assert not x.is_contiguous()

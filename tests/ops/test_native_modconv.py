@@ -31,7 +31,7 @@ def _close(a, b):
 @pytest.mark.parametrize("demodulate", [False, True])
 @pytest.mark.parametrize(("batch", "c_in", "c_out", "size"), [(1, 5, 7, 1), (1, 17, 23, 5), (4, 13, 9, 8),
                                                                (1, 40, 48, 13), (3, 3, 1, 4)])
-def test_forward_matches_reference(upsample, demodulate, batch, c_in, c_out, size):
+def test_forward_matches_reference(cpu_level, upsample, demodulate, batch, c_in, c_out, size):
     x, weight, styles, scale = _case(batch, c_in, c_out, size)
     out_hw = (2 * size, 2 * size + 2) if upsample else (size, size + 1)
     noise = torch.randn(batch, 1, *out_hw)
@@ -50,7 +50,7 @@ def test_forward_matches_reference(upsample, demodulate, batch, c_in, c_out, siz
 @pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "contiguous_x"), [
     (1, 512, 512, 4, True), (3, 300, 130, 4, False), (4, 256, 64, 7, True), (1, 96, 40, 16, True),
     (2, 33, 250, 1, False), (1, 257, 3, 2, True)])
-def test_low_resolution_many_channels(upsample, batch, c_in, c_out, size, contiguous_x):
+def test_low_resolution_many_channels(cpu_level, upsample, batch, c_in, c_out, size, contiguous_x):
     x, weight, styles, scale = _case(batch, c_in, c_out, size, full=(c_out + 5, c_in + 9), seed=c_in,
                                      contiguous_x=contiguous_x)
     out_hw = (2 * size, 2 * size + 2) if upsample else (size, size + 1)
@@ -68,7 +68,7 @@ def test_low_resolution_many_channels(upsample, batch, c_in, c_out, size, contig
             _close(out[n : n + 1], ops.modulated_conv2d(x[n : n + 1], weight, styles[n : n + 1], impl="kernel", **one))
 
 
-def test_broadcast_noise_and_non_contiguous_input():
+def test_broadcast_noise_and_non_contiguous_input(cpu_level):
     x, weight, styles, scale = _case(2, 11, 6, 6, contiguous_x=False)
     assert not x.is_contiguous()
     noise = torch.randn(1, 1, 12, 14)
@@ -79,7 +79,7 @@ def test_broadcast_noise_and_non_contiguous_input():
 
 
 @pytest.mark.parametrize("with_skip", [False, True])
-def test_to_rgb_matches_reference(with_skip):
+def test_to_rgb_matches_reference(cpu_level, with_skip):
     x, weight, styles, scale = _case(2, 19, 3, 8, k=1, full=(3, 32))
     x = x[..., :8]  # 8 x 8, a non-contiguous view; the skip image is half that size
     bias = torch.randn(3)

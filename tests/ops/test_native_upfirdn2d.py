@@ -43,7 +43,7 @@ def _close(a, b):
     (2, 2, (1, -1, -1, 2)),
 ])
 @pytest.mark.parametrize(("batch", "c", "h", "w"), [(1, 3, 4, 4), (4, 5, 9, 7), (1, 2, 13, 40), (4, 1, 1, 2)])
-def test_forward_matches_reference(kernel, up, down, pad, batch, c, h, w):
+def test_forward_matches_reference(cpu_level, kernel, up, down, pad, batch, c, h, w):
     x, k = _x(batch, c, h, w, seed=h * w), _kernel(kernel)
     full = pad if len(pad) == 4 else (pad[0], pad[1], pad[0], pad[1])
     if h * up + full[2] + full[3] < k.shape[0] or w * up + full[0] + full[1] < k.shape[1]:
@@ -56,14 +56,14 @@ def test_forward_matches_reference(kernel, up, down, pad, batch, c, h, w):
 
 @pytest.mark.parametrize("layout", ["channels_last", "strided"])
 @pytest.mark.parametrize(("up", "down", "pad"), [(2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1)), (1, 1, (-1, 2, 0, 1))])
-def test_non_contiguous_inputs(layout, up, down, pad):
+def test_non_contiguous_inputs(cpu_level, layout, up, down, pad):
     x = _x(2, 6, 11, 9, layout=layout)
     assert not x.is_contiguous()
     k = _kernel("asym").t()  # a transposed (non-contiguous) kernel as well
     _close(ops.upfirdn2d(x, k, up, down, pad, impl="kernel"), ops.upfirdn2d(x, k, up, down, pad, impl="ref"))
 
 
-def test_large_plane_and_single_pixel():
+def test_large_plane_and_single_pixel(cpu_level):
     x = _x(1, 3, 64, 70)
     k = _kernel("blur")
     for up, down, pad in [(2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1))]:

@@ -1,0 +1,55 @@
+// Parameter structs of the CPU kernels (plain data, no code): shared by every instruction-set
+// level and by the torch glue, so they live in anycost::cpu itself, outside the per-level
+// namespaces (see isa.h); the modulated conv's are in modconv_params.h.
+#pragma once
+
+#include <cstdint>
+
+namespace anycost {
+namespace cpu {
+
+enum class Activation : int { Linear = 0, LRelu = 1 };
+
+// upfirdn2d (see upfirdn2d_blocked.h for the semantics).
+struct UpFirDn2dParams {
+  int64_t N = 1, C = 1, H = 0, W = 0;  // x is [N, C, H, W]
+  const float* x = nullptr;
+  int64_t x_sn = 0, x_sc = 0, x_sh = 0, x_sw = 1;
+  const float* kernel = nullptr;  // [kh, kw], applied as a true convolution
+  int64_t kh = 1, kw = 1;
+  int64_t k_sh = 1, k_sw = 1;  // set k_sh = kw for a contiguous kernel
+  int up_x = 1, up_y = 1, down_x = 1, down_y = 1;
+  int64_t pad_x0 = 0, pad_x1 = 0, pad_y0 = 0, pad_y1 = 0;
+  float* out = nullptr;  // [N, C, H_out, W_out]
+  int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
+
+  int64_t H_out() const { return (H * up_y + pad_y0 + pad_y1 - kh) / down_y + 1; }
+  int64_t W_out() const { return (W * up_x + pad_x0 + pad_x1 - kw) / down_x + 1; }
+};
+
+// out += upfirdn2d(skip, outer([1,3,3,1])/64*4, up=2, pad=(2,1)) : the
+// StyleGAN2 ToRGB skip upsampling, fused with the add.
+struct AddUpsampledSkipParams {
+  int64_t N = 1, C = 3, H = 0, W = 0;  // skip is [N, C, H, W]; out is [N, C, 2H, 2W]
+  const float* skip = nullptr;
+  int64_t s_sn = 0, s_sc = 0, s_sh = 0, s_sw = 1;
+  float* out = nullptr;
+  int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
+};
+
+// Fused bias + activation (see bias_act_blocked.h).
+struct BiasActParams {
+  int64_t N = 1, C = 1, S = 1;
+  const float* x = nullptr;
+  int64_t x_sn = 0, x_sc = 0, x_ss = 1;
+  const float* bias = nullptr;  // optional [C]
+  int64_t bias_s = 1;
+  float* out = nullptr;  // may equal x (in place, same strides)
+  int64_t o_sn = 0, o_sc = 0, o_ss = 1;
+  Activation act = Activation::Linear;
+  float alpha = 0.2f;
+  float gain = 1.f;
+};
+
+}  // namespace cpu
+}  // namespace anycost
