@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 CPP_BUILD ?= build/cpp
 STAMP := $(VENV)/.anycost-setup.stamp
 # Native sources: editing one re-runs the editable install, which rebuilds anycost._C.
-NATIVE_SRC := $(wildcard csrc/*.cpp csrc/*.h kernels/cpu/*.h kernels/cuda/*.cu kernels/cuda/*.cuh)
+NATIVE_SRC := $(wildcard csrc/*.cpp csrc/*.h kernels/cpu/*.h kernels/cpu/*.cpp kernels/cpu/*.inc kernels/cuda/*.cu kernels/cuda/*.cuh)
 
 export PIP_NO_INPUT := 1
 

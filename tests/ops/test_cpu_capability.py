@@ -82,11 +82,12 @@ def test_forcing_for_tests_validates_the_name(restore_level):
 def test_levels_agree_on_a_generator_layer(restore_level):
     """Every supported level computes the same layer (fp32 rounding apart)."""
     g = torch.Generator().manual_seed(3)
-    x, w, s = torch.randn(1, 64, 16, 16, generator=g), torch.randn(48, 64, 3, 3, generator=g), torch.randn(1, 64, generator=g)
+    x = torch.randn(1, 64, 16, 16, generator=g)
+    w, s = torch.randn(48, 64, 3, 3, generator=g), torch.randn(1, 64, generator=g)
     outs = {}
     for level in ops.cpu_capabilities():
         ops._set_cpu_capability_for_testing(level)
         outs[level] = ops.modulated_conv2d(x, w, s, weight_scale=1 / 24, upsample=True, impl="kernel")
     ref = ops.modulated_conv2d(x, w, s, weight_scale=1 / 24, upsample=True, impl="ref")
     for level, out in outs.items():
-        torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4, msg=lambda m: f"{level}: {m}")
+        torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4, msg=lambda m, level=level: f"{level}: {m}")

@@ -6,11 +6,10 @@ run on a CPU without AVX-512 (and the baseline on one without AVX). Skipped with
 import importlib.util
 import platform
 
+import _disasm  # tests/ops is on sys.path (pytest rootdir import mode)
 import pytest
 
 from anycost.ops import _ext
-
-import _disasm  # tests/ops is on sys.path (pytest rootdir import mode)
 
 pytestmark = [
     pytest.mark.skipif(_ext.load() is None, reason=f"native ops unavailable: {_ext.reason()}"),
