@@ -87,14 +87,14 @@ class SlimTrainConfig:
 
     @classmethod
     def create(cls, backbone: str = "dcgan", widths=DEFAULT_WIDTHS, num_classes: int = 0, img_channels: int = 3,
-               ngf: int | None = None, cbn: str = "sliceable", **kw) -> SlimTrainConfig:
+               ngf: int | None = None, cbn: str = "sliceable", z_dim: int = 128, **kw) -> SlimTrainConfig:
         """A config with the paper's defaults for `backbone` (keywords override any field but `arch`)."""
         if backbone not in BACKBONE_DEFAULTS:
             raise ValueError(f"backbone must be one of {tuple(BACKBONE_DEFAULTS)}, got {backbone!r}")
         defaults = BACKBONE_DEFAULTS[backbone]
         preset = SlimArch.dcgan32 if backbone == "dcgan" else SlimArch.resnet32
         arch = preset(defaults["ngf"] if ngf is None else ngf, widths=tuple(widths), num_classes=num_classes,
-                      img_channels=img_channels, cbn=cbn)
+                      img_channels=img_channels, cbn=cbn, z_dim=z_dim)
         kw = {k: v for k, v in kw.items() if v is not None}
         return cls(arch, **{"betas": defaults["betas"], "n_dis": defaults["n_dis"], "ndf": defaults["ndf"], **kw})
 
