@@ -6,10 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from anycost import cli_args
-from anycost.models.slimgan import DEFAULT_WIDTHS
+from anycost.fileio import atomic_write
+from anycost.models.slimgan import DEFAULT_WIDTHS, read_generator
 from anycost.models.slimgan.arch import BACKBONES, CBN_KINDS
 from anycost.models.slimgan.discriminators import MODES
+from anycost.training.slimgan.config import DISTILL, SlimTrainConfig
+from anycost.training.slimgan.samples import save_width_grid
+from anycost.training.slimgan.trainer import SlimTrainer, load_slim_training_state
 
 #: Options that shape a run; a resumed run keeps the saved ones, so giving one with --resume is an error.
 RUN_OPTIONS = ("data", "backbone", "widths", "conditional", "ngf", "ndf", "cbn", "d_mode", "n_share", "distill",
@@ -17,6 +23,7 @@ RUN_OPTIONS = ("data", "backbone", "widths", "conditional", "ngf", "ndf", "cbn",
 #: Options a resumed run may change: they decide how long it runs and what it writes, not its steps.
 RESUME_OPTIONS = ("steps", "sample_every", "checkpoint_every")
 DEFAULT_STEPS = 5000
+DEFAULT_DATA = "fashion-mnist"
 #: The resolution of SNGAN's 32 px generators, the only one the presets build.
 RESOLUTION = 32
 
@@ -31,8 +38,6 @@ def add_parser(sub) -> None:
 
 
 def _add_train(commands) -> None:
-    from anycost.training.slimgan.config import DISTILL
-
     p = commands.add_parser("train", help="train one generator at all its widths (or one width alone)")
     p.add_argument("--out", "-o", type=cli_args.output_folder, required=True,
                    help="run folder: config.json, latest.pt, log.jsonl, samples/, generator.safetensors")
@@ -92,27 +97,20 @@ def _given(args, names) -> list[str]:
 
 def _new_config(args, classes: tuple[str, ...], img_channels: int):
     """The config of a new run from the options, the data's classes and its image channels."""
-    from anycost.training.slimgan.config import SlimTrainConfig
-
     conditional = bool(classes) if args.conditional is None else args.conditional
     if conditional and not classes:
-        raise ValueError(f"--conditional needs labelled data: {args.data or 'fashion-mnist'!r} has no classes")
+        raise ValueError(f"--conditional needs labelled data: {args.data or DEFAULT_DATA!r} has no classes")
     widths = args.widths or DEFAULT_WIDTHS
     distill = args.distill or ("stepwise" if len(widths) > 1 else "none")
     fields = {k: getattr(args, k) for k in ("ndf", "d_mode", "n_share", "lam", "batch", "lr", "n_dis", "ema", "seed",
                                             "sample_every", "checkpoint_every")}
     return SlimTrainConfig.create(args.backbone or "dcgan", widths, len(classes) if conditional else 0,
-                                  img_channels, args.ngf, args.cbn or "sliceable", data=args.data or "fashion-mnist",
+                                  img_channels, args.ngf, args.cbn or "sliceable", data=args.data or DEFAULT_DATA,
                                   distill=distill, steps=args.steps or DEFAULT_STEPS, **fields)
 
 
 def cmd_train(args) -> None:
-    import torch
-
     from anycost.data.named import load_labelled_images
-    from anycost.fileio import atomic_write
-    from anycost.training.slimgan.config import SlimTrainConfig
-    from anycost.training.slimgan.trainer import SlimTrainer, load_slim_training_state
 
     cli_args.set_threads(args.threads)
     out = Path(args.out)
@@ -127,7 +125,7 @@ def cmd_train(args) -> None:
     elif latest.exists():
         raise FileExistsError(f"{latest} exists: pass --resume to continue it, or choose another --out")
     progress = not args.no_progress
-    images, labels, classes = load_labelled_images(cfg.data if cfg else args.data or "fashion-mnist", RESOLUTION,
+    images, labels, classes = load_labelled_images(cfg.data if cfg else args.data or DEFAULT_DATA, RESOLUTION,
                                                    progress=progress)
     cfg = cfg or _new_config(args, classes, images.shape[1])
     trainer = SlimTrainer(cfg, images, labels if cfg.arch.conditional else None, out, torch.device(args.device),
@@ -160,12 +158,9 @@ def _reference(data: str, resolution: int, args, extractor):
 
 
 def cmd_evaluate(args) -> None:
-    from anycost.fileio import atomic_write
     from anycost.metrics.cli import model_labels
     from anycost.metrics.inception import InceptionFeatures
     from anycost.metrics.slimgan import evaluate_widths, markdown_table
-    from anycost.models.slimgan import read_generator
-    from anycost.training.slimgan.samples import save_width_grid
 
     cli_args.set_threads(args.threads)
     loaded = [read_generator(path) for path in args.generators]
