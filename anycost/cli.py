@@ -16,10 +16,11 @@ from anycost.models.stylegan2 import cli as stylegan2_cli
 from anycost.projection import cli as projection_cli
 from anycost.search import cli as search_cli
 from anycost.training import cli as training_cli
+from anycost.training.slimgan import cli as slimgan_cli
 
 #: The packages whose commands make up `anycost`, in the order `anycost --help` lists them.
-COMMAND_MODULES = (stylegan2_cli, benchmark_cli, training_cli, metrics_cli, search_cli, editing_cli, projection_cli,
-                   app_cli)
+COMMAND_MODULES = (stylegan2_cli, benchmark_cli, training_cli, slimgan_cli, metrics_cli, search_cli, editing_cli,
+                   projection_cli, app_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

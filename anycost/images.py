@@ -10,6 +10,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 
+def to_rgb(images: torch.Tensor) -> torch.Tensor:
+    """Images [N, C, H, W] as three channels: a grey image (C = 1) is copied to R, G and B (a view)."""
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Raw outputs [N, 3, H, W] (nominally in [-1, 1]) -> uint8 [N, H, W, 3]; clamping happens here."""
     if images.ndim != 4 or images.shape[1] != 3:

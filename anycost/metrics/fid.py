@@ -323,15 +323,28 @@ def evaluate_generator(G, reference: FeatureStats, config=None, n: int = 1000, s
     subsets of `kid_subset_size` samples (default: half the smaller set, at most 1000).
     """
     resolution = config.resolution if config is not None else G.arch.resolution
+    extractor = _default_extractor(extractor, batch, progress)
+    check_reference(reference, resolution, extractor)
+    feats = generator_features(G, config, n, seed, batch, extractor=extractor, truncation=truncation, impl=impl,
+                               progress=progress)
+    return score_features(feats, reference, resolution, kid_subsets, kid_subset_size)
+
+
+def check_reference(reference: FeatureStats, resolution: int, extractor) -> None:
+    """ValueError unless `reference` was computed from `resolution` px images with `extractor` (as its key says)."""
     ref_res = re.search(r"\|res=(\d+)\|", reference.key)
     if ref_res and int(ref_res.group(1)) != resolution:
         raise ValueError(f"reference statistics are for {ref_res.group(1)} px images, the samples are {resolution} px")
-    extractor = _default_extractor(extractor, batch, progress)
     ref_id = reference.key.partition("|features=")[2]
     if ref_id and ref_id != _extractor_id(extractor):
         raise ValueError(f"reference features come from {ref_id!r}, not from {_extractor_id(extractor)!r}")
-    feats = generator_features(G, config, n, seed, batch, extractor=extractor, truncation=truncation, impl=impl,
-                               progress=progress)
+
+
+def score_features(feats: torch.Tensor, reference: FeatureStats, resolution: int, kid_subsets: int = 100,
+                   kid_subset_size: int | None = None) -> dict:
+    """FID and KID of generated features [n, D] (from `resolution` px images) against `reference`, as
+    `evaluate_generator` returns them; KID is NaN when the reference keeps no features."""
+    n = len(feats)
     if feats.shape[1] != reference.dim:
         raise ValueError(f"generator features are {feats.shape[1]}-d, the reference is {reference.dim}-d")
     out = {"fid": fid(feats, reference), "kid_mean": float("nan"), "kid_std": float("nan"), "n": n,

@@ -21,16 +21,34 @@ authors' code, both ours: images are quantised to 8 bits with the fixed [-1, 1] 
 compared at the lower of the two, the higher one being area-downsampled to it (SlimGAN only changes width; this
 follows `subnet_consistency`). The result also keeps the whole K x K pair matrix, so one row gives each config's
 distance to the full model when the full config is in the list.
+
+A SlimGAN generator (`anycost.models.slimgan.SlimGenerator`) is measured over its own widths (default: all of
+them), in eval mode (running statistics), with the same z and, for a class-conditional model, the same class for
+every width (drawn uniformly per sample, or one class `y` for all); a grey model's images are copied to RGB, as the
+Inception network needs. `evaluate_widths` adds FID and KID per width against reference statistics (the
+paper's table: width, FID, KID, mIC).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from anycost.images import to_rgb
 from anycost.metrics.consistency import check_configs, check_positive, downsample_to, same_latent_outputs
+from anycost.metrics.fid import (
+    FeatureStats,
+    _default_extractor,
+    _extract,
+    _extractor_id,
+    check_reference,
+    score_features,
+)
+from anycost.models.slimgan import SlimConfig, SlimGenerator
 from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig
 
 
@@ -41,7 +59,7 @@ class MICResult:
 
     value: float
     pairwise: tuple[tuple[float, ...], ...]
-    configs: tuple[SubnetConfig, ...]
+    configs: tuple[SubnetConfig | SlimConfig, ...]
     n: int
     extractor: str
 
@@ -68,25 +86,87 @@ def mic_from_features(features: dict[tuple[int, int], torch.Tensor], resolutions
     return out
 
 
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    """Run the block with `module` in eval mode (a generator's BNs use their running statistics and keep them),
+    then give it back its mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def slim_widths(G: SlimGenerator, widths=None) -> list[SlimConfig]:
+    """`widths` (numbers or SlimConfigs; default: every width of `G`) as G's checked configs."""
+    configs = [G.subnet(w) for w in (G.widths if widths is None else widths)]
+    if not configs:
+        raise ValueError("give at least one width")
+    return configs
+
+
+def slim_outputs(G: SlimGenerator, configs: Sequence[SlimConfig], n: int, seed: int = 0, batch: int = 16,
+                 y: int | None = None) -> Iterator[list[torch.Tensor]]:
+    """Yield, per batch of up to `batch` of the `n` samples, the RGB images of every config (in order) for the
+    same z and classes. z, and the classes of a conditional model (uniform, unless `y` gives one for all), come
+    from a CPU torch.Generator seeded by `seed`, so the same (n, seed, batch) gives the same samples."""
+    check_positive(n=n, batch=batch)
+    if y is not None and not G.num_classes:
+        raise ValueError("y is for a class-conditional generator: this one is unconditional")
+    device = next(G.parameters()).device
+    rng = torch.Generator().manual_seed(seed)
+    for start in range(0, n, batch):
+        b = min(batch, n - start)
+        z = torch.randn(b, G.z_dim, generator=rng).to(device)
+        classes = None
+        if G.num_classes:
+            classes = torch.randint(G.num_classes, (b,), generator=rng) if y is None else torch.full((b,), y)
+            classes = classes.to(device)
+        yield [to_rgb(G(z, classes, width=c)) for c in configs]
+
+
 @torch.no_grad()
-def mean_inception_consistency(G, configs: Sequence[SubnetConfig] | None = None, n: int = 64, seed: int = 0,
-                               batch: int = 16, *, extractor=None, truncation: float = 1.0, impl: str = "auto",
-                               progress: bool = False) -> MICResult:
-    """SlimGAN's mIC of generator `G` over `configs` (at least two; default `slimgan_configs`) on `n` samples.
+def mean_inception_consistency(G, configs: Sequence | None = None, n: int = 64, seed: int = 0, batch: int = 16, *,
+                               extractor=None, truncation: float = 1.0, impl: str = "auto", progress: bool = False,
+                               y: int | None = None) -> MICResult:
+    """SlimGAN's mIC of generator `G` over `configs` (at least two) on `n` samples.
 
-    Every config renders the same z and noise (`same_latent_outputs`, seeded by `seed`). `extractor` maps [-1, 1]
-    images [N, 3, H, W] to features [N, D] (default: `InceptionFeatures(batch_size=batch)`, 2048-d); a config of a
-    higher resolution than its partner is area-downsampled to the partner's resolution before extraction.
+    A StyleGAN2 generator: `configs` are SubnetConfigs (default `slimgan_configs`); every config renders the same
+    z and noise (`same_latent_outputs`, seeded by `seed`), and a config of a higher resolution than its partner is
+    area-downsampled to the partner's. A SlimGAN generator: `configs` are widths or SlimConfigs (default: all
+    its widths), rendered by `slim_outputs` (same z, and classes, or the class `y`, for every width) in eval mode.
+    `extractor` maps [-1, 1] images [N, 3, H, W] to features [N, D] (default: `InceptionFeatures(batch_size=batch)`,
+    2048-d). `truncation` and `impl` apply to StyleGAN2 generators only.
     """
-    from anycost.metrics.fid import _default_extractor, _extractor_id
-
-    configs = check_configs(G, slimgan_configs(G.arch) if configs is None else configs)
+    check_positive(n=n, batch=batch)
+    if isinstance(G, SlimGenerator):
+        configs = slim_widths(G, configs)
+        resolutions = [G.arch.resolution] * len(configs)
+        outputs, mode = slim_outputs(G, configs, n, seed, batch, y), eval_mode(G)
+    else:
+        if y is not None:
+            raise ValueError("y is for class-conditional SlimGAN generators")
+        configs = check_configs(G, slimgan_configs(G.arch) if configs is None else configs)
+        resolutions = [c.resolution for c in configs]
+        outputs = same_latent_outputs(G, configs, n, seed, batch, truncation=truncation, impl=impl)
+        mode = contextlib.nullcontext()
     if len(configs) < 2:
         raise ValueError("mIC compares configs pairwise: give at least two")
-    check_positive(n=n, batch=batch)
     extractor = _default_extractor(extractor, batch, progress=False)
-    resolutions = [c.resolution for c in configs]
-    # the resolutions each config is compared at: its own and every lower one among the others
+    with mode:
+        features = _features_per_resolution(outputs, resolutions, extractor, n, progress)
+    pairwise = mic_from_features(features, resolutions)
+    k = len(configs)
+    value = pairwise.sum().item() / (k * (k - 1))
+    return MICResult(value=value, pairwise=tuple(tuple(row) for row in pairwise.tolist()), configs=tuple(configs),
+                     n=n, extractor=_extractor_id(extractor))
+
+
+def _features_per_resolution(outputs, resolutions: Sequence[int], extractor, n: int,
+                             progress: bool) -> dict[tuple[int, int], torch.Tensor]:
+    """features[(k, r)]: config k's features [n, D] at every resolution r it is compared at (its own and each
+    lower one among the others), from `outputs` (per batch, every config's images)."""
     needed = [sorted({min(r, other) for other in resolutions}) for r in resolutions]
     chunks: dict[tuple[int, int], list[torch.Tensor]] = {(k, r): [] for k, rs in enumerate(needed) for r in rs}
     bar = None
@@ -95,8 +175,8 @@ def mean_inception_consistency(G, configs: Sequence[SubnetConfig] | None = None,
 
         bar = tqdm(total=n, desc="mIC", unit="sample")
     try:
-        for outputs in same_latent_outputs(G, configs, n, seed, batch, truncation=truncation, impl=impl):
-            for k, images in enumerate(outputs):
+        for batch_outputs in outputs:
+            for k, images in enumerate(batch_outputs):
                 for r in needed[k]:
                     feats = torch.as_tensor(extractor(downsample_to(images, r))).float().cpu()
                     if feats.ndim != 2 or len(feats) != len(images):
@@ -107,9 +187,54 @@ def mean_inception_consistency(G, configs: Sequence[SubnetConfig] | None = None,
     finally:
         if bar is not None:
             bar.close()
-    features = {key: torch.cat(parts) for key, parts in chunks.items()}
-    pairwise = mic_from_features(features, resolutions)
-    k = len(configs)
-    value = pairwise.sum().item() / (k * (k - 1))
-    return MICResult(value=value, pairwise=tuple(tuple(row) for row in pairwise.tolist()), configs=tuple(configs),
-                     n=n, extractor=_extractor_id(extractor))
+    return {key: torch.cat(parts) for key, parts in chunks.items()}
+
+
+
+@torch.no_grad()
+def evaluate_widths(G: SlimGenerator, reference: FeatureStats | None, n: int = 1000, seed: int = 0, batch: int = 16,
+                    *, widths=None, mic_n: int | None = None, y: int | None = None, extractor=None,
+                    kid_subsets: int = 100, progress: bool = False) -> tuple[list[dict], MICResult | None]:
+    """The paper's table for a SlimGAN generator: per width, FID and KID of `n` samples against `reference`
+    (statistics of real images at G's resolution from the same extractor; None skips them: NaN), and mIC over
+    `mic_n` samples (default `n`; 0 skips it). Every width renders the same z and classes (`slim_outputs`).
+
+    Returns (rows {width, gmacs, fid, kid_mean, kid_std, ic, n}, mIC result or None), where `ic` is the width's
+    mean squared feature distance to the other widths (its row of the mIC matrix), NaN without mIC.
+    """
+    configs = slim_widths(G, widths)
+    mic_n = n if mic_n is None else mic_n
+    extractor = _default_extractor(extractor, batch, progress)
+    mic = None
+    if mic_n and len(configs) > 1:
+        mic = mean_inception_consistency(G, configs, mic_n, seed, batch, extractor=extractor, y=y)
+    rows = []
+    for k, config in enumerate(configs):
+        scores = {"fid": math.nan, "kid_mean": math.nan, "kid_std": math.nan}
+        if reference is not None:
+            check_reference(reference, G.arch.resolution, extractor)
+            with eval_mode(G):
+                images = (out[0] for out in slim_outputs(G, [config], n, seed, batch, y))
+                feats = _extract(extractor, images, n)
+            scores = score_features(feats, reference, G.arch.resolution, kid_subsets)
+        ic = sum(mic.pairwise[k]) / (len(configs) - 1) if mic is not None else math.nan
+        rows.append({"width": config.width, "gmacs": round(config.macs / 1e9, 4), "fid": scores["fid"],
+                     "kid_mean": scores["kid_mean"], "kid_std": scores["kid_std"], "ic": ic, "n": n})
+    return rows, mic
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def markdown_table(models: Sequence[tuple[str, list[dict], MICResult | None]]) -> str:
+    """One markdown table for (label, rows, mIC) of several models: a row per width (FID, KID x 1000, mean IC to
+    the other widths) and a row per model with the mean FID over its widths and its mIC."""
+    lines = ["| model | width | GMACs | FID | KID x1e3 | IC to other widths |", "|---|---:|---:|---:|---:|---:|"]
+    for label, rows, mic in models:
+        for r in rows:
+            lines.append(f"| {label} | {r['width']:g}x | {r['gmacs']:.4f} | {_fmt(r['fid'], 2)} | "
+                         f"{_fmt(r['kid_mean'] * 1e3, 2)} ± {_fmt(r['kid_std'] * 1e3, 2)} | {_fmt(r['ic'], 2)} |")
+        mean_fid = sum(r["fid"] for r in rows) / len(rows)
+        lines.append(f"| {label} | mean | | {_fmt(mean_fid, 2)} | | mIC {_fmt(mic.value if mic else math.nan, 2)} |")
+    return "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ from anycost.images import image_grid
 from anycost.metrics.consistency import downsample_to
 from anycost.models.stylegan2 import Discriminator, Generator, SubnetConfig, sort_channels
 from anycost.models.stylegan2.checkpoints import save_generator
-from anycost.training import distributed, losses, sampling
+from anycost.training import distributed, losses, runlog, sampling
 from anycost.training.augment import diff_augment
 from anycost.training.checkpoint import load_training_state
 from anycost.training.config import TrainConfig
@@ -291,18 +291,12 @@ class Trainer:
 
     def _log(self, record: dict) -> None:
         if self.rank == 0:
-            with open(self.out_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            runlog.append_record(self.out_dir / "log.jsonl", record)
 
     def _trim_log(self) -> None:
         """Drop log records of steps after the current one (written by a run that was interrupted later)."""
-        path = self.out_dir / "log.jsonl"
-        if self.rank != 0 or not path.is_file():
-            return
-        lines = path.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= self.step]
-        if len(kept) != len(lines):
-            atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+        if self.rank == 0:
+            runlog.trim_log(self.out_dir / "log.jsonl", self.step)
 
     def train(self, until: int | None = None) -> None:
         """Run steps up to `until` (default: the end of the schedule), checkpointing to out_dir/latest.pt."""

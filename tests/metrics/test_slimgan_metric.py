@@ -82,3 +82,74 @@ def test_bad_inputs(tiny_generator, mean_colour):
         mean_inception_consistency(G, [0.5, 1.0], extractor=mean_colour)
     with pytest.raises(ValueError, match=r"features \[N, D\]"):
         mean_inception_consistency(G, n=2, extractor=lambda x: x.mean())
+
+
+# -- SlimGAN generators ----------------------------------------------------------------------------------------
+@pytest.fixture
+def slim_generator():
+    """A tiny class-conditional grey DCGAN (widths 0.25-1.0), in training mode as a trainer leaves it."""
+    from anycost.models.slimgan import SlimArch, build_generator
+
+    torch.manual_seed(0)
+    return build_generator(SlimArch.dcgan32(32, z_dim=8, num_classes=3, img_channels=1))
+
+
+def test_slim_generator_matches_manual_computation(slim_generator, mean_colour):
+    G = slim_generator
+    result = mean_inception_consistency(G, n=5, seed=2, batch=2, extractor=mean_colour)
+    assert [c.width for c in result.configs] == [0.25, 0.5, 0.75, 1.0]
+    assert G.training  # measured in eval mode, given back in training mode
+    rng = torch.Generator().manual_seed(2)
+    feats = [[] for _ in G.widths]
+    G.eval()
+    with torch.no_grad():
+        for b in (2, 2, 1):
+            z = torch.randn(b, G.z_dim, generator=rng)
+            y = torch.randint(3, (b,), generator=rng)
+            for k, w in enumerate(G.widths):  # grey copied to RGB
+                feats[k].append(mean_colour(G(z, y, width=w).expand(-1, 3, -1, -1)))
+    feats = [torch.cat(f).double() for f in feats]
+    pairs = [((feats[i] - feats[j]) ** 2).sum(1).mean().item() for i in range(4) for j in range(4) if i != j]
+    assert result.value == pytest.approx(sum(pairs) / 12, rel=1e-5)
+    json.dumps(result.to_dict())
+
+
+def test_slim_generator_widths_and_class(slim_generator, mean_colour):
+    G = slim_generator
+    two = mean_inception_consistency(G, [0.25, 1.0], n=4, batch=4, extractor=mean_colour, y=2)
+    assert len(two.pairwise) == 2 and two.value > 0
+    same = mean_inception_consistency(G, [1.0, 1.0], n=4, batch=4, extractor=mean_colour)
+    assert same.value == 0
+    with pytest.raises(ValueError, match="not one of this generator's widths"):
+        mean_inception_consistency(G, [0.3, 1.0], extractor=mean_colour)
+    with pytest.raises(ValueError, match="class index 3 out of range"):
+        mean_inception_consistency(G, n=2, extractor=mean_colour, y=3)
+    with pytest.raises(ValueError, match="y is for class-conditional"):
+        mean_inception_consistency(_stylegan(), n=2, extractor=mean_colour, y=0)
+
+
+def _stylegan():
+    from anycost.models.stylegan2 import Generator, GeneratorArch
+
+    return Generator(arch=GeneratorArch(32, channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2))
+
+
+def test_evaluate_widths_table(slim_generator, mean_colour):
+    from anycost.metrics import FeatureStats
+    from anycost.metrics.slimgan import evaluate_widths, markdown_table
+
+    G = slim_generator
+    reals = torch.rand(20, 3, 32, 32) * 2 - 1
+    reference = FeatureStats.from_features(mean_colour(reals), key="v1|name=r|res=32|n=20|seed=0|features=mean-colour")
+    rows, mic = evaluate_widths(G, reference, n=8, batch=4, mic_n=4, extractor=mean_colour, kid_subsets=2)
+    assert [r["width"] for r in rows] == [0.25, 0.5, 0.75, 1.0] and mic.n == 4
+    assert all(r["fid"] > 0 and r["ic"] > 0 and r["kid_std"] >= 0 for r in rows)
+    assert rows[0]["gmacs"] < rows[-1]["gmacs"]
+    assert sum(r["ic"] for r in rows) / 4 == pytest.approx(mic.value)  # mIC is the mean of the rows' IC
+    table = markdown_table([("m", rows, mic)])
+    assert "| m | 0.25x |" in table and f"mIC {mic.value:.2f}" in table
+    no_fid, none = evaluate_widths(G, None, n=2, mic_n=0, extractor=mean_colour)
+    assert none is None and all(r["fid"] != r["fid"] for r in no_fid)  # NaN
+    with pytest.raises(ValueError, match="16 px images"):
+        evaluate_widths(G, FeatureStats(reference.mu, reference.sigma, 20, key="v1|name=r|res=16|n=20"), n=2,
+                        mic_n=0, extractor=mean_colour)
