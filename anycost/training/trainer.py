@@ -40,6 +40,18 @@ def step_generator(seed: int, step: int, stream: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
+def trim_log(path, step: int) -> None:
+    """Drop the records of a JSONL log (one object with a "step" per line) after `step`: those a run wrote after
+    the checkpoint it is resumed from, so the resumed run's records follow on without repeats."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+
+
 def _lazy_adam(params, cfg: TrainConfig, every: int | None) -> torch.optim.Adam:
     """Adam with StyleGAN2's lazy-regularisation correction of lr and betas (every = regulariser interval)."""
     c = every / (every + 1) if every else 1.0
@@ -295,14 +307,8 @@ class Trainer:
                 f.write(json.dumps(record) + "\n")
 
     def _trim_log(self) -> None:
-        """Drop log records of steps after the current one (written by a run that was interrupted later)."""
-        path = self.out_dir / "log.jsonl"
-        if self.rank != 0 or not path.is_file():
-            return
-        lines = path.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= self.step]
-        if len(kept) != len(lines):
-            atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+        if self.rank == 0:
+            trim_log(self.out_dir / "log.jsonl", self.step)
 
     def train(self, until: int | None = None) -> None:
         """Run steps up to `until` (default: the end of the schedule), checkpointing to out_dir/latest.pt."""
