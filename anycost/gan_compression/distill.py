@@ -111,9 +111,14 @@ class DistillRun(Run):
         self.optimizers = {"G": self.adam([*self.G.parameters(), *self.adapters.parameters()]),
                            "D": self.adam(self.D.parameters())}
 
+    def step_config(self) -> I2IConfig | None:
+        """The sub-network this step trains: a random one (a supernet run; its own stream of the step's random
+        numbers, so the batches do not depend on it), else None (the whole student)."""
+        return sample_config(self.G.arch, self.step_rng(1)) if self.cfg.role == "supernet" else None
+
     def train_step(self, rng: torch.Generator) -> dict[str, float]:
         inputs, targets = self.reals(rng)
-        config = sample_config(self.G.arch, rng) if self.cfg.role == "supernet" else None
+        config = self.step_config()
         with torch.no_grad():
             _, teacher_features = self.teacher(inputs, return_features=self.taps[1])
         out, features = self.G(inputs, config=config, return_features=self.taps[0])

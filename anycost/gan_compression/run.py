@@ -90,8 +90,9 @@ class Run:
         return atomic_write(self.out_dir / "config.json", lambda tmp: Path(tmp).write_text(self.cfg.to_json() + "\n"))
 
     # -- steps -------------------------------------------------------------------------------------------------
-    def step_rng(self) -> torch.Generator:
-        return step_generator(self.cfg.seed, self.step, 0)
+    def step_rng(self, stream: int = 0) -> torch.Generator:
+        """The random generator of this step: stream 0 draws the batch, stream 1 a supernet's sub-network."""
+        return step_generator(self.cfg.seed, self.step, stream)
 
     def reals(self, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """This step's batch of training pairs (inputs, targets), float RGB in [-1, 1]."""
