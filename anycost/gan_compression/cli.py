@@ -25,7 +25,8 @@ def _common(p: argparse.ArgumentParser, default_task: str | None) -> None:
                    help="run folder: config.json, latest.pt, log.jsonl, samples/, the trained generator")
     p.add_argument("--resume", action="store_true",
                    help="continue OUT/latest.pt with its saved config (only --steps may change: a longer run)")
-    p.add_argument("--task", choices=tuple(TASKS), default=default_task, help="the paired task to train on")
+    p.add_argument("--task", choices=tuple(TASKS), default=default_task,
+                   help="the paired task to train on" + ("" if default_task else " (default: the teacher's)"))
     p.add_argument("--steps", type=int, help="training steps (default 1000; on --resume: the saved count)")
     p.add_argument("--batch", type=int, default=4, help="pairs per step (the paper's edges2shoes: 4)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and every step's batch")
