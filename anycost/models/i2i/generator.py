@@ -72,18 +72,34 @@ class I2IGenerator(nn.Module):
             raise ValueError(f"input is {h}x{w} px: height and width must be multiples of {SIZE_MULTIPLE} "
                              f"and at least {MIN_SIZE} (two stride-2 convs, undone by two transposed convs)")
 
-    def forward(self, x: torch.Tensor, config: I2IConfig | None = None) -> torch.Tensor:
-        """x [N, in_channels, H, W] -> [N, out_channels, H, W] through sub-network `config` (default: full)."""
+    def _check_taps(self, taps) -> tuple[int, ...]:
+        taps = tuple(taps)
+        for k in taps:
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= self.arch.n_blocks:
+                raise ValueError(f"feature taps are residual block counts 0..{self.arch.n_blocks}, got {k!r}")
+        return taps
+
+    def forward(self, x: torch.Tensor, config: I2IConfig | None = None, return_features=None):
+        """x [N, in_channels, H, W] -> [N, out_channels, H, W] through sub-network `config` (default: full).
+
+        With `return_features` (block counts k in 0..n_blocks) it returns ``(output, features)`` too, where
+        ``features[i]`` is the residual trunk [N, widths[2], H/4, W/4] after the first ``return_features[i]``
+        blocks (0: the input of the first block), as GAN Compression distils them."""
         w = self._widths(config)
         self._check_input(x)
+        taps = None if return_features is None else self._check_taps(return_features)
         h = torch.relu(instance_norm(self.stem(x, w[0])))
         for conv, width in zip(self.down, w[1:3]):
             h = torch.relu(instance_norm(conv(h, width)))
+        trunk = [h]  # the trunk after 0, 1, ... blocks; kept only when features are asked for
         for block, inner in zip(self.blocks, w[3:-2]):
             h = block(h, inner)
+            if taps is not None:
+                trunk.append(h)
         for conv, width in zip(self.up, w[-2:]):
             h = torch.relu(instance_norm(conv(h, width)))
-        return torch.tanh(self.head(h, self.arch.out_channels))
+        out = torch.tanh(self.head(h, self.arch.out_channels))
+        return out if taps is None else (out, [trunk[k] for k in taps])
 
 
 def _sliced_state(G: I2IGenerator, small: I2IGenerator) -> dict[str, torch.Tensor]:

@@ -138,3 +138,34 @@ def test_a_config_of_another_arch():
         G(torch.zeros(1, 3, 16, 16), config=sub(G).widths)
     with pytest.raises(ValueError, match="config is for another generator"):
         export(G, I2IConfig.full(other))
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_return_features_gives_the_trunk_after_k_blocks(separable):
+    """Feature k is the trunk after k residual blocks (0: the downsampled input of block 0), at the sub-network's
+    trunk width; the output is unchanged."""
+    G = tiny(separable)
+    config = sub(G)
+    seen = []
+    G.down[1].register_forward_hook(lambda m, args, out: seen.append(("down", args[0])))
+    for block in G.blocks:
+        block.register_forward_hook(lambda m, args, out: seen.append(("block", out)))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        plain = G(x, config=config)
+        seen.clear()
+        out, features = G(x, config=config, return_features=[3, 0, 1])
+    assert torch.equal(out, plain)
+    blocks = [t for kind, t in seen if kind == "block"]
+    assert [f.shape for f in features] == [(2, 20, 4, 4)] * 3
+    assert torch.equal(features[0], blocks[2]) and torch.equal(features[2], blocks[0])
+    trunk_in = G.blocks[0]  # feature 0 is what block 0 received
+    with torch.no_grad():
+        assert torch.equal(trunk_in(features[1], config.widths[3]), blocks[0])
+    assert G(x, return_features=[])[1] == []
+
+
+@pytest.mark.parametrize("taps", [[4], [-1], [1.0], [True]])
+def test_bad_feature_taps(taps):
+    with pytest.raises(ValueError, match=r"feature taps are residual block counts 0\.\.3"):
+        tiny()(torch.zeros(1, 3, 16, 16), return_features=taps)

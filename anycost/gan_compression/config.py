@@ -1,0 +1,101 @@
+"""`RunConfig`: everything a GAN Compression run depends on, saved as the run's config.json and in each checkpoint.
+
+One config type for the three roles: "teacher" (pix2pix training of the full generator), "distill" (a smaller
+student distilled from a teacher run) and "supernet" (once-for-all: distillation into every sub-network of the
+student, one random sub-network per step). Defaults follow the paper's edges -> shoes set-up (Adam 2e-4, betas
+0.5 / 0.999, the learning rate constant for the first quarter then decaying linearly to 0 as its 5 + 15 epochs
+do; L1 weight 100, distillation weight 1) at the CPU scale of ../shared/SEEDS-2.md: teacher ngf 16 with 9 dense
+blocks, student ngf 8 with separable blocks, PatchGAN ndf 32.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+
+from anycost.gan_compression.losses import check_gan_loss
+from anycost.models.i2i import I2IArch
+
+ROLES = ("teacher", "distill", "supernet")
+CONFIG_VERSION = 1
+
+
+def _positive(name: str, value, kind=int):
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run: `role`, `task`, `generator` (the teacher's arch, or the student's / supernet's), the schedule and
+    loss weights; `teacher` is the teacher run folder of a distill / supernet run, `teacher_arch` its generator's
+    arch (checked when the run resumes), `ndf` / `d_layers` the PatchGAN's (a student's D is the teacher's)."""
+
+    role: str
+    task: str
+    generator: I2IArch
+    steps: int = 1000
+    batch: int = 4
+    seed: int = 0
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    decay_fraction: float = 0.75
+    gan_loss: str = "lsgan"
+    lambda_recon: float = 100.0
+    lambda_distill: float = 1.0
+    ndf: int = 32
+    d_layers: int = 1
+    teacher: str | None = None
+    teacher_arch: I2IArch | None = None
+    sample_every: int = 200
+    checkpoint_every: int = 100
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {self.role!r}")
+        if not isinstance(self.generator, I2IArch):
+            raise TypeError(f"generator must be an I2IArch, got {type(self.generator).__name__}")
+        for name in ("steps", "batch", "ndf", "d_layers", "sample_every", "checkpoint_every"):
+            _positive(name, getattr(self, name))
+        _positive("lr", self.lr, float)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not 0 <= self.decay_fraction <= 1:
+            raise ValueError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        object.__setattr__(self, "betas", tuple(self.betas))
+        check_gan_loss(self.gan_loss)
+        students = self.role != "teacher"
+        if students != (self.teacher is not None) or students != isinstance(self.teacher_arch, I2IArch):
+            raise ValueError("a distill or supernet run needs the teacher run and its generator's arch; "
+                             "a teacher run has neither")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of step `step` (0-based): constant, then linear to 0 over the last `decay_fraction`."""
+        decay = round(self.decay_fraction * self.steps)
+        return self.lr if decay == 0 else self.lr * min(1.0, (self.steps - step) / decay)
+
+    def replace(self, **changes) -> RunConfig:
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["generator"] = self.generator.to_dict()
+        data["teacher_arch"] = self.teacher_arch.to_dict() if self.teacher_arch else None
+        return json.dumps({"version": CONFIG_VERSION, **data}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not a GAN Compression run config: {err}") from None
+        if not isinstance(data, dict) or data.pop("version", None) != CONFIG_VERSION:
+            raise ValueError(f"not a GAN Compression run config of version {CONFIG_VERSION}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown run config fields: {sorted(unknown)}")
+        data["generator"] = I2IArch.from_dict(data.get("generator"))
+        if data.get("teacher_arch") is not None:
+            data["teacher_arch"] = I2IArch.from_dict(data["teacher_arch"])
+        return cls(**data)

@@ -1,0 +1,147 @@
+"""Distillation of a teacher into a smaller student, and once-for-all training of the student as a supernet.
+
+The student's objective is the teacher's pix2pix one (GAN + 100 x L1 to the real target) plus `lambda_distill`
+times the intermediate-feature distillation loss: at `default_taps` of each network (the residual trunk after
+0, 1/3, 2/3 and all of its blocks: the paper's 4 taps, one every 3 of 9 blocks) a learnable 1 x 1 conv (an
+`Adapter`) maps the student's trunk to the teacher's width, and the MSE to the teacher's trunk is summed. The
+discriminator starts from the teacher's (the paper found a reset D worse than training from scratch).
+
+In a supernet run ("once-for-all") every step trains one random sub-network (`sample_config`: each layer's width
+drawn uniformly from the multiples of the arch's step, from the step's generator), and the adapters slice their
+input channels to that sub-network's trunk width: every sub-network shares the leading channels of one set of
+weights. A supernet may start from a trained student (`load_leading`), as the paper's pipeline does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from anycost.gan_compression import losses
+from anycost.gan_compression.config import RunConfig
+from anycost.gan_compression.run import Run, check_task_arch, load_run_state
+from anycost.gan_compression.teacher import TEACHER_FILE, adversarial_step, generator_gan_terms
+from anycost.models.i2i import I2IArch, I2IConfig, I2IGenerator, load_generator, save_generator
+from anycost.models.i2i.layers import SlicedConv2d
+from anycost.training.sampling import choice
+
+STUDENT_FILES = {"distill": "student.safetensors", "supernet": "supernet.safetensors"}
+N_TAPS = 4
+
+
+def default_taps(n_blocks: int) -> tuple[int, ...]:
+    """Block counts 0, n/3, 2n/3, n (rounded): where the features are compared, at the same depths in both."""
+    return tuple(round(i * n_blocks / (N_TAPS - 1)) for i in range(N_TAPS))
+
+
+class Adapter(SlicedConv2d):
+    """A 1 x 1 conv from the student's trunk to the teacher's; it takes the leading input channels it is given
+    (a sub-network's trunk) and always outputs the teacher's full width."""
+
+    def __init__(self, student_width: int, teacher_width: int):
+        super().__init__(student_width, teacher_width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x, self.weight.shape[0])
+
+
+def make_adapters(student: I2IArch, teacher: I2IArch) -> nn.ModuleList:
+    return nn.ModuleList(Adapter(student.widths[2], teacher.widths[2]) for _ in range(N_TAPS))
+
+
+def sample_config(arch: I2IArch, rng: torch.Generator) -> I2IConfig:
+    """A random sub-network: every layer's width drawn uniformly from its choices (multiples of the step)."""
+    return I2IConfig(arch, tuple(choice(widths, rng) for widths in arch.width_choices()))
+
+
+@torch.no_grad()
+def load_leading(G: I2IGenerator, small: I2IGenerator) -> None:
+    """Copy `small`'s weights into the leading channels of supernet `G` (where sub-network
+    ``I2IConfig(G.arch, small.arch.widths)`` runs); a ValueError if `small` is no sub-network of `G`."""
+    a, b = G.arch, small.arch
+    if (a.n_blocks, a.separable, a.in_channels, a.out_channels) != (b.n_blocks, b.separable, b.in_channels,
+                                                                   b.out_channels):
+        raise ValueError(f"cannot start the supernet ({a.describe()}) from {b.describe()}: blocks, their kind "
+                         "and the image channels must match")
+    I2IConfig(a, b.widths)  # raises when a layer is wider than the supernet's
+    full = G.state_dict()
+    for key, value in small.state_dict().items():
+        full[key][tuple(slice(0, n) for n in value.shape)].copy_(value)
+
+
+def load_teacher(folder) -> tuple[I2IGenerator, dict, RunConfig]:
+    """A finished teacher run's generator, its discriminator's state and its config."""
+    folder = Path(folder)
+    path = folder / TEACHER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {TEACHER_FILE} in {folder}: give a teacher run folder whose run finished "
+                                "(anycost gan-compression train-teacher)")
+    state = load_run_state(folder / "latest.pt")
+    cfg = RunConfig.from_json(state["config"])
+    if cfg.role != "teacher":
+        raise ValueError(f"{folder} is a {cfg.role} run, not a teacher run")
+    return load_generator(path).requires_grad_(False), state["modules"]["D"], cfg
+
+
+class DistillRun(Run):
+    """Distillation of `cfg.teacher` into `cfg.generator` (role "distill"), or once-for-all training of it as a
+    supernet (role "supernet"); `init_student` (a generator) starts the student from its weights."""
+
+    def __init__(self, cfg: RunConfig, out_dir, progress: bool = True, init_student: I2IGenerator | None = None):
+        if cfg.role not in STUDENT_FILES:
+            raise ValueError(f"DistillRun trains roles {tuple(STUDENT_FILES)}, got {cfg.role!r}")
+        super().__init__(cfg, out_dir, progress)
+        self.teacher, d_state, teacher_cfg = load_teacher(cfg.teacher)
+        check_task_arch(self.teacher.arch, cfg.task, "teacher")
+        if self.teacher.arch != cfg.teacher_arch or teacher_cfg.task != cfg.task:
+            raise ValueError(f"the teacher in {cfg.teacher} ({self.teacher.arch.describe()}, task {teacher_cfg.task})"
+                             f" is not the one this run distils ({cfg.teacher_arch.describe()}, task {cfg.task})")
+        with torch.random.fork_rng(devices=[]):  # initial weights from the seed alone
+            torch.manual_seed(cfg.seed)
+            self.G = I2IGenerator(cfg.generator)
+            self.adapters = make_adapters(cfg.generator, cfg.teacher_arch)
+        self.D = self.make_discriminator()
+        self.D.load_state_dict(d_state)
+        if init_student is not None:
+            load_leading(self.G, init_student)
+        self.taps = default_taps(cfg.generator.n_blocks), default_taps(cfg.teacher_arch.n_blocks)
+        self.modules = {"G": self.G, "A": self.adapters, "D": self.D}
+        self.optimizers = {"G": self.adam([*self.G.parameters(), *self.adapters.parameters()]),
+                           "D": self.adam(self.D.parameters())}
+
+    def step_config(self) -> I2IConfig | None:
+        """The sub-network this step trains: a random one (a supernet run; its own stream of the step's random
+        numbers, so the batches do not depend on it), else None (the whole student)."""
+        return sample_config(self.G.arch, self.step_rng(1)) if self.cfg.role == "supernet" else None
+
+    def train_step(self, rng: torch.Generator) -> dict[str, float]:
+        inputs, targets = self.reals(rng)
+        config = self.step_config()
+        with torch.no_grad():
+            _, teacher_features = self.teacher(inputs, return_features=self.taps[1])
+        out, features = self.G(inputs, config=config, return_features=self.taps[0])
+        log = adversarial_step(self, out, inputs, targets)
+        loss, terms = generator_gan_terms(self, out, inputs, targets)
+        distill = losses.distillation_loss(features, teacher_features, self.adapters)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        (loss + self.cfg.lambda_distill * distill).backward()
+        self.optimizers["G"].step()
+        log = {**log, **terms, "distill": float(distill.detach())}
+        if config is not None:
+            log["widths"] = list(config.widths)
+        return log
+
+    def sample_rows(self, inputs, targets):
+        """input | teacher | student (a supernet: its full, then its smallest sub-network) | target."""
+        cells = [inputs, self.teacher(inputs), self.G(inputs)]
+        if self.cfg.role == "supernet":
+            smallest = I2IConfig(self.G.arch, (self.G.arch.step,) * len(self.G.arch.widths))
+            cells.append(self.G(inputs, config=smallest))
+        return [torch.stack(row) for row in zip(*cells, targets)]
+
+    def export(self) -> Path:
+        info = {"trained_by": f"anycost gan-compression distill ({self.cfg.role})", "task": self.cfg.task,
+                "step": self.step, "teacher": self.cfg.teacher, "run_config": self.cfg.to_json()}
+        return save_generator(self.G, self.out_dir / STUDENT_FILES[self.cfg.role], metadata=info)

@@ -1,0 +1,74 @@
+"""Teacher training: pix2pix with a ResNet generator, a conditional PatchGAN, LSGAN (or hinge) + 100 x L1.
+
+The teacher is the full model that the student and the supernet are later distilled from. Its run folder keeps,
+besides the `run.Run` files, teacher.safetensors (the generator, `anycost.models.i2i.save_generator`); the
+discriminator stays in latest.pt, where a distill run takes it from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from anycost.gan_compression import losses
+from anycost.gan_compression.config import RunConfig
+from anycost.gan_compression.run import Run
+from anycost.models.i2i import I2IGenerator, save_generator
+
+TEACHER_FILE = "teacher.safetensors"
+
+
+def adversarial_step(run: Run, G_out: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor) -> dict:
+    """One discriminator step of `run` on real pairs (inputs, targets) against (inputs, G_out), G_out detached."""
+    D, kind = run.modules["D"], run.cfg.gan_loss
+    D.requires_grad_(True)
+    real = D(torch.cat([inputs, targets], 1))
+    fake = D(torch.cat([inputs, G_out.detach()], 1))
+    loss = losses.d_loss(kind, real, fake)
+    run.optimizers["D"].zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizers["D"].step()
+    return {"d": float(loss.detach())}
+
+
+def generator_gan_terms(run: Run, G_out: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor):
+    """(the GAN + weighted L1 loss of `G_out`, their log values): the generator's pix2pix objective."""
+    D = run.modules["D"].requires_grad_(False)
+    gan = losses.g_loss(run.cfg.gan_loss, D(torch.cat([inputs, G_out], 1)))
+    recon = losses.reconstruction_loss(G_out, targets)
+    return gan + run.cfg.lambda_recon * recon, {"g_gan": float(gan.detach()), "l1": float(recon.detach())}
+
+
+class TeacherRun(Run):
+    """pix2pix training of `cfg.generator` (role "teacher")."""
+
+    def __init__(self, cfg: RunConfig, out_dir, progress: bool = True):
+        if cfg.role != "teacher":
+            raise ValueError(f"TeacherRun trains role 'teacher', got {cfg.role!r}")
+        super().__init__(cfg, out_dir, progress)
+        with torch.random.fork_rng(devices=[]):  # initial weights from the seed alone
+            torch.manual_seed(cfg.seed)
+            self.G = I2IGenerator(cfg.generator)
+            self.D = self.make_discriminator()
+        self.modules = {"G": self.G, "D": self.D}
+        self.optimizers = {"G": self.adam(self.G.parameters()), "D": self.adam(self.D.parameters())}
+
+    def train_step(self, rng: torch.Generator) -> dict[str, float]:
+        inputs, targets = self.reals(rng)
+        out = self.G(inputs)
+        log = adversarial_step(self, out, inputs, targets)
+        loss, terms = generator_gan_terms(self, out, inputs, targets)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["G"].step()
+        return {**log, **terms}
+
+    def sample_rows(self, inputs, targets):
+        out = self.G(inputs)  # no mode to switch: instance norms without running statistics, no dropout
+        return [torch.stack(cells) for cells in zip(inputs, out, targets)]
+
+    def export(self) -> Path:
+        info = {"trained_by": "anycost gan-compression train-teacher", "task": self.cfg.task, "step": self.step,
+                "run_config": self.cfg.to_json()}
+        return save_generator(self.G, self.out_dir / TEACHER_FILE, metadata=info)
