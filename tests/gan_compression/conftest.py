@@ -1,39 +1,13 @@
 """Tiny GAN Compression runs on the real task (they skip without Fashion-MNIST): a finished teacher run folder."""
 
 import pytest
-
-from anycost.models.i2i import I2IArch
-
-TASK = "fmnist-edges2shoes"
-
-
-def _fashion_missing() -> bool:
-    from anycost.data.mnist import find_fashion_mnist
-
-    try:
-        find_fashion_mnist()
-    except FileNotFoundError:
-        return True
-    return False
-
-
-needs_fashion = pytest.mark.skipif(_fashion_missing(), reason="Fashion-MNIST absent: apt-get install "
-                                   "dataset-fashion-mnist")
-
-
-def tiny_config(role="teacher", **changes):
-    from anycost.gan_compression import RunConfig
-
-    arch = I2IArch.resnet(4, n_blocks=3, image_size=32, step=4, separable=role != "teacher")
-    fields = dict(role=role, task=TASK, generator=arch, steps=4, batch=2, ndf=4, d_layers=1, sample_every=100,
-                  checkpoint_every=2)
-    return RunConfig(**{**fields, **changes})
+from gc_fixtures import fashion_missing, tiny_config
 
 
 @pytest.fixture(scope="session")
 def teacher_dir(tmp_path_factory):
     """A teacher run of 2 steps: its folder (latest.pt, teacher.safetensors)."""
-    if _fashion_missing():
+    if fashion_missing():
         pytest.skip("Fashion-MNIST absent")
     from anycost.gan_compression import TeacherRun
 
@@ -42,10 +16,3 @@ def teacher_dir(tmp_path_factory):
     run.train()
     run.export()
     return folder
-
-
-def student_config(teacher_dir, role="distill", **changes):
-    from anycost.gan_compression import load_teacher
-
-    teacher, _, _ = load_teacher(teacher_dir)
-    return tiny_config(role, teacher=str(teacher_dir), teacher_arch=teacher.arch, **changes)

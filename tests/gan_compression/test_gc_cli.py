@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import needs_fashion
+from gc_fixtures import needs_fashion
 
 from anycost.cli import main
 from anycost.gan_compression.run import load_run_state

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import TASK, needs_fashion
+from gc_fixtures import TASK, needs_fashion
 
 from anycost.gan_compression import TASKS, load_pairs, validation_pairs
 from anycost.gan_compression.edges import canny

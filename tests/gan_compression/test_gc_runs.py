@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import TASK, needs_fashion, student_config, tiny_config
+from gc_fixtures import TASK, needs_fashion, student_config, tiny_config
 
 from anycost.gan_compression import DistillRun, RunConfig, TeacherRun, sample_config
 from anycost.gan_compression.distill import load_leading

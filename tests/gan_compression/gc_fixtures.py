@@ -1,0 +1,38 @@
+"""Helpers of the GAN Compression tests: tiny run configs on the real task, and the skip without Fashion-MNIST
+(a module of its own name: several test folders have a conftest.py, so `from conftest import` is ambiguous)."""
+
+import pytest
+
+from anycost.models.i2i import I2IArch
+
+TASK = "fmnist-edges2shoes"
+
+
+def fashion_missing() -> bool:
+    from anycost.data.mnist import find_fashion_mnist
+
+    try:
+        find_fashion_mnist()
+    except FileNotFoundError:
+        return True
+    return False
+
+
+needs_fashion = pytest.mark.skipif(fashion_missing(), reason="Fashion-MNIST absent: apt-get install "
+                                   "dataset-fashion-mnist")
+
+
+def tiny_config(role="teacher", **changes):
+    from anycost.gan_compression import RunConfig
+
+    arch = I2IArch.resnet(4, n_blocks=3, image_size=32, step=4, separable=role != "teacher")
+    fields = dict(role=role, task=TASK, generator=arch, steps=4, batch=2, ndf=4, d_layers=1, sample_every=100,
+                  checkpoint_every=2)
+    return RunConfig(**{**fields, **changes})
+
+
+def student_config(teacher_dir, role="distill", **changes):
+    from anycost.gan_compression import load_teacher
+
+    teacher, _, _ = load_teacher(teacher_dir)
+    return tiny_config(role, teacher=str(teacher_dir), teacher_arch=teacher.arch, **changes)
