@@ -38,8 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--keep", type=_values(float), default=[0.75], help="channels: fractions of channels kept")
     p.add_argument("--sort", action="store_true", help="channels: re-sort channels by importance first")
     p.add_argument("--bits", type=_values(int), default=[4], help="kmeans: index bits (1..8)")
-    p.add_argument("--cheap", type=_cheap, default=(32, 0.25), help="the cheap config compared, RESOLUTION:RATIO")
-    p.add_argument("-n", type=int, default=16, help="latents the distances average over")
+    p.add_argument("--cheap", type=_cheap, default="32:0.25", help="the cheap config compared, RESOLUTION:RATIO")
+    p.add_argument("-n", "--samples", type=int, default=16, help="latents the distances average over")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents and noise")
     p.add_argument("--perceptual", choices=("auto", "lpips-vgg", "hed-vgg", "none"), default="auto",
                    help="perceptual distance backend (none: MSE and PSNR only)")
@@ -79,6 +79,8 @@ def cmd_compress(args) -> None:
     from anycost.models.stylegan2 import generator_or_default
 
     cli_args.set_threads(args.threads)
+    if args.samples < 1 or args.rounds < 1:
+        raise ValueError(f"-n and --rounds must be >= 1, got {args.samples} and {args.rounds}")
     todo = settings(args)
     G, source = generator_or_default(args.checkpoint)
     configs = [G.full_config, G.subnet(resolution=args.cheap[0], ratio=args.cheap[1])]
@@ -98,9 +100,9 @@ def cmd_compress(args) -> None:
         size = path.stat().st_size
         rows.append(Row(setting.method, setting.label, size, size / dense_bytes,
                         Gc.full_config.macs / G.full_config.macs, latency_ratio(G, Gc, args.rounds), setup_s,
-                        distances(G, Gc, configs, args.n, args.seed, perceptual)))
+                        distances(G, Gc, configs, args.samples, args.seed, perceptual)))
     table = markdown(rows, configs)
-    report = {"source": source, "threads": torch.get_num_threads(), "n": args.n, "seed": args.seed,
+    report = {"source": source, "threads": torch.get_num_threads(), "n": args.samples, "seed": args.seed,
               "perceptual": getattr(perceptual, "name", None), "rows": [r.to_dict() for r in rows]}
     if args.sparse_bench:
         table += "\n" + _sparse_bench(G, args, report)

@@ -2,9 +2,9 @@
 
 A pruned modulated conv can keep its weight fixed (and sparse) by modulating the input instead of the weight
 (StyleGAN2's unfused form): out = demod * (W @ im2col(x * style)). So the sparse candidate is one fixed sparse
-[c_out, c_in*k*k] weight times the im2col matrix [c_in*k*k, H*W]; the dense candidates are the same GEMM (im2col
-included) with the dense weight and the plain `F.conv2d`. Every layer is timed as a 3x3 conv at its output resolution, batch 1,
-with all candidates in one run, so only the ratios are meaningful.
+[c_out, c_in*k*k] weight times the im2col matrix [c_in*k*k, H*W]; the dense candidates are the same GEMM
+(im2col included) with the dense weight, and the plain `F.conv2d`. Every layer is timed as a 3x3 conv at its
+output resolution, batch 1, with all candidates in one run, so only the ratios are meaningful.
 """
 
 from __future__ import annotations
@@ -44,6 +44,18 @@ def _random_pruned(c_out: int, c_in: int, sparsity: float, rng: torch.Generator)
     return weight
 
 
+def _candidates(x: torch.Tensor, weight: torch.Tensor) -> dict:
+    """The calls `CANDIDATES` names, for input `x` and the pruned 3x3 `weight` (im2col counted in the GEMMs)."""
+    mat = weight.reshape(weight.shape[0], -1)
+    csr, coo = mat.to_sparse_csr(), mat.to_sparse()
+    return {
+        "dense_conv": lambda: F.conv2d(x, weight, padding=1),
+        "dense_mm": lambda: mat @ F.unfold(x, 3, padding=1)[0],
+        "csr_mm": lambda: csr @ F.unfold(x, 3, padding=1)[0],
+        "coo_mm": lambda: torch.sparse.mm(coo, F.unfold(x, 3, padding=1)[0]),
+    }
+
+
 @torch.no_grad()
 def measure_sparse_vs_dense(widths, sparsities=(0.5, 0.8, 0.95), repeats: int = 20, seed: int = 0):
     """Time every candidate of `CANDIDATES` on each conv layer of a generator with these full `widths`."""
@@ -53,15 +65,7 @@ def measure_sparse_vs_dense(widths, sparsities=(0.5, 0.8, 0.95), repeats: int = 
         c_in, c_out, res = widths[layer - 1], widths[layer], layer_resolution(layer)
         x = torch.randn(1, c_in, res, res, generator=rng)
         for sparsity in sparsities:
-            weight = _random_pruned(c_out, c_in, sparsity, rng)
-            mat = weight.reshape(c_out, -1)
-            csr, coo = mat.to_sparse_csr(), mat.to_sparse()
-            calls = {
-                "dense_conv": lambda: F.conv2d(x, weight, padding=1),
-                "dense_mm": lambda: mat @ F.unfold(x, 3, padding=1)[0],  # im2col [c_in*9, res*res] counted
-                "csr_mm": lambda: csr @ F.unfold(x, 3, padding=1)[0],
-                "coo_mm": lambda: torch.sparse.mm(coo, F.unfold(x, 3, padding=1)[0]),
-            }
+            calls = _candidates(x, _random_pruned(c_out, c_in, sparsity, rng))
             ms = {name: time_call(fn, repeats=repeats, warmup=3).median_ms for name, fn in calls.items()}
             rows.append(SparseRow(layer, c_out, c_in, res, sparsity, ms))
     return rows
