@@ -11,6 +11,7 @@
 (2, 3, 64, 64)
 """
 
+from anycost import compression
 from anycost._version import __version__
 from anycost.editing import EditDirections
 from anycost.fileio import CheckpointError
@@ -37,6 +38,7 @@ __all__ = [
     "SubnetConfig",
     "SubnetLike",
     "__version__",
+    "compression",
     "default_generator",
     "default_model_path",
     "export_official",

@@ -10,6 +10,7 @@ from anycost import memory
 from anycost.app import cli as app_cli
 from anycost.benchmark import cli as benchmark_cli
 from anycost.cli_args import HelpFormatter
+from anycost.compression import cli as compression_cli
 from anycost.editing import cli as editing_cli
 from anycost.gan_compression import cli as gan_compression_cli
 from anycost.metrics import cli as metrics_cli
@@ -20,8 +21,8 @@ from anycost.training import cli as training_cli
 from anycost.training.slimgan import cli as slimgan_cli
 
 #: The packages whose commands make up `anycost`, in the order `anycost --help` lists them.
-COMMAND_MODULES = (stylegan2_cli, benchmark_cli, training_cli, slimgan_cli, gan_compression_cli, metrics_cli,
-                   search_cli, editing_cli, projection_cli, app_cli)
+COMMAND_MODULES = (stylegan2_cli, benchmark_cli, training_cli, slimgan_cli, gan_compression_cli, compression_cli,
+                   metrics_cli, search_cli, editing_cli, projection_cli, app_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

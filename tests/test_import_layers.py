@@ -22,7 +22,7 @@ LAYERS = (
     ("anycost.models",),
     ("anycost.data", "anycost.metrics"),
     ("anycost.benchmark", "anycost.training", "anycost.editing", "anycost.projection", "anycost.search",
-     "anycost.preview", "anycost.gan_compression"),
+     "anycost.preview", "anycost.gan_compression", "anycost.compression"),
     ("anycost.app",),
     ("anycost", "anycost.cli"),
 )

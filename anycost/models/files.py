@@ -18,8 +18,16 @@ from anycost.models.stylegan2.generator import Generator
 
 #: The checkpoints module of each family, by the `format` its files carry in their metadata.
 BY_FORMAT = {module.FORMAT: module for module in (stylegan2_files, slimgan_files, i2i_files)}
-#: The same modules by the generator class they save.
-BY_CLASS = ((Generator, stylegan2_files), (SlimGenerator, slimgan_files), (I2IGenerator, i2i_files))
+#: The same modules by the generator class they save, most derived classes first.
+BY_CLASS = [(Generator, stylegan2_files), (SlimGenerator, slimgan_files), (I2IGenerator, i2i_files)]
+
+
+def register(module, cls: type) -> None:
+    """Let `load_generator` / `save_generator` reach a file format defined above this layer (a method's package,
+    such as `anycost.compression`): `module` has ``FORMAT``, ``save_generator`` and ``load_generator``; `cls` is
+    the generator class it saves, tried before the families' classes (it may derive from one of them)."""
+    BY_FORMAT[module.FORMAT] = module
+    BY_CLASS[:] = [(cls, module)] + [(c, m) for c, m in BY_CLASS if c is not cls]
 
 
 def load_generator(path, map_location: str | torch.device = "cpu"):

@@ -34,6 +34,20 @@ def test_every_family_round_trips_through_the_generic_calls(tmp_path, tiny_arch)
             torch.testing.assert_close(_run(loaded), _run(G.eval()), rtol=0, atol=1e-6, msg=name)
 
 
+def test_compressed_generators_round_trip_and_run_as_stylegan2_commands(tmp_path, tiny_generator, capsys):
+    """The compression package registers its format: the generic calls and the StyleGAN2 commands read it."""
+    from anycost.cli import main
+    from anycost.compression import CompressedGenerator, kmeans_quantize
+
+    Gk = kmeans_quantize(tiny_generator, bits=4)
+    path = anycost.save_generator(Gk, tmp_path / "k4.safetensors")
+    assert isinstance(anycost.load_generator(path), CompressedGenerator)
+    assert main(["generate", "-c", str(path), "-o", str(tmp_path / "x.png")]) == 0
+    slim = anycost.save_generator(build_generator(SlimArch.resnet32(ngf=16)), tmp_path / "slim.safetensors")
+    assert main(["generate", "-c", str(slim), "-o", str(tmp_path / "y.png")]) == 1
+    assert "holds a ResNetGenerator; this command runs StyleGAN2" in capsys.readouterr().err
+
+
 def test_unknown_files_and_classes_are_refused(tmp_path):
     from safetensors.torch import save_file
 

@@ -38,10 +38,16 @@ def default_generator(seed: int = 0) -> tuple[Generator, str]:
 
 
 def generator_or_default(checkpoint=None) -> tuple[Generator, str]:
-    """(generator, description): the generator file `checkpoint` when given, else `default_generator()`."""
-    if checkpoint:
-        return load_generator(checkpoint), f"checkpoint {checkpoint}"
-    return default_generator()
+    """(generator, description): the StyleGAN2 generator file `checkpoint` when given (any format
+    `anycost.load_generator` reads: compressed ones too), else `default_generator()`."""
+    if not checkpoint:
+        return default_generator()
+    from anycost.models.files import load_generator as load_any  # imported here: it imports this package
+
+    G = load_any(checkpoint)
+    if not isinstance(G, Generator):
+        raise ValueError(f"{checkpoint} holds a {type(G).__name__}; this command runs StyleGAN2 (Anycost) generators")
+    return G, f"checkpoint {checkpoint}"
 
 
 def training_data(checkpoint=None) -> str:

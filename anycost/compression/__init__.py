@@ -1,0 +1,33 @@
+"""Post-training compression of StyleGAN2 Anycost generators (no fine-tuning).
+
+- `prune(G, sparsity, scope)`: fine-grained magnitude pruning, stored as bitmask + values, run dense;
+- `prune_channels(G, keep)`: structured pruning to the leading channels (a smaller architecture);
+- `kmeans_quantize(G, bits)`: per-layer k-means weight sharing, stored as codebook + packed indices;
+- `CompressedGenerator`: what they return (a `Generator` plus its steps and weight encodings);
+- `files`: its file format (`FORMAT`, `save_generator`, `load_generator`);
+- `report`: distance to the uncompressed output, file size and latency ratio of each method and setting;
+- `sparse_bench`: torch's sparse CPU matmuls against dense on a generator's conv shapes.
+"""
+
+from anycost.compression import files
+from anycost.compression.files import FORMAT, load_generator, save_generator
+from anycost.compression.generator import CompressedGenerator
+from anycost.compression.kmeans import kmeans_1d, kmeans_quantize
+from anycost.compression.pruning import config_for, prune, prune_channels
+from anycost.models import files as model_files
+
+__all__ = [
+    "FORMAT",
+    "CompressedGenerator",
+    "config_for",
+    "kmeans_1d",
+    "kmeans_quantize",
+    "load_generator",
+    "prune",
+    "prune_channels",
+    "save_generator",
+]
+
+# `anycost.load_generator` / `save_generator` read and write compressed generators too (the package root imports
+# this package, so the format is known whatever a program imports first).
+model_files.register(files, CompressedGenerator)

@@ -1,0 +1,56 @@
+"""`CompressedGenerator`: a StyleGAN2 `Generator` whose weights went through compression steps.
+
+It runs exactly like a `Generator` (dense weights, every `SubnetConfig` of its arch works); what it adds is the
+record of what was done (`steps`) and how each compressed weight is to be stored (`encodings`, used by
+`anycost.compression.files`): ``{"kind": "sparse"}`` (bitmask + kept values) or ``{"kind": "kmeans", "bits": b}``
+(codebook + packed indices). Weights without an entry are stored dense.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from anycost.models.stylegan2.arch import GeneratorArch
+from anycost.models.stylegan2.generator import Generator
+from anycost.models.stylegan2.layers import StyledConv
+
+
+class CompressedGenerator(Generator):
+    """A `Generator` plus `steps` (JSON-ready dicts, in order) and `encodings` (state key -> storage spec)."""
+
+    def __init__(self, *args, steps=(), encodings: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steps = [dict(s) for s in steps]
+        self.encodings = {k: dict(v) for k, v in (encodings or {}).items()}
+
+    def extra_repr(self) -> str:
+        return f"{self.arch!r}, steps={self.steps}"
+
+
+def build(arch: GeneratorArch, state: dict[str, torch.Tensor], steps, encodings: dict) -> CompressedGenerator:
+    """A CompressedGenerator of `arch` holding `state` (no random init, no w_avg sampling), in eval mode."""
+    with torch.device("meta"):
+        G = CompressedGenerator(arch=arch, steps=steps, encodings=encodings)
+    G = G.to_empty(device=next(iter(state.values())).device)
+    G.load_state_dict(state)
+    return G.eval()
+
+
+def compressible_keys(G: Generator) -> list[str]:
+    """State keys of the weights the methods compress: the 3x3 modulated convs (99.8% of the conv weights). The
+    1x1 ToRGB weights, which every scale's image is read off, the mapping and the modulations stay dense."""
+    return [f"{name}.conv.weight" for name, module in G.named_modules() if isinstance(module, StyledConv)]
+
+
+def start_from(G) -> tuple[list, dict]:
+    """(steps, encodings) a new compression of `G` builds on; TypeError for a non-generator, ValueError when `G`'s
+    weights are already sparse or quantised (stacking those encodings is not supported)."""
+    if not isinstance(G, Generator):
+        raise TypeError(f"expected an anycost StyleGAN2 Generator, got {type(G).__name__}")
+    if not isinstance(G, CompressedGenerator):
+        return [], {}
+    if G.encodings:
+        methods = ", ".join(s["method"] for s in G.steps)
+        raise ValueError(f"this generator is already compressed ({methods}): compress the uncompressed one "
+                         "(only channel pruning can be followed by another method)")
+    return list(G.steps), {}

@@ -1,0 +1,91 @@
+"""The compressed-generator file: exact round trips, really smaller files, refused broken files."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from anycost import CheckpointError, save_generator
+from anycost.compression import FORMAT, kmeans_quantize, load_generator, prune, prune_channels
+from anycost.compression import save_generator as save_compressed
+from anycost.compression.generator import compressible_keys
+
+
+def _same_state(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_pruned_file_round_trip_keeps_the_zeros_and_shrinks(tiny_generator, tmp_path):
+    Gp = prune(tiny_generator, 0.5, "layer")
+    path = save_compressed(Gp, tmp_path / "p.safetensors")
+    loaded = load_generator(path)
+    _same_state(loaded.state_dict(), Gp.state_dict())
+    assert loaded.steps == Gp.steps and loaded.encodings == Gp.encodings and loaded.arch == Gp.arch
+    for key in compressible_keys(tiny_generator):
+        assert torch.equal(loaded.state_dict()[key] == 0, Gp.state_dict()[key] == 0)
+    dense = save_generator(tiny_generator, tmp_path / "dense.safetensors").stat().st_size
+    # The conv weights are most of this model: 1/8 byte of mask + 4 bytes for half the weights, instead of 4.
+    assert path.stat().st_size < 0.6 * dense
+
+
+@pytest.mark.parametrize("bits", [1, 3, 8])
+def test_kmeans_file_round_trip_is_exact(tiny_generator, tmp_path, bits):
+    Gk = kmeans_quantize(tiny_generator, bits)
+    path = save_compressed(Gk, tmp_path / "k.safetensors")
+    _same_state(load_generator(path).state_dict(), Gk.state_dict())
+    if bits == 3:
+        stored = load_file(path)
+        key = compressible_keys(tiny_generator)[0]
+        assert stored[f"{key}:indices"].numel() == (Gk.state_dict()[key].numel() * 3 + 7) // 8
+        assert stored[f"{key}:codebook"].numel() <= 8
+
+
+def test_channel_pruned_file_round_trip(tiny_generator, tmp_path):
+    Gc = prune(prune_channels(tiny_generator, 0.5), 0.3)
+    loaded = load_generator(save_compressed(Gc, tmp_path / "c.safetensors"))
+    assert loaded.arch == Gc.arch and [s["method"] for s in loaded.steps] == ["channels", "prune"]
+    _same_state(loaded.state_dict(), Gc.state_dict())
+
+
+def _rewrite(path, drop=None, change=None):
+    """The file at `path` again, without tensor `drop` / with tensors in `change` replaced."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = {k: v for k, v in load_file(path).items() if k != drop}
+    tensors.update(change or {})
+    save_file(tensors, path, metadata=meta)
+
+
+def test_a_missing_codebook_or_a_short_mask_is_refused_naming_the_weight(tiny_generator, tmp_path):
+    key = compressible_keys(tiny_generator)[1]
+    path = save_compressed(kmeans_quantize(tiny_generator, 2), tmp_path / "k.safetensors")
+    _rewrite(path, drop=f"{key}:codebook")
+    with pytest.raises(CheckpointError, match=f"its codebook \\({key}:codebook\\) is missing"):
+        load_generator(path)
+    path = save_compressed(prune(tiny_generator, 0.5), tmp_path / "p.safetensors")
+    _rewrite(path, change={f"{key}:mask": torch.zeros(3, dtype=torch.uint8)})
+    with pytest.raises(CheckpointError, match=f"{key!r}: expected .* packed bytes"):
+        load_generator(path)
+
+
+def test_a_plain_generator_file_is_not_a_compressed_one(tiny_generator, tmp_path):
+    path = save_generator(tiny_generator, tmp_path / "g.safetensors")
+    with pytest.raises(CheckpointError, match="not an anycost compressed generator file"):
+        load_generator(path)
+    with pytest.raises(TypeError, match="expected a CompressedGenerator"):
+        save_compressed(tiny_generator, tmp_path / "x.safetensors")
+
+
+def test_the_file_names_its_format_and_steps(tiny_generator, tmp_path):
+    from safetensors import safe_open
+
+    path = save_compressed(prune(tiny_generator, 0.2), tmp_path / "p.safetensors", {"source": "test"})
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == FORMAT and json.loads(meta["info"]) == {"source": "test"}
+    assert json.loads(meta["steps"]) == [{"method": "prune", "sparsity": 0.2, "scope": "global"}]
