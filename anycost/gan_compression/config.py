@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 
 from anycost.gan_compression.losses import check_gan_loss
+from anycost.jsonrecord import check_record, loads_object
 from anycost.models.i2i import I2IArch
 
 ROLES = ("teacher", "distill", "supernet")
@@ -86,12 +87,9 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"not a GAN Compression run config: {err}") from None
-        if not isinstance(data, dict) or data.pop("version", None) != CONFIG_VERSION:
-            raise ValueError(f"not a GAN Compression run config of version {CONFIG_VERSION}")
+        data = check_record(loads_object(text, "GAN Compression run config"), "GAN Compression run config",
+                            CONFIG_VERSION)
+        data.pop("version")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown run config fields: {sorted(unknown)}")

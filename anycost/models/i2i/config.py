@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 import anycost.models.i2i.macs as macs
+from anycost.jsonrecord import check_record, loads_object
 from anycost.models.i2i.arch import I2IArch
 
 CONFIG_VERSION = 1
@@ -89,14 +90,7 @@ class I2IConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> I2IConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"an I2IConfig must be a JSON object, got {type(data).__name__}")
-        version = data.get("version")
-        if version != CONFIG_VERSION:
-            raise ValueError(f"unsupported I2IConfig version {version!r} (this anycost reads {CONFIG_VERSION})")
-        missing = {"arch", "widths"} - set(data)
-        if missing:
-            raise ValueError(f"I2IConfig JSON lacks {sorted(missing)}")
+        data = check_record(data, "I2IConfig", CONFIG_VERSION, ("arch", "widths"))
         if not isinstance(data["widths"], list):
             raise ValueError(f"I2IConfig widths must be a list, got {type(data['widths']).__name__}")
         return cls(I2IArch.from_dict(data["arch"]), tuple(data["widths"]))
@@ -106,8 +100,4 @@ class I2IConfig:
 
     @classmethod
     def from_json(cls, text: str) -> I2IConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"not valid I2IConfig JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(loads_object(text, "I2IConfig"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from anycost.jsonrecord import check_record, loads_object
 from anycost.models.slimgan.arch import SlimArch
 from anycost.models.slimgan.macs import generator_macs
 
@@ -54,14 +55,7 @@ class SlimConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SlimConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"a SlimConfig must be a JSON object, got {type(data).__name__}")
-        version = data.get("version")
-        if version != CONFIG_VERSION:
-            raise ValueError(f"unsupported SlimConfig version {version!r} (this anycost reads {CONFIG_VERSION})")
-        missing = {"arch", "width"} - set(data)
-        if missing:
-            raise ValueError(f"SlimConfig JSON lacks {sorted(missing)}")
+        data = check_record(data, "SlimConfig", CONFIG_VERSION, ("arch", "width"))
         return cls(SlimArch.from_dict(data["arch"]), data["width"])
 
     def to_json(self) -> str:
@@ -69,8 +63,4 @@ class SlimConfig:
 
     @classmethod
     def from_json(cls, text: str) -> SlimConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"not valid SlimConfig JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(loads_object(text, "SlimConfig"))

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 
 import anycost.models.stylegan2.macs as macs
+from anycost.jsonrecord import check_record, loads_object
 from anycost.models.stylegan2.arch import UNIFORM_RATIOS, GeneratorArch, layer_resolution, n_layers
 
 CONFIG_VERSION = 1
@@ -121,14 +122,7 @@ class SubnetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SubnetConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"a SubnetConfig must be a JSON object, got {type(data).__name__}")
-        version = data.get("version")
-        if version != CONFIG_VERSION:
-            raise ValueError(f"unsupported SubnetConfig version {version!r} (this anycost reads {CONFIG_VERSION})")
-        missing = {"arch", "resolution", "widths"} - set(data)
-        if missing:
-            raise ValueError(f"SubnetConfig JSON lacks {sorted(missing)}")
+        data = check_record(data, "SubnetConfig", CONFIG_VERSION, ("arch", "resolution", "widths"))
         return cls(GeneratorArch.from_dict(data["arch"]), data["resolution"], tuple(data["widths"]))
 
     def to_json(self) -> str:
@@ -136,11 +130,7 @@ class SubnetConfig:
 
     @classmethod
     def from_json(cls, text: str) -> SubnetConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"not valid SubnetConfig JSON: {err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(loads_object(text, "SubnetConfig"))
 
 
 def _layers_checked(arch: GeneratorArch, resolution: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
+from anycost.jsonrecord import check_record, loads_object
 from anycost.models.slimgan import DEFAULT_WIDTHS, SlimArch
 from anycost.models.slimgan.arch import _check_int
 from anycost.models.slimgan.discriminators import MODES, stage_layout
@@ -109,12 +110,9 @@ class SlimTrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> SlimTrainConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"not valid SlimGAN training config JSON: {err}") from None
-        if not isinstance(data, dict) or data.pop("version", None) != SLIM_TRAIN_CONFIG_VERSION:
-            raise ValueError(f"not a SlimGAN training config of version {SLIM_TRAIN_CONFIG_VERSION}")
+        data = check_record(loads_object(text, "SlimGAN training config"), "SlimGAN training config",
+                            SLIM_TRAIN_CONFIG_VERSION)
+        data.pop("version")
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown or "arch" not in data:
             raise ValueError(f"bad SlimGAN training config: unknown fields {sorted(unknown)} or no arch")
