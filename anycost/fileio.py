@@ -6,6 +6,7 @@ Every reader fails with a one-line `CheckpointError` naming the file and what is
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -94,6 +95,23 @@ def read_safetensors(path: Path, tensors: bool = True) -> tuple[dict, dict]:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({err})") from None
     return meta, state
+
+
+def write_tagged_safetensors(path, tensors: dict, fmt: str, version: int, metadata: dict | None = None,
+                             **fields) -> Path:
+    """Write `tensors` (detached, contiguous CPU copies) to `path` as safetensors, atomically, with the header
+    `read_tagged_safetensors` checks: `format` = `fmt`, `format_version` = `version`, the anycost version, the
+    free-form provenance `metadata` (JSON, as "info") and the other `fields` (a string as it is, anything else
+    as JSON)."""
+    from safetensors.torch import save_file
+
+    from anycost._version import __version__
+
+    meta = {"format": fmt, "format_version": str(version), "anycost_version": __version__,
+            "info": json.dumps(metadata or {})}
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()})
+    data = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(data, tmp, metadata=meta))
 
 
 def read_tagged_safetensors(path, fmt: str, version: int, what: str, tensors: bool = True) -> tuple[dict, dict]:

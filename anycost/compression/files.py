@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 
-from anycost._version import __version__
 from anycost.compression.bitpack import pack_bits, unpack_bits
 from anycost.compression.generator import CompressedGenerator, build
-from anycost.fileio import CheckpointError, atomic_write, check_state, read_tagged_safetensors
+from anycost.fileio import CheckpointError, check_state, read_tagged_safetensors, write_tagged_safetensors
 from anycost.models.stylegan2.arch import GeneratorArch
 
 FORMAT = "anycost-compressed-generator"
@@ -42,7 +41,6 @@ def _encode(key: str, weight: torch.Tensor, spec: dict) -> dict[str, torch.Tenso
 
 def save_generator(G: CompressedGenerator, path, metadata: dict | None = None) -> Path:
     """Save `G` with its compressed weights encoded (atomically: a failed save keeps the previous file)."""
-    from safetensors.torch import save_file
 
     if not isinstance(G, CompressedGenerator):
         raise TypeError(f"expected a CompressedGenerator, got {type(G).__name__} (save it with "
@@ -51,16 +49,8 @@ def save_generator(G: CompressedGenerator, path, metadata: dict | None = None) -
     for key, value in G.state_dict().items():
         spec = G.encodings.get(key)
         tensors.update(_encode(key, value, spec) if spec else {key: value.detach().contiguous().cpu()})
-    meta = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "arch": json.dumps(G.arch.to_dict()),
-        "steps": json.dumps(G.steps),
-        "encodings": json.dumps(G.encodings),
-        "anycost_version": __version__,
-        "info": json.dumps(metadata or {}),
-    }
-    return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return write_tagged_safetensors(path, tensors, FORMAT, FORMAT_VERSION, metadata, arch=G.arch.to_dict(),
+                                    steps=G.steps, encodings=G.encodings)
 
 
 def _part(stored: dict, key: str, name: str, dtype: torch.dtype, source: str) -> torch.Tensor:

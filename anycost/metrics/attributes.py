@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anycost.fileio import atomic_write
+from anycost.fileio import write_tagged_safetensors
 from anycost.metrics.consistency import check_configs, check_positive, downsample_to, same_latent_outputs
 from anycost.models.stylegan2 import SubnetConfig
 
@@ -129,17 +129,10 @@ class AttributeClassifier(nn.Module):
     # -- files --------------------------------------------------------------------------------------
     def save(self, path, metadata: dict | None = None) -> Path:
         """One safetensors file (written atomically): weights, BN statistics, JSON labels/architecture/metrics."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        meta = {
-            "format": FORMAT, "format_version": str(FORMAT_VERSION),
-            "label_values": json.dumps(self.label_values),
-            "arch": json.dumps({"input_size": self.input_size, "width": self.width, "dropout": self.dropout}),
-            "metrics": json.dumps(self.metrics), "info": json.dumps(metadata or {}),
-        }
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+        return write_tagged_safetensors(path, self.state_dict(), FORMAT, FORMAT_VERSION, metadata,
+                                        label_values=self.label_values, metrics=self.metrics,
+                                        arch={"input_size": self.input_size, "width": self.width,
+                                              "dropout": self.dropout})
         return path
 
     @classmethod

@@ -23,8 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from anycost._version import __version__
-from anycost.fileio import CheckpointError, atomic_write, check_state, read_tagged_safetensors
+from anycost.fileio import CheckpointError, check_state, read_tagged_safetensors, write_tagged_safetensors
 from anycost.models.stylegan2 import GeneratorArch
 
 FORMAT = "anycost-encoder"
@@ -98,21 +97,13 @@ class Encoder(nn.Module):
 
 def save_encoder(encoder: Encoder, path, G=None, metadata: dict | None = None) -> Path:
     """Write `encoder` as safetensors (atomically); `G`, the generator it was trained for, gives the fingerprint."""
-    from safetensors.torch import save_file
 
     if G is not None:
         encoder.check_generator(G)
-    meta = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "arch": json.dumps(encoder.arch.to_dict()),
-        "encoder": json.dumps({"width": encoder.width, "max_width": encoder.max_width}),
-        "generator_fingerprint": generator_fingerprint(G) if G is not None else "",
-        "anycost_version": __version__,
-        "info": json.dumps(metadata or {}),
-    }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return write_tagged_safetensors(path, encoder.state_dict(), FORMAT, FORMAT_VERSION, metadata,
+                                    arch=encoder.arch.to_dict(),
+                                    encoder={"width": encoder.width, "max_width": encoder.max_width},
+                                    generator_fingerprint=generator_fingerprint(G) if G is not None else "")
 
 
 def load_encoder(path, G=None) -> Encoder:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-from anycost._version import __version__
-from anycost.fileio import CheckpointError, atomic_write, check_state, read_tagged_safetensors
+from anycost.fileio import CheckpointError, check_state, read_tagged_safetensors, write_tagged_safetensors
 from anycost.models.i2i.arch import I2IArch
 from anycost.models.i2i.generator import I2IGenerator
 
@@ -25,20 +24,8 @@ FAMILY = "i2i"
 
 def save_generator(G: I2IGenerator, path, metadata: dict | None = None) -> Path:
     """Write `G` (and the JSON-serialisable `metadata`, e.g. its training run) to `path`, atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    meta = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "family": FAMILY,
-        "arch": json.dumps(G.arch.to_dict()),
-        "anycost_version": __version__,
-        "info": json.dumps(metadata or {}),
-    }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in G.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    return path
+    return write_tagged_safetensors(path, G.state_dict(), FORMAT, FORMAT_VERSION, metadata, family=FAMILY,
+                                    arch=G.arch.to_dict())
 
 
 def _read(path: Path, tensors: bool = True) -> tuple[dict, dict]:

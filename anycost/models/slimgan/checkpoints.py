@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-from anycost._version import __version__
-from anycost.fileio import CheckpointError, atomic_write, check_state, read_tagged_safetensors
+from anycost.fileio import CheckpointError, check_state, read_tagged_safetensors, write_tagged_safetensors
 from anycost.models.slimgan.arch import SlimArch
 from anycost.models.slimgan.generators import SlimGenerator, build_generator
 
@@ -32,18 +31,8 @@ def _tensors(G: SlimGenerator) -> dict[str, torch.Tensor]:
 
 def save_generator(G: SlimGenerator, path, metadata: dict | None = None) -> Path:
     """Write `G` (weights and the running statistics of every width) to `path`, atomically."""
-    from safetensors.torch import save_file
-
-    meta = {
-        "format": FORMAT,
-        "family": FAMILY,
-        "format_version": str(FORMAT_VERSION),
-        "arch": json.dumps(G.arch.to_dict()),
-        "anycost_version": __version__,
-        "info": json.dumps(metadata or {}),
-    }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in _tensors(G).items()}
-    return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return write_tagged_safetensors(path, _tensors(G), FORMAT, FORMAT_VERSION, metadata, family=FAMILY,
+                                    arch=G.arch.to_dict())
 
 
 def read_generator(path) -> tuple[SlimGenerator, dict]:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-from anycost._version import __version__
 from anycost.fileio import (
     CheckpointError,
     atomic_write,
@@ -29,6 +28,7 @@ from anycost.fileio import (
     read_safetensors,
     read_tagged_safetensors,
     read_torch_file,
+    write_tagged_safetensors,
 )
 from anycost.models.stylegan2.arch import BASE_CHANNELS, GeneratorArch
 from anycost.models.stylegan2.generator import Generator
@@ -121,19 +121,8 @@ def official_state(G: Generator) -> dict[str, torch.Tensor]:
 # -- files -----------------------------------------------------------------------------------------
 def save_generator(G: Generator, path, metadata: dict | None = None) -> Path:
     """Save `G` in the anycost format (safetensors + JSON architecture); written atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    meta = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "arch": json.dumps(G.arch.to_dict()),
-        "anycost_version": __version__,
-        "info": json.dumps(metadata or {}),
-    }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in G.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    return path
+    return write_tagged_safetensors(path, G.state_dict(), FORMAT, FORMAT_VERSION, metadata,
+                                    arch=G.arch.to_dict())
 
 
 def export_official(G: Generator, path) -> Path:
