@@ -3,10 +3,10 @@
 One config type for the four roles: "teacher" (pix2pix training of the full generator), "distill" (a smaller
 student distilled from a teacher run), "supernet" (once-for-all: distillation into every sub-network of the
 student, one random sub-network per step) and "finetune" (distillation of one searched sub-network of a supernet
-run, exported as a plain generator, starting from the supernet's weights). Defaults follow the paper's edges -> shoes set-up (Adam 2e-4, betas
-0.5 / 0.999, the learning rate constant for the first quarter then decaying linearly to 0 as its 5 + 15 epochs
-do; L1 weight 100, distillation weight 1) at the CPU scale of ../shared/SEEDS-2.md: teacher ngf 16 with 9 dense
-blocks, student ngf 8 with separable blocks, PatchGAN ndf 32.
+run, exported as a plain generator, starting from the supernet's weights). Defaults follow the paper's
+edges -> shoes set-up (Adam 2e-4, betas 0.5 / 0.999, the learning rate constant for the first quarter then
+decaying linearly to 0 as its 5 + 15 epochs do; L1 weight 100, distillation weight 1) at the CPU scale of
+../shared/SEEDS-2.md: teacher ngf 16 with 9 dense blocks, student ngf 8 with separable blocks, PatchGAN ndf 32.
 """
 
 from __future__ import annotations

@@ -110,6 +110,7 @@ def test_bad_budgets_and_configs_are_one_line_errors(capsys, searched, supernet_
         err = error_of(capsys, command, "--supernet", supernet_dir, "--config", tmp_path / "wide.json", "--out",
                        tmp_path / command)
         assert "width of layer 'stem' is 64, above the supernet's 4" in err
-    assert "folder of a finished supernet run" in error_of(capsys, "export", "--supernet", tmp_path, "--config", tmp_path / "wide.json",
-                                        "--out", tmp_path / "x.safetensors")
+    err = error_of(capsys, "export", "--supernet", tmp_path, "--config", tmp_path / "wide.json", "--out",
+                   tmp_path / "x.safetensors")
+    assert "folder of a finished supernet run" in err
     assert "needed unless --resume" in error_of(capsys, "finetune", "--out", tmp_path / "f")
