@@ -1,4 +1,4 @@
-"""`anycost gan-compression train-teacher | distill`: the GAN Compression training commands."""
+"""`anycost gan-compression train-teacher | distill | search | finetune | export`: the GAN Compression commands."""
 
 from __future__ import annotations
 
@@ -69,6 +69,54 @@ def add_parser(sub) -> None:
                    "distilled student, to start a supernet from it); its widths must fit in the student's")
     p.add_argument("--lambda-distill", type=float, default=1.0, help="weight of the feature distillation loss")
     p.set_defaults(func=cmd_distill)
+    _add_search(commands)
+    p = commands.add_parser("finetune", help="fine-tune a searched sub-network of a supernet, exported as a plain "
+                            "generator, with the supernet's objective (distilled from the teacher)",
+                            formatter_class=cli_args.HelpFormatter)
+    _common(p, None)
+    p.add_argument("--supernet", type=Path, help="the supernet's run folder (distill --supernet); needed unless "
+                   "--resume")
+    p.add_argument("--config", type=Path, help="the sub-network: search's best.json; needed unless --resume")
+    p.add_argument("--lambda-distill", type=float, default=1.0, help="weight of the feature distillation loss")
+    p.set_defaults(func=cmd_finetune)
+    p = commands.add_parser("export", help="write a sub-network of a supernet as a plain generator file (its "
+                            "weights as the search evaluated them, not fine-tuned)")
+    p.add_argument("--supernet", type=Path, required=True, help="the supernet's run folder")
+    p.add_argument("--config", type=Path, required=True, help="the sub-network: search's best.json")
+    p.add_argument("--out", "-o", type=Path, required=True, help="the generator file to write (.safetensors)")
+    p.set_defaults(func=cmd_export)
+
+
+def _add_search(commands) -> None:
+    # choices are checked by run_search (a one-line error), so that building the parser imports no torch
+    p = commands.add_parser("search", help="evolutionary search for the best sub-network of a supernet under a "
+                            "MACs budget, evaluated without retraining", formatter_class=cli_args.HelpFormatter)
+    p.add_argument("--supernet", type=Path, required=True, help="the supernet's run folder (distill --supernet)")
+    p.add_argument("--budget-macs", required=True, help="a fraction of the full supernet's MACs (0.5) or MACs "
+                   "(2M, 0.002G)")
+    p.add_argument("--paper-macs", action="store_true", help="count MACs as the paper does (transposed convs at "
+                   "their output size) instead of the true count")
+    p.add_argument("--grouping", default="layer", help="layer: a width per layer; paper: the "
+                   "residual blocks' inner widths in 3 groups (the paper code's 8 knobs)")
+    p.add_argument("--metric", default="l1", help="fitness: l1, perceptual (a perceptual distance) or fid "
+                   "(offline Inception)")
+    p.add_argument("--reference", default="target", help="target or teacher: compare with the real targets or "
+                   "the teacher's outputs")
+    p.add_argument("--perceptual", default="auto", help="the perceptual distance of --metric perceptual")
+    p.add_argument("--samples", "-n", type=int, default=256, help="validation pairs the fitness uses")
+    p.add_argument("--population", type=int, default=50)
+    p.add_argument("--generations", type=int, default=20)
+    p.add_argument("--parents", type=int, default=10, help="top sub-networks kept per generation")
+    p.add_argument("--crossover", type=int, default=25, help="crossover children per generation")
+    p.add_argument("--mutation", type=int, default=25, help="mutation children per generation")
+    p.add_argument("--p-mutation", type=float, default=0.1, help="per-gene mutation probability")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/state.json")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", "-o", type=cli_args.output_folder, required=True,
+                   help="folder for best.json, pareto.json / .png, state.json")
+    p.set_defaults(func=cmd_search)
 
 
 def _resumed(args, roles: tuple[str, ...]):
@@ -83,16 +131,20 @@ def _resumed(args, roles: tuple[str, ...]):
     return (cfg.replace(steps=args.steps) if args.steps else cfg), state
 
 
-def _fresh(args, **fields):
-    """The config of a new run from the shared options, refusing to overwrite a run folder."""
-    from anycost.gan_compression.config import RunConfig
-
+def _schedule(args) -> dict:
+    """The `RunConfig` fields of a new run's shared options, refusing to overwrite a run folder."""
     if (Path(args.out) / "latest.pt").exists():
         raise FileExistsError(f"{Path(args.out) / 'latest.pt'} exists: pass --resume to continue it, or choose "
                               "another --out")
-    return RunConfig(steps=args.steps or 1000, batch=args.batch, seed=args.seed, lr=args.lr, gan_loss=args.gan_loss,
-                     lambda_recon=args.lambda_recon, sample_every=args.sample_every,
-                     checkpoint_every=args.checkpoint_every, **fields)
+    return dict(steps=args.steps or 1000, batch=args.batch, seed=args.seed, lr=args.lr, gan_loss=args.gan_loss,
+                lambda_recon=args.lambda_recon, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every)
+
+
+def _fresh(args, **fields):
+    """The config of a new run from the shared options and `fields`."""
+    from anycost.gan_compression.config import RunConfig
+
+    return RunConfig(**_schedule(args), **fields)
 
 
 def _train(run, state, what: str) -> None:
@@ -160,3 +212,59 @@ def cmd_distill(args) -> None:
         init = load_generator(args.init_student) if args.init_student else None
     run = DistillRun(cfg, args.out, progress=not args.no_progress, init_student=init)
     _train(run, state, "a supernet" if cfg.role == "supernet" else "a student")
+
+
+def _read_json(path: Path):
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read the sub-network config {path}: {err}") from None
+
+
+def cmd_search(args) -> None:
+    from anycost.gan_compression.search import run_search
+
+    cli_args.set_threads(args.threads)
+    s = run_search(args.supernet, args.out, budget_macs=args.budget_macs,
+                   cost="paper_macs" if args.paper_macs else "macs", grouping=args.grouping, n=args.samples,
+                   metric=args.metric, reference=args.reference, perceptual=args.perceptual,
+                   population=args.population, generations=args.generations, parents=args.parents,
+                   n_crossover=args.crossover, n_mutation=args.mutation, p_mutation=args.p_mutation, seed=args.seed,
+                   resume=args.resume, progress=not args.no_progress, log=lambda line: print(line, flush=True))
+    b, full = s["best"], s["full"]
+    print(f"best: {b['describe']} ({full['macs'] / b['macs']:.1f}x fewer true MACs than the full supernet; "
+          f"{b['paper_macs'] / 1e6:.4g} M as the paper counts), {s['metric']} {b['fitness']:.5g} "
+          f"(full supernet {full['fitness']:.5g})")
+    for row in s["uniform_at_equal_cost"]:
+        u, found = row["uniform"], row["searched"]
+        print(f"at <= {u['cost'] / 1e6:.4g} M: uniform {u['fitness']:.5g}, searched "
+              f"{found['fitness'] if found else float('nan'):.5g}")
+    print(f"{s['evaluated']} sub-networks evaluated in {s['generations'] + 1} generations; wrote best.json, "
+          f"pareto.json, pareto.png, state.json in {args.out}")
+
+
+def cmd_finetune(args) -> None:
+    from anycost.gan_compression.finetune import FinetuneRun, finetune_config
+
+    cli_args.set_threads(args.threads)
+    if args.resume:
+        if args.supernet or args.config:
+            raise ValueError("--supernet and --config start a new run; a resumed run continues OUT/latest.pt")
+        cfg, state = _resumed(args, ("finetune",))
+    else:
+        if args.supernet is None or args.config is None:
+            raise ValueError("--supernet and --config (search's best.json) are needed unless --resume")
+        cfg = finetune_config(args.supernet, _read_json(args.config), lambda_distill=args.lambda_distill,
+                              **_schedule(args))
+        state = None
+        if args.task is not None and args.task != cfg.task:
+            raise ValueError(f"the supernet in {args.supernet} was trained on {cfg.task}, not {args.task}")
+    _train(FinetuneRun(cfg, args.out, progress=not args.no_progress), state, "a searched sub-network")
+
+
+def cmd_export(args) -> None:
+    from anycost.gan_compression.finetune import export_subnet
+
+    print(f"wrote {export_subnet(args.supernet, _read_json(args.config), args.out)}")

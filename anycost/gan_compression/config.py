@@ -1,11 +1,12 @@
 """`RunConfig`: everything a GAN Compression run depends on, saved as the run's config.json and in each checkpoint.
 
-One config type for the three roles: "teacher" (pix2pix training of the full generator), "distill" (a smaller
-student distilled from a teacher run) and "supernet" (once-for-all: distillation into every sub-network of the
-student, one random sub-network per step). Defaults follow the paper's edges -> shoes set-up (Adam 2e-4, betas
-0.5 / 0.999, the learning rate constant for the first quarter then decaying linearly to 0 as its 5 + 15 epochs
-do; L1 weight 100, distillation weight 1) at the CPU scale of ../shared/SEEDS-2.md: teacher ngf 16 with 9 dense
-blocks, student ngf 8 with separable blocks, PatchGAN ndf 32.
+One config type for the four roles: "teacher" (pix2pix training of the full generator), "distill" (a smaller
+student distilled from a teacher run), "supernet" (once-for-all: distillation into every sub-network of the
+student, one random sub-network per step) and "finetune" (distillation of one searched sub-network of a supernet
+run, exported as a plain generator, starting from the supernet's weights). Defaults follow the paper's
+edges -> shoes set-up (Adam 2e-4, betas 0.5 / 0.999, the learning rate constant for the first quarter then
+decaying linearly to 0 as its 5 + 15 epochs do; L1 weight 100, distillation weight 1) at the CPU scale of
+../shared/SEEDS-2.md: teacher ngf 16 with 9 dense blocks, student ngf 8 with separable blocks, PatchGAN ndf 32.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from anycost.gan_compression.losses import check_gan_loss
 from anycost.jsonrecord import check_record, loads_object
 from anycost.models.i2i import I2IArch
 
-ROLES = ("teacher", "distill", "supernet")
+ROLES = ("teacher", "distill", "supernet", "finetune")
 CONFIG_VERSION = 1
 
 
@@ -31,7 +32,8 @@ def _positive(name: str, value, kind=int):
 class RunConfig:
     """A run: `role`, `task`, `generator` (the teacher's arch, or the student's / supernet's), the schedule and
     loss weights; `teacher` is the teacher run folder of a distill / supernet run, `teacher_arch` its generator's
-    arch (checked when the run resumes), `ndf` / `d_layers` the PatchGAN's (a student's D is the teacher's)."""
+    arch (checked when the run resumes), `ndf` / `d_layers` the PatchGAN's (a student's D is the teacher's);
+    `supernet` is the supernet run folder a finetune run starts from (its generator is the sub-network's arch)."""
 
     role: str
     task: str
@@ -51,6 +53,7 @@ class RunConfig:
     teacher_arch: I2IArch | None = None
     sample_every: int = 200
     checkpoint_every: int = 100
+    supernet: str | None = None
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -70,6 +73,8 @@ class RunConfig:
         if students != (self.teacher is not None) or students != isinstance(self.teacher_arch, I2IArch):
             raise ValueError("a distill or supernet run needs the teacher run and its generator's arch; "
                              "a teacher run has neither")
+        if (self.role == "finetune") != (self.supernet is not None):
+            raise ValueError("a finetune run, and only it, needs the supernet run it starts from")
 
     def lr_at(self, step: int) -> float:
         """The learning rate of step `step` (0-based): constant, then linear to 0 over the last `decay_fraction`."""

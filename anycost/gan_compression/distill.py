@@ -27,7 +27,8 @@ from anycost.models.i2i import I2IArch, I2IConfig, I2IGenerator, load_generator,
 from anycost.models.i2i.layers import SlicedConv2d
 from anycost.training.sampling import choice
 
-STUDENT_FILES = {"distill": "student.safetensors", "supernet": "supernet.safetensors"}
+STUDENT_FILES = {"distill": "student.safetensors", "supernet": "supernet.safetensors",
+                 "finetune": "finetuned.safetensors"}
 N_TAPS = 4
 
 

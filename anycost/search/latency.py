@@ -45,7 +45,14 @@ def layer_keys(config: SubnetConfig) -> list[str]:
 
 @dataclass
 class LatencyTable:
-    """Measured ms per layer key (see the module docstring) for one architecture on one machine."""
+    """Measured ms per layer key (see the module docstring) for one architecture on one machine.
+
+    Other families subclass it (`gan_compression.latency.I2ILatencyTable`) with their own `arch_type`,
+    `config_type` and `layer_keys`; the prediction, breakdown and JSON file are shared."""
+
+    arch_type = GeneratorArch
+    config_type = SubnetConfig
+    layer_keys = staticmethod(layer_keys)
 
     arch: GeneratorArch
     entries: dict[str, float]
@@ -56,12 +63,12 @@ class LatencyTable:
 
     def breakdown(self, config: SubnetConfig) -> list[tuple[str, float]]:
         """(key, ms) of every layer of `config`."""
-        if not isinstance(config, SubnetConfig):
-            raise TypeError(f"config must be a SubnetConfig, got {type(config).__name__}")
+        if not isinstance(config, self.config_type):
+            raise TypeError(f"config must be a {self.config_type.__name__}, got {type(config).__name__}")
         if config.arch != self.arch:
             raise ValueError(f"config is for {config.arch}, this table is for {self.arch}")
         out = []
-        for key in layer_keys(config):
+        for key in self.layer_keys(config):
             if key not in self.entries:
                 raise ValueError(f"layer {key} of this config was not measured (the table covers the widths of "
                                  f"its search space only): rebuild the table with those widths")
@@ -88,7 +95,7 @@ class LatencyTable:
         entries = {str(k): float(v) for k, v in data["entries"].items()}
         if any(not v > 0 for v in entries.values()):
             raise ValueError("latency table entries must be positive")
-        return cls(GeneratorArch.from_dict(data["arch"]), entries, data.get("impl", "auto"), data.get("threads", 1),
+        return cls(cls.arch_type.from_dict(data["arch"]), entries, data.get("impl", "auto"), data.get("threads", 1),
                    float(data.get("mapping_ms", 0.0)), data.get("machine", {}))
 
     def save(self, path) -> Path:

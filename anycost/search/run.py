@@ -47,8 +47,10 @@ def _entry(e: Evaluated, table=None) -> dict:
 
 
 def plot_pareto(history: Sequence[Evaluated], front: Sequence[Evaluated], uniform: Sequence[Evaluated],
-                best: Evaluated, budget: float, path, cost_label: str, metric: str, scale: float = 1.0) -> Path | None:
-    """Cost vs fitness of every evaluated config, the Pareto front, the uniform configs and the pick."""
+                best: Evaluated, budget: float, path, cost_label: str, metric: str, scale: float = 1.0,
+                ylabel: str = "distance to the full output (lower is better)") -> Path | None:
+    """Cost vs fitness of every evaluated config, the Pareto front, the uniform configs and the pick (None when
+    matplotlib is missing)."""
     try:
         import matplotlib
 
@@ -66,7 +68,7 @@ def plot_pareto(history: Sequence[Evaluated], front: Sequence[Evaluated], unifor
     ax.scatter([best.cost / scale], [best.fitness], marker="*", s=200, c="C2", label="searched (best)", zorder=4)
     ax.axvline(budget / scale, color="k", ls="--", lw=1, label="budget")
     ax.set_xlabel(cost_label)
-    ax.set_ylabel("distance to the full output (lower is better)")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"fitness: {metric}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -33,10 +33,24 @@ COSTS = ("macs",)
 SEARCH_RATIOS = (0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
 
 
-def _check_p(p: float) -> float:
+def check_p(p: float) -> float:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ValueError(f"mutation probability must be in [0, 1], got {p!r}")
     return float(p)
+
+
+def random_genes(choices: Sequence[Sequence], rng: random.Random) -> list:
+    """One value per gene from its `choices` (each sorted cheapest first). Half the draws are independent per
+    gene; half scatter around one random level, so that cheap and expensive candidates are both common
+    (independent draws cluster near the middle)."""
+    if rng.random() < 0.5:
+        return [rng.choice(c) for c in choices]
+    level = rng.random()
+    out = []
+    for c in choices:
+        idx = round(level * (len(c) - 1) + rng.gauss(0.0, 0.7))
+        out.append(c[min(len(c) - 1, max(0, idx))])
+    return out
 
 
 class ChoiceSpace:
@@ -58,7 +72,7 @@ class ChoiceSpace:
         return tuple(rng.choice(c) for c in self.choices)
 
     def mutate(self, cand: tuple, rng: random.Random, p: float) -> tuple:
-        p = _check_p(p)
+        p = check_p(p)
         return tuple(rng.choice(c) if rng.random() < p else v for v, c in zip(cand, self.choices))
 
     def crossover(self, a: tuple, b: tuple, rng: random.Random) -> tuple:
@@ -139,25 +153,12 @@ class GeneratorSpace:
     def _config(self, resolution: int, widths) -> SubnetConfig:
         return SubnetConfig(self.arch, resolution, tuple(widths))
 
-    def _random_widths(self, rng: random.Random, count: int) -> list[int]:
-        """Half the draws are independent per layer; half scatter around one random level, so that
-        cheap and expensive configs are both common (independent draws cluster near the middle)."""
-        if rng.random() < 0.5:
-            return [rng.choice(self.choices[i]) for i in range(count)]
-        level = rng.random()
-        out = []
-        for i in range(count):
-            c = self.choices[i]
-            idx = round(level * (len(c) - 1) + rng.gauss(0.0, 0.7))
-            out.append(c[min(len(c) - 1, max(0, idx))])
-        return out
-
     def sample(self, rng: random.Random) -> SubnetConfig:
         resolution = rng.choice(self.resolutions)
-        return self._config(resolution, self._random_widths(rng, n_layers(resolution)))
+        return self._config(resolution, random_genes(self.choices[:n_layers(resolution)], rng))
 
     def mutate(self, config: SubnetConfig, rng: random.Random, p: float) -> SubnetConfig:
-        p = _check_p(p)
+        p = check_p(p)
         self.check(config)
         resolution = config.resolution
         if len(self.resolutions) > 1 and rng.random() < p:

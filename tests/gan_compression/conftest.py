@@ -16,3 +16,18 @@ def teacher_dir(tmp_path_factory):
     run.train()
     run.export()
     return folder
+
+
+@pytest.fixture(scope="session")
+def supernet_dir(teacher_dir, tmp_path_factory):
+    """A supernet run of 2 steps distilled from `teacher_dir`: its folder (latest.pt, supernet.safetensors)."""
+    from gc_fixtures import student_config
+
+    from anycost.gan_compression import DistillRun
+
+    folder = tmp_path_factory.mktemp("supernet")
+    run = DistillRun(student_config(teacher_dir, "supernet", steps=2), folder, progress=False)
+    run.write_config()
+    run.train()
+    run.export()
+    return folder

@@ -102,8 +102,9 @@ class I2IGenerator(nn.Module):
         return out if taps is None else (out, [trunk[k] for k in taps])
 
 
-def _sliced_state(G: I2IGenerator, small: I2IGenerator) -> dict[str, torch.Tensor]:
-    """`G`'s parameters cut to `small`'s shapes: the leading block of every tensor, copied."""
+def sliced_state(G: nn.Module, small: nn.Module) -> dict[str, torch.Tensor]:
+    """`G`'s parameters cut to `small`'s shapes (any two modules with the same keys, e.g. a supernet and a
+    sub-network of it): the leading block of every tensor, copied."""
     full = G.state_dict()
     return {key: full[key][tuple(slice(0, n) for n in ref.shape)].clone()
             for key, ref in small.state_dict().items()}
@@ -118,5 +119,5 @@ def export(G: I2IGenerator, config: I2IConfig) -> I2IGenerator:
     with torch.device("meta"):
         small = I2IGenerator(replace(G.arch, widths=config.widths))
     small = small.to_empty(device=G.stem.weight.device).to(G.stem.weight.dtype)
-    small.load_state_dict(_sliced_state(G, small))
+    small.load_state_dict(sliced_state(G, small))
     return small.train(G.training)

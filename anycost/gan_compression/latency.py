@@ -1,0 +1,76 @@
+"""A per-conv latency table for the image-to-image supernet: measure every conv once, predict any sub-network.
+
+The idea of `search.latency` (whose `LatencyTable` this subclasses: same prediction, breakdown and JSON file)
+on the convs of `models.i2i.conv_specs`: a conv's time depends only on its place in the network (the module
+name with the block index dropped: "stem", "down.0", "block.conv1.pw", "up.1", ...), its input size and its
+input and output widths, so the key is ``{place}/{size_in}/{c_in}/{c_out}`` and a sub-network's predicted
+latency is the sum over its convs. Each conv is timed with the supernet's own module on its leading channels,
+followed by the instance norm that follows every conv but the head (batch 1, this machine's torch threads);
+ReLUs, the residual adds and the tanh are left out (elementwise, a few percent at these sizes).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from anycost.models.i2i import I2IArch, I2IConfig, conv_specs
+from anycost.models.i2i.layers import SlicedDepthwiseConv2d, instance_norm
+from anycost.search.latency import LatencyTable
+
+
+def _key(spec) -> str:
+    place = re.sub(r"^blocks\.\d+\.", "block.", spec.name)
+    return f"{place}/{spec.size_in}/{spec.c_in}/{spec.c_out}"
+
+
+def conv_keys(config: I2IConfig) -> list[str]:
+    """Table keys of the convs `config` runs, in order."""
+    return [_key(s) for s in conv_specs(config.arch, config.widths)]
+
+
+class I2ILatencyTable(LatencyTable):
+    """Measured ms per conv key (see the module docstring) of one `I2IArch` supernet on one machine."""
+
+    arch_type = I2IArch
+    config_type = I2IConfig
+    layer_keys = staticmethod(conv_keys)
+
+
+def _width_pairs(arch: I2IArch):
+    """The sub-networks whose convs give every key the space can need: each conv's widths depend on at most
+    two entries of `I2IArch.widths` (stem; down1; the trunk; a block's inner width; up1; up2), so every choice of
+    every such pair, the other layers at full width, covers them all."""
+    n, choices = len(arch.widths), arch.width_choices()
+    pairs = [(0, 1), (1, 2), *((2, k) for k in range(3, n - 2)), (2, n - 2), (n - 2, n - 1)]
+    for i, j in pairs:
+        for a in choices[i]:
+            for b in choices[j]:
+                widths = list(arch.widths)
+                widths[i], widths[j] = a, b
+                yield tuple(widths)
+
+
+def measure_i2i_latency(G, repeats: int = 5, warmup: int = 1, seed: int = 0) -> I2ILatencyTable:
+    """Time every conv of supernet `G` at every width pair its sub-networks can give it (median of `repeats`
+    calls after `warmup`), batch 1, at ``G.arch.image_size``."""
+    from anycost.benchmark import machine_info, time_call
+
+    specs = {}
+    for widths in _width_pairs(G.arch):
+        for spec in conv_specs(G.arch, widths):
+            specs.setdefault(_key(spec), spec)
+    gen = torch.Generator().manual_seed(seed)
+    entries = {}
+    with torch.inference_mode():
+        for key, spec in specs.items():
+            module = G.get_submodule(spec.name)
+            x = torch.randn(1, spec.c_in, spec.size_in, spec.size_in, generator=gen)
+            norm = (lambda y: y) if spec.name == "head" else instance_norm
+
+            def call(module=module, x=x, c_out=spec.c_out, norm=norm):
+                return norm(module(x) if isinstance(module, SlicedDepthwiseConv2d) else module(x, c_out))
+
+            entries[key] = time_call(call, repeats, warmup).median_s * 1000
+    return I2ILatencyTable(G.arch, entries, "torch", torch.get_num_threads(), 0.0, machine_info())
