@@ -11,18 +11,24 @@ The native CPU kernels are compiled for several instruction-set levels (portable
 the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=portable|avx2|avx512` forces a lower
 one (a level the CPU lacks is an error when the ops are first used). `cpu_capability()` says which
 level runs, `cpu_capabilities()` which ones this CPU supports.
+
+`modulated_conv2d(..., precision="bf16")` runs the convolution in bf16 through oneDNN (`anycost.ops.bf16`:
+prepacked, cached weights; fp32 accumulation) and everything around it (demodulation, blur, noise, bias,
+activation) in fp32; it is for inference (no gradients) on the CPU.
 """
 
 from __future__ import annotations
 
 import torch
 
-from anycost.ops import _ext, ref
+from anycost.ops import _ext, bf16, ref
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["NATIVE", "bias_act", "cpu_capabilities", "cpu_capability", "fir_kernel", "modulated_conv2d",
-           "resolve_impl", "to_rgb", "upfirdn2d"]
+__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability",
+           "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
+#: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
+PRECISIONS = ("fp32", "bf16")
 #: Whether the native ops are loaded; decided once at import (so compiled graphs see a constant).
 NATIVE = _ext.load() is not None
 
@@ -109,10 +115,44 @@ def _check_modconv(x, weight, styles, upsample, noise):
             raise ValueError(f"noise must be [1 or {n}, 1, H_out, W_out] for this output, got {tuple(noise.shape)}")
 
 
+def check_precision(precision: str, *tensors) -> None:
+    """A clear error for an unknown precision, and for bf16 where it cannot run: off the CPU, or where
+    gradients would be needed (the oneDNN bf16 path is inference only)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "bf16":
+        return
+    if any(t is not None and t.device.type != "cpu" for t in tensors):
+        raise ValueError("precision='bf16' runs on the CPU only")
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        raise RuntimeError("precision='bf16' has no gradients: call it under torch.no_grad() or "
+                           "torch.inference_mode()")
+
+
+def _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                           activate, impl):
+    """The conv in bf16 (`bf16.conv`), then blur, demodulation, noise, bias and activation in fp32."""
+    out, square_sums = bf16.conv(x.float(), weight, styles.float(), weight_scale, upsample)
+    if upsample:
+        out = upfirdn2d(out, fir_kernel(gain=4.0), pad=(1, 1), impl=impl)
+    if demodulate:  # the same formula as the reference, from the fp32 weight's cached sums of squares
+        demod = torch.rsqrt(styles.float().square() @ square_sums.T + ref.DEMOD_EPS)
+        out.mul_(demod.reshape(*demod.shape, 1, 1))
+    if noise is not None:
+        out.add_(noise_strength.float() * noise.float())
+    bias = None if bias is None else bias.float()
+    return bias_act(out, bias, "lrelu" if activate else "linear", impl=impl)
+
+
 def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsample=False, noise=None,
-                     noise_strength=None, bias=None, activate=False, impl="auto"):
-    """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition."""
+                     noise_strength=None, bias=None, activate=False, impl="auto", precision="fp32"):
+    """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition. `precision="bf16"`
+    convolves in bf16 through oneDNN (inference only, CPU; fp32 in and out)."""
     _check_modconv(x, weight, styles, upsample, noise)
+    check_precision(precision, x, weight, styles, noise, noise_strength, bias)
+    if precision == "bf16":
+        return _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength,
+                                      bias, activate, impl)
     if resolve_impl(impl, x, weight, styles, noise, noise_strength, bias) == "kernel":
         return torch.ops.anycost.modulated_conv2d(x, weight, styles, weight_scale, demodulate, upsample, noise,
                                             noise_strength, bias, activate)
