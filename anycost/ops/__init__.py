@@ -14,7 +14,8 @@ level runs, `cpu_capabilities()` which ones this CPU supports.
 
 `modulated_conv2d(..., precision="bf16")` runs the convolution in bf16 through oneDNN (`anycost.ops.bf16`:
 prepacked, cached weights; fp32 accumulation) and everything around it (demodulation, blur, noise, bias,
-activation) in fp32; it is for inference (no gradients) on the CPU.
+activation) in fp32; it is for inference (no gradients) on the CPU. Narrow layers, where bf16 measured slower
+than the fp32 kernels, stay in fp32 (`anycost.ops.bf16.pays`).
 """
 
 from __future__ import annotations
@@ -147,10 +148,10 @@ def _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample
 def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsample=False, noise=None,
                      noise_strength=None, bias=None, activate=False, impl="auto", precision="fp32"):
     """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition. `precision="bf16"`
-    convolves in bf16 through oneDNN (inference only, CPU; fp32 in and out)."""
+    convolves in bf16 through oneDNN where that pays (`bf16.pays`; inference only, CPU; fp32 in and out)."""
     _check_modconv(x, weight, styles, upsample, noise)
     check_precision(precision, x, weight, styles, noise, noise_strength, bias)
-    if precision == "bf16":
+    if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0], upsample):
         return _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength,
                                       bias, activate, impl)
     if resolve_impl(impl, x, weight, styles, noise, noise_strength, bias) == "kernel":

@@ -18,6 +18,8 @@ def route(request, monkeypatch):
     if request.param and not bf16.PREPACK:
         pytest.skip("torch has no oneDNN bf16 convolution on this CPU")
     monkeypatch.setattr(bf16, "PREPACK", request.param)
+    monkeypatch.setattr(bf16, "MIN_CHANNELS", 1)  # every layer in bf16, however narrow
+    monkeypatch.setattr(bf16, "MIN_CHANNELS_UP", 1)
     bf16.clear_weight_cache()
     yield request.param
     bf16.clear_weight_cache()
@@ -130,3 +132,20 @@ def test_bad_precision_and_gradients():
         ops.modulated_conv2d(x, param[0, :8, :8], styles, weight_scale=scale, precision="fp16")
     with pytest.raises(RuntimeError, match="no gradients"):
         ops.modulated_conv2d(x, param[0, :8, :8], styles, weight_scale=scale, precision="bf16")
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "upsample", "expected"), [
+    (512, 512, True, True), (256, 512, True, True), (128, 256, True, False), (128, 128, False, True),
+    (64, 128, False, False), (8, 8, False, False)])
+def test_narrow_layers_stay_fp32(c_in, c_out, upsample, expected):
+    assert bf16.pays(c_in, c_out, upsample) is expected
+
+
+def test_narrow_layer_runs_the_fp32_path():
+    bf16.clear_weight_cache()
+    x, param, styles, scale, _ = _case(1, 10, 12, 7, False)
+    with torch.no_grad():
+        out = ops.modulated_conv2d(x, param[0, :12, :10], styles, weight_scale=scale, precision="bf16")
+        fp32 = ops.modulated_conv2d(x, param[0, :12, :10], styles, weight_scale=scale)
+    assert len(bf16.weight_cache()) == 0
+    torch.testing.assert_close(out, fp32)
