@@ -14,8 +14,8 @@ level runs, `cpu_capabilities()` which ones this CPU supports.
 
 `modulated_conv2d(..., precision="bf16")` runs the convolution in bf16 through oneDNN (`anycost.ops.bf16`:
 prepacked, cached weights; fp32 accumulation) and everything around it (demodulation, blur, noise, bias,
-activation) in fp32; it is for inference (no gradients) on the CPU. Narrow layers, where bf16 measured slower
-than the fp32 kernels, stay in fp32 (`anycost.ops.bf16.pays`).
+activation) in fp32; it is for inference on the CPU (a bf16 layer's output carries no gradient). Narrow
+layers, where bf16 measured slower than the fp32 kernels, stay in fp32 (`anycost.ops.bf16.pays`).
 """
 
 from __future__ import annotations
@@ -117,22 +117,24 @@ def _check_modconv(x, weight, styles, upsample, noise):
 
 
 def check_precision(precision: str, *tensors) -> None:
-    """A clear error for an unknown precision, and for bf16 where it cannot run: off the CPU, or where
-    gradients would be needed (the oneDNN bf16 path is inference only)."""
+    """A clear error for an unknown precision, and for bf16 off the CPU."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "bf16":
-        return
-    if any(t is not None and t.device.type != "cpu" for t in tensors):
+    if precision == "bf16" and any(t is not None and t.device.type != "cpu" for t in tensors):
         raise ValueError("precision='bf16' runs on the CPU only")
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-        raise RuntimeError("precision='bf16' has no gradients: call it under torch.no_grad() or "
-                           "torch.inference_mode()")
 
 
 def _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
                            activate, impl):
-    """The conv in bf16 (`bf16.conv`), then blur, demodulation, noise, bias and activation in fp32."""
+    """The conv in bf16 (`bf16.conv`), then blur, demodulation, noise, bias and activation in fp32. Inference
+    only: oneDNN's prepacked ops have no gradients, so this runs under no_grad (the output requires none)."""
+    with torch.no_grad():
+        return _bf16_forward(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                             activate, impl)
+
+
+def _bf16_forward(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate,
+                  impl):
     out, square_sums = bf16.conv(x.float(), weight, styles.float(), weight_scale, upsample)
     if upsample:
         out = upfirdn2d(out, fir_kernel(gain=4.0), pad=(1, 1), impl=impl)
@@ -148,7 +150,8 @@ def _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample
 def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsample=False, noise=None,
                      noise_strength=None, bias=None, activate=False, impl="auto", precision="fp32"):
     """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition. `precision="bf16"`
-    convolves in bf16 through oneDNN where that pays (`bf16.pays`; inference only, CPU; fp32 in and out)."""
+    convolves in bf16 through oneDNN where that pays (`bf16.pays`; CPU; fp32 in and out; inference only: the
+    output of a bf16 layer carries no gradient)."""
     _check_modconv(x, weight, styles, upsample, noise)
     check_precision(precision, x, weight, styles, noise, noise_strength, bias)
     if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0], upsample):

@@ -126,12 +126,12 @@ def test_cache_bad_budget_env(monkeypatch):
         bf16._cache_bytes_from_env()
 
 
-def test_bad_precision_and_gradients():
+def test_bad_precision_and_no_gradients(route):
     x, param, styles, scale, _ = _case(1, 8, 8, 6, False)
     with pytest.raises(ValueError, match="precision must be one of"):
         ops.modulated_conv2d(x, param[0, :8, :8], styles, weight_scale=scale, precision="fp16")
-    with pytest.raises(RuntimeError, match="no gradients"):
-        ops.modulated_conv2d(x, param[0, :8, :8], styles, weight_scale=scale, precision="bf16")
+    out = ops.modulated_conv2d(x, param[0, :8, :8], styles, weight_scale=scale, precision="bf16")  # grad mode on
+    assert param.requires_grad and not out.requires_grad
 
 
 @pytest.mark.parametrize(("c_in", "c_out", "upsample", "expected"), [
@@ -149,3 +149,15 @@ def test_narrow_layer_runs_the_fp32_path():
         fp32 = ops.modulated_conv2d(x, param[0, :12, :10], styles, weight_scale=scale)
     assert len(bf16.weight_cache()) == 0
     torch.testing.assert_close(out, fp32)
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+def test_entry_prepacked_for_one_batch_serves_another(route, upsample):
+    x, param, styles, scale, _ = _case(4, 16, 16, 6, upsample)
+    weight = param[0, :16, :16]
+    with torch.no_grad():
+        ops.modulated_conv2d(x[:1], weight, styles[:1], weight_scale=scale, upsample=upsample, precision="bf16")
+        reused = ops.modulated_conv2d(x, weight, styles, weight_scale=scale, upsample=upsample, precision="bf16")
+        bf16.clear_weight_cache()
+        fresh = ops.modulated_conv2d(x, weight, styles, weight_scale=scale, upsample=upsample, precision="bf16")
+    torch.testing.assert_close(reused, fresh)

@@ -168,7 +168,8 @@ class Generator(nn.Module):
         ``(image, rgbs)`` with the skip image of every scale up to `res` when `return_rgbs`.
         `noise` is "random" (drawn with `rng`), "const" (the stored buffers) or a list of tensors.
         `precision="bf16"` runs the 3x3 styled convolutions in bf16 (oneDNN, fp32 accumulation; the model, `w`
-        and the output stay fp32; inference only, on the CPU); `impl` still picks the fp32 ops around them.
+        and the output stay fp32; CPU only; inference only: no gradient passes those layers); `impl` still
+        picks the fp32 ops around them.
         """
         ops.check_precision(precision)
         if w.dtype != self.w_avg.dtype:

@@ -83,5 +83,4 @@ def test_bad_precision_and_dtypes(models):
             G(w.bfloat16(), precision="bf16")
         with pytest.raises(TypeError, match="w is torch.float32 but the generator is torch.bfloat16"):
             Gbf(w)
-    with pytest.raises(RuntimeError, match="no gradients"):
-        G(w, precision="bf16")
+    assert G(w, precision="bf16").shape == (1, 3, 32, 32)  # grad mode on: runs, for inference
