@@ -19,13 +19,16 @@ def add_parser(sub) -> None:
     p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/demo", help="output folder")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio), ref vs kernel, vs the fp32 peak")
+    p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio), ref vs kernel, fp32 vs bf16, "
+                                     "vs the measured peaks")
     p.add_argument("--checkpoint", "-c", help="generator file (default: random config-f weights)")
     p.add_argument("--model-resolution", type=int, default=1024, help="random model's resolution (default 1024)")
     p.add_argument("--channel-multiplier", type=float, default=2, help="random model's multiplier (2 = config-f)")
     p.add_argument("--resolutions", default="1024,512,256,128", help="comma-separated output resolutions")
     p.add_argument("--ratios", default="1.0,0.75,0.5,0.25", help="comma-separated uniform channel ratios")
     p.add_argument("--impls", default="ref,kernel", help="comma-separated: ref,kernel")
+    p.add_argument("--precision", default="fp32", help="comma-separated: fp32,bf16 (bf16: G(..., precision='bf16'), "
+                                                        "timed interleaved with fp32, plus the bf16 conv peak)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per config and impl (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
     p.add_argument("--batch", type=int, default=1, help="images per forward (the targets are for batch 1)")
@@ -90,6 +93,7 @@ def cmd_bench(args) -> None:
     resolutions = parse_list(args.resolutions, int)
     ratios = parse_list(args.ratios, float)
     impls = parse_list(args.impls, str)
+    precisions = parse_list(args.precision, str)
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     with benchmark.num_threads(args.threads):
@@ -101,7 +105,7 @@ def cmd_bench(args) -> None:
         print(f"model: {source}", flush=True)
         result = benchmark.run_generator_bench(G, resolutions, ratios, impls, args.repeats, args.warmup,
                                                args.budget, peak=not args.no_peak, passes=args.passes,
-                                               clock=args.clock, batch=args.batch,
+                                               clock=args.clock, batch=args.batch, precisions=precisions,
                                                log=lambda line: print(line, flush=True))
         result.machine["model"] = source
     paths = benchmark.write_outputs(result, args.out)

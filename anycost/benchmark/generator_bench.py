@@ -1,5 +1,6 @@
 """End-to-end generator timings: a random config-f generator, batch-1 forwards of every (resolution, ratio)
-with every implementation, next to the peak measured in the same run (`BenchResult`)."""
+with every implementation and precision, next to the peaks measured in the same run (`BenchResult`). A timing is
+keyed by its impl ("ref", "kernel") in fp32 and by impl + "-bf16" ("kernel-bf16") with `precision="bf16"`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from anycost.benchmark.timing import Timing, gflops, time_call
 from anycost.models.stylegan2 import SubnetConfig
 
 IMPLS = ("ref", "kernel")
+PRECISIONS = ("fp32", "bf16")
 RESULT_KIND = "anycost-bench"
 RESULT_VERSION = 1
 
@@ -58,13 +60,18 @@ def latent(G, seed: int = 0, batch: int = 1) -> torch.Tensor:
 
 
 def time_forward(G, w: torch.Tensor, config: SubnetConfig, impl: str, repeats: int = 5, warmup: int = 1,
-                 budget_s: float | None = None, clock: str = "wall") -> Timing:
-    """Wall time of ``G(w, config=config, noise="const", impl=impl)`` under inference mode."""
+                 budget_s: float | None = None, clock: str = "wall", precision: str = "fp32") -> Timing:
+    """Wall time of ``G(w, config=config, noise="const", impl=impl, precision=precision)`` under inference mode."""
     if impl not in IMPLS and impl != "auto":
         raise ValueError(f"impl must be one of {IMPLS + ('auto',)}, got {impl!r}")
     with torch.inference_mode():
-        return time_call(lambda: G(w, config=config, noise="const", impl=impl), repeats, warmup, budget_s,
-                         clock=clock)
+        return time_call(lambda: G(w, config=config, noise="const", impl=impl, precision=precision), repeats,
+                         warmup, budget_s, clock=clock)
+
+
+def entry_name(impl: str, precision: str) -> str:
+    """The key of a timing in `Row.ms`: the impl in fp32, impl + "-bf16" in bf16."""
+    return impl if precision == "fp32" else f"{impl}-{precision}"
 
 
 # -- end-to-end table --------------------------------------------------------------------------
@@ -87,9 +94,10 @@ class Row:
     def gflops(self, impl: str) -> float | None:
         return gflops(self.macs, self.ms[impl] / 1000) if impl in self.ms else None
 
-    def speedup(self) -> float | None:
-        if "ref" in self.ms and "kernel" in self.ms:
-            return self.ms["ref"] / self.ms["kernel"]
+    def speedup(self, base: str = "ref", new: str = "kernel") -> float | None:
+        """Time of `base` / time of `new` (the kernel's speed-up over the reference by default)."""
+        if base in self.ms and new in self.ms:
+            return self.ms[base] / self.ms[new]
         return None
 
 
@@ -98,10 +106,12 @@ class BenchResult:
     rows: list[Row]
     peak: Peak | None = None
     machine: dict = field(default_factory=dict)
+    peak_bf16: Peak | None = None  # measured when bf16 is timed
 
     def to_dict(self) -> dict:
         return {"kind": RESULT_KIND, "version": RESULT_VERSION, "machine": self.machine,
-                "peak": asdict(self.peak) if self.peak else None, "rows": [asdict(r) for r in self.rows]}
+                "peak": asdict(self.peak) if self.peak else None,
+                "peak_bf16": asdict(self.peak_bf16) if self.peak_bf16 else None, "rows": [asdict(r) for r in self.rows]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -113,7 +123,8 @@ class BenchResult:
         if data.get("version") != RESULT_VERSION:
             raise ValueError(f"unsupported bench result version {data.get('version')!r}")
         peak = Peak(**data["peak"]) if data.get("peak") else None
-        return cls([Row(**r) for r in data["rows"]], peak, data.get("machine", {}))
+        peak_bf16 = Peak(**data["peak_bf16"]) if data.get("peak_bf16") else None  # absent in older files
+        return cls([Row(**r) for r in data["rows"]], peak, data.get("machine", {}), peak_bf16)
 
 
 def machine_info() -> dict:
@@ -127,16 +138,21 @@ def machine_info() -> dict:
 def run_generator_bench(G, resolutions: Sequence[int], ratios: Sequence[float], impls: Sequence[str] = IMPLS,
                         repeats: int = 5, warmup: int = 1, budget_s: float | None = 10.0, peak: bool = True,
                         passes: int = 1, clock: str = "wall", log: Callable[[str], None] | None = None,
-                        batch: int = 1) -> BenchResult:
-    """Time every (resolution, ratio) uniform config with every impl (const noise; MACs are per batch).
+                        batch: int = 1, precisions: Sequence[str] = ("fp32",)) -> BenchResult:
+    """Time every (resolution, ratio) uniform config with every impl and precision, interleaved per config
+    (const noise; MACs are per batch; keys as `entry_name`).
 
     With `passes` > 1 the whole sweep runs that many times and each entry keeps its lowest median
-    (on a shared machine other load only ever slows a pass down). The peak is measured before and
-    after every pass and the highest kept; all peak runs and the 1-minute load averages go to `machine`.
+    (on a shared machine other load only ever slows a pass down). The peak (and the bf16 peak when bf16 is
+    timed) is measured before and after every pass and the highest kept; all peak runs and the 1-minute load
+    averages go to `machine`.
     """
     for impl in impls:
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
     if batch < 1:
@@ -144,7 +160,8 @@ def run_generator_bench(G, resolutions: Sequence[int], ratios: Sequence[float], 
     configs = [(r, q, SubnetConfig.uniform(G.arch, q, r)) for r in resolutions for q in ratios]  # validates
     result = BenchResult([Row(r, q, batch * c.macs, batch * c.paper_macs) for r, q, c in configs], None,
                          machine_info())
-    result.machine.update(loads=[], peak_runs_gflops=[], passes=passes, clock=clock, batch=batch)
+    result.machine.update(loads=[], peak_runs_gflops=[], passes=passes, clock=clock, batch=batch,
+                          precisions=list(precisions))
     w = latent(G, batch=batch)
 
     def probe_peak():
@@ -152,20 +169,28 @@ def run_generator_bench(G, resolutions: Sequence[int], ratios: Sequence[float], 
             p = measure_peak(clock=clock)
             result.machine["peak_runs_gflops"].append(round(p.gflops, 1))
             result.peak = max([x for x in (result.peak, p) if x], key=lambda x: x.gflops)
+            if "bf16" in precisions:
+                pb = measure_peak(clock=clock, dtype=torch.bfloat16)
+                result.machine.setdefault("peak_bf16_runs_gflops", []).append(round(pb.gflops, 1))
+                result.peak_bf16 = max([x for x in (result.peak_bf16, pb) if x], key=lambda x: x.gflops)
             if log:
-                log(f"peak: {p.gflops:.1f} GFLOP/s ({p.shape}, {p.ms:.1f} ms)")
+                log(f"peak: {p.gflops:.1f} GFLOP/s ({p.shape}, {p.ms:.1f} ms)" + (
+                    f"; bf16 {pb.gflops:.1f} GFLOP/s ({pb.ms:.1f} ms)" if "bf16" in precisions else ""))
         result.machine["loads"].append(_loadavg())
 
     for k in range(passes):
         probe_peak()
         for row, (_, _, config) in zip(result.rows, configs):
             for impl in impls:
-                t = time_forward(G, w, config, impl, repeats, warmup, budget_s, clock)
-                if impl not in row.ms or t.median_ms < row.ms[impl]:
-                    row.ms[impl], row.repeats[impl], row.min_ms[impl] = t.median_ms, len(t.times_s), t.min_s * 1000
-                if log:
-                    log(f"pass {k + 1} {row.label:>9} {impl:>6}: {t.median_ms:9.2f} ms (median of "
-                        f"{len(t.times_s)}, min {t.min_s * 1000:.2f}), load {_loadavg()}")
+                for precision in precisions:
+                    name = entry_name(impl, precision)
+                    t = time_forward(G, w, config, impl, repeats, warmup, budget_s, clock, precision)
+                    if name not in row.ms or t.median_ms < row.ms[name]:
+                        row.ms[name], row.repeats[name] = t.median_ms, len(t.times_s)
+                        row.min_ms[name] = t.min_s * 1000
+                    if log:
+                        log(f"pass {k + 1} {row.label:>9} {name:>11}: {t.median_ms:9.2f} ms (median of "
+                            f"{len(t.times_s)}, min {t.min_s * 1000:.2f}), load {_loadavg()}")
     probe_peak()
     return result
 

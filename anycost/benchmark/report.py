@@ -17,28 +17,46 @@ def fmt_cell(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def markdown_table(result: BenchResult) -> str:
-    """Config, true GMACs, ref ms, kernel ms, speed-up, kernel GFLOP/s and % of the measured peak."""
+    """Config, true GMACs, ref ms, kernel ms, speed-up, kernel GFLOP/s and % of the measured peak; when
+    bf16 was timed also kernel-bf16 ms, its speed-up over the fp32 kernel, GFLOP/s and % of the bf16 peak."""
     peak = result.peak.gflops if result.peak else None
+    peak_bf16 = result.peak_bf16.gflops if result.peak_bf16 else None
+    bf16 = any("kernel-bf16" in r.ms for r in result.rows)
     lines = ["| config (res/ratio) | true GMACs | ref ms | kernel ms | speed-up | ref GFLOP/s | kernel GFLOP/s "
-             "| kernel % of peak |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| kernel % of peak |" + (" kernel-bf16 ms | bf16 / fp32 speed-up | bf16 GFLOP/s | bf16 % of bf16 peak |"
+                                       if bf16 else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" * 4 if bf16 else "")]
     for r in result.rows:
         k = r.gflops("kernel")
         pct = 100 * k / peak if k is not None and peak else None
-        lines.append(f"| {r.label} | {r.macs / 1e9:.2f} | {fmt_cell(r.ms.get('ref'), '.1f')} | "
-                     f"{fmt_cell(r.ms.get('kernel'), '.1f')} | {fmt_cell(r.speedup(), '.2f', 'x')} | "
-                     f"{fmt_cell(r.gflops('ref'), '.1f')} | {fmt_cell(k, '.1f')} | {fmt_cell(pct, '.0f', '%')} |")
+        line = (f"| {r.label} | {r.macs / 1e9:.2f} | {fmt_cell(r.ms.get('ref'), '.1f')} | "
+                f"{fmt_cell(r.ms.get('kernel'), '.1f')} | {fmt_cell(r.speedup(), '.2f', 'x')} | "
+                f"{fmt_cell(r.gflops('ref'), '.1f')} | {fmt_cell(k, '.1f')} | {fmt_cell(pct, '.0f', '%')} |")
+        if bf16:
+            kb = r.gflops("kernel-bf16")
+            pct_b = 100 * kb / peak_bf16 if kb is not None and peak_bf16 else None
+            line += (f" {fmt_cell(r.ms.get('kernel-bf16'), '.1f')} | "
+                     f"{fmt_cell(r.speedup('kernel', 'kernel-bf16'), '.2f', 'x')} | {fmt_cell(kb, '.1f')} | "
+                     f"{fmt_cell(pct_b, '.0f', '%')} |")
+        lines.append(line)
     return "\n".join(lines)
 
 
 def report_markdown(result: BenchResult) -> str:
     m = result.machine
-    head = ["# anycost bench", "", f"batch {m.get('batch', 1)}, fp32, noise const, {m.get('threads', '?')} threads, "
+    precisions = "+".join(m.get("precisions", ["fp32"]))
+    head = ["# anycost bench", "", f"batch {m.get('batch', 1)}, {precisions}, noise const, "
+            f"{m.get('threads', '?')} threads, "
             f"{m.get('clock', 'wall')} clock, malloc {m.get('malloc', 'default')}, "
             f"torch {m.get('torch', '?')}, {m.get('time', '')}".rstrip(", "), ""]
     if result.peak:
         runs = f"; best of runs {m['peak_runs_gflops']}" if m.get("peak_runs_gflops") else ""
         head += [f"measured peak: **{result.peak.gflops:.1f} GFLOP/s** ({result.peak.shape}, "
                  f"{result.peak.ms:.1f} ms{runs})", ""]
+    if result.peak_bf16:
+        runs = f"; best of runs {m['peak_bf16_runs_gflops']}" if m.get("peak_bf16_runs_gflops") else ""
+        head += [f"measured bf16 peak: **{result.peak_bf16.gflops:.1f} GFLOP/s** ({result.peak_bf16.shape}, "
+                 f"{result.peak_bf16.ms:.1f} ms{runs})", ""]
     if m.get("loads"):
         head += [f"best median of {m.get('passes', 1)} pass(es); 1-min load average at each peak probe: "
                  f"{m['loads']}", ""]
@@ -55,7 +73,7 @@ def plot(result: BenchResult, path: str | Path) -> Path | None:
     except ImportError:
         return None
     labels = [r.label for r in result.rows]
-    impls = [i for i in IMPLS if any(i in r.ms for r in result.rows)]
+    impls = [i for i in IMPLS + tuple(f"{i}-bf16" for i in IMPLS) if any(i in r.ms for r in result.rows)]
     fig, (ax_ms, ax_gf) = plt.subplots(1, 2, figsize=(max(8, 0.7 * len(labels) + 4), 4.5))
     width = 0.8 / max(1, len(impls))
     for j, impl in enumerate(impls):
@@ -71,7 +89,8 @@ def plot(result: BenchResult, path: str | Path) -> Path | None:
     for ax in (ax_ms, ax_gf):
         ax.set_xticks(range(len(labels)), labels, rotation=60, fontsize=8)
         ax.legend(fontsize=8)
-    fig.suptitle(f"anycost generator, fp32, batch {result.machine.get('batch', 1)}, "
+    precisions = "+".join(result.machine.get("precisions", ["fp32"]))
+    fig.suptitle(f"anycost generator, {precisions}, batch {result.machine.get('batch', 1)}, "
                  f"{result.machine.get('threads', '?')} threads")
     fig.tight_layout()
     path = Path(path)

@@ -11,18 +11,25 @@ The native CPU kernels are compiled for several instruction-set levels (portable
 the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=portable|avx2|avx512` forces a lower
 one (a level the CPU lacks is an error when the ops are first used). `cpu_capability()` says which
 level runs, `cpu_capabilities()` which ones this CPU supports.
+
+`modulated_conv2d(..., precision="bf16")` runs the convolution in bf16 through oneDNN (`anycost.ops.bf16`:
+prepacked, cached weights; fp32 accumulation) and everything around it (demodulation, blur, noise, bias,
+activation) in fp32; it is for inference on the CPU (a bf16 layer's output carries no gradient). Narrow
+layers, where bf16 measured slower than the fp32 kernels, stay in fp32 (`anycost.ops.bf16.pays`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from anycost.ops import _ext, ref
+from anycost.ops import _ext, bf16, ref
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["NATIVE", "bias_act", "cpu_capabilities", "cpu_capability", "fir_kernel", "modulated_conv2d",
-           "resolve_impl", "to_rgb", "upfirdn2d"]
+__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability",
+           "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
+#: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
+PRECISIONS = ("fp32", "bf16")
 #: Whether the native ops are loaded; decided once at import (so compiled graphs see a constant).
 NATIVE = _ext.load() is not None
 
@@ -109,10 +116,47 @@ def _check_modconv(x, weight, styles, upsample, noise):
             raise ValueError(f"noise must be [1 or {n}, 1, H_out, W_out] for this output, got {tuple(noise.shape)}")
 
 
+def check_precision(precision: str, *tensors) -> None:
+    """A clear error for an unknown precision, and for bf16 off the CPU."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16" and any(t is not None and t.device.type != "cpu" for t in tensors):
+        raise ValueError("precision='bf16' runs on the CPU only")
+
+
+def _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                           activate, impl):
+    """The conv in bf16 (`bf16.conv`), then blur, demodulation, noise, bias and activation in fp32. Inference
+    only: oneDNN's prepacked ops have no gradients, so this runs under no_grad (the output requires none)."""
+    with torch.no_grad():
+        return _bf16_forward(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                             activate, impl)
+
+
+def _bf16_forward(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate,
+                  impl):
+    out, square_sums = bf16.conv(x.float(), weight, styles.float(), weight_scale, upsample)
+    if upsample:
+        out = upfirdn2d(out, fir_kernel(gain=4.0), pad=(1, 1), impl=impl)
+    if demodulate:  # the same formula as the reference, from the fp32 weight's cached sums of squares
+        demod = torch.rsqrt(styles.float().square() @ square_sums.T + ref.DEMOD_EPS)
+        out.mul_(demod.reshape(*demod.shape, 1, 1))
+    if noise is not None:
+        out.add_(noise_strength.float() * noise.float())
+    bias = None if bias is None else bias.float()
+    return bias_act(out, bias, "lrelu" if activate else "linear", impl=impl)
+
+
 def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsample=False, noise=None,
-                     noise_strength=None, bias=None, activate=False, impl="auto"):
-    """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition."""
+                     noise_strength=None, bias=None, activate=False, impl="auto", precision="fp32"):
+    """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition. `precision="bf16"`
+    convolves in bf16 through oneDNN where that pays (`bf16.pays`; CPU; fp32 in and out; inference only: the
+    output of a bf16 layer carries no gradient)."""
     _check_modconv(x, weight, styles, upsample, noise)
+    check_precision(precision, x, weight, styles, noise, noise_strength, bias)
+    if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0], upsample):
+        return _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength,
+                                      bias, activate, impl)
     if resolve_impl(impl, x, weight, styles, noise, noise_strength, bias) == "kernel":
         return torch.ops.anycost.modulated_conv2d(x, weight, styles, weight_scale, demodulate, upsample, noise,
                                             noise_strength, bias, activate)

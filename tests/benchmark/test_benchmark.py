@@ -168,3 +168,23 @@ def test_cli_bench_bad_args(tmp_path, bad, capsys):
             "--resolutions", "16", "--ratios", "1.0", "--repeats", "1", "--out", str(tmp_path), *bad]
     assert main(argv) == 1
     assert "anycost bench: error:" in capsys.readouterr().err
+
+
+def test_cli_bench_bf16_interleaved_with_its_peak(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["bench", "--model-resolution", "32", "--channel-multiplier", "0.125", "--impls", "kernel",
+            "--precision", "fp32,bf16", "--resolutions", "16", "--ratios", "1.0", "--repeats", "1", "--threads", "1",
+            "--out", str(out)]
+    assert main(argv) == 0
+    assert "bf16 / fp32 speed-up" in capsys.readouterr().out
+    result = B.load_result(out / "bench.json")
+    assert set(result.rows[0].ms) == {"kernel", "kernel-bf16"}
+    assert result.peak_bf16 is not None and result.peak_bf16.shape.startswith("bfloat16")
+    assert "measured bf16 peak" in (out / "bench.md").read_text()
+
+
+def test_cli_bench_bad_precision(tmp_path, capsys):
+    argv = ["bench", "--model-resolution", "32", "--channel-multiplier", "0.125", "--no-peak", "--impls", "ref",
+            "--precision", "fp16", "--resolutions", "16", "--ratios", "1.0", "--repeats", "1", "--out", str(tmp_path)]
+    assert main(argv) == 1
+    assert "precision must be one of" in capsys.readouterr().err

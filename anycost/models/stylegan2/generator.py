@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from anycost import ops
 from anycost.models.stylegan2.arch import GeneratorArch, n_layers
 from anycost.models.stylegan2.config import SubnetConfig
 from anycost.models.stylegan2.layers import EqualLinear, PixelNorm, StyledConv, ToRGB
@@ -159,13 +160,21 @@ class Generator(nn.Module):
         return noise[:count]
 
     def forward(self, w: torch.Tensor, config: SubnetConfig | None = None, noise="random", truncation: float = 1.0,
-                return_rgbs: bool = False, impl: str = "auto", rng: torch.Generator | None = None):
+                return_rgbs: bool = False, impl: str = "auto", rng: torch.Generator | None = None,
+                precision: str = "fp32"):
         """Render images from W [N, style_dim] or W+ [N, n_styles, style_dim].
 
         Returns the raw output [N, 3, res, res] (nominally in [-1, 1], never clamped), or
         ``(image, rgbs)`` with the skip image of every scale up to `res` when `return_rgbs`.
         `noise` is "random" (drawn with `rng`), "const" (the stored buffers) or a list of tensors.
+        `precision="bf16"` runs the 3x3 styled convolutions in bf16 (oneDNN, fp32 accumulation; the model, `w`
+        and the output stay fp32; CPU only; inference only: no gradient passes those layers); `impl` still
+        picks the fp32 ops around them.
         """
+        ops.check_precision(precision)
+        if w.dtype != self.w_avg.dtype:
+            raise TypeError(f"w is {w.dtype} but the generator is {self.w_avg.dtype}: pass w in the generator's "
+                            f"dtype (for bf16 rendering keep both float32 and pass precision='bf16')")
         if config is None:
             config = self.full_config
         elif not isinstance(config, SubnetConfig):
@@ -177,12 +186,13 @@ class Generator(nn.Module):
         noises = self._noise(noise, styles.shape[0], len(widths) - 1, rng)
 
         x = self.input.input[:, : widths[0]].expand(styles.shape[0], -1, -1, -1)
-        x = self.conv1(x, styles[:, 0], widths[1], noises[0], impl)
+        x = self.conv1(x, styles[:, 0], widths[1], noises[0], impl, precision)
         skip = self.to_rgb1(x, styles[:, 1], impl=impl)
         rgbs = [skip]
         for k in range((len(widths) - 2) // 2):
-            x = self.convs[2 * k](x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl)
-            x = self.convs[2 * k + 1](x, styles[:, 2 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], impl)
+            x = self.convs[2 * k](x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl, precision)
+            x = self.convs[2 * k + 1](x, styles[:, 2 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], impl,
+                                      precision)
             skip = self.to_rgbs[k](x, styles[:, 3 + 2 * k], skip, impl)
             rgbs.append(skip)
         return (skip, rgbs) if return_rgbs else skip

@@ -87,13 +87,13 @@ class StyledConv(nn.Module):
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channel)
 
-    def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto"):
+    def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto", precision: str = "fp32"):
         c_in = x.shape[1]
         styles = self.conv.modulation(w, c_in, impl=impl)
         return ops.modulated_conv2d(
             x, self.conv.sliced(c_out, c_in), styles, weight_scale=self.conv.scale, demodulate=True,
             upsample=self.upsample, noise=noise, noise_strength=self.noise.weight,
-            bias=self.activate.bias[:c_out], activate=True, impl=impl,
+            bias=self.activate.bias[:c_out], activate=True, impl=impl, precision=precision,
         )
 
 
