@@ -16,8 +16,8 @@ ROOT = Path(anycost.__file__).parent
 #: Bottom to top. A module may import its own layer and the ones below; the root (the public API) and the
 #: command line sit on top of everything.
 LAYERS = (
-    ("anycost._version", "anycost.fileio", "anycost.images", "anycost.jsonrecord", "anycost.memory", "anycost.subnet",
-     "anycost.assets", "anycost.cli_args"),
+    ("anycost._version", "anycost.checks", "anycost.fileio", "anycost.images", "anycost.jsonrecord", "anycost.memory",
+     "anycost.subnet", "anycost.assets", "anycost.cli_args"),
     ("anycost.ops",),
     ("anycost.models",),
     ("anycost.data", "anycost.metrics"),

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
+from anycost.checks import check_int
 from anycost.metrics.fid import FeatureStats, fid
 from anycost.models.i2i import I2IConfig, I2IGenerator
-from anycost.search.evolution import check_int
 
 METRICS = ("l1", "perceptual", "fid")
 REFERENCES = ("target", "teacher")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from anycost.checks import check_int
 from anycost.fileio import atomic_write
 from anycost.gan_compression.config import RunConfig
 from anycost.gan_compression.distill import STUDENT_FILES, load_teacher
@@ -19,7 +20,7 @@ from anycost.gan_compression.fitness import SubnetQuality, reference_images
 from anycost.gan_compression.space import I2ISpace
 from anycost.gan_compression.tasks import validation_pairs
 from anycost.models.i2i import I2IConfig, I2IGenerator, load_generator
-from anycost.search.evolution import Evaluated, check_int, evolve
+from anycost.search.evolution import Evaluated, evolve
 from anycost.search.run import parse_macs_budget, plot_pareto
 
 MAC_COSTS = {"macs": "true MACs", "paper_macs": "MACs as the paper counts them"}

@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anycost.checks import check_positive
 from anycost.fileio import write_tagged_safetensors
-from anycost.metrics.consistency import check_configs, check_positive, downsample_to, same_latent_outputs
+from anycost.metrics.consistency import check_configs, downsample_to, same_latent_outputs
 from anycost.models.stylegan2 import SubnetConfig
 
 FORMAT = "anycost-attribute-classifier"

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from anycost.checks import check_positive
 from anycost.models.stylegan2 import SubnetConfig
 
 
@@ -58,13 +59,6 @@ def check_configs(G, configs) -> list[SubnetConfig]:
         if c.arch != G.arch:
             raise ValueError(f"config {c.describe()} is for {c.arch}, the generator is {G.arch}")
     return configs
-
-
-def check_positive(**values) -> None:
-    """ValueError unless every keyword value is a positive int (bools refused)."""
-    for label, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{label} must be a positive integer, got {value!r}")
 
 
 def _render_each(G, w, noise, configs, truncation, impl):

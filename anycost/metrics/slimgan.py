@@ -38,8 +38,9 @@ from dataclasses import dataclass
 
 import torch
 
+from anycost.checks import check_positive
 from anycost.images import to_rgb
-from anycost.metrics.consistency import check_configs, check_positive, downsample_to, same_latent_outputs
+from anycost.metrics.consistency import check_configs, downsample_to, same_latent_outputs
 from anycost.metrics.fid import (
     FeatureStats,
     _default_extractor,

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from anycost.checks import check_int
 from anycost.fileio import atomic_write
 from anycost.search.space import canonical
 
@@ -73,12 +74,6 @@ class SearchResult:
         """The fittest evaluated candidate whose cost is at most `budget` (None if there is none)."""
         within = [e for e in self.history if e.cost <= budget]
         return min(within, key=lambda e: (e.fitness, e.cost)) if within else None
-
-
-def check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def check_budget(name: str, value) -> float:

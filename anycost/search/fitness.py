@@ -11,9 +11,9 @@ import math
 
 import torch
 
+from anycost.checks import check_int
 from anycost.metrics.consistency import downsample_to
 from anycost.metrics.perceptual import load_perceptual
-from anycost.search.evolution import check_int
 
 
 class SubnetFitness:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from anycost.search.evolution import Evaluated, check_budget, check_int, evolve
+from anycost.checks import check_int
+from anycost.search.evolution import Evaluated, check_budget, evolve
 from anycost.search.fitness import SubnetFitness, paired_difference
 from anycost.search.space import SEARCH_RATIOS, canonical
 

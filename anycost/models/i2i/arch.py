@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
+from anycost.checks import check_int
+
 #: Layers before and after the residual blocks in `I2IArch.widths`.
 HEAD_LAYERS = ("stem", "down1", "down2")
 TAIL_LAYERS = ("up1", "up2")
@@ -33,14 +35,8 @@ SIZE_MULTIPLE = 4
 MIN_SIZE = 8
 
 
-def _positive_int(value, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
 def check_image_size(size, what: str = "image_size") -> int:
-    _positive_int(size, what)
+    check_int(what, size)
     if size % SIZE_MULTIPLE or size < MIN_SIZE:
         raise ValueError(f"{what} must be a multiple of {SIZE_MULTIPLE} and at least {MIN_SIZE}, got {size}")
     return size
@@ -70,20 +66,20 @@ class I2IArch:
             raise ValueError(f"separable must be a bool, got {self.separable!r}")
         check_image_size(self.image_size)
         for name in ("in_channels", "out_channels", "step"):
-            _positive_int(getattr(self, name), name)
+            check_int(name, getattr(self, name))
         if len(widths) < len(HEAD_LAYERS) + len(TAIL_LAYERS) + 1:
             raise ValueError(f"widths needs stem, down1, down2, at least one residual block, up1 and up2 "
                              f"({len(HEAD_LAYERS) + len(TAIL_LAYERS) + 1} or more values), got {len(widths)}")
         for name, width in zip(self.layer_names, widths):
-            _positive_int(width, f"width of layer {name!r}")
+            check_int(f"width of layer {name!r}", width)
             if width % self.step:
                 raise ValueError(f"width of layer {name!r} must be a multiple of the step {self.step}, got {width}")
 
     @classmethod
     def resnet(cls, ngf: int = 64, n_blocks: int = 9, **kwargs) -> I2IArch:
         """The paper's generator: ``ngf`` filters after the stem, doubled by each downsampling conv."""
-        _positive_int(ngf, "ngf")
-        _positive_int(n_blocks, "n_blocks")
+        check_int("ngf", ngf)
+        check_int("n_blocks", n_blocks)
         return cls((ngf, 2 * ngf, 4 * ngf, *(4 * ngf,) * n_blocks, 2 * ngf, ngf), **kwargs)
 
     @property

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from anycost.checks import check_int
+
 BACKBONES = ("dcgan", "resnet")
 #: How class-conditional BNs handle widths: the paper's sliceable cBN ("+": one class table at full
 #: width, prefix-sliced, times a private affine per width) or the naive one ("x": a class table per width).
@@ -47,10 +49,10 @@ class SlimArch:
         if len(self.channels) < 2:
             raise ValueError(f"channels needs at least 2 stages (one upsampling), got {self.channels}")
         for name in ("z_dim", "bottom_width", "img_channels"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("num_classes", self.num_classes, 0)
+            check_int(name, getattr(self, name), 1)
+        check_int("num_classes", self.num_classes, 0)
         for c in self.channels:
-            _check_int("every entry of channels", c, 1)
+            check_int("every entry of channels", c, 1)
         if not self.widths or list(self.widths) != sorted(set(self.widths)):
             raise ValueError(f"widths must be a non-empty, strictly increasing sequence, got {self.widths}")
         for w in self.widths:
@@ -114,6 +116,3 @@ class SlimArch:
             raise ValueError(f"bad SlimArch: {err}") from None
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
+from anycost.checks import check_int
 from anycost.jsonrecord import check_record, loads_object
 from anycost.models.slimgan import DEFAULT_WIDTHS, SlimArch
-from anycost.models.slimgan.arch import _check_int
 from anycost.models.slimgan.discriminators import MODES, stage_layout
 
 SLIM_TRAIN_CONFIG_VERSION = 1
@@ -67,13 +67,13 @@ class SlimTrainConfig:
             raise ValueError(f"distillation {self.distill!r} needs at least two widths: a single width (the "
                              "individual baseline) trains with distill 'none'")
         for name in ("ndf", "steps", "batch", "n_dis", "sample_every", "checkpoint_every"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("seed", self.seed, 0)
+            check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
         if self.n_share is not None:
             if self.d_mode != "shared":
                 raise ValueError(f"n_share applies to d_mode 'shared' only, not {self.d_mode!r}")
             n_stages = len(stage_layout(self.arch, self.ndf))
-            _check_int("n_share", self.n_share, 0)
+            check_int("n_share", self.n_share, 0)
             if self.n_share > n_stages:
                 raise ValueError(f"n_share must be at most {n_stages} (the {self.arch.backbone} discriminator's "
                                  f"stages), got {self.n_share}")

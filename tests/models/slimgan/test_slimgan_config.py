@@ -83,7 +83,7 @@ def test_bad_json(text, message):
     (dict(backbone="resnet", channels=(8, 8), widths=(0.0, 1.0)), r"in \(0, 1\]"),
     (dict(backbone="resnet", channels=(8, 2)), "width 0.25 leaves no channel"),
     (dict(backbone="resnet", channels=(8, 8), num_classes=-1), "num_classes must be an integer >= 0"),
-    (dict(backbone="resnet", channels=(8, 8), z_dim=0), "z_dim must be an integer >= 1"),
+    (dict(backbone="resnet", channels=(8, 8), z_dim=0), "z_dim must be a positive integer"),
 ])
 def test_bad_arch(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -31,7 +31,7 @@ def test_json_round_trip():
     ({"distill": "all"}, "distill must be one of"),
     ({"lam": -1.0}, "lambda"),
     ({"ema": 1.0}, "ema"),
-    ({"batch": 0}, "batch must be an integer >= 1"),
+    ({"batch": 0}, "batch must be a positive integer"),
     ({"n_share": 8}, "n_share must be at most 7"),
     ({"n_share": 1, "d_mode": "same"}, "n_share applies to d_mode 'shared' only"),
     ({"betas": (0.5, 1.0)}, "betas"),
