@@ -6,8 +6,8 @@
 - `teacher`: pix2pix training of the teacher; `distill`: distillation into a student and once-for-all supernet
   training (one random sub-network per step);
 - `space`: `I2ISpace`, the supernet's sub-networks for `search.evolve`; `fitness`: `SubnetQuality`, a sub-network
-  judged without retraining; `latency`: a per-conv latency table; `search`: `run_search` under a MACs budget;
-  `finetune`: `FinetuneRun` of the pick exported as a plain network, and `export_subnet`;
+  judged without retraining; `latency`: a per-conv latency table; `search`: `run_search` under a MACs and/or
+  latency budget; `finetune`: `FinetuneRun` of the pick exported as a plain network, and `export_subnet`;
 - `cli`: ``anycost gan-compression train-teacher | distill | search | finetune | export``.
 """
 

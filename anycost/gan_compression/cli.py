@@ -90,10 +90,14 @@ def add_parser(sub) -> None:
 def _add_search(commands) -> None:
     # choices are checked by run_search (a one-line error), so that building the parser imports no torch
     p = commands.add_parser("search", help="evolutionary search for the best sub-network of a supernet under a "
-                            "MACs budget, evaluated without retraining", formatter_class=cli_args.HelpFormatter)
+                            "MACs and/or latency budget, evaluated without retraining",
+                            formatter_class=cli_args.HelpFormatter)
     p.add_argument("--supernet", type=Path, required=True, help="the supernet's run folder (distill --supernet)")
-    p.add_argument("--budget-macs", required=True, help="a fraction of the full supernet's MACs (0.5) or MACs "
-                   "(2M, 0.002G)")
+    p.add_argument("--budget-macs", help="a fraction of the full supernet's MACs (0.5) or MACs (2M, 0.002G); with "
+                   "--budget-ms an extra constraint")
+    p.add_argument("--budget-ms", type=float, help="latency budget (ms, batch 1) predicted by a per-conv table")
+    p.add_argument("--latency-table", type=Path, help="latency table JSON (default: OUT/latency.json, measured "
+                   "once if absent)")
     p.add_argument("--paper-macs", action="store_true", help="count MACs as the paper does (transposed convs at "
                    "their output size) instead of the true count")
     p.add_argument("--grouping", default="layer", help="layer: a width per layer; paper: the "
@@ -103,7 +107,10 @@ def _add_search(commands) -> None:
     p.add_argument("--reference", default="target", help="target or teacher: compare with the real targets or "
                    "the teacher's outputs")
     p.add_argument("--perceptual", default="auto", help="the perceptual distance of --metric perceptual")
-    p.add_argument("--samples", "-n", type=int, default=256, help="validation pairs the fitness uses")
+    p.add_argument("--samples", "-n", type=int, default=256, help="validation pairs the fitness uses (the first)")
+    p.add_argument("--validate", type=int, default=256, help="validation pairs after those (another set) on which "
+                   "the final parents and the uniform sub-networks within budget are measured again to pick the "
+                   "result (0 = the search's best)")
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--generations", type=int, default=20)
     p.add_argument("--parents", type=int, default=10, help="top sub-networks kept per generation")
@@ -227,19 +234,25 @@ def cmd_search(args) -> None:
     from anycost.gan_compression.search import run_search
 
     cli_args.set_threads(args.threads)
-    s = run_search(args.supernet, args.out, budget_macs=args.budget_macs,
-                   cost="paper_macs" if args.paper_macs else "macs", grouping=args.grouping, n=args.samples,
-                   metric=args.metric, reference=args.reference, perceptual=args.perceptual,
-                   population=args.population, generations=args.generations, parents=args.parents,
-                   n_crossover=args.crossover, n_mutation=args.mutation, p_mutation=args.p_mutation, seed=args.seed,
-                   resume=args.resume, progress=not args.no_progress, log=lambda line: print(line, flush=True))
-    b, full = s["best"], s["full"]
-    print(f"best: {b['describe']} ({full['macs'] / b['macs']:.1f}x fewer true MACs than the full supernet; "
-          f"{b['paper_macs'] / 1e6:.4g} M as the paper counts), {s['metric']} {b['fitness']:.5g} "
+    s = run_search(args.supernet, args.out, budget_macs=args.budget_macs, budget_ms=args.budget_ms,
+                   latency_table=args.latency_table, cost="paper_macs" if args.paper_macs else "macs",
+                   grouping=args.grouping, n=args.samples, validate=args.validate, metric=args.metric,
+                   reference=args.reference, perceptual=args.perceptual, population=args.population,
+                   generations=args.generations, parents=args.parents, n_crossover=args.crossover,
+                   n_mutation=args.mutation, p_mutation=args.p_mutation, seed=args.seed, resume=args.resume,
+                   progress=not args.no_progress, log=lambda line: print(line, flush=True))
+    b, full, v = s["best"], s["full"], s["validation"]
+    unit = (lambda c: f"{c:.3g} ms") if s["budget_ms"] is not None else (lambda c: f"{c / 1e6:.4g} M")
+    print(f"picked: {b['describe']} ({unit(b['cost'])}; {full['macs'] / b['macs']:.1f}x fewer true MACs than the "
+          f"full supernet; {b['paper_macs'] / 1e6:.4g} M as the paper counts), {s['metric']} {b['fitness']:.5g} "
           f"(full supernet {full['fitness']:.5g})")
+    if v is not None:
+        there = {tuple(f["widths"]): f["validation"] for f in v["finalists"]}
+        print(f"on {v['n']} other pairs: picked {there[tuple(b['widths'])]:.5g}, the search's own best "
+              f"({v['search_best']['describe']}) {there[tuple(v['search_best']['widths'])]:.5g}")
     for row in s["uniform_at_equal_cost"]:
         u, found = row["uniform"], row["searched"]
-        print(f"at <= {u['cost'] / 1e6:.4g} M: uniform {u['fitness']:.5g}, searched "
+        print(f"at <= {unit(u['cost'])}: uniform {u['fitness']:.5g}, searched "
               f"{found['fitness'] if found else float('nan'):.5g}")
     print(f"{s['evaluated']} sub-networks evaluated in {s['generations'] + 1} generations; wrote best.json, "
           f"pareto.json, pareto.png, state.json in {args.out}")

@@ -52,15 +52,22 @@ def _width_pairs(arch: I2IArch):
                 yield tuple(widths)
 
 
+def table_specs(arch: I2IArch) -> dict:
+    """Every conv a sub-network of supernet `arch` can run, by table key (the `conv_specs` entry of its first
+    occurrence): the keys a complete table of `arch` has."""
+    specs = {}
+    for widths in _width_pairs(arch):
+        for spec in conv_specs(arch, widths):
+            specs.setdefault(_key(spec), spec)
+    return specs
+
+
 def measure_i2i_latency(G, repeats: int = 5, warmup: int = 1, seed: int = 0) -> I2ILatencyTable:
     """Time every conv of supernet `G` at every width pair its sub-networks can give it (median of `repeats`
     calls after `warmup`), batch 1, at ``G.arch.image_size``."""
     from anycost.benchmark import machine_info, time_call
 
-    specs = {}
-    for widths in _width_pairs(G.arch):
-        for spec in conv_specs(G.arch, widths):
-            specs.setdefault(_key(spec), spec)
+    specs = table_specs(G.arch)
     gen = torch.Generator().manual_seed(seed)
     entries = {}
     with torch.inference_mode():

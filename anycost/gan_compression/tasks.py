@@ -101,9 +101,16 @@ def load_pairs(name: str, split: str = "train") -> PairedData:
     return PairedData(task, inputs[idx], targets[idx])
 
 
-def validation_pairs(task: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `n` validation pairs of `task` (all when None): (inputs, targets) float [n, 3, H, W] in [-1, 1]."""
+def validation_pairs(task: str, n: int | None = None, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` validation pairs of `task` from the `offset`-th on (all the rest when `n` is None): (inputs, targets)
+    float [n, 3, H, W] in [-1, 1]. Sets of disjoint ranges share no pair (the search's fitness pairs and the
+    pairs its pick is checked on)."""
     data = load_pairs(task, "validation")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(data)):
-        raise ValueError(f"n must be an integer in 1..{len(data)} (the validation pairs of {task}), got {n!r}")
-    return data.batch(slice(0, n))
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < len(data):
+        raise ValueError(f"offset must be an integer in 0..{len(data) - 1} (the validation pairs of {task}), "
+                         f"got {offset!r}")
+    left = len(data) - offset
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= left):
+        raise ValueError(f"n must be an integer in 1..{left} (the validation pairs of {task} from {offset} on), "
+                         f"got {n!r}")
+    return data.batch(slice(offset, None if n is None else offset + n))

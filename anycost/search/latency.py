@@ -95,7 +95,12 @@ class LatencyTable:
         entries = {str(k): float(v) for k, v in data["entries"].items()}
         if any(not v > 0 for v in entries.values()):
             raise ValueError("latency table entries must be positive")
-        return cls(cls.arch_type.from_dict(data["arch"]), entries, data.get("impl", "auto"), data.get("threads", 1),
+        try:
+            arch = cls.arch_type.from_dict(data["arch"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"the table is not of a {cls.arch_type.__name__} generator (a table of another "
+                             f"generator family?): {err}") from None
+        return cls(arch, entries, data.get("impl", "auto"), data.get("threads", 1),
                    float(data.get("mapping_ms", 0.0)), data.get("machine", {}))
 
     def save(self, path) -> Path:

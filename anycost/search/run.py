@@ -10,9 +10,10 @@ from pathlib import Path
 import torch
 
 from anycost.checks import check_int
+from anycost.search.budget import CostModel, load_or_measure_table, validation_pick
 from anycost.search.evolution import Evaluated, check_budget, evolve
 from anycost.search.fitness import SubnetFitness, paired_difference
-from anycost.search.space import SEARCH_RATIOS, canonical
+from anycost.search.space import SEARCH_RATIOS
 
 
 def parse_macs_budget(text, full_macs: int) -> float:
@@ -122,7 +123,7 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
     macs_limit = parse_macs_budget(budget_macs, full.macs) if budget_macs is not None else None
     if budget_ms is not None:
         budget_ms = check_budget("latency budget (ms)", budget_ms)
-    cost = _CostModel(G, out, tuple(ratios), resolution, macs_limit, budget_ms, latency_table, impl, progress, log)
+    cost = _cost_model(G, out, tuple(ratios), resolution, macs_limit, budget_ms, latency_table, impl, progress, log)
     fitness = SubnetFitness(G, n=n, seed=seed, perceptual=None if perceptual == "mse" else perceptual, impl=impl)
     uniform = cost.space.uniform_configs()
     log(f"search space: {cost.space.size()} configs at {resolution} px; budget {cost.budget / cost.scale:.4g} "
@@ -161,67 +162,43 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
     return summary
 
 
-class _CostModel:
-    """What the search minimises under: the space with its cost (MACs, or latency predicted by a per-layer
-    table), the budget, the extra MACs constraint of a latency search, and how the plot labels the cost."""
+def _cost_model(G, out: Path, ratios, resolution, macs_limit, budget_ms, latency_table, impl, progress, log):
+    """The `budget.CostModel` of a search of `G` at `resolution`: MACs, or latency predicted by a per-layer
+    table (given, out/latency.json, or measured now) that must cover every width of `ratios`."""
+    from anycost.search.latency import LatencyTable, measure_latency_table, missing_keys
+    from anycost.search.space import GeneratorSpace
 
-    def __init__(self, G, out: Path, ratios, resolution, macs_limit, budget_ms, latency_table, impl, progress, log):
-        from anycost.search.latency import LatencyTable, missing_keys
-        from anycost.search.space import GeneratorSpace
+    table = None
+    if budget_ms is not None:
+        def measure():
+            log(f"measuring the per-layer latency table ({torch.get_num_threads()} thread(s), impl={impl}) ...")
+            return measure_latency_table(G, ratios, resolution=resolution, impl=impl, progress=progress)
 
-        self.table = None
-        if budget_ms is None:
-            self.space = GeneratorSpace(G.arch, (resolution,), ratios=ratios)
-            self.budget, self.label, self.scale, self.constraints = macs_limit, "true GMACs (batch 1)", 1e9, []
-            return
-        if isinstance(latency_table, LatencyTable):
-            self.table = latency_table
-        else:
-            self.table = _latency_table(G, out, latency_table, ratios, resolution, impl, progress, log)
-        missing = missing_keys(self.table, ratios, resolution)
+        table = latency_table if isinstance(latency_table, LatencyTable) else \
+            load_or_measure_table(out, latency_table, LatencyTable.load, measure, log)
+        missing = missing_keys(table, ratios, resolution)
         if missing:
             raise ValueError(f"the latency table lacks {len(missing)} layer(s) that widths of ratios {list(ratios)} "
                              f"can need (e.g. {missing[0]}): measure one with these ratios (anycost search does "
                              f"when no --latency-table is given and OUT/latency.json is absent)")
-        self.space = GeneratorSpace(G.arch, (resolution,), ratios=ratios, cost=self.table)
-        self.budget, self.label, self.scale = budget_ms, "predicted latency (ms, batch 1)", 1.0
-        self.constraints = [("MACs", lambda c: float(c.macs), macs_limit)] if macs_limit is not None else []
 
-    def within(self, config) -> bool:
-        return self.space.cost(config) <= self.budget and all(fn(config) <= lim for _, fn, lim in self.constraints)
+    def make_space(cost):
+        return GeneratorSpace(G.arch, (resolution,), ratios=ratios, cost="macs" if cost is None else cost)
 
-
-def _latency_table(G, out: Path, path, ratios, resolution, impl, progress, log):
-    """The latency table at `path` (default: out/latency.json) when it exists, else one measured now and saved."""
-    from anycost.search.latency import LatencyTable, measure_latency_table
-
-    table_path = Path(path) if path is not None else out / "latency.json"
-    if table_path.is_file():
-        table = LatencyTable.load(table_path)
-        log(f"latency table: {table_path} ({len(table.entries)} layers, {table.threads} thread(s))")
-        return table
-    if path is not None:
-        raise FileNotFoundError(f"no latency table at {path}")
-    log(f"measuring the per-layer latency table ({torch.get_num_threads()} thread(s), impl={impl}) ...")
-    table = measure_latency_table(G, ratios, resolution=resolution, impl=impl, progress=progress)
-    table.save(out / "latency.json")
-    log(f"wrote {out / 'latency.json'}")
-    return table
+    return CostModel(make_space, macs_limit, budget_ms, table, macs_of=lambda c: float(c.macs),
+                     macs_label="true GMACs (batch 1)", macs_scale=1e9)
 
 
 def _validate(G, result, fits, evaluated, fitness, cost, n: int, seed: int, impl: str, log):
     """(pick, report): the final parents and the uniform configs within budget measured again on `n` latents the
     search never saw; the best of them there is the pick."""
-    finalists = list(dict.fromkeys([e.candidate for e in result.parents] + [e.candidate for e in fits]))
     check = SubnetFitness(G, n=n, seed=seed, perceptual=fitness.perceptual, impl=impl)
-    scored = sorted(((check(c), cost.space.cost(c), canonical(cost.space.encode(c)), c) for c in finalists),
-                    key=lambda t: t[:3])
-    best = evaluated[scored[0][3]]
+    best, scored = validation_pick(result, fits, evaluated, check, cost.space)
     report = {"seed": seed, "n": n, "search_best": _entry(result.best, cost.table),
               "finalists": [{"describe": c.describe(), "widths": list(c.widths), "cost": c_cost,
-                             "fitness": fitness(c), "validation": value} for value, c_cost, _, c in scored]}
+                             "fitness": fitness(c), "validation": value} for value, c_cost, c in scored]}
     log(f"validation on {n} other latents (seed {seed}): picked {best.candidate.describe()} "
-        f"from {len(finalists)} finalists")
+        f"from {len(scored)} finalists")
     return best, report
 
 

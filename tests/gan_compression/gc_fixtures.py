@@ -1,11 +1,16 @@
-"""Helpers of the GAN Compression tests: tiny run configs on the real task, and the skip without Fashion-MNIST
-(a module of its own name: several test folders have a conftest.py, so `from conftest import` is ambiguous)."""
+"""Helpers of the GAN Compression tests: tiny run configs on the real task, the skip without Fashion-MNIST and
+the command-line helpers (a module of its own name: several test folders have a conftest.py, so `from conftest
+import` is ambiguous)."""
 
 import pytest
 
+from anycost.cli import main
 from anycost.models.i2i import I2IArch
 
 TASK = "fmnist-edges2shoes"
+#: A tiny `gan-compression search`: 8 fitness pairs (and the default 256 after them to check the pick on).
+SEARCH = ["--samples", 8, "--population", 4, "--parents", 2, "--crossover", 2, "--mutation", 2, "--generations", 2,
+          "--threads", 1, "--no-progress"]
 
 
 def fashion_missing() -> bool:
@@ -36,3 +41,16 @@ def student_config(teacher_dir, role="distill", **changes):
 
     teacher, _, _ = load_teacher(teacher_dir)
     return tiny_config(role, teacher=str(teacher_dir), teacher_arch=teacher.arch, **changes)
+
+
+def run_cli(*argv) -> int:
+    """`anycost gan-compression ARGV...` in this process; its exit status."""
+    return main(["gan-compression", *map(str, argv)])
+
+
+def error_of(capsys, *argv) -> str:
+    """The one-line error of a command that must fail."""
+    assert run_cli(*argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    return err

@@ -3,25 +3,13 @@
 import json
 
 import pytest
-from gc_fixtures import needs_fashion
+from gc_fixtures import error_of, needs_fashion, run_cli
 
-from anycost.cli import main
 from anycost.gan_compression.run import load_run_state
 from anycost.models.i2i import I2IArch, I2IGenerator, load_generator, read_metadata, save_generator
 
 pytestmark = needs_fashion
 TINY = ["--steps", "2", "--batch", "2", "--threads", "1", "--no-progress", "--checkpoint-every", "1"]
-
-
-def run_cli(*argv) -> int:
-    return main(["gan-compression", *map(str, argv)])
-
-
-def error_of(capsys, *argv) -> str:
-    assert run_cli(*argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    return err
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ import json
 
 import pytest
 import torch
-from gc_fixtures import TASK, needs_fashion
+from gc_fixtures import SEARCH, TASK, error_of, needs_fashion, run_cli
 
-from anycost.cli import main
 from anycost.gan_compression import validation_pairs
 from anycost.gan_compression.finetune import FinetuneRun, finetune_config
 from anycost.gan_compression.fitness import SubnetQuality
@@ -15,19 +14,6 @@ from anycost.gan_compression.search import load_supernet
 from anycost.models.i2i import I2IConfig, export, load_generator, read_metadata
 
 pytestmark = needs_fashion
-SEARCH = ["--samples", 8, "--population", 4, "--parents", 2, "--crossover", 2, "--mutation", 2, "--generations", 2,
-          "--threads", 1, "--no-progress"]
-
-
-def run_cli(*argv) -> int:
-    return main(["gan-compression", *map(str, argv)])
-
-
-def error_of(capsys, *argv) -> str:
-    assert run_cli(*argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    return err
 
 
 def test_fitness_evaluates_sub_networks_with_the_supernet_weights(supernet_dir):
