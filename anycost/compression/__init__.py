@@ -3,6 +3,8 @@
 - `prune(G, sparsity, scope)`: fine-grained magnitude pruning, stored as bitmask + values, run dense;
 - `prune_channels(G, keep)`: structured pruning to the leading channels (a smaller architecture);
 - `kmeans_quantize(G, bits)`: per-layer k-means weight sharing, stored as codebook + packed indices;
+- `quantize_int8(G, calibration)`: s8 weights per output channel, calibrated u8 activations, oneDNN int8 convs
+  where they are faster than fp32 (`int8`);
 - `CompressedGenerator`: what they return (a `Generator` plus its steps and weight encodings);
 - `files`: its file format (`FORMAT`, `save_generator`, `load_generator`);
 - `report`: distance to the uncompressed output, file size and latency ratio of each method and setting;
@@ -12,6 +14,7 @@
 from anycost.compression import files
 from anycost.compression.files import FORMAT, load_generator, save_generator
 from anycost.compression.generator import CompressedGenerator
+from anycost.compression.int8 import quantize_int8
 from anycost.compression.kmeans import kmeans_1d, kmeans_quantize
 from anycost.compression.pruning import config_for, prune, prune_channels
 from anycost.models import files as model_files
@@ -25,6 +28,7 @@ __all__ = [
     "load_generator",
     "prune",
     "prune_channels",
+    "quantize_int8",
     "save_generator",
 ]
 

@@ -5,7 +5,10 @@ A weight stored dense keeps its key. An encoded weight W (key K) is stored as
 - ``{"kind": "sparse"}``: ``K:mask`` (uint8, the nonzero pattern packed 8 per byte, row-major) and ``K:values``
   (float32, the nonzero values in the same order): 1/8 + 4 (1 - sparsity) bytes per weight instead of 4;
 - ``{"kind": "kmeans", "bits": b}``: ``K:codebook`` (float32, at most 2**b values) and ``K:indices`` (uint8, one
-  b-bit index per weight, packed): b/8 bytes per weight plus the codebook.
+  b-bit index per weight, packed): b/8 bytes per weight plus the codebook;
+- ``{"kind": "int8", "act_scale": a, "min_channels": c, "min_size": s}`` (`compression.int8`): ``K:q`` (int8,
+  flat) and ``K:scale`` (float32, one per output channel): 1 byte per weight; the spec holds the layer's
+  calibrated activation scale and the rule of where it runs int8.
 The encodings are derived from the dense weights at save time (the nonzeros; the distinct values), so what is
 saved is exactly what the model computes with. Loads check every part before the model is touched.
 """
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from anycost.compression import int8
 from anycost.compression.bitpack import pack_bits, unpack_bits
 from anycost.compression.generator import CompressedGenerator, build
 from anycost.fileio import CheckpointError, check_state, read_tagged_safetensors, write_tagged_safetensors
@@ -24,7 +28,8 @@ from anycost.models.stylegan2.arch import GeneratorArch
 
 FORMAT = "anycost-compressed-generator"
 FORMAT_VERSION = 1
-KINDS = ("sparse", "kmeans")
+KINDS = ("sparse", "kmeans", "int8")
+PARTS = {"sparse": ("mask", "values"), "kmeans": ("codebook", "indices"), "int8": ("q", "scale")}
 
 
 def _encode(key: str, weight: torch.Tensor, spec: dict) -> dict[str, torch.Tensor]:
@@ -32,6 +37,9 @@ def _encode(key: str, weight: torch.Tensor, spec: dict) -> dict[str, torch.Tenso
     if spec["kind"] == "sparse":
         mask = flat != 0
         return {f"{key}:mask": pack_bits(mask, 1), f"{key}:values": flat[mask].contiguous()}
+    if spec["kind"] == "int8":
+        q, scales = int8.quantize_weight(weight.detach().cpu().float())
+        return {f"{key}:q": q.reshape(-1).contiguous(), f"{key}:scale": scales.contiguous()}
     codebook = torch.unique(flat)
     if codebook.numel() > 2 ** spec["bits"]:
         raise ValueError(f"{key} holds {codebook.numel()} distinct values, more than {spec['bits']} bits index")
@@ -81,6 +89,15 @@ def _decode(stored: dict, key: str, spec: dict, shape: torch.Size, source: str) 
             if int(indices.max()) >= codebook.numel():
                 raise ValueError(f"index {int(indices.max())} past the codebook's {codebook.numel()} values")
             return codebook[indices].view(shape)
+        if spec.get("kind") == "int8":
+            if not isinstance(spec.get("act_scale"), float) or not spec["act_scale"] > 0:
+                raise ValueError(f"activation scale must be a positive number, got {spec.get('act_scale')!r}")
+            q = _part(stored, key, "q", torch.int8, source)
+            scales = _part(stored, key, "scale", torch.float32, source)
+            if q.numel() != count or scales.numel() != shape[1]:
+                raise ValueError(f"{q.numel()} int8 weights and {scales.numel()} scales for a weight of shape "
+                                 f"{tuple(shape)} (needs {count} and {shape[1]})")
+            return (q.float().view(shape) * scales.reshape(1, -1, 1, 1, 1)).contiguous()
     except ValueError as err:
         raise CheckpointError(f"{source}: {key!r}: {err}") from None
     raise CheckpointError(f"{source}: {key!r} has an unknown encoding {spec!r} (this anycost reads {KINDS})")
@@ -106,11 +123,15 @@ def load_generator(path, map_location: str | torch.device = "cpu") -> Compressed
     state = {k: v for k, v in stored.items() if ":" not in k}
     for key, spec in encodings.items():
         state[key] = _decode(stored, key, spec, expected[key].shape, str(path))
-    parts = {f"{k}:{p}" for k, s in encodings.items() for p in (("mask", "values") if s["kind"] == "sparse"
-                                                               else ("codebook", "indices"))}
+    parts = {f"{k}:{p}" for k, s in encodings.items() for p in PARTS[s["kind"]]}
     extra = sorted(k for k in stored if ":" in k and k not in parts)
     if extra:
         raise CheckpointError(f"{path}: unexpected tensor {extra[0]!r}")
     check_state(state, expected, str(path))
-    return build(arch, state, steps, encodings).to(map_location)
+    G = build(arch, state, steps, encodings)
+    int8_layers = {k[: -len(".conv.weight")]: s for k, s in encodings.items() if s["kind"] == "int8"}
+    for name, spec in int8_layers.items():
+        int8.attach(G, {name: spec["act_scale"]}, spec.get("min_channels", int8.MIN_CHANNELS),
+                    spec.get("min_size", int8.MIN_SIZE))
+    return G.to(map_location)
 

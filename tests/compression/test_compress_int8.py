@@ -1,0 +1,87 @@
+"""int8: every sub-generator config runs and stays close to fp32, the file round trip, bad input.
+
+Tolerance: on random tiny generators the int8 output is >= 25 dB PSNR from fp32 (images in [-1, 1], peak-to-peak
+2); one layer's rounding of weights and activations is ~1e-2 relative (bench/int8_conv.py), and it compounds over
+the layers; the bundled model's bound (a trained model, smaller outliers) is 30 dB."""
+
+import pytest
+import torch
+
+import anycost
+from anycost.compression import int8, quantize_int8
+from anycost.compression.generator import build, compressible_keys
+
+
+def _psnr(a, b) -> float:
+    return float(10 * torch.log10(4 / (a - b).square().mean()))
+
+
+@pytest.fixture
+def latents(tiny_generator):
+    with torch.no_grad():
+        return tiny_generator.mapping(torch.randn(6, 32, generator=torch.Generator().manual_seed(1)))
+
+
+@pytest.fixture
+def quantized(tiny_generator, latents):
+    return quantize_int8(tiny_generator, latents[:4], min_channels=1, min_size=1)  # every plain layer int8
+
+
+def test_every_config_runs_int8_close_to_fp32(tiny_generator, quantized, latents):
+    configs = [tiny_generator.subnet(res, ratio) for res in (8, 16, 32) for ratio in (0.25, 0.5, 1.0)]
+    calls = []
+    for m in quantized.modules():
+        if isinstance(m, int8.Int8StyledConv):
+            m.register_forward_hook(lambda mod, inp, out: calls.append(mod.runs_int8(inp[0].shape[1], out.shape[1],
+                                                                                    inp[0].shape[2])))
+    with torch.no_grad():
+        for config in configs:
+            ref = tiny_generator(latents[4:], config=config, noise="const")
+            out = quantized(latents[4:], config=config, noise="const")
+            assert out.shape == ref.shape and torch.isfinite(out).all()
+            assert _psnr(out, ref) > 25, config
+    assert any(calls) and not all(calls)  # the plain layers ran int8, the upsampling ones fp32
+
+
+def test_weights_are_int8_per_output_channel_and_slice_exactly(quantized):
+    for key in compressible_keys(quantized):
+        weight = quantized.get_parameter(key)
+        q, scales = int8.quantize_weight(weight)
+        assert q.abs().max() <= 127 and scales.shape == (weight.shape[1],)
+        torch.testing.assert_close(q.float() * scales.reshape(1, -1, 1, 1, 1), weight, rtol=1e-6, atol=0)
+
+
+def test_default_rule_keeps_small_layers_fp32(tiny_generator, latents):
+    Gq = quantize_int8(tiny_generator, latents[:2])  # 64 channels at most: nothing reaches MIN_CHANNELS
+    fp32 = build(Gq.arch, Gq.state_dict(), [], {})  # the same quantised weights, plain StyledConvs
+    with torch.no_grad():
+        torch.testing.assert_close(Gq(latents[4:], noise="const"), fp32(latents[4:], noise="const"))
+    assert not any(m.runs_int8(64, 64, 32) for m in Gq.modules() if isinstance(m, int8.Int8StyledConv))
+
+
+def test_file_round_trip_stores_int8(quantized, latents, tmp_path):
+    path = anycost.save_generator(quantized, tmp_path / "g-int8.safetensors")
+    loaded = anycost.load_generator(path)
+    assert loaded.encodings == quantized.encodings
+    assert all(isinstance(m, int8.Int8StyledConv) and m.act_scale is not None for m in loaded.modules()
+               if isinstance(m, anycost.models.stylegan2.layers.StyledConv))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(latents[4:], noise="const"), quantized(latents[4:], noise="const"),
+                                   rtol=1e-5, atol=1e-5)
+    dense = anycost.compression.save_generator(build(quantized.arch, quantized.state_dict(), [], {}),
+                                               tmp_path / "dense.safetensors")
+    conv_bytes = sum(quantized.get_parameter(k).numel() for k in compressible_keys(quantized)) * 3
+    assert path.stat().st_size < dense.stat().st_size - 0.9 * conv_bytes  # 4 -> 1 byte per conv weight
+
+
+def test_bad_input(tiny_generator, latents):
+    with pytest.raises(ValueError, match=r"calibration must be .*\(4, 31\)"):
+        quantize_int8(tiny_generator, latents[:4, :31])
+    with pytest.raises(ValueError, match="calibration"):
+        quantize_int8(tiny_generator, latents[:0])
+    with pytest.raises(TypeError, match="calibration"):
+        quantize_int8(tiny_generator, [[0.0] * 32])
+    with pytest.raises(TypeError, match="StyleGAN2 Generator"):
+        quantize_int8(torch.nn.Linear(2, 2), latents[:4])
+    with pytest.raises(ValueError, match="already compressed"):
+        quantize_int8(quantize_int8(tiny_generator, latents[:2]), latents[:2])
