@@ -83,7 +83,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*quantized tensor creation.*deprecated")
     print(f"torch {torch.__version__}, {args.threads} threads, batch 1, median of {args.rounds} interleaved rounds")
-    print("| shape | variant | wall ms (min) | GFLOP/s | CPU ms | vs F.conv2d (CPU) | vs fp32 kernel (CPU) | rel. err |")
+    print("| shape | variant | wall ms (min) | GFLOP/s | CPU ms | vs F.conv2d (CPU) | vs fp32 kernel (CPU) "
+          "| rel. err |")
     print("|---|---|---|---|---|---|---|---|")
     with torch.no_grad():
         for c_in, c_out, size in SHAPES:

@@ -25,9 +25,9 @@ def run(name, G, configs, rounds):
         w = G.mapping(torch.randn(9, G.arch.style_dim, generator=torch.Generator().manual_seed(0)))
         Gq = quantize_int8(G, w[1:])
         for label, config in configs:
-            fns = {"fp32": lambda: G(w[:1], config=config, noise="const"),
-                   "bf16": lambda: G(w[:1], config=config, noise="const", precision="bf16"),
-                   "int8": lambda: Gq(w[:1], config=config, noise="const")}
+            fns = {"fp32": lambda c=config: G(w[:1], config=c, noise="const"),
+                   "bf16": lambda c=config: G(w[:1], config=c, noise="const", precision="bf16"),
+                   "int8": lambda c=config: Gq(w[:1], config=c, noise="const")}
             outs = {k: f() for k, f in fns.items()}  # also the warm-up (prepacking)
             times = {k: [] for k in fns}
             for _ in range(rounds):

@@ -28,8 +28,9 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     blocks = python_blocks()
     assert blocks, "the README has no python example"
     monkeypatch.chdir(tmp_path)
+    namespace: dict = {}  # one namespace, as a reader runs them: a later block may use an earlier one's names
     for code in blocks:
-        exec(compile(code, str(README), "exec"), {})  # noqa: S102 - our own README's examples
+        exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README's examples
 
 
 def test_public_names_are_exported():
