@@ -26,8 +26,8 @@ from anycost.gan_compression.latency import I2ILatencyTable, measure_i2i_latency
 from anycost.gan_compression.space import I2ISpace
 from anycost.gan_compression.tasks import validation_pairs
 from anycost.models.i2i import I2IConfig, I2IGenerator, load_generator
-from anycost.search.budget import CostModel, load_or_measure_table, validation_pick
-from anycost.search.evolution import Evaluated, check_budget, evolve
+from anycost.search.budget import CostModel, evolve_in, load_or_measure_table, validation_pick
+from anycost.search.evolution import Evaluated, check_budget
 from anycost.search.run import parse_macs_budget, plot_pareto
 
 MAC_COSTS = {"macs": "true MACs", "paper_macs": "MACs as the paper counts them"}
@@ -155,22 +155,17 @@ def run_search(supernet_dir, out, *, budget_macs=None, budget_ms: float | None =
         check = _quality(G, cfg, validate, n, **options)
     model = _cost_model(G, out, cost, grouping, macs_limit, budget_ms, latency_table, log)
     model.check_reachable("ms" if budget_ms is not None else MAC_COSTS[cost])
-    uniform = model.space.uniform_configs()
     log(f"search space: {model.space.size()} sub-networks of {G.arch.describe()} ({grouping} grouping); budget "
         f"{model.budget / model.scale:.4g} {'ms' if budget_ms is not None else 'M ' + MAC_COSTS[cost]} (full: "
         f"{model.space.cost(full) / model.scale:.4g}); fitness: {fitness.name} on {n} validation pairs of {cfg.task}")
     out.mkdir(parents=True, exist_ok=True)
-    result = evolve(model.space, fitness, model.budget, population=population, generations=generations,
-                    parents=parents, n_crossover=n_crossover, n_mutation=n_mutation, p_mutation=p_mutation,
-                    seed=seed, constraints=model.constraints,
-                    initial=[c for c in uniform if model.within(c)] if seed_uniform else (),
-                    state_path=out / "state.json", resume=resume, progress=progress)
-    known = {e.candidate: e for e in result.history}
-    uniform_eval = [known.get(c) or Evaluated(c, model.space.cost(c), fitness(c), -1) for c in uniform]
-    fits = [u for u in uniform_eval if model.within(u.candidate)]
+    result, evaluated, uniform_eval, fits = evolve_in(
+        model, fitness, out / "state.json", seed_uniform=seed_uniform, population=population,
+        generations=generations, parents=parents, n_crossover=n_crossover, n_mutation=n_mutation,
+        p_mutation=p_mutation, seed=seed, resume=resume, progress=progress)
     best, validation = result.best, None
     if validate:
-        best, validation = _validate(result, fits, {**known, **{u.candidate: u for u in uniform_eval}}, fitness,
+        best, validation = _validate(result, fits, evaluated, fitness,
                                      check, model, log)
     summary = _summary(supernet_dir, cfg, model, result, best, validation, fits, fitness,
                        {"macs_count": cost, "budget_macs": macs_limit, "budget_ms": budget_ms, "grouping": grouping,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from anycost.search.evolution import Evaluated, evolve
 from anycost.search.space import canonical
 
 
@@ -70,3 +71,22 @@ def validation_pick(result, fits, evaluated: dict, check: Callable, space):
     scored = sorted(((check(c), space.cost(c), canonical(space.encode(c)), c) for c in finalists),
                     key=lambda t: t[:3])
     return evaluated[scored[0][3]], [(value, cost, c) for value, cost, _, c in scored]
+
+
+def evolve_in(model: CostModel, fitness: Callable, state_path: Path, *, seed_uniform: bool = True, **options):
+    """`evolve` over `model`'s space under its budget and constraints (the uniform configs within budget in the
+    first generation unless `seed_uniform` is False), then every uniform config scored too.
+
+    Returns (result, evaluated, uniform, fits): the `SearchResult`, every scored candidate by config, the uniform
+    configs scored (the plot shows them) and those of them within budget (the report compares the pick with them).
+    """
+    uniform = model.space.uniform_configs()
+    result = evolve(model.space, fitness, model.budget, constraints=model.constraints,
+                    initial=[c for c in uniform if model.within(c)] if seed_uniform else (), state_path=state_path,
+                    **options)
+    evaluated = {e.candidate: e for e in result.history}
+    for c in uniform:
+        if c not in evaluated:  # generation -1: scored for the report, never part of the evolution
+            evaluated[c] = Evaluated(c, model.space.cost(c), fitness(c), -1)
+    scored = [evaluated[c] for c in uniform]
+    return result, evaluated, scored, [e for e in scored if model.within(e.candidate)]

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from anycost.checks import check_int
-from anycost.search.budget import CostModel, load_or_measure_table, validation_pick
-from anycost.search.evolution import Evaluated, check_budget, evolve
+from anycost.search.budget import CostModel, evolve_in, load_or_measure_table, validation_pick
+from anycost.search.evolution import Evaluated, check_budget
 from anycost.search.fitness import SubnetFitness, paired_difference
 from anycost.search.space import SEARCH_RATIOS
 
@@ -125,22 +125,17 @@ def run_search(G, out, *, budget_macs=None, budget_ms: float | None = None, late
         budget_ms = check_budget("latency budget (ms)", budget_ms)
     cost = _cost_model(G, out, tuple(ratios), resolution, macs_limit, budget_ms, latency_table, impl, progress, log)
     fitness = SubnetFitness(G, n=n, seed=seed, perceptual=None if perceptual == "mse" else perceptual, impl=impl)
-    uniform = cost.space.uniform_configs()
     log(f"search space: {cost.space.size()} configs at {resolution} px; budget {cost.budget / cost.scale:.4g} "
         f"{'ms' if budget_ms is not None else 'GMACs'} (full: {cost.space.cost(full) / cost.scale:.4g}); fitness: "
         f"{fitness.metric} on {n} latents (seed {seed})")
-    result = evolve(cost.space, fitness, cost.budget, population=population, generations=generations,
-                    parents=parents, n_crossover=n_crossover, n_mutation=n_mutation, p_mutation=p_mutation,
-                    seed=seed, constraints=cost.constraints,
-                    initial=[c for c in uniform if cost.within(c)] if seed_uniform else (),
-                    state_path=out / "state.json", resume=resume, progress=progress)
-    known = {e.candidate: e for e in result.history}
-    uniform_eval = [known.get(c) or Evaluated(c, cost.space.cost(c), fitness(c), -1) for c in uniform]
-    fits = [e for e in uniform_eval if cost.within(e.candidate)]
+    result, evaluated, uniform_eval, fits = evolve_in(
+        cost, fitness, out / "state.json", seed_uniform=seed_uniform, population=population, generations=generations,
+        parents=parents, n_crossover=n_crossover, n_mutation=n_mutation, p_mutation=p_mutation, seed=seed,
+        resume=resume, progress=progress)
     nearest = max(fits, key=lambda e: e.cost) if fits else None
     best, validation = result.best, None
     if validate:
-        best, validation = _validate(G, result, fits, {**known, **{e.candidate: e for e in uniform_eval}}, fitness,
+        best, validation = _validate(G, result, fits, evaluated, fitness,
                                      cost, validate, seed + 1, impl, log)
     summary = {
         "kind": "anycost-search", "version": 1, "budget": cost.budget, "cost": cost.space.cost_name,
