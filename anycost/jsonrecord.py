@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import fields
 
 
 def loads_object(text: str, what: str) -> dict:
@@ -29,4 +30,14 @@ def check_record(data, what: str, version: int, required: Iterable[str] = ()) ->
     missing = sorted(set(required) - set(data))
     if missing:
         raise ValueError(f"{what} JSON lacks {missing}")
+    return data
+
+
+def check_fields(data, cls, what: str) -> dict:
+    """`data` as the fields of the dataclass `cls`: a dict naming no field `cls` lacks (a ValueError names them)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a {what} must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} fields: {unknown}")
     return data

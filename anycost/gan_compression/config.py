@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 
 from anycost.gan_compression.losses import check_gan_loss
-from anycost.jsonrecord import check_record, loads_object
+from anycost.jsonrecord import check_fields, check_record, loads_object
 from anycost.models.i2i import I2IArch
 
 ROLES = ("teacher", "distill", "supernet", "finetune")
@@ -95,9 +95,7 @@ class RunConfig:
         data = check_record(loads_object(text, "GAN Compression run config"), "GAN Compression run config",
                             CONFIG_VERSION)
         data.pop("version")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown run config fields: {sorted(unknown)}")
+        check_fields(data, cls, "run config")
         data["generator"] = I2IArch.from_dict(data.get("generator"))
         if data.get("teacher_arch") is not None:
             data["teacher_arch"] = I2IArch.from_dict(data["teacher_arch"])

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from anycost.fileio import atomic_write, load_torch_checkpoint
+from anycost.jsonrecord import check_fields
 from anycost.metrics.consistency import downsample_to
 from anycost.models.stylegan2 import UNIFORM_RATIOS
 from anycost.models.stylegan2.bundled import DEFAULT_DATA
@@ -80,10 +81,7 @@ class EncoderTrainConfig:
     @classmethod
     def from_json(cls, text: str) -> EncoderTrainConfig:
         data = json.loads(text)
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown encoder training settings {sorted(unknown)}")
-        return cls(**data)
+        return cls(**check_fields(data, cls, "encoder training config"))
 
 
 def holdout_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
+from anycost.jsonrecord import check_fields
 from anycost.models.stylegan2 import UNIFORM_RATIOS, GeneratorArch
 from anycost.models.stylegan2.bundled import DEFAULT_ARCH, DEFAULT_DATA
 from anycost.training.augment import check_policy
@@ -121,10 +122,7 @@ class TrainConfig:
         data = json.loads(text)
         if data.get("version") != TRAIN_CONFIG_VERSION:
             raise ValueError(f"unsupported training config version {data.get('version')!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
+        check_fields(data, cls, "training config")
         data["arch"] = GeneratorArch.from_dict(data["arch"])
         data.setdefault("augment", ())  # no field: a config of a run without augmentation
         data.setdefault("resolution_consistency", False)  # likewise: the teacher was at the step's resolution

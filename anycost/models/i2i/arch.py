@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 
 from anycost.checks import check_int
+from anycost.jsonrecord import check_fields
 
 #: Layers before and after the residual blocks in `I2IArch.widths`.
 HEAD_LAYERS = ("stem", "down1", "down2")
@@ -114,11 +115,7 @@ class I2IArch:
 
     @classmethod
     def from_dict(cls, data: dict) -> I2IArch:
-        if not isinstance(data, dict):
-            raise ValueError(f"an I2IArch must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown I2IArch fields: {sorted(unknown)}")
+        check_fields(data, cls, "I2IArch")
         if "widths" not in data or not isinstance(data["widths"], (list, tuple)):
             raise ValueError("I2IArch JSON needs a list of widths")
         return cls(**{**data, "widths": tuple(data["widths"])})

@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from anycost.checks import check_int
+from anycost.jsonrecord import check_fields
 
 BACKBONES = ("dcgan", "resnet")
 #: How class-conditional BNs handle widths: the paper's sliceable cBN ("+": one class table at full
@@ -105,11 +106,7 @@ class SlimArch:
 
     @classmethod
     def from_dict(cls, data: dict) -> SlimArch:
-        if not isinstance(data, dict):
-            raise ValueError(f"a SlimArch must be a JSON object, got {type(data).__name__}")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown SlimArch fields: {sorted(unknown)}")
+        check_fields(data, cls, "SlimArch")
         try:
             return cls(**data)
         except TypeError as err:  # a missing field

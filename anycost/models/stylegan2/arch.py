@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
+from anycost.jsonrecord import check_fields
+
 #: Channels of the official code before the channel multiplier, per resolution.
 BASE_CHANNELS = {4: 4096, 8: 2048, 16: 1024, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
 #: The channel ratios an Anycost GAN is trained with.
@@ -89,8 +91,4 @@ class GeneratorArch:
 
     @classmethod
     def from_dict(cls, data: dict) -> GeneratorArch:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown generator architecture fields: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**check_fields(data, cls, "generator architecture"))

@@ -12,10 +12,10 @@ A single width is the paper's "individual" baseline: that width trained alone, w
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 from anycost.checks import check_int
-from anycost.jsonrecord import check_record, loads_object
+from anycost.jsonrecord import check_fields, check_record, loads_object
 from anycost.models.slimgan import DEFAULT_WIDTHS, SlimArch
 from anycost.models.slimgan.discriminators import MODES, stage_layout
 
@@ -111,10 +111,8 @@ class SlimTrainConfig:
     @classmethod
     def from_json(cls, text: str) -> SlimTrainConfig:
         data = check_record(loads_object(text, "SlimGAN training config"), "SlimGAN training config",
-                            SLIM_TRAIN_CONFIG_VERSION)
+                            SLIM_TRAIN_CONFIG_VERSION, ("arch",))
         data.pop("version")
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown or "arch" not in data:
-            raise ValueError(f"bad SlimGAN training config: unknown fields {sorted(unknown)} or no arch")
+        check_fields(data, cls, "SlimGAN training config")
         return cls(**{**data, "arch": SlimArch.from_dict(data["arch"])})
 
