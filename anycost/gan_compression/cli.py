@@ -1,8 +1,10 @@
-"""`anycost gan-compression train-teacher | distill | search | finetune | export`: the GAN Compression commands."""
+"""`anycost gan-compression train-teacher | distill | search | finetune | export | evaluate`: the GAN Compression
+commands."""
 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from anycost import cli_args
@@ -49,6 +51,10 @@ def add_parser(sub) -> None:
     _common(p, DEFAULT_TASK)
     p.add_argument("--ngf", type=int, default=16, help="generator width after the stem (the paper's ngf)")
     p.add_argument("--n-blocks", type=int, default=9, help="residual blocks")
+    p.add_argument("--widths", type=_widths, help="explicit per-layer widths instead of --ngf and --n-blocks "
+                   "(stem, down1, down2, one per block, up1, up2): with --separable, a student's arch trained from "
+                   "scratch, the paper's baseline")
+    p.add_argument("--separable", action="store_true", help="depthwise-separable residual blocks (default: dense)")
     p.add_argument("--ndf", type=int, default=32, help="PatchGAN width")
     p.set_defaults(func=cmd_train_teacher)
 
@@ -68,6 +74,9 @@ def add_parser(sub) -> None:
     p.add_argument("--init-student", type=Path, help="start the student from this generator file (e.g. a "
                    "distilled student, to start a supernet from it); its widths must fit in the student's")
     p.add_argument("--lambda-distill", type=float, default=1.0, help="weight of the feature distillation loss")
+    p.add_argument("--recon-target", choices=("real", "teacher"), default="real", help="the L1 term's target: "
+                   "the real image, or the teacher's output (output distillation; with --lambda-distill 0 the "
+                   "paper's output-distillation baseline)")
     p.set_defaults(func=cmd_distill)
     _add_search(commands)
     p = commands.add_parser("finetune", help="fine-tune a searched sub-network of a supernet, exported as a plain "
@@ -85,6 +94,25 @@ def add_parser(sub) -> None:
     p.add_argument("--config", type=Path, required=True, help="the sub-network: search's best.json")
     p.add_argument("--out", "-o", type=Path, required=True, help="the generator file to write (.safetensors)")
     p.set_defaults(func=cmd_export)
+    _add_evaluate(commands)
+
+
+def _add_evaluate(commands) -> None:
+    p = commands.add_parser("evaluate", help="generators side by side on the validation pairs: params, MACs, FID, "
+                            "L1 and CPU latency (ratios against the first)", formatter_class=cli_args.HelpFormatter)
+    p.add_argument("generators", nargs="+", metavar="[LABEL=]FILE",
+                   help="generator files (.safetensors); the first is the baseline (the teacher)")
+    p.add_argument("--task", choices=tuple(TASKS), help="the task's validation pairs (default: the first "
+                   "generator's task)")
+    p.add_argument("-n", "--samples", type=int, help="validation pairs (default: all of them)")
+    p.add_argument("--batch", type=int, default=64, help="images per forward and per Inception batch")
+    p.add_argument("--rounds", type=int, default=5, help="latency: rounds in which every generator takes a turn")
+    p.add_argument("--calls", type=int, default=20, help="latency: timed calls per turn, after 10 warm-up calls")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/gan-compression-eval",
+                   help="folder for eval.md, eval.json and samples.png")
+    p.set_defaults(func=cmd_evaluate)
 
 
 def _add_search(commands) -> None:
@@ -178,7 +206,11 @@ def cmd_train_teacher(args) -> None:
     else:
         size = TASKS[args.task].image_size
         # The teacher is not sliced: its step is just a divisor of every width.
-        arch = I2IArch.resnet(args.ngf, args.n_blocks, image_size=size, step=args.ngf)
+        options = dict(image_size=size, separable=args.separable)
+        if args.widths:
+            arch = I2IArch(args.widths, step=math.gcd(*args.widths), **options)
+        else:
+            arch = I2IArch.resnet(args.ngf, args.n_blocks, step=args.ngf, **options)
         cfg, state = _fresh(args, role="teacher", task=args.task, generator=arch, ndf=args.ndf,
                             d_layers=layers_for_size(size)), None
     _train(TeacherRun(cfg, args.out, progress=not args.no_progress), state, "the teacher")
@@ -201,7 +233,8 @@ def _student_config(args):
     else:
         arch = I2IArch.resnet(args.student_ngf, t.n_blocks, **options)
     return _fresh(args, role="supernet" if args.supernet else "distill", task=teacher_cfg.task, generator=arch,
-                  lambda_distill=args.lambda_distill, ndf=teacher_cfg.ndf, d_layers=teacher_cfg.d_layers,
+                  lambda_distill=args.lambda_distill, recon_target=args.recon_target, ndf=teacher_cfg.ndf,
+                  d_layers=teacher_cfg.d_layers,
                   teacher=str(Path(args.teacher).resolve()), teacher_arch=t)
 
 
@@ -281,3 +314,48 @@ def cmd_export(args) -> None:
     from anycost.gan_compression.finetune import export_subnet
 
     print(f"wrote {export_subnet(args.supernet, _read_json(args.config), args.out)}")
+
+
+def _labelled(specs: list[str]) -> list[tuple[str, Path]]:
+    """(label, path) of each LABEL=FILE or FILE (labelled by its file stem, or parent/stem where stems repeat)."""
+    from anycost.metrics.cli import model_labels
+
+    pairs = [spec.split("=", 1) if "=" in spec else (None, spec) for spec in specs]
+    defaults = model_labels([path for _, path in pairs])
+    return [(label or default, Path(path)) for (label, path), default in zip(pairs, defaults)]
+
+
+def cmd_evaluate(args) -> None:
+    import json
+
+    import torch
+
+    from anycost.fileio import atomic_write
+    from anycost.gan_compression.evaluate import markdown, outputs, score_generators
+    from anycost.gan_compression.tasks import validation_pairs
+    from anycost.images import image_grid
+    from anycost.models.i2i import load_generator
+    from anycost.models.i2i.checkpoints import read_metadata
+
+    cli_args.set_threads(args.threads)
+    named = _labelled(args.generators)
+    task = args.task or read_metadata(named[0][1]).get("task")
+    if task is None:
+        raise ValueError(f"{named[0][1]} does not say its task: pass --task")
+    models = [(label, load_generator(path)) for label, path in named]
+    inputs, targets = validation_pairs(task, args.samples)
+    rows = score_generators(models, inputs, targets, batch=args.batch, rounds=args.rounds, calls=args.calls,
+                            progress=not args.no_progress)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown(rows, torch.get_num_threads(), len(inputs))
+    report = {"task": task, "n": len(inputs), "threads": torch.get_num_threads(),
+              "generators": [{**r.to_dict(), "path": str(path)} for r, (_, path) in zip(rows, named)]}
+    atomic_write(out / "eval.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1) + "\n"))
+    atomic_write(out / "eval.md", lambda tmp: Path(tmp).write_text(table))
+    shown = slice(0, 8)
+    columns = [inputs[shown], *(outputs(G, inputs[shown]) for _, G in models), targets[shown]]
+    labels = ["input", *(label for label, _ in models), "target"]
+    grid = image_grid([torch.stack(row) for row in zip(*columns)], 64, [labels] + [[""] * len(labels)] * 7)
+    grid.save(out / "samples.png")
+    print(table + f"wrote {out / 'eval.md'}, eval.json and samples.png")

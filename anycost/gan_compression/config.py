@@ -19,6 +19,9 @@ from anycost.jsonrecord import check_fields, check_record, loads_object
 from anycost.models.i2i import I2IArch
 
 ROLES = ("teacher", "distill", "supernet", "finetune")
+#: What a student's L1 term pulls its output to: the real target (the paired tasks' choice), or the teacher's
+#: output on the same input (the paper's pseudo pairs, and its "output distillation" baseline on a paired task).
+RECON_TARGETS = ("real", "teacher")
 CONFIG_VERSION = 1
 
 
@@ -33,7 +36,8 @@ class RunConfig:
     """A run: `role`, `task`, `generator` (the teacher's arch, or the student's / supernet's), the schedule and
     loss weights; `teacher` is the teacher run folder of a distill / supernet run, `teacher_arch` its generator's
     arch (checked when the run resumes), `ndf` / `d_layers` the PatchGAN's (a student's D is the teacher's);
-    `supernet` is the supernet run folder a finetune run starts from (its generator is the sub-network's arch)."""
+    `supernet` is the supernet run folder a finetune run starts from (its generator is the sub-network's arch);
+    `recon_target` what a student's L1 term compares with (`RECON_TARGETS`)."""
 
     role: str
     task: str
@@ -54,6 +58,7 @@ class RunConfig:
     sample_every: int = 200
     checkpoint_every: int = 100
     supernet: str | None = None
+    recon_target: str = "real"
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -73,6 +78,10 @@ class RunConfig:
         if students != (self.teacher is not None) or students != isinstance(self.teacher_arch, I2IArch):
             raise ValueError("a distill or supernet run needs the teacher run and its generator's arch; "
                              "a teacher run has neither")
+        if self.recon_target not in RECON_TARGETS:
+            raise ValueError(f"recon_target must be one of {RECON_TARGETS}, got {self.recon_target!r}")
+        if not students and self.recon_target != "real":
+            raise ValueError("a teacher run has no teacher to reconstruct: its recon_target is 'real'")
         if (self.role == "finetune") != (self.supernet is not None):
             raise ValueError("a finetune run, and only it, needs the supernet run it starts from")
 

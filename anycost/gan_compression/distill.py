@@ -1,9 +1,10 @@
 """Distillation of a teacher into a smaller student, and once-for-all training of the student as a supernet.
 
-The student's objective is the teacher's pix2pix one (GAN + 100 x L1 to the real target) plus `lambda_distill`
-times the intermediate-feature distillation loss: at `default_taps` of each network (the residual trunk after
-0, 1/3, 2/3 and all of its blocks: the paper's 4 taps, one every 3 of 9 blocks) a learnable 1 x 1 conv (an
-`Adapter`) maps the student's trunk to the teacher's width, and the MSE to the teacher's trunk is summed. The
+The student's objective is the teacher's pix2pix one (GAN + 100 x L1 to the real target, or to the teacher's
+output when `RunConfig.recon_target` is "teacher": the paper's output distillation and its pseudo pairs) plus
+`lambda_distill` times the intermediate-feature distillation loss: at `default_taps` of each network (the residual
+trunk after 0, 1/3, 2/3 and all of its blocks: the paper's 4 taps, one every 3 of 9 blocks) a learnable 1 x 1 conv
+(an `Adapter`) maps the student's trunk to the teacher's width, and the MSE to the teacher's trunk is summed. The
 discriminator starts from the teacher's (the paper found a reset D worse than training from scratch).
 
 In a supernet run ("once-for-all") every step trains one random sub-network (`sample_config`: each layer's width
@@ -121,10 +122,11 @@ class DistillRun(Run):
         inputs, targets = self.reals(rng)
         config = self.step_config()
         with torch.no_grad():
-            _, teacher_features = self.teacher(inputs, return_features=self.taps[1])
+            teacher_out, teacher_features = self.teacher(inputs, return_features=self.taps[1])
         out, features = self.G(inputs, config=config, return_features=self.taps[0])
         log = adversarial_step(self, out, inputs, targets)
-        loss, terms = generator_gan_terms(self, out, inputs, targets)
+        loss, terms = generator_gan_terms(self, out, inputs, teacher_out if self.cfg.recon_target == "teacher"
+                                          else targets)
         distill = losses.distillation_loss(features, teacher_features, self.adapters)
         self.optimizers["G"].zero_grad(set_to_none=True)
         (loss + self.cfg.lambda_distill * distill).backward()

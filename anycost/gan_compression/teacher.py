@@ -32,11 +32,12 @@ def adversarial_step(run: Run, G_out: torch.Tensor, inputs: torch.Tensor, target
     return {"d": float(loss.detach())}
 
 
-def generator_gan_terms(run: Run, G_out: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor):
-    """(the GAN + weighted L1 loss of `G_out`, their log values): the generator's pix2pix objective."""
+def generator_gan_terms(run: Run, G_out: torch.Tensor, inputs: torch.Tensor, recon_to: torch.Tensor):
+    """(the GAN + weighted L1 loss of `G_out`, their log values): the generator's pix2pix objective, its L1 term
+    to `recon_to` (the real targets, or a teacher's outputs)."""
     D = run.modules["D"].requires_grad_(False)
     gan = losses.g_loss(run.cfg.gan_loss, D(torch.cat([inputs, G_out], 1)))
-    recon = losses.reconstruction_loss(G_out, targets)
+    recon = losses.reconstruction_loss(G_out, recon_to)
     return gan + run.cfg.lambda_recon * recon, {"g_gan": float(gan.detach()), "l1": float(recon.detach())}
 
 

@@ -39,6 +39,20 @@ def test_distill_a_supernet_then_resume_longer(teacher, tmp_path, capsys):
     assert load_generator(out / "supernet.safetensors").arch.separable
 
 
+def test_a_student_arch_from_scratch_and_an_output_distilled_student(teacher, tmp_path):
+    widths = (4, 8, 12, 8, 12, 4, 8, 4)
+    scratch = tmp_path / "scratch"
+    assert run_cli("train-teacher", "--out", scratch, "--widths", ",".join(map(str, widths)), "--separable",
+                   "--ndf", 4, *TINY) == 0
+    arch = load_generator(scratch / "teacher.safetensors").arch
+    assert arch.widths == widths and arch.separable
+    out = tmp_path / "output-distilled"
+    assert run_cli("distill", "--teacher", teacher, "--student-ngf", 4, "--recon-target", "teacher",
+                   "--lambda-distill", 0, "--out", out, *TINY) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["recon_target"] == "teacher" and saved["lambda_distill"] == 0
+
+
 def test_errors_are_one_line(teacher, tmp_path, capsys):
     assert "exists: pass --resume" in error_of(capsys, "train-teacher", "--out", teacher, *TINY)
     assert "no GAN Compression training state at" in error_of(capsys, "distill", "--resume", "--out", tmp_path / "x")

@@ -104,6 +104,22 @@ def test_a_supernet_starts_from_a_smaller_student_only(teacher_dir):
         load_leading(supernet, I2IGenerator(I2IArch.resnet(4, n_blocks=3, image_size=32, step=4)))
 
 
+@pytest.mark.parametrize("recon_target", ["real", "teacher"])
+def test_the_l1_term_pulls_to_the_target_or_the_teachers_output(recon_target, tmp_path, teacher_dir, monkeypatch):
+    from anycost.gan_compression import losses
+
+    run = DistillRun(student_config(teacher_dir, recon_target=recon_target), tmp_path, progress=False)
+    seen = []
+    real_l1 = losses.reconstruction_loss
+    monkeypatch.setattr(losses, "reconstruction_loss", lambda out, to: seen.append(to) or real_l1(out, to))
+    rng = run.step_rng()
+    inputs, targets = run.reals(run.step_rng())
+    run.train_step(rng)
+    with torch.no_grad():
+        expected = targets if recon_target == "real" else run.teacher(inputs)
+    torch.testing.assert_close(seen[0], expected)
+
+
 def test_run_config_round_trip_schedule_and_bad_values(teacher_dir):
     cfg = student_config(teacher_dir, "supernet")
     assert RunConfig.from_json(cfg.to_json()) == cfg
@@ -117,6 +133,10 @@ def test_run_config_round_trip_schedule_and_bad_values(teacher_dir):
         tiny_config(batch=0)
     with pytest.raises(ValueError, match="GAN loss must be one of"):
         tiny_config(gan_loss="wgan")
+    with pytest.raises(ValueError, match="recon_target must be one of"):
+        student_config(teacher_dir, recon_target="fake")
+    with pytest.raises(ValueError, match="a teacher run has no teacher to reconstruct"):
+        tiny_config(recon_target="teacher")
 
 
 def test_a_generator_that_does_not_fit_the_task(tmp_path):

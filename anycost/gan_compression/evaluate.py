@@ -1,0 +1,111 @@
+"""Finished image-to-image generators side by side on a task's validation pairs: quality, cost and CPU latency.
+
+The paper's tables in one run: for every generator its parameters, MACs in both conventions (true, and the
+paper's profiler count), FID of its outputs against the real targets (the paired protocol: validation outputs
+vs validation reals, the offline Inception network), the mean L1 distance to the targets, and its latency at
+batch 1 (the paper's protocol: warm-up calls, then the mean of the timed ones; the generators timed in
+alternating rounds, so a change in machine load falls on all of them). Ratios are against the first generator
+(the teacher, as the paper's "original").
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+
+import torch
+
+from anycost.checks import check_int
+from anycost.metrics.fid import FeatureStats, fid
+from anycost.models.i2i import I2IConfig, I2IGenerator, macs
+
+
+@dataclass(frozen=True)
+class GeneratorScores:
+    """One generator's row: `label`, what it costs and how close its outputs are to the targets."""
+
+    label: str
+    description: str
+    params: int
+    macs: int
+    paper_macs: int
+    fid: float
+    l1: float
+    latency_ms: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def outputs(G: I2IGenerator, inputs: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """`G` on every input, [n, 3, H, W] in [-1, 1]."""
+    return torch.cat([G(inputs[i:i + batch]) for i in range(0, len(inputs), batch)])
+
+
+@torch.no_grad()
+def latencies_ms(models: list[I2IGenerator], x: torch.Tensor, rounds: int = 5, warmup: int = 10,
+                 calls: int = 20) -> list[float]:
+    """Per model, the median over `rounds` of the mean time of `calls` calls on `x` after `warmup` untimed ones;
+    the models take turns within each round."""
+    from anycost.benchmark import time_call
+
+    check_int("rounds", rounds, 1)
+    check_int("calls", calls, 1)
+    per_model: list[list[float]] = [[] for _ in models]
+    for _ in range(rounds):
+        for G, times in zip(models, per_model):
+            timing = time_call(lambda G=G: G(x), calls, warmup)
+            times.append(1000 * statistics.fmean(timing.times_s))
+    return [statistics.median(times) for times in per_model]
+
+
+def score_generators(models: list[tuple[str, I2IGenerator]], inputs: torch.Tensor, targets: torch.Tensor, *,
+                     extractor=None, batch: int = 64, rounds: int = 5, warmup: int = 10, calls: int = 20,
+                     progress: bool = False) -> list[GeneratorScores]:
+    """The rows of `models` ((label, generator) pairs) on the pairs (`inputs`, `targets`) (see the module
+    docstring); `extractor` maps images in [-1, 1] to Inception features (default: the offline network)."""
+    if not models:
+        raise ValueError("give at least one generator")
+    if inputs.shape != targets.shape or inputs.ndim != 4:
+        raise ValueError(f"inputs {tuple(inputs.shape)} and targets {tuple(targets.shape)} must be one [n, C, H, W]")
+    size = inputs.shape[-1]
+    for label, G in models:
+        if G.arch.image_size != size or G.arch.in_channels != inputs.shape[1]:
+            raise ValueError(f"{label} ({G.arch.describe()}) takes {G.arch.in_channels}-channel {G.arch.image_size} "
+                             f"px inputs; these pairs are {inputs.shape[1]}-channel {size} px")
+    if extractor is None:
+        from anycost.metrics.inception import InceptionFeatures
+
+        extractor = InceptionFeatures(batch_size=batch, progress=progress)
+
+    def features(images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.as_tensor(extractor(images[i:i + batch])).float().cpu()
+                          for i in range(0, len(images), batch)])
+
+    reference = FeatureStats.from_features(features(targets), keep_features=False)
+    quality = []
+    for _, G in models:
+        out = outputs(G.eval(), inputs, batch)
+        quality.append((fid(features(out), reference), (out - targets).abs().double().mean().item()))
+    times = latencies_ms([G for _, G in models], inputs[:1], rounds, warmup, calls)
+    rows = []
+    for (label, G), (fid_value, l1), ms in zip(models, quality, times):
+        full = I2IConfig.full(G.arch)
+        rows.append(GeneratorScores(label, G.arch.describe(), macs.param_count(G.arch, G.arch.widths), full.macs,
+                                    macs.paper_macs(G.arch, G.arch.widths), fid_value, l1, ms))
+    return rows
+
+
+def markdown(rows: list[GeneratorScores], threads: int, n: int) -> str:
+    """The rows as a table, with each cost and the latency as a ratio to the first row's."""
+    base = rows[0]
+    lines = [f"FID and L1 on {n} validation pairs; latency: batch 1, {threads} torch thread(s). "
+             f"Ratios against {base.label}.", "",
+             "| generator | params | MACs (true) | MACs (paper) | MAC cut | FID | L1 | latency | speed-up |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.label} | {r.params / 1e3:.1f} K | {r.macs / 1e6:.2f} M | {r.paper_macs / 1e6:.2f} M | "
+                     f"{base.macs / r.macs:.1f}x | {r.fid:.2f} | {r.l1:.4f} | {r.latency_ms:.2f} ms | "
+                     f"{base.latency_ms / r.latency_ms:.2f}x |")
+    return "\n".join(lines) + "\n"
