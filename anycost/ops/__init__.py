@@ -20,12 +20,14 @@ layers, where bf16 measured slower than the fp32 kernels, stay in fp32 (`anycost
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 from anycost.ops import _ext, bf16, ref
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability",
+__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability", "cpu_model",
            "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
@@ -43,6 +45,18 @@ def cpu_capability() -> str | None:
     without the native ops. Raises RuntimeError when ANYCOST_CPU_CAPABILITY names an unknown level or one
     this CPU lacks (the ops raise the same error)."""
     return _ext.cpu_capability() if NATIVE else None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def cpu_capabilities() -> tuple[str, ...]:

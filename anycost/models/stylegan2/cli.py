@@ -125,21 +125,8 @@ def macs_table(arch: GeneratorArch) -> str:
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else the platform's processor string)."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def cmd_info(args) -> None:
+    from anycost import ops
     from anycost.ops import _ext
 
     if args.checkpoint:
@@ -152,10 +139,8 @@ def cmd_info(args) -> None:
     print(f"architecture: {arch}")
     print(f"full widths per layer: {list(arch.full_widths)}")
     print(f"native kernels: {'built' if _ext.load() is not None else 'not in use: ' + _ext.reason()}")
-    print(f"CPU: {_cpu_model()}")
+    print(f"CPU: {ops.cpu_model()}")
     if _ext.load() is not None:
-        from anycost import ops
-
         try:
             in_use = ops.cpu_capability()
         except RuntimeError as err:  # a bad ANYCOST_CPU_CAPABILITY: say why, the ops will refuse to run
