@@ -136,11 +136,12 @@ def read(file=None) -> Table:
         raise TableError(f"{file}: unreadable or corrupt ({type(err).__name__}: {err})") from None
     here = machine_key()
     if table.machine != here:
-        raise TableError(f"{file}: measured under {_describe(table.machine)}, this is {_describe(here)}")
+        raise TableError(f"{file}: measured under {describe(table.machine)}, this is {describe(here)}")
     return table
 
 
-def _describe(machine: dict) -> str:
+def describe(machine: dict) -> str:
+    """A `machine_key` as one line."""
     return ", ".join(f"{k} {machine.get(k)!r}" for k in ("cpu", "cpu_capability", "torch", "anycost"))
 
 

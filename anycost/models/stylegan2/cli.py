@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("info", help="architecture, MACs of every uniform config, native kernel status")
+    p = sub.add_parser("info", help="architecture, MACs of every uniform config, native kernel status, tuning table")
     cli_args.add_model_options(p)
     p.add_argument("--resolution", type=int, default=1024, help="architecture without a checkpoint")
     p.add_argument("--channel-multiplier", type=float, default=2)
@@ -146,8 +146,19 @@ def cmd_info(args) -> None:
         except RuntimeError as err:  # a bad ANYCOST_CPU_CAPABILITY: say why, the ops will refuse to run
             in_use = f"none ({err})"
         print(f"CPU levels: {', '.join(ops.cpu_capabilities())}; in use: {in_use}")
+    print(f"tuning table: {_tuning_summary()}")
     print()
     print(macs_table(arch))
+
+
+def _tuning_summary() -> str:
+    """The tuning table's line of `anycost info` (a bad ANYCOST_CPU_CAPABILITY: the reason, as for the levels)."""
+    from anycost.ops import tuning
+
+    try:
+        return tuning.summary()
+    except RuntimeError as err:
+        return f"{tuning.path()}, not checked ({err})"
 
 
 def cmd_convert(args) -> None:
