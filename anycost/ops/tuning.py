@@ -203,6 +203,6 @@ def _load() -> dict[tuple, str]:
                 _CHOICES = {}
             except TableError as err:
                 warnings.warn(f"ignoring the tuning table {err}; impl='auto' uses its fixed rule until "
-                              "`anycost tune` rebuilds it", stacklevel=4)
+                              "`anycost tune` rebuilds it", stacklevel=5)  # at the caller of ops.modulated_conv2d
                 _CHOICES = {}
         return _CHOICES
