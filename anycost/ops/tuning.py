@@ -103,9 +103,12 @@ def _entry(data) -> tuple[Shape, Choice]:
         raise ValueError(f"upsample must be true or false in a tuning entry: {data['shape']}")
     if data["backend"] not in CANDIDATES.get(shape.precision, ()):
         raise ValueError(f"bad backend {data['backend']!r} for precision {shape.precision!r} in a tuning entry")
-    if not isinstance(data["ms"], dict) or isinstance(data["threads"], bool) or not isinstance(data["threads"], int):
-        raise ValueError("a tuning entry's 'ms' must be an object and its 'threads' an integer")
-    return shape, Choice(data["backend"], data["ms"], data["threads"])
+    ms = data["ms"]
+    if not isinstance(ms, dict) or not all(k in BACKENDS and type(v) in (int, float) for k, v in ms.items()):
+        raise ValueError(f"a tuning entry's 'ms' must map backends to numbers, got {ms!r}")
+    if isinstance(data["threads"], bool) or not isinstance(data["threads"], int):
+        raise ValueError(f"a tuning entry's 'threads' must be an integer, got {data['threads']!r}")
+    return shape, Choice(data["backend"], ms, data["threads"])
 
 
 def machine_key() -> dict:

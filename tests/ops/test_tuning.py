@@ -132,9 +132,10 @@ def _good_entry(**change):
     [_good_entry(shape={**_good_entry()["shape"], "upsample": 1})],
     [_good_entry(shape={**_good_entry()["shape"], "colour": "red"})],
     [_good_entry(threads="two")],
+    [_good_entry(ms={"ref": "fast"})],
     [{"backend": "ref"}],
     "nope",
-], ids=["wrong-precision", "unknown-backend", "zero-channels", "int-upsample", "extra-field", "bad-threads",
+], ids=["wrong-precision", "unknown-backend", "zero-channels", "int-upsample", "extra-field", "bad-threads", "bad-ms",
         "no-shape", "entries-not-a-list"])
 def test_bad_entries_are_refused(table_file, entries):
     table_file.parent.mkdir(parents=True)
