@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import torch
+
 from anycost import fileio, jsonrecord
+from anycost._version import __version__
 
 KIND = "anycost-tuning"
 VERSION = 1
@@ -113,10 +116,7 @@ def _entry(data) -> tuple[Shape, Choice]:
 
 def machine_key() -> dict:
     """What a table is valid for: the CPU model, the instruction-set level the kernels run at, torch, anycost."""
-    import torch
-
     from anycost import ops  # the package this module belongs to (imported here: it imports this module)
-    from anycost._version import __version__
 
     return {"cpu": ops.cpu_model(), "cpu_capability": ops.cpu_capability() or "none", "torch": torch.__version__,
             "anycost": __version__}
