@@ -16,6 +16,11 @@ from pathlib import Path
 import torch
 
 
+def cache_dir() -> Path:
+    """anycost's per-user cache folder: $XDG_CACHE_HOME/anycost, by default ~/.cache/anycost (not created here)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "anycost"
+
+
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used: unreadable, corrupt, truncated or mismatched."""
 

@@ -1,5 +1,6 @@
-"""`anycost bench` (timings per resolution and ratio, kernel vs reference vs the measured peak) and
-`anycost demo` (the cost/quality grid of a model with its timings)."""
+"""`anycost bench` (timings per resolution and ratio, kernel vs reference vs the measured peak), `anycost demo`
+(the cost/quality grid of a model with its timings) and `anycost tune` (this machine's table of the fastest
+modulated-conv backend per layer shape, which impl="auto" follows)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import torch
 
 from anycost import cli_args
-from anycost.models.stylegan2 import UNIFORM_RATIOS, generator_or_default
+from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig, generator_or_default
 
 
 def add_parser(sub) -> None:
@@ -42,6 +43,27 @@ def add_parser(sub) -> None:
     p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/bench",
                    help="folder for bench.md, bench.json, bench.png")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("tune", help="time the backends of every styled-conv layer shape of a generator and save the "
+                                    "fastest in this machine's tuning table, which impl='auto' follows")
+    model = p.add_mutually_exclusive_group()
+    model.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
+    model.add_argument("--config-f", action="store_true", help="random config-f weights (1024 px) instead")
+    p.add_argument("--resolutions", help="comma-separated output resolutions (default: the model's, which covers "
+                                         "every layer)")
+    p.add_argument("--ratios", type=cli_args.ratio_list, default="1.0,0.75,0.5,0.25",
+                   help="comma-separated uniform channel ratios")
+    p.add_argument("--batch", default="1", help="comma-separated batch sizes")
+    p.add_argument("--precision", default="fp32,bf16", help="comma-separated: fp32,bf16")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per backend and shape (median)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls first (at least 1)")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's; tune with the count you render with)")
+    p.add_argument("--no-progress", action="store_true")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--show", action="store_true", help="print the table in use and its path; tune nothing")
+    action.add_argument("--clear", action="store_true", help="remove the table (impl='auto' goes back to its fixed "
+                                                            "rule); tune nothing")
+    p.set_defaults(func=cmd_tune)
 
 
 def demo_configs(G) -> list[tuple[float, object]]:
@@ -112,3 +134,54 @@ def cmd_bench(args) -> None:
     print()
     print(benchmark.markdown_table(result))
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+
+
+def cmd_tune(args) -> None:
+    from anycost import benchmark
+    from anycost.benchmark import tune
+    from anycost.ops import tuning
+
+    if args.show:
+        _show_table()
+        return
+    if args.clear:
+        print(f"{'removed' if tuning.clear() else 'there was no'} tuning table {tuning.path()}")
+        return
+    cli_args.set_threads(args.threads)
+    G = benchmark.random_generator() if args.config_f else generator_or_default(args.checkpoint)[0]
+    resolutions = cli_args.parse_list(args.resolutions, int) if args.resolutions else [G.arch.resolution]
+    configs = [SubnetConfig.uniform(G.arch, q, r) for r in resolutions for q in args.ratios]  # validates
+    table = _table_to_update()
+    made = tune.tune(table, G, configs, cli_args.parse_list(args.batch, int), cli_args.parse_list(args.precision, str),
+                     args.repeats, args.warmup, progress=not args.no_progress)
+    path = tuning.save(table)
+    print(tune.choices_table(made))
+    print(f"\nwrote {path}: {len(table.choices)} entries, {len(made)} tuned now")
+
+
+def _table_to_update():
+    """This machine's table to add the new choices to: the one on disk, or a new one when there is none or it
+    cannot be used (corrupt, another machine: replaced)."""
+    from anycost.ops import tuning
+
+    try:
+        return tuning.read()
+    except FileNotFoundError:
+        return tuning.Table.new()
+    except tuning.TableError as err:
+        print(f"replacing the tuning table {err}")
+        return tuning.Table.new()
+
+
+def _show_table() -> None:
+    """The table's path and size (or why none is in use), the machine it belongs to and its choices."""
+    from anycost.benchmark.tune import choices_table
+    from anycost.ops import tuning
+
+    print(f"tuning table: {tuning.summary()}")
+    try:
+        table = tuning.read()
+    except (FileNotFoundError, tuning.TableError):
+        return  # the summary said why there is none in use
+    print(f"measured under {tuning.describe(table.machine)}\n")
+    print(choices_table(table.choices))

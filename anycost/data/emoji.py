@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 import zipfile
@@ -26,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from anycost import fileio
 from anycost.data.image_folder import check_resolution, uint8_to_tensor
 from anycost.fileio import save_npz
 
@@ -228,7 +228,7 @@ def _load(path: Path) -> dict[str, np.ndarray] | None:
 
 def default_cache_dir() -> Path:
     """$XDG_CACHE_HOME/anycost/emoji, by default ~/.cache/anycost/emoji."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "anycost" / "emoji"
+    return fileio.cache_dir() / "emoji"
 
 
 class EmojiDataset(Dataset):

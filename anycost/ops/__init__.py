@@ -16,17 +16,24 @@ level runs, `cpu_capabilities()` which ones this CPU supports.
 prepacked, cached weights; fp32 accumulation) and everything around it (demodulation, blur, noise, bias,
 activation) in fp32; it is for inference on the CPU (a bf16 layer's output carries no gradient). Narrow
 layers, where bf16 measured slower than the fp32 kernels, stay in fp32 (`anycost.ops.bf16.pays`).
+
+For a modulated conv that "auto" would give the native kernel, this machine's tuning table
+(`anycost.ops.tuning`, built by `anycost tune`) picks the backend when it has the call's shape: "kernel",
+"ref" (oneDNN's fp32 conv) or "bf16"; shapes it lacks follow the fixed rule above. Compiled graphs
+(`torch.compile`) always follow the fixed rule.
 """
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
-from anycost.ops import _ext, bf16, ref
+from anycost.ops import _ext, bf16, ref, tuning
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability",
-           "fir_kernel", "modulated_conv2d", "resolve_impl", "to_rgb", "upfirdn2d"]
+__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability", "cpu_model",
+           "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -43,6 +50,18 @@ def cpu_capability() -> str | None:
     without the native ops. Raises RuntimeError when ANYCOST_CPU_CAPABILITY names an unknown level or one
     this CPU lacks (the ops raise the same error)."""
     return _ext.cpu_capability() if NATIVE else None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def cpu_capabilities() -> tuple[str, ...]:
@@ -151,15 +170,50 @@ def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsamp
                      noise_strength=None, bias=None, activate=False, impl="auto", precision="fp32"):
     """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition. `precision="bf16"`
     convolves in bf16 through oneDNN where that pays (`bf16.pays`; CPU; fp32 in and out; inference only: the
-    output of a bf16 layer carries no gradient)."""
+    output of a bf16 layer carries no gradient). With impl="auto" the tuning table may pick another backend."""
     _check_modconv(x, weight, styles, upsample, noise)
     check_precision(precision, x, weight, styles, noise, noise_strength, bias)
+    backend = _modconv_backend(impl, precision, x, weight, upsample, styles, noise, noise_strength, bias)
+    return _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                        activate, impl)
+
+
+def _modconv_backend(impl, precision, x, weight, upsample, *tensors) -> str:
+    """The backend of one modulated conv: the tuned one for impl="auto" on inputs the native kernel covers when
+    the table has this shape, else the fixed rule (bf16 where `bf16.pays`, else `resolve_impl`'s choice)."""
+    use = resolve_impl(impl, x, weight, *tensors)
+    if impl == "auto" and use == "kernel" and not torch.compiler.is_compiling():  # compiled: no file reads
+        tuned = tuning.lookup((x.shape[1], weight.shape[0], x.shape[2], x.shape[3], upsample, x.shape[0], precision))
+        if tuned is not None:
+            return tuned
     if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0], upsample):
+        return "bf16"
+    return use
+
+
+def modulated_conv2d_backend(backend, x, weight, styles, *, weight_scale, demodulate=True, upsample=False,
+                             noise=None, noise_strength=None, bias=None, activate=False):
+    """`modulated_conv2d` on the named backend (`tuning.BACKENDS`: "kernel", "ref" or "bf16") whatever the shape:
+    what `anycost tune` times. The blur and bias_act around the bf16 conv run as impl="auto" picks."""
+    if backend not in tuning.BACKENDS:
+        raise ValueError(f"backend must be one of {tuning.BACKENDS}, got {backend!r}")
+    _check_modconv(x, weight, styles, upsample, noise)
+    check_precision("bf16" if backend == "bf16" else "fp32", x, weight, styles, noise, noise_strength, bias)
+    if backend == "kernel":
+        resolve_impl("kernel")  # the error when the native ops are not built
+    return _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                        activate, "auto")
+
+
+def _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                 activate, impl):
+    """Run the modulated conv on `backend`; `impl` is that of the ops around the bf16 conv."""
+    if backend == "bf16":
         return _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength,
                                       bias, activate, impl)
-    if resolve_impl(impl, x, weight, styles, noise, noise_strength, bias) == "kernel":
+    if backend == "kernel":
         return torch.ops.anycost.modulated_conv2d(x, weight, styles, weight_scale, demodulate, upsample, noise,
-                                            noise_strength, bias, activate)
+                                                  noise_strength, bias, activate)
     return ref.modulated_conv2d(x, weight, styles, weight_scale=weight_scale, demodulate=demodulate,
                                 upsample=upsample, noise=noise, noise_strength=noise_strength, bias=bias,
                                 activate=activate)

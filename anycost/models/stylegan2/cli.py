@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("info", help="architecture, MACs of every uniform config, native kernel status")
+    p = sub.add_parser("info", help="architecture, MACs of every uniform config, native kernel status, tuning table")
     cli_args.add_model_options(p)
     p.add_argument("--resolution", type=int, default=1024, help="architecture without a checkpoint")
     p.add_argument("--channel-multiplier", type=float, default=2)
@@ -125,21 +125,8 @@ def macs_table(arch: GeneratorArch) -> str:
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else the platform's processor string)."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def cmd_info(args) -> None:
+    from anycost import ops
     from anycost.ops import _ext
 
     if args.checkpoint:
@@ -152,17 +139,26 @@ def cmd_info(args) -> None:
     print(f"architecture: {arch}")
     print(f"full widths per layer: {list(arch.full_widths)}")
     print(f"native kernels: {'built' if _ext.load() is not None else 'not in use: ' + _ext.reason()}")
-    print(f"CPU: {_cpu_model()}")
+    print(f"CPU: {ops.cpu_model()}")
     if _ext.load() is not None:
-        from anycost import ops
-
         try:
             in_use = ops.cpu_capability()
         except RuntimeError as err:  # a bad ANYCOST_CPU_CAPABILITY: say why, the ops will refuse to run
             in_use = f"none ({err})"
         print(f"CPU levels: {', '.join(ops.cpu_capabilities())}; in use: {in_use}")
+    print(f"tuning table: {_tuning_summary()}")
     print()
     print(macs_table(arch))
+
+
+def _tuning_summary() -> str:
+    """The tuning table's line of `anycost info` (a bad ANYCOST_CPU_CAPABILITY: the reason, as for the levels)."""
+    from anycost.ops import tuning
+
+    try:
+        return tuning.summary()
+    except RuntimeError as err:
+        return f"{tuning.path()}, not checked ({err})"
 
 
 def cmd_convert(args) -> None:
