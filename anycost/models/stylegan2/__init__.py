@@ -4,6 +4,8 @@
 - `config`: `SubnetConfig`, one sub-generator (resolution + per-layer widths), with `macs` its cost;
 - `layers`, `generator`, `discriminator`, `channel_sort`: the modules (a config is passed to forward);
 - `checkpoints`: our safetensors format and the official / rosinality `.pt` files;
+- `official`: the official forward formulation, written independently (the tests' oracle, `anycost bench`'s
+  baseline);
 - `bundled`: the generator shipped in `anycost/assets`.
 """
 

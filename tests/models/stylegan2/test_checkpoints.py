@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from official_reference import random_official_state_dict
 
 from anycost import CheckpointError, GeneratorArch, export_official, load_generator, save_generator
 from anycost.models.stylegan2.checkpoints import generator_from_official_state, infer_arch, read_metadata
+from anycost.models.stylegan2.official import random_official_state_dict
 
 TINY = dict(channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2)
 

@@ -1,11 +1,16 @@
-"""The generator against an independent implementation of the official forward (tests/official_reference.py)."""
+"""The generator against the independent official forward (`anycost.models.stylegan2.official`)."""
 
 import pytest
 import torch
-from official_reference import official_forward, official_mapping, official_uniform_widths, random_official_state_dict
 
 from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig
 from anycost.models.stylegan2.checkpoints import generator_from_official_state
+from anycost.models.stylegan2.official import (
+    official_forward,
+    official_mapping,
+    official_uniform_widths,
+    random_official_state_dict,
+)
 
 TINY = dict(channel_multiplier=0.125, channel_max=64, style_dim=32, n_mlp=2)
 

@@ -1,8 +1,13 @@
-"""Independent, deliberately plain oracle of the official StyleGAN2 / Anycost GAN generator forward pass.
+"""The official StyleGAN2 / Anycost GAN generator forward, written independently and deliberately plainly.
 
-Works directly on a checkpoint-style state dict (rosinality / official Anycost GAN keys, DESIGN.md section 4)
-with plain functions, so tests can check the real generator in ``anycost/`` against it. Nothing here imports
-``anycost``. All computations run in the dtype/device of ``wplus`` (state-dict tensors are cast on use).
+The official formulation: per-sample modulated weights in one grouped convolution, the upsampling conv a stride-2
+transposed conv followed by the FIR blur, every elementwise step its own pass. It works directly on a
+checkpoint-style state dict (rosinality / official Anycost GAN keys, DESIGN.md section 4; `checkpoints.official_state`
+gives a `Generator`'s) with plain functions, and imports nothing else from ``anycost``: it is the oracle the tests check
+the `Generator` against, and the baseline `anycost bench` times ours against (impl "official") in the same process.
+So it repeats the channel table and the blur kernel rather than sharing them with the code it checks.
+Sub-networks are the leading channels of the same weights (``widths``, the official channel list) and an early
+exit (``resolution``). All computations run in the dtype/device of ``wplus`` (state-dict tensors are cast on use).
 
 Formulas (runtime scales are not stored in the checkpoint):
 - mapping: PixelNorm ``x * rsqrt(mean(x^2, 1) + 1e-8)``, then per layer

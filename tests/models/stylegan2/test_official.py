@@ -1,11 +1,12 @@
-"""Quick self-tests of the independent official-generator oracle in official_reference.py (beside this file)."""
+"""Quick self-tests of the independent official formulation (`anycost.models.stylegan2.official`), the tests' oracle."""
 
 import math
 
-import official_reference as ref  # pytest puts this test's folder on sys.path (no __init__.py here)
 import pytest
 import torch
 import torch.nn.functional as F
+
+from anycost.models.stylegan2 import official as ref
 
 SMALL = {"channel_multiplier": 2, "channel_max": 64, "style_dim": 32, "n_mlp": 2}
 
