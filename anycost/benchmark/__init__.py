@@ -3,10 +3,12 @@
 - `timing`: `time_call` (medians with warm-up, a time budget, wall or CPU clock), `gflops`, `num_threads`;
 - `peak`: the fp32 conv peak measured in the same run as the figures compared with it;
 - `generator_bench`: random config-f weights, `time_forward`, the (resolution, ratio) sweep `run_generator_bench`;
+- `backends`: the backend each styled conv of a forward took;
 - `report`: markdown, plot and files of a `BenchResult`, also read from pytest-benchmark JSON;
 - `layers`: per-layer timings of one forward.
 """
 
+from anycost.benchmark.backends import backend_codes, layer_backends
 from anycost.benchmark.generator_bench import (
     IMPLS,
     BenchResult,
@@ -37,9 +39,11 @@ __all__ = [
     "Peak",
     "Row",
     "Timing",
+    "backend_codes",
     "from_pytest_benchmark",
     "gflops",
     "latent",
+    "layer_backends",
     "layer_macs",
     "layer_table",
     "layer_times",
