@@ -1,8 +1,9 @@
 """Measuring generators: one timing helper, the machine's peak, end-to-end and per-layer tables.
 
 - `timing`: `time_call` (medians with warm-up, a time budget, wall or CPU clock), `gflops`, `num_threads`;
-- `peak`: the fp32 conv peak measured in the same run as the figures compared with it;
-- `generator_bench`: random config-f weights, `time_forward`, the (resolution, ratio) sweep `run_generator_bench`;
+- `peak`: the fp32 (and bf16) conv peak measured in the same run as the figures compared with it;
+- `generator_bench`: random config-f weights, `time_forward` (ours, or the official formulation on the same weights),
+  the (resolution, ratio) sweep `run_generator_bench`;
 - `backends`: the backend each styled conv of a forward took;
 - `report`: markdown, plot and files of a `BenchResult`, also read from pytest-benchmark JSON;
 - `layers`: per-layer timings of one forward.
@@ -10,9 +11,13 @@
 
 from anycost.benchmark.backends import backend_codes, layer_backends
 from anycost.benchmark.generator_bench import (
+    DEFAULT_IMPLS,
     IMPLS,
+    OFFICIAL,
     BenchResult,
     Row,
+    check_entries,
+    forward_call,
     latent,
     machine_info,
     random_generator,
@@ -33,13 +38,17 @@ from anycost.benchmark.timing import CLOCKS, Timing, gflops, num_threads, time_c
 
 __all__ = [
     "CLOCKS",
+    "DEFAULT_IMPLS",
     "IMPLS",
+    "OFFICIAL",
     "PEAK_SHAPE",
     "BenchResult",
     "Peak",
     "Row",
     "Timing",
     "backend_codes",
+    "check_entries",
+    "forward_call",
     "from_pytest_benchmark",
     "gflops",
     "latent",

@@ -1,6 +1,6 @@
-"""`anycost bench` (timings per resolution and ratio, kernel vs reference vs the measured peak), `anycost demo`
-(the cost/quality grid of a model with its timings) and `anycost tune` (this machine's table of the fastest
-modulated-conv backend per layer shape, which impl="auto" follows)."""
+"""`anycost bench` (timings per resolution and ratio, ours vs the official formulation vs the measured peaks),
+`anycost demo` (the cost/quality grid of a model with its timings) and `anycost tune` (this machine's table of the
+fastest modulated-conv backend per layer shape, which impl="auto" follows)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from anycost import cli_args
+from anycost.benchmark.generator_bench import DEFAULT_IMPLS, IMPLS
 from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig, generator_or_default
 
 
@@ -20,14 +21,16 @@ def add_parser(sub) -> None:
     p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/demo", help="output folder")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio), ref vs kernel, fp32 vs bf16, "
-                                     "vs the measured peaks")
+    p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio): ours vs the official formulation, "
+                                     "fp32 vs bf16, vs the measured peaks, with the backend each layer took")
     p.add_argument("--checkpoint", "-c", help="generator file (default: random config-f weights)")
     p.add_argument("--model-resolution", type=int, default=1024, help="random model's resolution (default 1024)")
     p.add_argument("--channel-multiplier", type=float, default=2, help="random model's multiplier (2 = config-f)")
     p.add_argument("--resolutions", default="1024,512,256,128", help="comma-separated output resolutions")
     p.add_argument("--ratios", default="1.0,0.75,0.5,0.25", help="comma-separated uniform channel ratios")
-    p.add_argument("--impls", default="ref,kernel", help="comma-separated: ref,kernel")
+    p.add_argument("--impls", default=",".join(DEFAULT_IMPLS),
+                   help=f"comma-separated, of {','.join(IMPLS)}: official = the official formulation on the same "
+                        "weights (the baseline of the speed-ups; fp32 only), ref / kernel / auto = G(..., impl=...)")
     p.add_argument("--precision", default="fp32", help="comma-separated: fp32,bf16 (bf16: G(..., precision='bf16'), "
                                                         "timed interleaved with fp32, plus the bf16 conv peak)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per config and impl (median)")
@@ -39,7 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: process CPU time (use with --threads 1 on a busy machine)")
-    p.add_argument("--no-peak", action="store_true", help="skip the fp32 conv peak measurement")
+    p.add_argument("--no-peak", action="store_true", help="skip the conv peak measurements (fp32, and bf16 when timed)")
     p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/bench",
                    help="folder for bench.md, bench.json, bench.png")
     p.set_defaults(func=cmd_bench)
@@ -116,6 +119,7 @@ def cmd_bench(args) -> None:
     ratios = parse_list(args.ratios, float)
     impls = parse_list(args.impls, str)
     precisions = parse_list(args.precision, str)
+    benchmark.check_entries(impls, precisions)  # before the model is built
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     with benchmark.num_threads(args.threads):

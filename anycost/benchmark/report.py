@@ -1,4 +1,4 @@
-"""Bench results as people read them: a markdown table, a plot, the files `anycost bench` writes, and the
+"""Bench results as people read them: markdown tables, a plot, the files `anycost bench` writes, and the
 same rows read back from a pytest-benchmark JSON file of ``bench/bench_generator.py``."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from anycost.benchmark.generator_bench import IMPLS, RESULT_KIND, BenchResult, Row
+from anycost.benchmark.backends import backend_codes
+from anycost.benchmark.generator_bench import IMPLS, OFFICIAL, PRECISIONS, RESULT_KIND, BenchResult, Row, entry_name
 from anycost.benchmark.peak import Peak
 from anycost.benchmark.timing import gflops
 
@@ -16,30 +17,79 @@ def fmt_cell(value: float | None, spec: str, suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
-def markdown_table(result: BenchResult) -> str:
-    """Config, true GMACs, ref ms, kernel ms, speed-up, kernel GFLOP/s and % of the measured peak; when
-    bf16 was timed also kernel-bf16 ms, its speed-up over the fp32 kernel, GFLOP/s and % of the bf16 peak."""
-    peak = result.peak.gflops if result.peak else None
-    peak_bf16 = result.peak_bf16.gflops if result.peak_bf16 else None
-    bf16 = any("kernel-bf16" in r.ms for r in result.rows)
-    lines = ["| config (res/ratio) | true GMACs | ref ms | kernel ms | speed-up | ref GFLOP/s | kernel GFLOP/s "
-             "| kernel % of peak |" + (" kernel-bf16 ms | bf16 / fp32 speed-up | bf16 GFLOP/s | bf16 % of bf16 peak |"
-                                       if bf16 else ""),
-             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" * 4 if bf16 else "")]
+#: What the backends columns hold.
+BACKENDS_NOTE = ("backends: one letter per styled conv in call order (conv1, convs.0, convs.1, ...): k our native "
+                 "kernel, r the reference (the styles scale the input, one oneDNN fp32 conv, the demodulation scales "
+                 "the output), b the oneDNN bf16 conv.")
+
+
+def timed_entries(result: BenchResult) -> list[str]:
+    """The entries timed in `result`, in `IMPLS` order, each impl's fp32 before its bf16."""
+    names = [entry_name(impl, precision) for impl in IMPLS for precision in PRECISIONS]
+    return [n for n in names if any(n in r.ms for r in result.rows)]
+
+
+def baseline(names: list[str]) -> str | None:
+    """The entry the speed-ups are over: the official formulation, else our reference, else none."""
+    return next((n for n in (OFFICIAL, "ref") if n in names), None)
+
+
+def _peak_of(result: BenchResult, name: str) -> float | None:
+    """The measured peak an entry is compared with: the bf16 one for a bf16 entry, else the fp32 one."""
+    peak = result.peak_bf16 if name.endswith("-bf16") else result.peak
+    return peak.gflops if peak else None
+
+
+def times_table(result: BenchResult) -> str:
+    """Config, true GMACs, the ms of every entry, the speed-up of every other entry over the baseline (`baseline`)
+    and of every impl's bf16 over its fp32."""
+    names = timed_entries(result)
+    base = baseline(names)
+    over_base = [n for n in names if base and n != base]
+    bf16 = [n for n in names if n.endswith("-bf16") and n.removesuffix("-bf16") in names]
+    head = (["config (res/ratio)", "true GMACs"] + [f"{n} ms" for n in names] + [f"{n} vs {base}" for n in over_base]
+            + [f"{n} vs {n.removesuffix('-bf16')}" for n in bf16])
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in result.rows:
-        k = r.gflops("kernel")
-        pct = 100 * k / peak if k is not None and peak else None
-        line = (f"| {r.label} | {r.macs / 1e9:.2f} | {fmt_cell(r.ms.get('ref'), '.1f')} | "
-                f"{fmt_cell(r.ms.get('kernel'), '.1f')} | {fmt_cell(r.speedup(), '.2f', 'x')} | "
-                f"{fmt_cell(r.gflops('ref'), '.1f')} | {fmt_cell(k, '.1f')} | {fmt_cell(pct, '.0f', '%')} |")
-        if bf16:
-            kb = r.gflops("kernel-bf16")
-            pct_b = 100 * kb / peak_bf16 if kb is not None and peak_bf16 else None
-            line += (f" {fmt_cell(r.ms.get('kernel-bf16'), '.1f')} | "
-                     f"{fmt_cell(r.speedup('kernel', 'kernel-bf16'), '.2f', 'x')} | {fmt_cell(kb, '.1f')} | "
-                     f"{fmt_cell(pct_b, '.0f', '%')} |")
-        lines.append(line)
+        cells = ([r.label, f"{r.macs / 1e9:.2f}"] + [fmt_cell(r.ms.get(n), ".1f") for n in names]
+                 + [fmt_cell(r.speedup(base, n), ".2f", "x") for n in over_base]
+                 + [fmt_cell(r.speedup(n.removesuffix("-bf16"), n), ".2f", "x") for n in bf16])
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def throughput_table(result: BenchResult) -> str:
+    """Config, GFLOP/s (2 x true MACs / time) of every entry with its % of the peak measured in the same run (bf16
+    entries: of the bf16 peak), and the backends our entries' styled convs took (`backends_cell`)."""
+    names = timed_entries(result)
+    shows_backends = any(r.backends for r in result.rows)
+    head = ["config (res/ratio)"] + [f"{n} GFLOP/s (% of peak)" for n in names] + ["backends"] * shows_backends
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(names) + "---|" * shows_backends]
+    for r in result.rows:
+        cells = [r.label]
+        for n in names:
+            g, peak = r.gflops(n), _peak_of(result, n)
+            cells.append(fmt_cell(g, ".1f") + (f" ({100 * g / peak:.0f}%)" if g is not None and peak else ""))
+        lines.append("| " + " | ".join(cells + [backends_cell(r, names)] * shows_backends) + " |")
+    return "\n".join(lines)
+
+
+def backends_cell(row: Row, names: list[str]) -> str:
+    """The backend letters (`backend_codes`) of each entry of `row` that has them, entries with the same letters
+    named together: "ref, ref-bf16: rrrrr; auto: kkkkk; auto-bf16: bbkkk"."""
+    by_codes: dict[str, list[str]] = {}
+    for n in names:
+        if n in row.backends:
+            by_codes.setdefault(backend_codes(row.backends[n]), []).append(n)
+    return "; ".join(f"{', '.join(group)}: {codes}" for codes, group in by_codes.items()) or "-"
+
+
+def markdown_table(result: BenchResult) -> str:
+    """The times table, then the throughput table with a note on the backend letters when it shows any."""
+    parts = [times_table(result), throughput_table(result)]
+    if any(r.backends for r in result.rows):
+        parts.append(BACKENDS_NOTE)
+    return "\n\n".join(parts)
 
 
 def report_markdown(result: BenchResult) -> str:
@@ -49,6 +99,10 @@ def report_markdown(result: BenchResult) -> str:
             f"{m.get('threads', '?')} threads, "
             f"{m.get('clock', 'wall')} clock, malloc {m.get('malloc', 'default')}, "
             f"torch {m.get('torch', '?')}, {m.get('time', '')}".rstrip(", "), ""]
+    if "cpu_capability" in m:  # absent in version-1 files
+        levels = ", ".join(m.get("cpu_levels", [])) or "none"
+        head += [f"CPU: {m.get('cpu', '?')}; instruction-set levels {levels}, native kernels at "
+                 f"**{m['cpu_capability']}**; tuning table: {m.get('tuning_table', '?')}", ""]
     if result.peak:
         runs = f"; best of runs {m['peak_runs_gflops']}" if m.get("peak_runs_gflops") else ""
         head += [f"measured peak: **{result.peak.gflops:.1f} GFLOP/s** ({result.peak.shape}, "
@@ -64,7 +118,7 @@ def report_markdown(result: BenchResult) -> str:
 
 
 def plot(result: BenchResult, path: str | Path) -> Path | None:
-    """GFLOP/s per config and impl, with the peak as a line; None when matplotlib is missing."""
+    """ms and GFLOP/s per config and entry, with the peaks as lines; None when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -73,19 +127,22 @@ def plot(result: BenchResult, path: str | Path) -> Path | None:
     except ImportError:
         return None
     labels = [r.label for r in result.rows]
-    impls = [i for i in IMPLS + tuple(f"{i}-bf16" for i in IMPLS) if any(i in r.ms for r in result.rows)]
+    names = timed_entries(result)
     fig, (ax_ms, ax_gf) = plt.subplots(1, 2, figsize=(max(8, 0.7 * len(labels) + 4), 4.5))
-    width = 0.8 / max(1, len(impls))
-    for j, impl in enumerate(impls):
-        xs = [i + (j - (len(impls) - 1) / 2) * width for i in range(len(labels))]
-        ax_ms.bar(xs, [r.ms.get(impl, math.nan) for r in result.rows], width, label=impl)
-        ax_gf.bar(xs, [r.gflops(impl) or math.nan for r in result.rows], width, label=impl)
+    width = 0.8 / max(1, len(names))
+    for j, name in enumerate(names):
+        xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(labels))]
+        ax_ms.bar(xs, [r.ms.get(name, math.nan) for r in result.rows], width, label=name)
+        ax_gf.bar(xs, [r.gflops(name) or math.nan for r in result.rows], width, label=name)
     ax_ms.set_yscale("log")
     ax_ms.set_ylabel(f"ms per batch of {result.machine.get('batch', 1)} (log)")
     ax_gf.set_ylabel("GFLOP/s (2 x true MACs / time)")
     if result.peak:
         ax_gf.axhline(result.peak.gflops, color="k", ls="--", lw=1, label=f"peak {result.peak.gflops:.0f}")
-        ax_gf.axhline(0.6 * result.peak.gflops, color="gray", ls=":", lw=1, label="60% of peak")
+        ax_gf.axhline(0.7 * result.peak.gflops, color="gray", ls=":", lw=1, label="70% of peak (the fp32 target)")
+    if result.peak_bf16:
+        bf16 = result.peak_bf16.gflops
+        ax_gf.axhline(bf16, color="C3", ls="--", lw=1, label=f"bf16 peak {bf16:.0f}")
     for ax in (ax_ms, ax_gf):
         ax.set_xticks(range(len(labels)), labels, rotation=60, fontsize=8)
         ax.legend(fontsize=8)
