@@ -6,9 +6,10 @@ grey luminance, drawn black on white as the edges2shoes inputs are.
 - ``fmnist-edges2shoes``: the paper's edges -> shoes in miniature. The targets are the Fashion-MNIST footwear
   images (sandal, sneaker, ankle boot: 21,000 of the 70,000 train + test images), padded with black to 32 x 32
   (`anycost.data.mnist.grey_to_rgb`'s "pad"); grey, replicated to RGB.
-- ``emoji-edges2emoji``: the 2,317 emoji of faces and people (`anycost.data.emoji`, subset "faces_people"), RGB at
-  64 px: the largest of the emoji subsets that holds one kind of picture ("heads" has 893; "all" adds objects,
-  flags and symbols). Luminance: ITU-R 601 weights, as Pillow's "L".
+- ``emoji-edges2emoji``: the 2,308 distinct emoji of faces and people (`anycost.data.emoji`, subset
+  "faces_people": 2,317 emoji, a few drawn alike), RGB at 64 px: the largest of the emoji subsets that holds one
+  kind of picture ("heads" has 893; "all" adds objects, flags and symbols). Luminance: ITU-R 601 weights, as
+  Pillow's "L".
 
 Unpaired tasks (`UnpairedTask`, CycleGAN teachers; their students learn from the teacher's outputs, the paper's
 pseudo pairs): two domains, A (the inputs) and B (what A is translated to).
@@ -211,10 +212,14 @@ def _images(name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
         pixels = F.pad(grey, (pad, pad, pad, pad)).unsqueeze(1)  # black borders, as grey_to_rgb's "pad" makes them
         return pixels, torch.arange(len(pixels)), None
     data = EmojiDataset(task.image_size, subset=task.emoji_subset, progress=False)
-    bases = [base_name(name) for name in data.names]
-    group_of = {base: i for i, base in enumerate(sorted(set(bases)))}
-    pixels = torch.from_numpy(data.images).permute(0, 3, 1, 2).contiguous()
-    return pixels, torch.tensor([group_of[base] for base in bases]), data.labels
+    # The font draws a few emoji alike (some families; the snowboarder in every skin tone): keep each image once,
+    # so that no image is both trained on and validated on.
+    first: dict[bytes, int] = {}
+    keep = [i for i, image in enumerate(data.images) if first.setdefault(image.tobytes(), i) == i]
+    bases = [base_name(data.names[i]) for i in keep]
+    group_of = {base: g for g, base in enumerate(sorted(set(bases)))}
+    pixels = torch.from_numpy(data.images[keep]).permute(0, 3, 1, 2).contiguous()
+    return pixels, torch.tensor([group_of[base] for base in bases]), data.labels[keep]
 
 
 @cache
