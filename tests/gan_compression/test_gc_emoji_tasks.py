@@ -83,3 +83,17 @@ def test_emoji_task_bad_input():
     with pytest.raises(ValueError, match="unknown task 'horse2zebra'; the tasks are fmnist-edges2shoes, "
                                          "emoji-edges2emoji, emoji-yellow2toned"):
         load_domains("horse2zebra")
+
+
+@needs_emoji
+def test_a_pix2pix_teacher_trains_on_edges_to_emoji(tmp_path):
+    from anycost.gan_compression import RunConfig, TeacherRun
+    from anycost.models.i2i import I2IArch
+
+    arch = I2IArch.resnet(4, n_blocks=3, image_size=64, step=4)
+    cfg = RunConfig.for_task(EMOJI_TASK, role="teacher", generator=arch, steps=1, ndf=4, d_layers=1)
+    run = TeacherRun(cfg, tmp_path, progress=False)
+    assert run.D.in_channels == 6 and cfg.batch == 4  # conditional: the edges beside the image
+    stem = run.G.stem.weight.clone()
+    run.train()
+    assert not torch.equal(stem, run.G.stem.weight) and (tmp_path / "samples" / "step-000001.png").is_file()
