@@ -129,6 +129,13 @@ def parse_labels(name: str, sequence: str = "") -> dict[str, str]:
     return {key: labels[key] for key in LABEL_NAMES}
 
 
+def base_name(name: str) -> str:
+    """An emoji name (either form, see `parse_labels`) without its skin tones, in words: the name its skin-tone
+    variants share ('woman_medium_skin_tone_red_hair' and 'woman_red_hair' are both 'woman red hair')."""
+    text = " ".join(re.sub(r"[_:,]", " ", name).lower().split())
+    return " ".join(_SKIN_TONE.sub(" ", text).split())
+
+
 def is_head(name: str) -> bool:
     """Whether an emoji name (either form, see `parse_labels`) is drawn as a face or a person's head: a face
     that is not an animal's, or a person with no body part, activity, group or fantasy word in the name."""

@@ -28,14 +28,17 @@ def _common(p: argparse.ArgumentParser, default_task: str | None) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue OUT/latest.pt with its saved config (only --steps may change: a longer run)")
     p.add_argument("--task", choices=tuple(TASKS), default=default_task,
-                   help="the paired task to train on" + ("" if default_task else " (default: the teacher's)"))
+                   help="the task to train on (paired, or unpaired: a CycleGAN teacher, students on pseudo pairs)"
+                   + ("" if default_task else " (default: the teacher's)"))
     p.add_argument("--steps", type=int, help="training steps (default 1000; on --resume: the saved count)")
-    p.add_argument("--batch", type=int, default=4, help="pairs per step (the paper's edges2shoes: 4)")
+    p.add_argument("--batch", type=int, help="examples per step (default: 4 on a paired task, the paper's "
+                   "edges2shoes; 1 on an unpaired one, CycleGAN's)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and every step's batch")
     p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of G and D (constant for the first "
-                   "quarter of the steps, then linearly to 0)")
+                   "quarter of the steps, then linearly to 0; on an unpaired task the first half)")
     p.add_argument("--gan-loss", choices=GAN_LOSSES, default="lsgan")
-    p.add_argument("--lambda-recon", type=float, default=100.0, help="weight of the L1 loss to the target")
+    p.add_argument("--lambda-recon", type=float, help="weight of the L1 loss to the target (CycleGAN: of the "
+                   "cycle-consistency L1); default 100 on a paired task, 10 on an unpaired one (the paper's)")
     p.add_argument("--sample-every", type=int, default=200, help="steps between sample grids")
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between writes of OUT/latest.pt")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
@@ -43,10 +46,11 @@ def _common(p: argparse.ArgumentParser, default_task: str | None) -> None:
 
 
 def add_parser(sub) -> None:
-    group = sub.add_parser("gan-compression", help="GAN Compression: train a pix2pix teacher, distil it into a "
-                           "student or a once-for-all supernet")
+    group = sub.add_parser("gan-compression", help="GAN Compression: train a pix2pix or CycleGAN teacher, distil "
+                           "it into a student or a once-for-all supernet")
     commands = group.add_subparsers(dest="gan_compression_command", required=True, metavar="COMMAND")
-    p = commands.add_parser("train-teacher", help="train the teacher (pix2pix: ResNet G, PatchGAN, GAN + L1)",
+    p = commands.add_parser("train-teacher", help="train the teacher (pix2pix: ResNet G, PatchGAN, GAN + L1; on an "
+                            "unpaired task CycleGAN: two generators, two PatchGANs, GAN + cycle + identity L1)",
                             formatter_class=cli_args.HelpFormatter)
     _common(p, DEFAULT_TASK)
     p.add_argument("--ngf", type=int, default=16, help="generator width after the stem (the paper's ngf)")
@@ -56,6 +60,8 @@ def add_parser(sub) -> None:
                    "scratch, the paper's baseline")
     p.add_argument("--separable", action="store_true", help="depthwise-separable residual blocks (default: dense)")
     p.add_argument("--ndf", type=int, default=32, help="PatchGAN width")
+    p.add_argument("--lambda-identity", type=float, default=0.5, help="CycleGAN: weight of the identity L1, "
+                   "relative to --lambda-recon")
     p.set_defaults(func=cmd_train_teacher)
 
     p = commands.add_parser("distill", help="distil a teacher run into a smaller student (--supernet: train the "
@@ -73,10 +79,11 @@ def add_parser(sub) -> None:
     p.add_argument("--width-step", type=int, default=4, help="sub-network widths are multiples of this")
     p.add_argument("--init-student", type=Path, help="start the student from this generator file (e.g. a "
                    "distilled student, to start a supernet from it); its widths must fit in the student's")
-    p.add_argument("--lambda-distill", type=float, default=1.0, help="weight of the feature distillation loss")
-    p.add_argument("--recon-target", choices=("real", "teacher"), default="real", help="the L1 term's target: "
-                   "the real image, or the teacher's output (output distillation; with --lambda-distill 0 the "
-                   "paper's output-distillation baseline)")
+    p.add_argument("--lambda-distill", type=float, help="weight of the feature distillation loss (default 1 on a "
+                   "paired task, 0.01 on an unpaired one: the paper's)")
+    p.add_argument("--recon-target", choices=("real", "teacher"), help="the L1 term's target: the real image "
+                   "(default on a paired task), or the teacher's output (output distillation; with --lambda-distill "
+                   "0 the paper's output-distillation baseline; pseudo pairs, the only choice on an unpaired task)")
     p.set_defaults(func=cmd_distill)
     _add_search(commands)
     p = commands.add_parser("finetune", help="fine-tune a searched sub-network of a supernet, exported as a plain "
@@ -86,7 +93,8 @@ def add_parser(sub) -> None:
     p.add_argument("--supernet", type=Path, help="the supernet's run folder (distill --supernet); needed unless "
                    "--resume")
     p.add_argument("--config", type=Path, help="the sub-network: search's best.json; needed unless --resume")
-    p.add_argument("--lambda-distill", type=float, default=1.0, help="weight of the feature distillation loss")
+    p.add_argument("--lambda-distill", type=float, help="weight of the feature distillation loss (default 1 on a "
+                   "paired task, 0.01 on an unpaired one)")
     p.set_defaults(func=cmd_finetune)
     p = commands.add_parser("export", help="write a sub-network of a supernet as a plain generator file (its "
                             "weights as the search evaluated them, not fine-tuned)")
@@ -99,12 +107,15 @@ def add_parser(sub) -> None:
 
 def _add_evaluate(commands) -> None:
     p = commands.add_parser("evaluate", help="generators side by side on the validation pairs: params, MACs, FID, "
-                            "L1 and CPU latency (ratios against the first)", formatter_class=cli_args.HelpFormatter)
+                            "L1 and CPU latency (ratios against the first); on an unpaired task FID of the outputs "
+                            "on the validation A images against all real B images, L1 to the first generator's",
+                            formatter_class=cli_args.HelpFormatter)
     p.add_argument("generators", nargs="+", metavar="[LABEL=]FILE",
                    help="generator files (.safetensors); the first is the baseline (the teacher)")
     p.add_argument("--task", choices=tuple(TASKS), help="the task's validation pairs (default: the first "
                    "generator's task)")
-    p.add_argument("-n", "--samples", type=int, help="validation pairs (default: all of them)")
+    p.add_argument("-n", "--samples", type=int, help="validation pairs, or A images of an unpaired task (default: "
+                   "all of them)")
     p.add_argument("--batch", type=int, default=64, help="images per forward and per Inception batch")
     p.add_argument("--rounds", type=int, default=5, help="latency: rounds in which every generator takes a turn")
     p.add_argument("--calls", type=int, default=20, help="latency: timed calls per turn, after 10 warm-up calls")
@@ -132,8 +143,8 @@ def _add_search(commands) -> None:
                    "residual blocks' inner widths in 3 groups (the paper code's 8 knobs)")
     p.add_argument("--metric", default="l1", help="fitness: l1, perceptual (a perceptual distance) or fid "
                    "(offline Inception)")
-    p.add_argument("--reference", default="target", help="target or teacher: compare with the real targets or "
-                   "the teacher's outputs")
+    p.add_argument("--reference", help="target or teacher: compare with the real targets or the teacher's outputs "
+                   "(default: target on a paired task, teacher on an unpaired one)")
     p.add_argument("--perceptual", default="auto", help="the perceptual distance of --metric perceptual")
     p.add_argument("--samples", "-n", type=int, default=256, help="validation pairs the fitness uses (the first)")
     p.add_argument("--validate", type=int, default=256, help="validation pairs after those (another set) on which "
@@ -171,15 +182,17 @@ def _schedule(args) -> dict:
     if (Path(args.out) / "latest.pt").exists():
         raise FileExistsError(f"{Path(args.out) / 'latest.pt'} exists: pass --resume to continue it, or choose "
                               "another --out")
-    return dict(steps=args.steps or 1000, batch=args.batch, seed=args.seed, lr=args.lr, gan_loss=args.gan_loss,
-                lambda_recon=args.lambda_recon, sample_every=args.sample_every, checkpoint_every=args.checkpoint_every)
+    given = dict(batch=args.batch, lambda_recon=args.lambda_recon, lambda_distill=getattr(args, "lambda_distill", None))
+    return dict(steps=args.steps or 1000, seed=args.seed, lr=args.lr, gan_loss=args.gan_loss,
+                sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+                **{k: v for k, v in given.items() if v is not None})  # the others: the task's defaults
 
 
-def _fresh(args, **fields):
-    """The config of a new run from the shared options and `fields`."""
+def _fresh(args, task: str, **fields):
+    """The config of a new run on `task` from the shared options and `fields` (`RunConfig.for_task`)."""
     from anycost.gan_compression.config import RunConfig
 
-    return RunConfig(**_schedule(args), **fields)
+    return RunConfig.for_task(task, **_schedule(args), **fields)
 
 
 def _train(run, state, what: str) -> None:
@@ -190,19 +203,21 @@ def _train(run, state, what: str) -> None:
         run.load_state_dict(state)
         print(f"resumed {run.out_dir / 'latest.pt'} at step {run.step} of {run.cfg.steps}")
     else:
-        print(f"training {what} on {run.cfg.task} ({len(run.data)} pairs): {run.cfg.generator.describe()}")
+        print(f"training {what} on {run.cfg.task} ({run.data.describe()}): {run.cfg.generator.describe()}")
     run.train()
     print(f"wrote {run.export()}")
 
 
 def cmd_train_teacher(args) -> None:
+    from anycost.gan_compression.config import TEACHER_ROLES
+    from anycost.gan_compression.cyclegan import CycleGANRun
     from anycost.gan_compression.discriminator import layers_for_size
     from anycost.gan_compression.teacher import TeacherRun
     from anycost.models.i2i import I2IArch
 
     cli_args.set_threads(args.threads)
     if args.resume:
-        cfg, state = _resumed(args, ("teacher",))
+        cfg, state = _resumed(args, tuple(TEACHER_ROLES.values()))
     else:
         size = TASKS[args.task].image_size
         # The teacher is not sliced: its step is just a divisor of every width.
@@ -211,9 +226,12 @@ def cmd_train_teacher(args) -> None:
             arch = I2IArch(args.widths, step=math.gcd(*args.widths), **options)
         else:
             arch = I2IArch.resnet(args.ngf, args.n_blocks, step=args.ngf, **options)
-        cfg, state = _fresh(args, role="teacher", task=args.task, generator=arch, ndf=args.ndf,
-                            d_layers=layers_for_size(size)), None
-    _train(TeacherRun(cfg, args.out, progress=not args.no_progress), state, "the teacher")
+        role = TEACHER_ROLES[TASKS[args.task].paired]
+        cfg, state = _fresh(args, args.task, role=role, generator=arch, ndf=args.ndf, d_layers=layers_for_size(size),
+                            lambda_identity=args.lambda_identity), None
+    cyclegan = cfg.role == "cyclegan"
+    run = (CycleGANRun if cyclegan else TeacherRun)(cfg, args.out, progress=not args.no_progress)
+    _train(run, state, "the CycleGAN teacher" if cyclegan else "the teacher")
 
 
 def _student_config(args):
@@ -232,9 +250,9 @@ def _student_config(args):
         arch = I2IArch(args.student_widths, **options)
     else:
         arch = I2IArch.resnet(args.student_ngf, t.n_blocks, **options)
-    return _fresh(args, role="supernet" if args.supernet else "distill", task=teacher_cfg.task, generator=arch,
-                  lambda_distill=args.lambda_distill, recon_target=args.recon_target, ndf=teacher_cfg.ndf,
-                  d_layers=teacher_cfg.d_layers,
+    recon_target = args.recon_target or ("real" if TASKS[teacher_cfg.task].paired else "teacher")
+    return _fresh(args, teacher_cfg.task, role="supernet" if args.supernet else "distill", generator=arch,
+                  recon_target=recon_target, ndf=teacher_cfg.ndf, d_layers=teacher_cfg.d_layers,
                   teacher=str(Path(args.teacher).resolve()), teacher_arch=t)
 
 
@@ -302,8 +320,7 @@ def cmd_finetune(args) -> None:
     else:
         if args.supernet is None or args.config is None:
             raise ValueError("--supernet and --config (search's best.json) are needed unless --resume")
-        cfg = finetune_config(args.supernet, _read_json(args.config), lambda_distill=args.lambda_distill,
-                              **_schedule(args))
+        cfg = finetune_config(args.supernet, _read_json(args.config), **_schedule(args))
         state = None
         if args.task is not None and args.task != cfg.task:
             raise ValueError(f"the supernet in {args.supernet} was trained on {cfg.task}, not {args.task}")
@@ -331,8 +348,7 @@ def cmd_evaluate(args) -> None:
     import torch
 
     from anycost.fileio import atomic_write
-    from anycost.gan_compression.evaluate import markdown, outputs, score_generators
-    from anycost.gan_compression.tasks import validation_pairs
+    from anycost.gan_compression.evaluate import evaluation_set, markdown, outputs, score_generators
     from anycost.images import image_grid
     from anycost.models.i2i import load_generator
     from anycost.models.i2i.checkpoints import read_metadata
@@ -343,19 +359,21 @@ def cmd_evaluate(args) -> None:
     if task is None:
         raise ValueError(f"{named[0][1]} does not say its task: pass --task")
     models = [(label, load_generator(path)) for label, path in named]
-    inputs, targets = validation_pairs(task, args.samples)
-    rows = score_generators(models, inputs, targets, batch=args.batch, rounds=args.rounds, calls=args.calls,
-                            progress=not args.no_progress)
+    inputs, targets, reals = evaluation_set(task, args.samples)
+    rows = score_generators(models, inputs, targets, reals=reals, batch=args.batch, rounds=args.rounds,
+                            calls=args.calls, progress=not args.no_progress)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = markdown(rows, torch.get_num_threads(), len(inputs))
-    report = {"task": task, "n": len(inputs), "threads": torch.get_num_threads(),
+    table = markdown(rows, torch.get_num_threads(), len(inputs), None if targets is not None else len(reals))
+    report = {"task": task, "n": len(inputs), "n_reals": len(reals), "threads": torch.get_num_threads(),
               "generators": [{**r.to_dict(), "path": str(path)} for r, (_, path) in zip(rows, named)]}
     atomic_write(out / "eval.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1) + "\n"))
     atomic_write(out / "eval.md", lambda tmp: Path(tmp).write_text(table))
     shown = slice(0, 8)
-    columns = [inputs[shown], *(outputs(G, inputs[shown]) for _, G in models), targets[shown]]
-    labels = ["input", *(label for label, _ in models), "target"]
+    columns = [inputs[shown], *(outputs(G, inputs[shown]) for _, G in models)]
+    labels = ["input", *(label for label, _ in models)]
+    if targets is not None:
+        columns, labels = [*columns, targets[shown]], [*labels, "target"]
     grid = image_grid([torch.stack(row) for row in zip(*columns)], 64, [labels] + [[""] * len(labels)] * 7)
     grid.save(out / "samples.png")
     print(table + f"wrote {out / 'eval.md'}, eval.json and samples.png")

@@ -7,6 +7,10 @@ trunk after 0, 1/3, 2/3 and all of its blocks: the paper's 4 taps, one every 3 o
 (an `Adapter`) maps the student's trunk to the teacher's width, and the MSE to the teacher's trunk is summed. The
 discriminator starts from the teacher's (the paper found a reset D worse than training from scratch).
 
+A CycleGAN teacher (an unpaired task) is distilled the same way with pseudo pairs: the inputs are A images, the L1
+term pulls to the teacher's output (`RunConfig` refuses the real target there: there is none), and the
+discriminator is the teacher's "D", which judges B images alone: real B images against the student's outputs.
+
 In a supernet run ("once-for-all") every step trains one random sub-network (`sample_config`: each layer's width
 drawn uniformly from the multiples of the arch's step, from the step's generator), and the adapters slice their
 input channels to that sub-network's trunk width: every sub-network shares the leading channels of one set of
@@ -21,7 +25,7 @@ import torch
 from torch import nn
 
 from anycost.gan_compression import losses
-from anycost.gan_compression.config import RunConfig
+from anycost.gan_compression.config import TEACHER_ROLES, RunConfig
 from anycost.gan_compression.run import Run, check_task_arch, load_run_state
 from anycost.gan_compression.teacher import TEACHER_FILE, adversarial_step, generator_gan_terms
 from anycost.models.i2i import I2IArch, I2IConfig, I2IGenerator, load_generator, save_generator
@@ -74,7 +78,8 @@ def load_leading(G: I2IGenerator, small: I2IGenerator) -> None:
 
 
 def load_teacher(folder) -> tuple[I2IGenerator, dict, RunConfig]:
-    """A finished teacher run's generator, its discriminator's state and its config."""
+    """A finished teacher run's generator, its discriminator's state and its config (a CycleGAN run: its A -> B
+    generator and the discriminator of B images)."""
     folder = Path(folder)
     path = folder / TEACHER_FILE
     if not path.is_file():
@@ -82,7 +87,7 @@ def load_teacher(folder) -> tuple[I2IGenerator, dict, RunConfig]:
                                 "(anycost gan-compression train-teacher)")
     state = load_run_state(folder / "latest.pt")
     cfg = RunConfig.from_json(state["config"])
-    if cfg.role != "teacher":
+    if cfg.role not in TEACHER_ROLES.values():
         raise ValueError(f"{folder} is a {cfg.role} run, not a teacher run")
     return load_generator(path).requires_grad_(False), state["modules"]["D"], cfg
 
@@ -137,7 +142,8 @@ class DistillRun(Run):
         return log
 
     def sample_rows(self, inputs, targets):
-        """input | teacher | student (a supernet: its full, then its smallest sub-network) | target."""
+        """input | teacher | student (a supernet: its full, then its smallest sub-network) | target (an unpaired
+        task: a B image, no translation of the input)."""
         cells = [inputs, self.teacher(inputs), self.G(inputs)]
         if self.cfg.role == "supernet":
             smallest = I2IConfig(self.G.arch, (self.G.arch.step,) * len(self.G.arch.widths))

@@ -1,11 +1,16 @@
-"""Finished image-to-image generators side by side on a task's validation pairs: quality, cost and CPU latency.
+"""Finished image-to-image generators side by side on a task's validation data: quality, cost and CPU latency.
 
 The paper's tables in one run: for every generator its parameters, MACs in both conventions (true, and the
-paper's profiler count), FID of its outputs against the real targets (the paired protocol: validation outputs
-vs validation reals, the offline Inception network), the mean L1 distance to the targets, and its latency at
-batch 1 (the paper's protocol: warm-up calls, then the mean of the timed ones; the generators timed in
-alternating rounds, so a change in machine load falls on all of them). Ratios are against the first generator
-(the teacher, as the paper's "original").
+paper's profiler count), FID of its outputs against real images (the offline Inception network), the mean L1
+distance to the targets, and its latency at batch 1 (the paper's protocol: warm-up calls, then the mean of the
+timed ones; the generators timed in alternating rounds, so a change in machine load falls on all of them).
+Ratios are against the first generator (the teacher, as the paper's "original").
+
+What the outputs are compared with (`evaluation_set`): on a paired task the validation targets (FID: validation
+outputs vs validation reals, the paper's paired protocol); on an unpaired task, which has no targets, FID is of
+the outputs on the validation A images against every real B image, training and validation (the paper's CycleGAN
+protocol: test outputs vs the train + test reals), and L1 is to the first generator's outputs (the pseudo pairs
+the students learnt from).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from anycost.checks import check_int
+from anycost.gan_compression.tasks import SPLITS, get_task, load_domains, to_rgb, validation_inputs, validation_pairs
 from anycost.metrics.fid import FeatureStats, fid
 from anycost.models.i2i import I2IConfig, I2IGenerator, macs
 
@@ -35,6 +41,16 @@ class GeneratorScores:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def evaluation_set(task: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """(inputs, targets, reals) of `task` (see the module docstring): its first `n` validation pairs (inputs,
+    targets, reals = the targets), or its first `n` validation A images, no targets, and all its B images."""
+    if get_task(task).paired:
+        inputs, targets = validation_pairs(task, n)
+        return inputs, targets, targets
+    reals = torch.cat([to_rgb(load_domains(task, split).b) for split in SPLITS])
+    return validation_inputs(task, n), None, reals
 
 
 @torch.no_grad()
@@ -60,15 +76,20 @@ def latencies_ms(models: list[I2IGenerator], x: torch.Tensor, rounds: int = 5, w
     return [statistics.median(times) for times in per_model]
 
 
-def score_generators(models: list[tuple[str, I2IGenerator]], inputs: torch.Tensor, targets: torch.Tensor, *,
-                     extractor=None, batch: int = 64, rounds: int = 5, warmup: int = 10, calls: int = 20,
-                     progress: bool = False) -> list[GeneratorScores]:
-    """The rows of `models` ((label, generator) pairs) on the pairs (`inputs`, `targets`) (see the module
-    docstring); `extractor` maps images in [-1, 1] to Inception features (default: the offline network)."""
+def score_generators(models: list[tuple[str, I2IGenerator]], inputs: torch.Tensor, targets: torch.Tensor | None, *,
+                     reals: torch.Tensor | None = None, extractor=None, batch: int = 64, rounds: int = 5,
+                     warmup: int = 10, calls: int = 20, progress: bool = False) -> list[GeneratorScores]:
+    """The rows of `models` ((label, generator) pairs) on `inputs` (see the module docstring): L1 to `targets`
+    (None: to the first generator's outputs), FID against `reals` (default: the targets); `extractor` maps
+    images in [-1, 1] to Inception features (default: the offline network)."""
     if not models:
         raise ValueError("give at least one generator")
-    if inputs.shape != targets.shape or inputs.ndim != 4:
-        raise ValueError(f"inputs {tuple(inputs.shape)} and targets {tuple(targets.shape)} must be one [n, C, H, W]")
+    reals = targets if reals is None else reals
+    if reals is None:
+        raise ValueError("give the targets, the real images FID compares the outputs with, or both")
+    if inputs.ndim != 4 or (targets is not None and inputs.shape != targets.shape):
+        raise ValueError(f"inputs {tuple(inputs.shape)} and targets "
+                         f"{None if targets is None else tuple(targets.shape)} must be one [n, C, H, W]")
     size = inputs.shape[-1]
     for label, G in models:
         if G.arch.image_size != size or G.arch.in_channels != inputs.shape[1]:
@@ -83,10 +104,11 @@ def score_generators(models: list[tuple[str, I2IGenerator]], inputs: torch.Tenso
         return torch.cat([torch.as_tensor(extractor(images[i:i + batch])).float().cpu()
                           for i in range(0, len(images), batch)])
 
-    reference = FeatureStats.from_features(features(targets), keep_features=False)
+    reference = FeatureStats.from_features(features(reals), keep_features=False)
     quality = []
     for _, G in models:
         out = outputs(G.eval(), inputs, batch)
+        targets = out if targets is None else targets  # no targets: the first generator's outputs
         quality.append((fid(features(out), reference), (out - targets).abs().double().mean().item()))
     times = latencies_ms([G for _, G in models], inputs[:1], rounds, warmup, calls)
     rows = []
@@ -97,11 +119,14 @@ def score_generators(models: list[tuple[str, I2IGenerator]], inputs: torch.Tenso
     return rows
 
 
-def markdown(rows: list[GeneratorScores], threads: int, n: int) -> str:
-    """The rows as a table, with each cost and the latency as a ratio to the first row's."""
+def markdown(rows: list[GeneratorScores], threads: int, n: int, n_reals: int | None = None) -> str:
+    """The rows as a table, with each cost and the latency as a ratio to the first row's; `n_reals`: the number
+    of real B images of an unpaired task's FID (None: a paired task's)."""
     base = rows[0]
-    lines = [f"FID and L1 on {n} validation pairs; latency: batch 1, {threads} torch thread(s). "
-             f"Ratios against {base.label}.", "",
+    data = (f"FID and L1 on {n} validation pairs" if n_reals is None else
+            f"FID of the outputs on {n} validation A images against {n_reals} real B images, L1 to {base.label}'s "
+            "outputs")
+    lines = [f"{data}; latency: batch 1, {threads} torch thread(s). Ratios against {base.label}.", "",
              "| generator | params | MACs (true) | MACs (paper) | MAC cut | FID | L1 | latency | speed-up |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -26,12 +26,14 @@ from anycost.models.i2i.generator import sliced_state
 
 def finetune_config(supernet_dir, config_data: dict, **fields) -> RunConfig:
     """The config of a new finetune run of the sub-network `config_data` (best.json's JSON) of the supernet run
-    in `supernet_dir`: its task, teacher and discriminator come from that run; `fields` set the schedule."""
+    in `supernet_dir`: its task, teacher, discriminator and L1 target come from that run; `fields` set the
+    schedule and loss weights (those not given: the task's defaults, `RunConfig.for_task`)."""
     G, super_cfg = load_supernet(supernet_dir)
     config = config_in(G.arch, config_data)
-    return RunConfig(role="finetune", task=super_cfg.task, generator=replace(G.arch, widths=config.widths),
-                     teacher=super_cfg.teacher, teacher_arch=super_cfg.teacher_arch, ndf=super_cfg.ndf,
-                     d_layers=super_cfg.d_layers, supernet=str(Path(supernet_dir).resolve()), **fields)
+    return RunConfig.for_task(super_cfg.task, role="finetune", generator=replace(G.arch, widths=config.widths),
+                              teacher=super_cfg.teacher, teacher_arch=super_cfg.teacher_arch, ndf=super_cfg.ndf,
+                              d_layers=super_cfg.d_layers, recon_target=super_cfg.recon_target,
+                              supernet=str(Path(supernet_dir).resolve()), **fields)
 
 
 class FinetuneRun(DistillRun):

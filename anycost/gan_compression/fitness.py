@@ -2,7 +2,8 @@
 
 The paper evaluates every candidate sub-network of the once-for-all supernet as it is (weights inherited, no
 fine-tuning) on validation data, by FID (or mIoU). Here `SubnetQuality` runs a sub-network on a fixed set of
-validation inputs (`tasks.validation_pairs`) and compares its outputs with a reference, lower is better:
+validation inputs (`tasks.validation_pairs`; an unpaired task's A images, `tasks.validation_inputs`) and compares
+its outputs with a reference, lower is better:
 
 - metric "l1" (the default, a fast proxy): the mean absolute pixel difference;
 - metric "perceptual" with a `metrics.perceptual` distance (an LPIPS or HED-VGG module, or a `load_perceptual`

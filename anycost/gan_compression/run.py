@@ -5,8 +5,12 @@ A run folder holds config.json (the `RunConfig`), latest.pt (the whole training 
 reads it), log.jsonl (one JSON record per step) and samples/step-NNNNNN.png (fixed validation inputs, one row
 each). Every step draws its batch (and a supernet run its sub-network) from `step_generator(seed, step)` only,
 and the learning rate is a function of the step, so a run resumed from latest.pt takes exactly the steps an
-uninterrupted run takes. Subclasses (`teacher.TeacherRun`, `distill.DistillRun`) build the models and define
-`train_step` and the sample rows.
+uninterrupted run takes. Subclasses (`teacher.TeacherRun`, `cyclegan.CycleGANRun`, `distill.DistillRun`) build
+the models and define `train_step` and the sample rows.
+
+On a paired task a step's batch is (inputs, their targets) and the discriminator is conditional (it judges the
+input and the image together, as pix2pix's); on an unpaired task the batch is (A images, B images), drawn
+independently, and the discriminator judges the image alone, as CycleGAN's (`Run.d_input`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from tqdm import tqdm
 from anycost.fileio import atomic_write, load_torch_checkpoint
 from anycost.gan_compression.config import RunConfig
 from anycost.gan_compression.discriminator import PatchDiscriminator
-from anycost.gan_compression.tasks import get_task, load_pairs
+from anycost.gan_compression.tasks import get_task, load_split
 from anycost.images import image_grid
 from anycost.models.i2i import I2IArch
 from anycost.training.runlog import trim_log
@@ -38,10 +42,11 @@ SAMPLE_CELL = 64
 
 def check_task_arch(arch: I2IArch, task: str, what: str = "generator") -> None:
     """A one-line error when generator `arch` cannot run on `task`'s images (RGB in and out, its size)."""
-    size = get_task(task).image_size
-    if (arch.in_channels, arch.out_channels, arch.image_size) != (3, 3, size):
+    spec = get_task(task)
+    if (arch.in_channels, arch.out_channels, arch.image_size) != (3, 3, spec.image_size):
         raise ValueError(f"the {what} maps {arch.in_channels}-channel to {arch.out_channels}-channel images of "
-                         f"{arch.image_size} px; task {task} pairs 3-channel images of {size} px")
+                         f"{arch.image_size} px; task {task} {'pairs' if spec.paired else 'translates'} 3-channel "
+                         f"images of {spec.image_size} px")
 
 
 def load_run_state(path) -> dict:
@@ -56,14 +61,22 @@ class Run:
     def __init__(self, cfg: RunConfig, out_dir, progress: bool = True):
         self.cfg, self.out_dir, self.progress = cfg, Path(out_dir), progress
         check_task_arch(cfg.generator, cfg.task)
-        self.data = load_pairs(cfg.task, "train")
+        self.paired = get_task(cfg.task).paired
+        self.data = load_split(cfg.task, "train")
         self.step = 0
         self.modules: dict[str, torch.nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
     def make_discriminator(self) -> PatchDiscriminator:
-        """The conditional PatchGAN of this run's config (input and output concatenated: 6 channels)."""
-        return PatchDiscriminator(2 * self.cfg.generator.in_channels, self.cfg.ndf, self.cfg.d_layers)
+        """The PatchGAN of this run's config: conditional on a paired task (input and output concatenated: 6
+        channels), on the output alone on an unpaired one (3 channels)."""
+        arch = self.cfg.generator
+        channels = arch.in_channels + arch.out_channels if self.paired else arch.out_channels
+        return PatchDiscriminator(channels, self.cfg.ndf, self.cfg.d_layers)
+
+    def d_input(self, inputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """What the discriminator judges of `images` (real or generated) made from, or paired with, `inputs`."""
+        return torch.cat([inputs, images], 1) if self.paired else images
 
     def adam(self, params) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=self.cfg.lr, betas=self.cfg.betas)
@@ -96,8 +109,8 @@ class Run:
         return step_generator(self.cfg.seed, self.step, stream)
 
     def reals(self, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """This step's batch of training pairs (inputs, targets), float RGB in [-1, 1]."""
-        return self.data.batch(torch.randint(len(self.data), (self.cfg.batch,), generator=rng))
+        """This step's batch, float RGB in [-1, 1]: training pairs (inputs, targets), or (A images, B images)."""
+        return self.data.sample(rng, self.cfg.batch)
 
     def set_lr(self) -> None:
         for opt in self.optimizers.values():
@@ -108,13 +121,14 @@ class Run:
         raise NotImplementedError
 
     def sample_rows(self, inputs: torch.Tensor, targets: torch.Tensor) -> list[torch.Tensor]:
-        """One row per example, [cells, 3, H, W]: its input, the run's outputs, its target."""
+        """One row per example, [cells, 3, H, W]: its input, the run's outputs, its target (on an unpaired task
+        `targets` are B images, not the inputs' translations)."""
         raise NotImplementedError
 
     @torch.no_grad()
     def sample_grid(self, path) -> Path:
-        """The first validation pairs through the run's generators, one row per pair."""
-        inputs, targets = load_pairs(self.cfg.task, "validation").batch(slice(0, N_SAMPLES))
+        """The first validation pairs (or A and B images) through the run's generators, one row per example."""
+        inputs, targets = load_split(self.cfg.task, "validation").first(N_SAMPLES)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         image_grid(self.sample_rows(inputs, targets), SAMPLE_CELL).save(path)

@@ -24,7 +24,7 @@ from anycost.gan_compression.distill import STUDENT_FILES, load_teacher
 from anycost.gan_compression.fitness import SubnetQuality, reference_images
 from anycost.gan_compression.latency import I2ILatencyTable, measure_i2i_latency, table_specs
 from anycost.gan_compression.space import I2ISpace
-from anycost.gan_compression.tasks import validation_pairs
+from anycost.gan_compression.tasks import get_task, validation_inputs, validation_pairs
 from anycost.models.i2i import I2IConfig, I2IGenerator, load_generator
 from anycost.search.budget import CostModel, evolve_in, load_or_measure_table, validation_pick
 from anycost.search.evolution import Evaluated, check_budget
@@ -94,8 +94,12 @@ def _cost_model(G, out: Path, cost: str, grouping: str, macs_limit, budget_ms, l
 
 def _quality(G, cfg, n: int, offset: int, *, metric: str, reference: str, perceptual, extractor,
              teacher) -> SubnetQuality:
-    """`SubnetQuality` on `n` validation pairs of the run's task from the `offset`-th on."""
-    inputs, targets = validation_pairs(cfg.task, n, offset)
+    """`SubnetQuality` on `n` validation pairs (inputs, with `reference` "teacher") of the run's task from the
+    `offset`-th on."""
+    if reference == "teacher":
+        inputs, targets = validation_inputs(cfg.task, n, offset), None
+    else:
+        inputs, targets = validation_pairs(cfg.task, n, offset)
     return SubnetQuality(G, inputs, reference_images(reference, targets, inputs, teacher), metric=metric,
                          perceptual=perceptual, extractor=extractor, reference=reference, task=cfg.task)
 
@@ -114,7 +118,7 @@ def _validate(result, fits, evaluated, fitness, check, model, log) -> tuple[Eval
 
 def run_search(supernet_dir, out, *, budget_macs=None, budget_ms: float | None = None, latency_table=None,
                cost: str = "macs", grouping: str = "layer", n: int = 256, validate: int = 256, metric: str = "l1",
-               reference: str = "target", perceptual=None, extractor=None, population: int = 50,
+               reference: str | None = None, perceptual=None, extractor=None, population: int = 50,
                generations: int = 20, parents: int = 10, n_crossover: int = 25, n_mutation: int = 25,
                p_mutation: float = 0.1, seed: int = 0, seed_uniform: bool = True, resume: bool = False,
                progress: bool = True, log=print) -> dict:
@@ -126,7 +130,9 @@ def run_search(supernet_dir, out, *, budget_macs=None, budget_ms: float | None =
     `cost` convention ("macs" or "paper_macs"). `budget_ms`: the latency predicted by a per-conv table (see
     `_cost_model`); with both, the latency is the searched cost and the MACs a constraint.
 
-    Fitness: `SubnetQuality` with `metric` against `reference` on validation pairs 0..n-1 of the run's task. An
+    Fitness: `SubnetQuality` with `metric` against `reference` ("target", or "teacher": the teacher's outputs;
+    default: "target" on a paired task, "teacher" on an unpaired one, which has no targets) on validation pairs
+    (an unpaired task: validation A images) 0..n-1 of the run's task. An
     evolution that ranks hundreds of sub-networks on them also selects for their noise, so with `validate` > 0
     the final parents and the uniform sub-networks within budget are measured again on pairs n..n+validate-1
     and the best there is the pick (``validation`` in the summary holds the search's own best too). The uniform
@@ -143,6 +149,11 @@ def run_search(supernet_dir, out, *, budget_macs=None, budget_ms: float | None =
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder: give a folder for the search's outputs")
     G, cfg = load_supernet(supernet_dir)
+    paired = get_task(cfg.task).paired
+    reference = reference or ("target" if paired else "teacher")
+    if reference == "target" and not paired:
+        raise ValueError(f"task {cfg.task} is unpaired: it has no targets to judge sub-networks by; compare them "
+                         "with the teacher's outputs (reference 'teacher')")
     full = I2IConfig.full(G.arch)
     macs_limit = parse_macs_budget(budget_macs, getattr(full, cost)) if budget_macs is not None else None
     if budget_ms is not None:

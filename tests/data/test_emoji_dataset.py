@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import anycost.data.emoji as emoji_data
-from anycost.data import EmojiDataset, is_head, parse_labels
+from anycost.data import EmojiDataset, base_name, is_head, parse_labels
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,15 @@ def faces32(cache_dir, emoji_font):
 ])
 def test_parse_labels(name, expected):
     assert tuple(parse_labels(name).values()) == expected
+
+
+@pytest.mark.parametrize("name, base", [
+    (":woman_medium_skin_tone_red_hair:", "woman red hair"), ("woman: red hair, medium skin tone", "woman red hair"),
+    (":woman_red_hair:", "woman red hair"), (":grinning_face:", "grinning face"),
+    (":kiss_woman_man_light_skin_tone_medium-dark_skin_tone:", "kiss woman man"),
+])
+def test_base_name_drops_the_skin_tones(name, base):
+    assert base_name(name) == base
 
 
 @pytest.mark.parametrize("name, head", [
