@@ -44,7 +44,6 @@ from anycost.metrics.consistency import check_configs, downsample_to, same_laten
 from anycost.metrics.fid import (
     FeatureStats,
     _default_extractor,
-    _extract,
     _extractor_id,
     check_reference,
     score_features,
@@ -157,6 +156,12 @@ def mean_inception_consistency(G, configs: Sequence | None = None, n: int = 64, 
     extractor = _default_extractor(extractor, batch, progress=False)
     with mode:
         features = _features_per_resolution(outputs, resolutions, extractor, n, progress)
+    return _mic_result(features, resolutions, configs, n, extractor)
+
+
+def _mic_result(features: dict[tuple[int, int], torch.Tensor], resolutions: Sequence[int], configs: Sequence, n: int,
+                extractor) -> MICResult:
+    """The mIC of `configs` from their features (`_features_per_resolution`) on `n` samples."""
     pairwise = mic_from_features(features, resolutions)
     k = len(configs)
     value = pairwise.sum().item() / (k * (k - 1))
@@ -206,18 +211,24 @@ def evaluate_widths(G: SlimGenerator, reference: FeatureStats | None, n: int = 1
     configs = slim_widths(G, widths)
     mic_n = n if mic_n is None else mic_n
     extractor = _default_extractor(extractor, batch, progress)
+    resolutions = [G.arch.resolution] * len(configs)
+    features = None
+    if reference is not None:  # one Inception pass per width and sample, for FID and (same samples) mIC
+        check_reference(reference, G.arch.resolution, extractor)
+        with eval_mode(G):
+            features = _features_per_resolution(slim_outputs(G, configs, n, seed, batch, y), resolutions, extractor,
+                                                n, progress)
     mic = None
     if mic_n and len(configs) > 1:
-        mic = mean_inception_consistency(G, configs, mic_n, seed, batch, extractor=extractor, y=y)
+        if features is not None and mic_n == n:
+            mic = _mic_result(features, resolutions, configs, n, extractor)
+        else:
+            mic = mean_inception_consistency(G, configs, mic_n, seed, batch, extractor=extractor, y=y)
     rows = []
     for k, config in enumerate(configs):
         scores = {"fid": math.nan, "kid_mean": math.nan, "kid_std": math.nan}
-        if reference is not None:
-            check_reference(reference, G.arch.resolution, extractor)
-            with eval_mode(G):
-                images = (out[0] for out in slim_outputs(G, [config], n, seed, batch, y))
-                feats = _extract(extractor, images, n)
-            scores = score_features(feats, reference, G.arch.resolution, kid_subsets)
+        if features is not None:
+            scores = score_features(features[(k, G.arch.resolution)], reference, G.arch.resolution, kid_subsets)
         ic = sum(mic.pairwise[k]) / (len(configs) - 1) if mic is not None else math.nan
         rows.append({"width": config.width, "gmacs": round(config.macs / 1e9, 4), "fid": scores["fid"],
                      "kid_mean": scores["kid_mean"], "kid_std": scores["kid_std"], "ic": ic, "n": n})

@@ -148,6 +148,22 @@ def test_evaluate_widths_table(slim_generator, mean_colour):
     assert sum(r["ic"] for r in rows) / 4 == pytest.approx(mic.value)  # mIC is the mean of the rows' IC
     table = markdown_table([("m", rows, mic)])
     assert "| m | 0.25x |" in table and f"mIC {mic.value:.2f}" in table
+    # mic_n == n: one extractor pass per width and batch serves FID and mIC, with the values of separate passes
+    calls = []
+
+    class Counted(type(mean_colour)):
+        def __call__(self, images):
+            calls.append(len(images))
+            return super().__call__(images)
+
+    counted = Counted()
+    shared, shared_mic = evaluate_widths(G, reference, n=8, batch=4, extractor=counted, kid_subsets=2)
+    assert calls == [4] * 8  # 2 batches x 4 widths
+    alone = mean_inception_consistency(G, n=8, batch=4, extractor=mean_colour)
+    assert shared_mic.value == pytest.approx(alone.value)
+    solo = [evaluate_widths(G, reference, n=8, batch=4, widths=[w], extractor=mean_colour, kid_subsets=2)[0][0]
+            for w in G.widths]
+    assert [r["fid"] for r in shared] == pytest.approx([r["fid"] for r in solo])
     no_fid, none = evaluate_widths(G, None, n=2, mic_n=0, extractor=mean_colour)
     assert none is None and all(r["fid"] != r["fid"] for r in no_fid)  # NaN
     with pytest.raises(ValueError, match="16 px images"):
