@@ -119,10 +119,11 @@ def cmd_compress(args) -> None:
     cli_args.set_threads(args.threads)
     todo = check_args(args)
     G, source = generator_or_default(args.checkpoint)
+    configs = [G.full_config, G.subnet(resolution=args.cheap[0], ratio=args.cheap[1])]
+    perceptual, extractor = _perceptual(args), _fid_extractor(args)  # both fail before anything is written
     out = Path(args.out)
-    measure = Measure(G, [G.full_config, G.subnet(resolution=args.cheap[0], ratio=args.cheap[1])], args.samples,
-                      args.seed, args.rounds, save_dense(G, out / "uncompressed.safetensors").stat().st_size,
-                      _perceptual(args), args.fid, _fid_extractor(args))
+    dense_bytes = save_dense(G, out / "uncompressed.safetensors").stat().st_size
+    measure = Measure(G, configs, args.samples, args.seed, args.rounds, dense_bytes, perceptual, args.fid, extractor)
     rows = [measure.original()]
 
     def add(method: str, label: str, slug: str, Gc, setup_s: float) -> None:
