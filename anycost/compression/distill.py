@@ -49,7 +49,7 @@ def check_lr(lr) -> float:
     return float(lr)
 
 
-def check_finetunable(Gc) -> None:
+def _check_finetunable(Gc) -> None:
     """TypeError unless `Gc` is a CompressedGenerator; ValueError for an int8 one (inference only)."""
     if not isinstance(Gc, CompressedGenerator):
         raise TypeError(f"expected a CompressedGenerator (from prune, prune_channels or kmeans_quantize), got "
@@ -101,15 +101,13 @@ def finetune(Gc, G, steps: int, lr: float = LR, seed: int = 1, progress: bool = 
     uncompressed `G` (see the module docstring); its latents, noise and configs come from a generator seeded by
     `seed`. `Gc` and `G` are left untouched; the copy's `steps` record the fine-tune."""
     steps, lr = check_steps(steps), check_lr(lr)
-    check_finetunable(Gc)
+    _check_finetunable(Gc)
     record = {"method": "finetune", "steps": steps, "lr": lr, "batch": BATCH, "seed": seed}
     Gs = build(Gc.arch, {k: v.detach().clone() for k, v in Gc.state_dict().items()}, Gc.steps + [record],
                Gc.encodings)
-    params = [p for name, p in Gs.named_parameters() if not name.startswith("style.")]
-    Gs.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=lr)
+    # The mapping never runs in Gs (w comes from G's), so it gets no gradient; leaving it out of Adam keeps it
+    # exactly the original's.
+    opt = torch.optim.Adam([p for name, p in Gs.named_parameters() if not name.startswith("style.")], lr=lr)
     project = _projections(Gs)
     rng = torch.Generator().manual_seed(seed)
     for _ in tqdm(range(steps), desc="fine-tuning", unit="step", disable=not progress):
@@ -120,4 +118,4 @@ def finetune(Gc, G, steps: int, lr: float = LR, seed: int = 1, progress: bool = 
         with torch.no_grad():
             for fn in project:
                 fn()
-    return Gs.requires_grad_(False).eval()
+    return Gs.eval()
