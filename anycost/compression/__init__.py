@@ -1,17 +1,21 @@
-"""Post-training compression of StyleGAN2 Anycost generators (no fine-tuning).
+"""Compression of trained StyleGAN2 Anycost generators, with an optional distillation fine-tune.
 
 - `prune(G, sparsity, scope)`: fine-grained magnitude pruning, stored as bitmask + values, run dense;
 - `prune_channels(G, keep)`: structured pruning to the leading channels (a smaller architecture);
 - `kmeans_quantize(G, bits)`: per-layer k-means weight sharing, stored as codebook + packed indices;
 - `quantize_int8(G, calibration)`: s8 weights per output channel, calibrated u8 activations, oneDNN int8 convs
   where they are faster than fp32 (`int8`);
+- `finetune(Gc, G, steps)`: a short distillation of a pruned, channel-pruned or k-means model from the original
+  (`distill`), keeping the mask / the clusters;
 - `CompressedGenerator`: what they return (a `Generator` plus its steps and weight encodings);
 - `files`: its file format (`FORMAT`, `save_generator`, `load_generator`);
-- `report`: distance to the uncompressed output, file size and latency ratio of each method and setting;
+- `report`: distance (and optionally FID) to the uncompressed output, file size and latency ratio of each method
+  and setting;
 - `sparse_bench`: torch's sparse CPU matmuls against dense on a generator's conv shapes.
 """
 
 from anycost.compression import files
+from anycost.compression.distill import finetune
 from anycost.compression.files import FORMAT, load_generator, save_generator
 from anycost.compression.generator import CompressedGenerator
 from anycost.compression.int8 import quantize_int8
@@ -23,6 +27,7 @@ __all__ = [
     "FORMAT",
     "CompressedGenerator",
     "config_for",
+    "finetune",
     "kmeans_1d",
     "kmeans_quantize",
     "load_generator",

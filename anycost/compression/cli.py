@@ -1,5 +1,6 @@
-"""`anycost compress`: compress a generator with one or more methods and settings, write each compressed model
-and a report (markdown + JSON) of file size, MACs and latency ratios, set-up time and distance to the original."""
+"""`anycost compress`: compress a generator with one or more methods and settings (optionally fine-tuned from the
+original after), write each compressed model and a report (markdown + JSON) of file size, MACs and latency
+ratios, set-up time, distance to the original and, optionally, FID to the original's samples."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import json
 from pathlib import Path
 
 from anycost import cli_args
-from anycost.compression.report import METHODS, Row, Setting, distances, latency_ratio, markdown, timed_apply
+from anycost.compression.distill import LR as finetune_lr
+from anycost.compression.distill import check_lr, check_steps, finetune
+from anycost.compression.int8 import MIN_CHANNELS, MIN_SIZE, check_calibration_count
+from anycost.compression.report import METHODS, Measure, Setting, markdown, timed
+
+CALIBRATION = 16  # int8: latents calibrated on by default (x3 configs, fp32 forwards in batches of 8)
 
 
 def _values(kind: type):
@@ -29,7 +35,8 @@ def _cheap(text: str) -> tuple[int, float]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compress", help="prune / channel-prune / k-means a generator, with a quality-size report")
+    p = sub.add_parser("compress", help="prune / channel-prune / k-means / int8 a generator, with a quality-size "
+                                        "report")
     p.add_argument("--method", type=_values(str), default=["prune"],
                    help=f"comma-separated methods out of {','.join(METHODS)}")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
@@ -38,9 +45,22 @@ def add_parser(sub) -> None:
     p.add_argument("--keep", type=_values(float), default=[0.75], help="channels: fractions of channels kept")
     p.add_argument("--sort", action="store_true", help="channels: re-sort channels by importance first")
     p.add_argument("--bits", type=_values(int), default=[4], help="kmeans: index bits (1..8)")
+    p.add_argument("--calibration", type=int, default=CALIBRATION,
+                   help="int8: W latents the activation ranges are calibrated on, drawn from the model with seed "
+                        "--seed + 1 (not the report's latents); each runs at the full config and ratios 0.25, 0.5")
+    p.add_argument("--finetune", type=int, default=0, metavar="STEPS",
+                   help="also fine-tune every prune / channels / kmeans model for STEPS Adam steps to imitate the "
+                        "original (MSE distillation on random latents and sub-generator configs; the pruning mask "
+                        "and the k-means clusters are kept) and report it as a second row (0: off; int8: refused)")
+    p.add_argument("--lr", type=float, default=finetune_lr, help="fine-tune: Adam learning rate")
+    p.add_argument("--fid", type=int, default=0, metavar="N",
+                   help="also report the FID of each model's N samples (full and cheap config) against the ORIGINAL "
+                        "model's N samples on the same latents and noise (Inception features; not FID to real data; "
+                        "slow; 0: off)")
     p.add_argument("--cheap", type=_cheap, default="32:0.25", help="the cheap config compared, RESOLUTION:RATIO")
     p.add_argument("-n", "--samples", type=int, default=16, help="latents the distances average over")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latents and noise")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the report's latents and noise (int8 calibration and fine-tune draw with seed + 1)")
     p.add_argument("--perceptual", choices=("auto", "lpips-vgg", "hed-vgg", "none"), default="auto",
                    help="perceptual distance backend (none: MSE and PSNR only)")
     p.add_argument("--rounds", type=int, default=3, help="latency: alternating rounds of 5 calls per model")
@@ -64,9 +84,27 @@ def settings(args) -> list[Setting]:
             out += [Setting("prune", s, scope) for scope in args.scope for s in args.sparsity]
         elif method == "channels":
             out += [Setting("channels", k, sort=args.sort) for k in args.keep]
+        elif method == "int8":
+            out.append(Setting("int8", args.calibration))
         else:
             out += [Setting("kmeans", b) for b in args.bits]
     return out
+
+
+def check_args(args) -> list[Setting]:
+    """The settings to run, after every option is checked (ValueError naming the first bad one): nothing is
+    loaded or written before."""
+    if args.samples < 1 or args.rounds < 1:
+        raise ValueError(f"-n and --rounds must be >= 1, got {args.samples} and {args.rounds}")
+    check_steps(args.finetune)
+    check_lr(args.lr)
+    check_calibration_count(args.calibration)
+    if args.fid != 0 and args.fid < 2:
+        raise ValueError(f"--fid needs at least 2 samples (a covariance), got {args.fid}")
+    if args.finetune and "int8" in args.method:
+        raise ValueError("--finetune does not apply to int8 (its integer layers are inference-only): run int8 "
+                         "without --finetune")
+    return settings(args)
 
 
 def cmd_compress(args) -> None:
@@ -79,36 +117,68 @@ def cmd_compress(args) -> None:
     from anycost.models.stylegan2 import generator_or_default
 
     cli_args.set_threads(args.threads)
-    if args.samples < 1 or args.rounds < 1:
-        raise ValueError(f"-n and --rounds must be >= 1, got {args.samples} and {args.rounds}")
-    todo = settings(args)
+    todo = check_args(args)
     G, source = generator_or_default(args.checkpoint)
     configs = [G.full_config, G.subnet(resolution=args.cheap[0], ratio=args.cheap[1])]
-    perceptual = None
-    if args.perceptual != "none":
-        from anycost.metrics.perceptual import load_perceptual
-
-        perceptual = load_perceptual(args.perceptual)
+    perceptual, extractor = _perceptual(args), _fid_extractor(args)  # both fail before anything is written
     out = Path(args.out)
     dense_bytes = save_dense(G, out / "uncompressed.safetensors").stat().st_size
-    zero = {c.describe(): {"mse": 0.0, "psnr": float("inf"), "perceptual": 0.0} for c in configs}
-    rows = [Row("none", "uncompressed", dense_bytes, 1.0, 1.0, 1.0, 0.0, zero)]
+    measure = Measure(G, configs, args.samples, args.seed, args.rounds, dense_bytes, perceptual, args.fid, extractor)
+    rows = [measure.original()]
+
+    def add(method: str, label: str, slug: str, Gc, setup_s: float) -> None:
+        size = save_generator(Gc, out / f"{slug}.safetensors", {"source": source}).stat().st_size
+        rows.append(measure.row(method, label, Gc, size, setup_s))
+
+    # Calibration and fine-tune latents come from seed + 1: never the report's own latents (seed).
     for setting in tqdm(todo, desc="compressing", unit="setting", disable=args.no_progress):
         with torch.no_grad():
-            Gc, setup_s = timed_apply(setting, G)
-        path = save_generator(Gc, out / f"{setting.slug}.safetensors", {"source": source})
-        size = path.stat().st_size
-        rows.append(Row(setting.method, setting.label, size, size / dense_bytes,
-                        Gc.full_config.macs / G.full_config.macs, latency_ratio(G, Gc, args.rounds), setup_s,
-                        distances(G, Gc, configs, args.samples, args.seed, perceptual)))
-    table = markdown(rows, configs)
+            Gc, setup_s = timed(setting.apply, G, args.seed + 1)
+        add(setting.method, setting.label, setting.slug, Gc, setup_s)
+        if args.finetune:
+            Gf, tune_s = timed(finetune, Gc, G, args.finetune, args.lr, args.seed + 1, not args.no_progress)
+            add(setting.method, f"{setting.label}, fine-tuned {args.finetune} steps",
+                f"{setting.slug}-ft{args.finetune}", Gf, setup_s + tune_s)
+    table = markdown(rows, measure.configs)
     report = {"source": source, "threads": torch.get_num_threads(), "n": args.samples, "seed": args.seed,
-              "perceptual": getattr(perceptual, "name", None), "rows": [r.to_dict() for r in rows]}
+              "perceptual": getattr(measure.perceptual, "name", None), "fid_n": args.fid,
+              "finetune": {"steps": args.finetune, "lr": args.lr} if args.finetune else None,
+              "rows": [r.to_dict() for r in rows]}
     if args.sparse_bench:
         table += "\n" + _sparse_bench(G, args, report)
+    notes = _int8_note(rows)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
-    atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(f"model: {source}\n\n{table}"))
-    print(f"model: {source}\n\n{table}\nwrote {out}/report.md, report.json and {len(todo)} models")
+    atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(f"model: {source}\n\n{table}{notes}"))
+    print(f"model: {source}\n\n{table}{notes}\nwrote {out}/report.md, report.json and {len(rows) - 1} models")
+
+
+def _perceptual(args):
+    """The perceptual distance --perceptual names, or None."""
+    if args.perceptual == "none":
+        return None
+    from anycost.metrics.perceptual import load_perceptual
+
+    return load_perceptual(args.perceptual)
+
+
+def _fid_extractor(args):
+    """The Inception features of --fid, or None when it is off."""
+    if not args.fid:
+        return None
+    from anycost.metrics.inception import InceptionFeatures
+
+    return InceptionFeatures(progress=not args.no_progress)
+
+
+def _int8_note(rows) -> str:
+    """A warning under the table when an int8 model runs no layer in int8 at some config (too narrow or too small
+    for the rule of `compression.int8`): its row then measures the weight rounding alone, at fp32 speed."""
+    idle = list(dict.fromkeys(label for r in rows for label, (k, _) in r.int8_layers.items() if k == 0))
+    if not idle:
+        return ""
+    return (f"\nnote: the int8 model runs no 3x3 conv in int8 at {' and '.join(idle)} (int8 needs >= "
+            f"{MIN_CHANNELS} channels at >= {MIN_SIZE} px): there its row measures the int8 weight rounding "
+            "only, and its latency is that of the fp32 path\n")
 
 
 def _sparse_bench(G, args, report: dict) -> str:

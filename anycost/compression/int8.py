@@ -33,6 +33,7 @@ ONEDNN = "onednn" in torch.backends.quantized.supported_engines
 MIN_CHANNELS = 256  # min(c_in, c_out) of a layer run in int8 (the measured rule above)
 MIN_SIZE = 32  # input height of a layer run in int8
 ZERO_POINT = 128  # u8 zero point: the modulated activations are signed
+CALIBRATION_BATCH = 8  # latents per calibration forward (memory stays that of batch 8 whatever N is)
 
 
 def weight_scales(weight: torch.Tensor) -> torch.Tensor:
@@ -136,11 +137,41 @@ def calibrate(G, calibration: torch.Tensor, configs) -> dict[str, float]:
     try:
         with torch.no_grad():
             for config in configs:
-                G(calibration, config=config, noise="const")
+                for chunk in calibration.split(CALIBRATION_BATCH):
+                    G(chunk, config=config, noise="const")
     finally:
         for m in layers.values():
             m.observing = False
     return {name: max(m.observed, 1e-8) / 127 for name, m in layers.items()}
+
+
+def check_calibration_count(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of calibration latents must be an integer >= 1, got {n!r}")
+    return n
+
+
+@torch.no_grad()
+def calibration_latents(G, n: int, seed: int) -> torch.Tensor:
+    """`n` W latents of `G` (its mapping of z ~ N(0, I) from a generator seeded by `seed`), to calibrate on."""
+    z = torch.randn(check_calibration_count(n), G.arch.style_dim, generator=torch.Generator().manual_seed(seed))
+    return G.mapping(z.to(G.w_avg.dtype))
+
+
+@torch.no_grad()
+def int8_layer_count(Gq, config) -> tuple[int, int]:
+    """(3x3 styled convs that run int8, 3x3 styled convs run) in a forward of `Gq` at `config`: how much of the
+    model the integer path covers (by the rule of the module docstring, the rest runs fp32)."""
+    ran = []
+    hooks = [m.register_forward_hook(lambda m, args, out: ran.append(m.runs_int8(args[0].shape[1], out.shape[1],
+                                                                                 args[0].shape[2])))
+             for m in Gq.modules() if isinstance(m, Int8StyledConv)]
+    try:
+        Gq(Gq.w_avg[None], config=config, noise="const")
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(ran), len(ran)
 
 
 def _check_calibration(G, calibration) -> torch.Tensor:

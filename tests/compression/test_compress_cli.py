@@ -1,12 +1,17 @@
-"""`anycost compress` on the tiny generator, run in-process."""
+"""`anycost compress` on the tiny generator and the bundled model, run in-process."""
 
 import json
 
 import pytest
+import torch
 
+import anycost
 from anycost import save_generator
 from anycost.cli import main
-from anycost.compression import load_generator
+from anycost.compression import int8, load_generator, quantize_int8
+from anycost.compression.generator import compressible_keys
+
+FAST = ["-n", "2", "--perceptual", "none", "--rounds", "1", "--threads", "1", "--no-progress"]
 
 
 @pytest.fixture
@@ -31,13 +36,109 @@ def test_compress_writes_every_model_and_the_report(checkpoint, tmp_path, capsys
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_int8_on_the_bundled_model_says_how_much_runs_int8(tmp_path, capsys, one_thread):
+    out = tmp_path / "out"
+    assert main(["compress", "--method", "int8", *FAST, "--out", str(out)]) == 0
+    row = json.loads((out / "report.json").read_text())["rows"][1]
+    assert (row["method"], row["setting"]) == ("int8", "calibrated on 16 latents")
+    # the bundled model is at most 128 channels wide: no layer reaches the int8 rule, all 3x3 convs run fp32
+    assert row["int8_layers"] == {"64 px, full": [0, 9], "32 px, ratio 0.25": [0, 7]}
+    assert 30 < row["distance"]["64 px, full"]["psnr"] < 100  # the int8 weight rounding, not an exact copy
+    printed = capsys.readouterr().out
+    assert "3x3 convs run in int8: 0 of 9 at 64 px, full; 0 of 7 at 32 px, ratio 0.25" in printed
+    assert "note: the int8 model runs no 3x3 conv in int8 at 64 px, full and 32 px, ratio 0.25" in printed
+    assert row["file_ratio"] < 0.6  # 1 byte per conv weight instead of 4
+
+    # the file is the model the CLI documents: 16 calibration latents drawn with seed --seed + 1
+    loaded = anycost.load_generator(out / "int8.safetensors")
+    G, _ = anycost.default_generator()
+    expected = quantize_int8(G, int8.calibration_latents(G, 16, seed=1))
+    assert loaded.encodings == expected.encodings
+    w = G.mapping(torch.randn(2, G.arch.style_dim, generator=torch.Generator().manual_seed(5)))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(w, noise="const"), expected(w, noise="const"), rtol=1e-5, atol=1e-5)
+
+
+def test_finetune_adds_a_row_and_keeps_the_mask(checkpoint, tmp_path, one_thread):
+    out = tmp_path / "out"
+    assert main(["compress", "-c", checkpoint, "--method", "prune,channels", "--keep", "0.5", "--finetune", "3",
+                 "--cheap", "16:0.25", *FAST, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["finetune"] == {"steps": 3, "lr": 1e-3}
+    rows = {r["setting"]: r for r in report["rows"]}
+    assert list(rows) == ["uncompressed", "50% global", "50% global, fine-tuned 3 steps", "keep 0.5",
+                          "keep 0.5, fine-tuned 3 steps"]
+    before, after = rows["50% global"], rows["50% global, fine-tuned 3 steps"]
+    assert after["distance"]["32 px, full"]["mse"] != before["distance"]["32 px, full"]["mse"]
+    assert after["setup_s"] > before["setup_s"]  # the fine-tune's time is added to the compression's
+    pruned, tuned = (load_generator(out / f"{name}.safetensors") for name in ("prune-global-0.5",
+                                                                              "prune-global-0.5-ft3"))
+    for key in compressible_keys(pruned):
+        assert torch.equal(pruned.state_dict()[key] == 0, tuned.state_dict()[key] == 0), key
+    assert abs(after["file_bytes"] - before["file_bytes"]) < 256  # same mask and values; a longer steps record
+    assert tuned.steps[-1]["method"] == "finetune"
+    assert load_generator(out / "channels-0.5-ft3.safetensors").arch == load_generator(
+        out / "channels-0.5.safetensors").arch
+
+
+class StubFeatures:
+    """Stands in for the Inception network (too slow for a test): per-channel means and stds."""
+
+    identifier = "stub"
+
+    def __init__(self, **kwargs):
+        pass
+
+    def __call__(self, images):
+        return torch.cat([images.mean((2, 3)), images.std((2, 3))], 1)
+
+
+def test_fid_to_the_original(checkpoint, tmp_path, monkeypatch, one_thread):
+    monkeypatch.setattr("anycost.metrics.inception.InceptionFeatures", StubFeatures)
+    out = tmp_path / "out"
+    assert main(["compress", "-c", checkpoint, "--method", "prune,kmeans", "--bits", "8", "--fid", "6",
+                 "--cheap", "16:0.25", *FAST, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["fid_n"] == 6
+    none, pruned, kmeans8 = report["rows"]
+    assert none["fid"] == {"32 px, full": 0.0, "16 px, ratio 0.25": 0.0}
+    for label in none["fid"]:
+        # 8-bit k-means barely changes the samples, 50% pruning does: the samples are the same latents and noise
+        assert 0 <= kmeans8["fid"][label] < pruned["fid"][label]
+    assert "32 px, full: FID to original" in (out / "report.md").read_text()
+
+
+def test_fid_to_the_original_is_zero_on_the_same_latents(tiny_generator):
+    from anycost.compression.report import fid_to_original, original_features
+
+    configs = [tiny_generator.full_config, tiny_generator.subnet(16, 0.5)]
+    reference = original_features(tiny_generator, configs, 4, 3, StubFeatures())
+    same = fid_to_original(tiny_generator, configs, reference, 3, StubFeatures())
+    other = fid_to_original(tiny_generator, configs, reference, 4, StubFeatures())
+    assert all(abs(v) < 1e-6 for v in same.values()) and all(v > 1e-3 for v in other.values())
+
+
 @pytest.mark.parametrize("args, message", [
     (["--method", "svd"], "unknown method 'svd'"),
     (["--method", "kmeans", "--bits", "9"], "bits must be an integer in 1..8, got 9"),
     (["--method", "prune", "--sparsity", "1"], "sparsity must be in [0, 1), got 1.0"),
     (["--method", "channels", "--keep", "0"], "keep must be in (0, 1], got 0.0"),
+    (["--finetune", "-1"], "fine-tune steps must be an integer >= 0, got -1"),
+    (["--finetune", "2", "--lr", "0"], "learning rate must be a positive number, got 0.0"),
+    (["--method", "int8", "--calibration", "0"], "calibration latents must be an integer >= 1, got 0"),
+    (["--calibration", "0"], "calibration latents must be an integer >= 1, got 0"),
+    (["--fid", "1"], "--fid needs at least 2 samples (a covariance), got 1"),
+    (["--method", "prune,int8", "--finetune", "5"], "--finetune does not apply to int8"),
 ])
-def test_bad_settings_are_one_line_errors(checkpoint, tmp_path, capsys, args, message):
+def test_bad_settings_are_one_line_errors_before_any_work(checkpoint, tmp_path, capsys, args, message):
     assert main(["compress", "-c", checkpoint, "--out", str(tmp_path / "o"), *args]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"anycost compress: error: {message}" or (message in err and "\n" not in err)
+    assert not (tmp_path / "o").exists()  # nothing written

@@ -85,3 +85,23 @@ def test_bad_input(tiny_generator, latents):
         quantize_int8(torch.nn.Linear(2, 2), latents[:4])
     with pytest.raises(ValueError, match="already compressed"):
         quantize_int8(quantize_int8(tiny_generator, latents[:2]), latents[:2])
+
+
+def test_layer_count_says_what_runs_int8(tiny_generator, quantized, latents):
+    config = tiny_generator.full_config
+    k, n = int8.int8_layer_count(quantized, config)
+    assert n == 7 and 0 < k < n  # 32 px: conv1 + 2 per scale; the 3 upsampling convs stay fp32
+    assert int8.int8_layer_count(quantize_int8(tiny_generator, latents[:2]), config) == (0, 7)  # default rule
+
+
+def test_calibration_latents_and_chunks(tiny_generator, latents, monkeypatch):
+    a, b = int8.calibration_latents(tiny_generator, 10, 3), int8.calibration_latents(tiny_generator, 10, 3)
+    assert a.shape == (10, 32) and torch.equal(a, b)
+    assert not torch.equal(a, int8.calibration_latents(tiny_generator, 10, 4))
+    chunked = quantize_int8(tiny_generator, a, min_channels=1, min_size=1).encodings
+    monkeypatch.setattr(int8, "CALIBRATION_BATCH", 100)  # one forward of all 10: the same maxima
+    whole = quantize_int8(tiny_generator, a, min_channels=1, min_size=1).encodings
+    for key, spec in whole.items():
+        assert spec["act_scale"] == pytest.approx(chunked[key]["act_scale"], rel=1e-5)
+    with pytest.raises(ValueError, match="calibration latents must be an integer >= 1, got 0"):
+        int8.calibration_latents(tiny_generator, 0, 0)
