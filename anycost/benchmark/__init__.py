@@ -3,7 +3,9 @@
 - `timing`: `time_call` (medians with warm-up, a time budget, wall or CPU clock), `gflops`, `num_threads`;
 - `peak`: the fp32 conv peak measured in the same run as the figures compared with it;
 - `generator_bench`: random config-f weights, `time_forward`, the (resolution, ratio) sweep `run_generator_bench`;
-- `report`: markdown, plot and files of a `BenchResult`, also read from pytest-benchmark JSON;
+- `slimgan_bench`: every width of a SlimGAN generator on one batch (`run_slimgan_bench`, `SlimBenchResult`);
+- `report`: markdown, plot and files of a `BenchResult` (also read from pytest-benchmark JSON) or a
+  `SlimBenchResult`;
 - `layers`: per-layer timings of one forward.
 """
 
@@ -25,8 +27,11 @@ from anycost.benchmark.report import (
     markdown_table,
     plot,
     report_markdown,
+    slim_markdown_table,
+    slim_report_markdown,
     write_outputs,
 )
+from anycost.benchmark.slimgan_bench import SLIM_BATCH, SlimBenchResult, WidthRow, run_slimgan_bench
 from anycost.benchmark.timing import CLOCKS, Timing, gflops, num_threads, time_call
 
 __all__ = [
@@ -36,7 +41,10 @@ __all__ = [
     "BenchResult",
     "Peak",
     "Row",
+    "SLIM_BATCH",
+    "SlimBenchResult",
     "Timing",
+    "WidthRow",
     "from_pytest_benchmark",
     "gflops",
     "latent",
@@ -53,6 +61,9 @@ __all__ = [
     "random_generator",
     "report_markdown",
     "run_generator_bench",
+    "run_slimgan_bench",
+    "slim_markdown_table",
+    "slim_report_markdown",
     "time_call",
     "time_forward",
     "write_outputs",
