@@ -24,8 +24,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio), ref vs kernel, fp32 vs bf16, "
                                      "vs the measured peaks; per width for a SlimGAN generator")
     p.add_argument("--checkpoint", "-c", help="generator file (default: random config-f weights); a SlimGAN file is "
-                   "timed at every width, batch 64 by default (the resolution, ratio, impl, precision, pass and "
-                   "peak options are for StyleGAN2 generators)")
+                   "timed at every width on one batch (see --batch; the resolution, ratio, impl, precision, pass "
+                   "and peak options are for StyleGAN2 generators)")
     p.add_argument("--model-resolution", type=int, default=1024, help="random model's resolution (default 1024)")
     p.add_argument("--channel-multiplier", type=float, default=2, help="random model's multiplier (2 = config-f)")
     p.add_argument("--resolutions", default="1024,512,256,128", help="comma-separated output resolutions")
@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
                                                         "timed interleaved with fp32, plus the bf16 conv peak)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per config and impl (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
-    p.add_argument("--batch", type=int, help="images per forward (default 1, the targets' batch; SlimGAN: "
-                   f"{SLIM_BATCH})")
+    p.add_argument("--batch", type=int, help="images per forward (default 1, the targets' batch; "
+                   f"{SLIM_BATCH} for a SlimGAN file)")
     p.add_argument("--passes", type=int, default=1, help="sweeps; each entry keeps its best median (shared machines)")
     p.add_argument("--budget", type=float, default=10.0, help="seconds per measurement after which repeats stop "
                                                               "(at least 3 are kept)")
