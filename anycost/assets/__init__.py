@@ -2,7 +2,8 @@
 
 This package holds data only; `path` finds a file in it. Each file's loader lives with its code:
 `anycost.models.stylegan2.bundled` (the generator), `anycost.editing.default_directions`,
-`anycost.projection.default_encoder`, `anycost.metrics.attributes.default_classifier_path`.
+`anycost.projection.default_encoder`, `anycost.metrics.attributes.default_classifier_path`,
+`anycost.metrics.fashion_classifier.load_fashion_classifier`.
 """
 
 from __future__ import annotations

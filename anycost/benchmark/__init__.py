@@ -5,7 +5,9 @@
 - `generator_bench`: random config-f weights, `time_forward` (ours, or the official formulation on the same weights),
   the (resolution, ratio) sweep `run_generator_bench`;
 - `backends`: the backend each styled conv of a forward took;
-- `report`: markdown, plot and files of a `BenchResult`, also read from pytest-benchmark JSON;
+- `slimgan_bench`: every width of a SlimGAN generator on one batch (`run_slimgan_bench`, `SlimBenchResult`);
+- `report`: markdown, plot and files of a `BenchResult` (also read from pytest-benchmark JSON) or a
+  `SlimBenchResult`;
 - `layers`: per-layer timings of one forward.
 """
 
@@ -32,8 +34,11 @@ from anycost.benchmark.report import (
     markdown_table,
     plot,
     report_markdown,
+    slim_markdown_table,
+    slim_report_markdown,
     write_outputs,
 )
+from anycost.benchmark.slimgan_bench import SLIM_BATCH, SlimBenchResult, WidthRow, run_slimgan_bench
 from anycost.benchmark.timing import CLOCKS, Timing, gflops, num_threads, time_call
 
 __all__ = [
@@ -45,7 +50,10 @@ __all__ = [
     "BenchResult",
     "Peak",
     "Row",
+    "SLIM_BATCH",
+    "SlimBenchResult",
     "Timing",
+    "WidthRow",
     "backend_codes",
     "check_entries",
     "forward_call",
@@ -66,6 +74,9 @@ __all__ = [
     "random_generator",
     "report_markdown",
     "run_generator_bench",
+    "run_slimgan_bench",
+    "slim_markdown_table",
+    "slim_report_markdown",
     "time_call",
     "time_forward",
     "write_outputs",

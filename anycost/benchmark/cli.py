@@ -1,6 +1,7 @@
-"""`anycost bench` (timings per resolution and ratio, ours vs the official formulation vs the measured peaks),
-`anycost demo` (the cost/quality grid of a model with its timings) and `anycost tune` (this machine's table of the
-fastest modulated-conv backend per layer shape, which impl="auto" follows)."""
+"""`anycost bench` (timings per resolution and ratio, ours vs the official formulation vs the measured peaks; for a
+SlimGAN generator file, per width), `anycost demo` (the cost/quality grid of a model with its timings) and
+`anycost tune` (this machine's table of the fastest modulated-conv backend per layer shape, which impl="auto"
+follows)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch
 
 from anycost import cli_args
 from anycost.benchmark.generator_bench import DEFAULT_IMPLS, IMPLS
-from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig, generator_or_default
+from anycost.benchmark.slimgan_bench import SLIM_BATCH
+from anycost.models.slimgan import SlimGenerator
+from anycost.models.stylegan2 import UNIFORM_RATIOS, Generator, SubnetConfig, generator_or_default
 
 
 def add_parser(sub) -> None:
@@ -22,8 +25,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="end-to-end timings per (resolution, ratio): ours vs the official formulation, "
-                                     "fp32 vs bf16, vs the measured peaks, with the backend each layer took")
-    p.add_argument("--checkpoint", "-c", help="generator file (default: random config-f weights)")
+                                     "fp32 vs bf16, vs the measured peaks, with the backend each layer took; per "
+                                     "width for a SlimGAN generator")
+    p.add_argument("--checkpoint", "-c", help="generator file (default: random config-f weights); a SlimGAN file is "
+                   "timed at every width on one batch (see --batch; the resolution, ratio, impl, precision, pass "
+                   "and peak options are for StyleGAN2 generators)")
     p.add_argument("--model-resolution", type=int, default=1024, help="random model's resolution (default 1024)")
     p.add_argument("--channel-multiplier", type=float, default=2, help="random model's multiplier (2 = config-f)")
     p.add_argument("--resolutions", default="1024,512,256,128", help="comma-separated output resolutions")
@@ -35,7 +41,8 @@ def add_parser(sub) -> None:
                                                         "timed interleaved with fp32, plus the bf16 conv peak)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per config and impl (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first")
-    p.add_argument("--batch", type=int, default=1, help="images per forward (the targets are for batch 1)")
+    p.add_argument("--batch", type=int, help="images per forward (default 1, the targets' batch; "
+                   f"{SLIM_BATCH} for a SlimGAN file)")
     p.add_argument("--passes", type=int, default=1, help="sweeps; each entry keeps its best median (shared machines)")
     p.add_argument("--budget", type=float, default=10.0, help="seconds per measurement after which repeats stop "
                                                               "(at least 3 are kept)")
@@ -111,33 +118,57 @@ def cmd_demo(args) -> None:
     print(f"\nwrote {out / 'grid.png'} (rows: resolution x ratio, columns: seeds) and {out / 'timings.md'}")
 
 
+def bench_model(args):
+    """(generator, description): the file given with -c, of any family (`anycost.load_generator`), else random
+    config-f weights. TypeError for a family `anycost bench` does not time."""
+    from anycost import benchmark
+    from anycost.models.files import load_generator
+
+    if not args.checkpoint:
+        G = benchmark.random_generator(args.model_resolution, args.channel_multiplier)
+        return G, f"random weights, {G.arch}"
+    G = load_generator(args.checkpoint)
+    if not isinstance(G, (Generator, SlimGenerator)):
+        raise TypeError(f"{args.checkpoint} holds a {type(G).__name__}; anycost bench times StyleGAN2 (Anycost) and "
+                        f"SlimGAN generators")
+    return G, f"checkpoint {args.checkpoint}"
+
+
 def cmd_bench(args) -> None:
     from anycost import benchmark
     from anycost.cli_args import parse_list
 
-    resolutions = parse_list(args.resolutions, int)
-    ratios = parse_list(args.ratios, float)
-    impls = parse_list(args.impls, str)
-    precisions = parse_list(args.precision, str)
-    benchmark.check_entries(impls, precisions)  # before the model is built
+    benchmark.check_entries(parse_list(args.impls, str), parse_list(args.precision, str))  # before the model loads
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     with benchmark.num_threads(args.threads):
-        if args.checkpoint:
-            G, source = generator_or_default(args.checkpoint)
-        else:
-            G = benchmark.random_generator(args.model_resolution, args.channel_multiplier)
-            source = f"random weights, {G.arch}"
+        G, source = bench_model(args)
         print(f"model: {source}", flush=True)
-        result = benchmark.run_generator_bench(G, resolutions, ratios, impls, args.repeats, args.warmup,
-                                               args.budget, peak=not args.no_peak, passes=args.passes,
-                                               clock=args.clock, batch=args.batch, precisions=precisions,
-                                               log=lambda line: print(line, flush=True))
+        if isinstance(G, SlimGenerator):
+            batch = SLIM_BATCH if args.batch is None else args.batch
+            result = benchmark.run_slimgan_bench(G, batch, args.repeats, args.warmup, args.budget, args.clock)
+            table = benchmark.slim_markdown_table(result)
+        else:
+            result = _stylegan2_bench(G, args)
+            table = benchmark.markdown_table(result)
         result.machine["model"] = source
     paths = benchmark.write_outputs(result, args.out)
     print()
-    print(benchmark.markdown_table(result))
+    print(table)
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+
+
+def _stylegan2_bench(G, args):
+    """The (resolution, ratio) sweep of a StyleGAN2 generator with the options of `anycost bench`."""
+    from anycost import benchmark
+    from anycost.cli_args import parse_list
+
+    return benchmark.run_generator_bench(G, parse_list(args.resolutions, int), parse_list(args.ratios, float),
+                                         parse_list(args.impls, str), args.repeats, args.warmup, args.budget,
+                                         peak=not args.no_peak, passes=args.passes, clock=args.clock,
+                                         batch=1 if args.batch is None else args.batch,
+                                         precisions=parse_list(args.precision, str),
+                                         log=lambda line: print(line, flush=True))
 
 
 def cmd_tune(args) -> None:

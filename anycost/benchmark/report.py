@@ -1,5 +1,6 @@
 """Bench results as people read them: markdown tables, a plot, the files `anycost bench` writes, and the
-same rows read back from a pytest-benchmark JSON file of ``bench/bench_generator.py``."""
+same rows read back from a pytest-benchmark JSON file of ``bench/bench_generator.py``; the per-width table of a
+SlimGAN generator (`SlimBenchResult`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from anycost.benchmark.backends import backend_codes
 from anycost.benchmark.generator_bench import IMPLS, OFFICIAL, PRECISIONS, RESULT_KIND, BenchResult, Row, entry_name
 from anycost.benchmark.peak import Peak
+from anycost.benchmark.slimgan_bench import SlimBenchResult
 from anycost.benchmark.timing import gflops
 
 
@@ -117,6 +119,25 @@ def report_markdown(result: BenchResult) -> str:
     return "\n".join(head + [markdown_table(result), ""])
 
 
+def slim_markdown_table(result: SlimBenchResult) -> str:
+    """Per width: channels, MMACs of one image, the median ms of the batch, images/s and GFLOP/s."""
+    b = result.batch
+    lines = [f"| width | channels | MMACs per image | ms per batch of {b} | images/s | GFLOP/s |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in result.rows:
+        lines.append(f"| {r.width:g}x | {'-'.join(map(str, r.channels))} | {r.macs / 1e6:.2f} | {r.ms:.2f} | "
+                     f"{r.images_per_s(b):.0f} | {r.gflops(b):.1f} |")
+    return "\n".join(lines)
+
+
+def slim_report_markdown(result: SlimBenchResult) -> str:
+    m = result.machine
+    head = ["# anycost bench: SlimGAN widths", "", f"model: {m.get('model', '?')}", "",
+            f"batch {result.batch}, fp32, median of repeats, {m.get('threads', '?')} threads, "
+            f"{m.get('clock', 'wall')} clock, torch {m.get('torch', '?')}, {m.get('time', '')}".rstrip(", "), ""]
+    return "\n".join(head + [slim_markdown_table(result), ""])
+
+
 def plot(result: BenchResult, path: str | Path) -> Path | None:
     """ms and GFLOP/s per config and entry, with the peaks as lines; None when matplotlib is missing."""
     try:
@@ -156,14 +177,15 @@ def plot(result: BenchResult, path: str | Path) -> Path | None:
     return path
 
 
-def write_outputs(result: BenchResult, out: str | Path) -> dict[str, Path]:
-    """bench.md, bench.json and (with matplotlib) bench.png in `out`."""
+def write_outputs(result: BenchResult | SlimBenchResult, out: str | Path) -> dict[str, Path]:
+    """bench.md, bench.json and, for a `BenchResult` (with matplotlib), bench.png in `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "bench.md", "json": out / "bench.json"}
-    paths["md"].write_text(report_markdown(result))
+    slim = isinstance(result, SlimBenchResult)
+    paths["md"].write_text(slim_report_markdown(result) if slim else report_markdown(result))
     paths["json"].write_text(result.to_json())
-    png = plot(result, out / "bench.png")
+    png = None if slim else plot(result, out / "bench.png")
     if png:
         paths["png"] = png
     return paths

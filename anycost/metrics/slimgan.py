@@ -26,7 +26,10 @@ A SlimGAN generator (`anycost.models.slimgan.SlimGenerator`) is measured over it
 them), in eval mode (running statistics), with the same z and, for a class-conditional model, the same class for
 every width (drawn uniformly per sample, or one class `y` for all); a grey model's images are copied to RGB, as the
 Inception network needs. `evaluate_widths` adds FID and KID per width against reference statistics (the
-paper's table: width, FID, KID, mIC).
+paper's table: width, FID, KID, mIC) and, for a class-conditional model, `class_accuracy`: how often a classifier
+of the data (`anycost.metrics.fashion_classifier`) puts a sample in the class it was rendered for. The paper also
+reports the Inception Score; our offline Inception network has no classifier logits, so IS is not defined with it,
+and class accuracy stands in for it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ import torch
 
 from anycost.checks import check_positive
 from anycost.images import to_rgb
+from anycost.metrics.attributes import AttributeClassifier
 from anycost.metrics.consistency import check_configs, downsample_to, same_latent_outputs
+from anycost.metrics.fashion_classifier import load_fashion_classifier
 from anycost.metrics.fid import (
     FeatureStats,
     _default_extractor,
@@ -106,11 +111,11 @@ def slim_widths(G: SlimGenerator, widths=None) -> list[SlimConfig]:
     return configs
 
 
-def slim_outputs(G: SlimGenerator, configs: Sequence[SlimConfig], n: int, seed: int = 0, batch: int = 16,
-                 y: int | None = None) -> Iterator[list[torch.Tensor]]:
-    """Yield, per batch of up to `batch` of the `n` samples, the RGB images of every config (in order) for the
-    same z and classes. z, and the classes of a conditional model (uniform, unless `y` gives one for all), come
-    from a CPU torch.Generator seeded by `seed`, so the same (n, seed, batch) gives the same samples."""
+def slim_latents(G: SlimGenerator, n: int, seed: int = 0, batch: int = 16,
+                 y: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Yield (z, classes) on G's device per batch of up to `batch` of the `n` samples; classes are None for an
+    unconditional G, else uniform (or all `y`). Both come from a CPU torch.Generator seeded by `seed`, so the same
+    (n, seed, batch) gives the same samples."""
     check_positive(n=n, batch=batch)
     if y is not None and not G.num_classes:
         raise ValueError("y is for a class-conditional generator: this one is unconditional")
@@ -123,6 +128,13 @@ def slim_outputs(G: SlimGenerator, configs: Sequence[SlimConfig], n: int, seed: 
         if G.num_classes:
             classes = torch.randint(G.num_classes, (b,), generator=rng) if y is None else torch.full((b,), y)
             classes = classes.to(device)
+        yield z, classes
+
+
+def slim_outputs(G: SlimGenerator, configs: Sequence[SlimConfig], n: int, seed: int = 0, batch: int = 16,
+                 y: int | None = None) -> Iterator[list[torch.Tensor]]:
+    """Yield, per batch of `slim_latents`, the RGB images of every config (in order) for the same z and classes."""
+    for z, classes in slim_latents(G, n, seed, batch, y):
         yield [to_rgb(G(z, classes, width=c)) for c in configs]
 
 
@@ -196,19 +208,62 @@ def _features_per_resolution(outputs, resolutions: Sequence[int], extractor, n: 
     return {key: torch.cat(parts) for key, parts in chunks.items()}
 
 
+def classifier_for(G: SlimGenerator, classifier: AttributeClassifier | None = None) -> AttributeClassifier:
+    """`classifier` (default: the bundled Fashion-MNIST one) checked against G: G is class-conditional, and the
+    classifier has one label whose values are G's classes, on images of G's channels."""
+    if not G.num_classes:
+        raise ValueError("class accuracy needs a class-conditional generator: this one is unconditional")
+    classifier = load_fashion_classifier() if classifier is None else classifier
+    if not isinstance(classifier, AttributeClassifier):
+        raise TypeError(f"classifier must be an AttributeClassifier, got {type(classifier).__name__}")
+    values = list(classifier.label_values.values())
+    if len(values) != 1 or len(values[0]) != G.num_classes:
+        raise ValueError(f"the classifier must have one label of the generator's {G.num_classes} classes, got "
+                         f"{classifier.label_values}")
+    if classifier.channels != G.arch.img_channels:
+        raise ValueError(f"the classifier takes images of {classifier.channels} channels, the generator makes "
+                         f"{G.arch.img_channels}")
+    return classifier
+
+
+@torch.no_grad()
+def class_accuracy(G: SlimGenerator, width: float | SlimConfig, n: int = 1000, seed: int = 0, *,
+                   classifier: AttributeClassifier | None = None, batch: int = 16, y: int | None = None) -> float:
+    """The fraction of `n` samples of a class-conditional G at `width` that `classifier` (default: the bundled
+    Fashion-MNIST one) puts in the class they were rendered for; chance is 1 / G.num_classes.
+
+    Our stand-in for the Inception Score, which the offline Inception network cannot compute (it has no logits).
+    z and the classes (uniform, or all `y`) come from `slim_latents`, so the same (n, seed, batch, y) scores the
+    samples that FID scores; G runs in eval mode.
+    """
+    classifier = classifier_for(G, classifier)
+    config = G.subnet(width)
+    check_positive(n=n, batch=batch)
+    correct = 0
+    with eval_mode(G):
+        for z, classes in slim_latents(G, n, seed, batch, y):
+            predicted = classifier.predict_labels(G(z, classes, width=config))[:, 0]
+            correct += (predicted == classes.cpu()).sum().item()
+    return correct / n
+
 
 @torch.no_grad()
 def evaluate_widths(G: SlimGenerator, reference: FeatureStats | None, n: int = 1000, seed: int = 0, batch: int = 16,
                     *, widths=None, mic_n: int | None = None, y: int | None = None, extractor=None,
-                    kid_subsets: int = 100, progress: bool = False) -> tuple[list[dict], MICResult | None]:
+                    kid_subsets: int = 100, classifier: AttributeClassifier | None = None,
+                    progress: bool = False) -> tuple[list[dict], MICResult | None]:
     """The paper's table for a SlimGAN generator: per width, FID and KID of `n` samples against `reference`
     (statistics of real images at G's resolution from the same extractor; None skips them: NaN), and mIC over
     `mic_n` samples (default `n`; 0 skips it). Every width renders the same z and classes (`slim_outputs`).
+    With a `classifier` (for a class-conditional G), each row also has `class_acc`: `class_accuracy` of the same
+    `n` samples.
 
-    Returns (rows {width, gmacs, fid, kid_mean, kid_std, ic, n}, mIC result or None), where `ic` is the width's
-    mean squared feature distance to the other widths (its row of the mIC matrix), NaN without mIC.
+    Returns (rows {width, gmacs, fid, kid_mean, kid_std, ic, n[, class_acc]}, mIC result or None), where `ic` is
+    the width's mean squared feature distance to the other widths (its row of the mIC matrix), NaN without mIC.
     """
     configs = slim_widths(G, widths)
+    if classifier is not None:  # a bad one fails here, before the Inception features
+        classifier_for(G, classifier)
     mic_n = n if mic_n is None else mic_n
     extractor = _default_extractor(extractor, batch, progress)
     resolutions = [G.arch.resolution] * len(configs)
@@ -232,6 +287,8 @@ def evaluate_widths(G: SlimGenerator, reference: FeatureStats | None, n: int = 1
         ic = sum(mic.pairwise[k]) / (len(configs) - 1) if mic is not None else math.nan
         rows.append({"width": config.width, "gmacs": round(config.macs / 1e9, 4), "fid": scores["fid"],
                      "kid_mean": scores["kid_mean"], "kid_std": scores["kid_std"], "ic": ic, "n": n})
+        if classifier is not None:
+            rows[-1]["class_acc"] = class_accuracy(G, config, n, seed, classifier=classifier, batch=batch, y=y)
     return rows, mic
 
 
@@ -239,14 +296,29 @@ def _fmt(value: float, digits: int) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _mean(rows: list[dict], key: str) -> float:
+    """The mean of `key` over the rows that have it (NaN when none has)."""
+    values = [r[key] for r in rows if key in r]
+    return sum(values) / len(values) if values else math.nan
+
+
 def markdown_table(models: Sequence[tuple[str, list[dict], MICResult | None]]) -> str:
     """One markdown table for (label, rows, mIC) of several models: a row per width (FID, KID x 1000, mean IC to
-    the other widths) and a row per model with the mean FID over its widths and its mIC."""
-    lines = ["| model | width | GMACs | FID | KID x1e3 | IC to other widths |", "|---|---:|---:|---:|---:|---:|"]
+    the other widths, and the class accuracy in % when some model has one) and a row per model with the means
+    over its widths and its mIC."""
+    acc = any("class_acc" in r for _, rows, _ in models for r in rows)
+
+    def acc_cell(value: float) -> str:  # the last column, only when some model has it
+        return f" {_fmt(100 * value, 1)} |" if acc else ""
+
+    lines = ["| model | width | GMACs | FID | KID x1e3 | IC to other widths |" + (" class acc. % |" if acc else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|" if acc else "")]
     for label, rows, mic in models:
         for r in rows:
             lines.append(f"| {label} | {r['width']:g}x | {r['gmacs']:.4f} | {_fmt(r['fid'], 2)} | "
-                         f"{_fmt(r['kid_mean'] * 1e3, 2)} ± {_fmt(r['kid_std'] * 1e3, 2)} | {_fmt(r['ic'], 2)} |")
-        mean_fid = sum(r["fid"] for r in rows) / len(rows)
-        lines.append(f"| {label} | mean | | {_fmt(mean_fid, 2)} | | mIC {_fmt(mic.value if mic else math.nan, 2)} |")
+                         f"{_fmt(r['kid_mean'] * 1e3, 2)} ± {_fmt(r['kid_std'] * 1e3, 2)} | {_fmt(r['ic'], 2)} |"
+                         + acc_cell(r.get("class_acc", math.nan)))
+        mic_value = mic.value if mic else math.nan
+        lines.append(f"| {label} | mean | | {_fmt(_mean(rows, 'fid'), 2)} | | mIC {_fmt(mic_value, 2)} |"
+                     + acc_cell(_mean(rows, "class_acc")))
     return "\n".join(lines) + "\n"

