@@ -14,10 +14,12 @@
 - `space`: `I2ISpace`, the supernet's sub-networks for `search.evolve`; `fitness`: `SubnetQuality`, a sub-network
   judged without retraining; `latency`: a per-conv latency table; `search`: `run_search` under a MACs and/or
   latency budget; `finetune`: `FinetuneRun` of the pick exported as a plain network, and `export_subnet`;
-- `evaluate`: finished generators side by side (params, MACs, FID, L1, latency);
+- `evaluate`: finished generators side by side (params, MACs, FID, L1, latency); `bundled`: `load_bundled(task,
+  role)`, the teacher and compressed generators shipped with the package;
 - `cli`: ``anycost gan-compression train-teacher | distill | search | finetune | export | evaluate``.
 """
 
+from anycost.gan_compression.bundled import load_bundled
 from anycost.gan_compression.config import RunConfig
 from anycost.gan_compression.cyclegan import CycleGANRun
 from anycost.gan_compression.discriminator import PatchDiscriminator
@@ -30,5 +32,6 @@ from anycost.gan_compression.tasks import TASKS, load_domains, load_pairs, valid
 from anycost.gan_compression.teacher import TeacherRun
 
 __all__ = ["TASKS", "CycleGANRun", "DistillRun", "FinetuneRun", "I2ISpace", "PatchDiscriminator", "RunConfig",
-           "SubnetQuality", "TeacherRun", "default_taps", "export_subnet", "finetune_config", "load_domains",
-           "load_pairs", "load_teacher", "run_search", "sample_config", "validation_inputs", "validation_pairs"]
+           "SubnetQuality", "TeacherRun", "default_taps", "export_subnet", "finetune_config", "load_bundled",
+           "load_domains", "load_pairs", "load_teacher", "run_search", "sample_config", "validation_inputs",
+           "validation_pairs"]
