@@ -40,8 +40,7 @@ class CycleGANRun(Run):
         if cfg.role != "cyclegan":
             raise ValueError(f"CycleGANRun trains role 'cyclegan', got {cfg.role!r}")
         super().__init__(cfg, out_dir, progress)
-        with torch.random.fork_rng(devices=[]):  # initial weights from the seed alone
-            torch.manual_seed(cfg.seed)
+        with self.seeded():
             self.G, self.G_BA = I2IGenerator(cfg.generator), I2IGenerator(cfg.generator)
             self.D, self.D_A = self.make_discriminator(), self.make_discriminator()
         self.modules = {"G": self.G, "G_BA": self.G_BA, "D": self.D, "D_A": self.D_A}

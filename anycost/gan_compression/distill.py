@@ -105,8 +105,7 @@ class DistillRun(Run):
         if self.teacher.arch != cfg.teacher_arch or teacher_cfg.task != cfg.task:
             raise ValueError(f"the teacher in {cfg.teacher} ({self.teacher.arch.describe()}, task {teacher_cfg.task})"
                              f" is not the one this run distils ({cfg.teacher_arch.describe()}, task {cfg.task})")
-        with torch.random.fork_rng(devices=[]):  # initial weights from the seed alone
-            torch.manual_seed(cfg.seed)
+        with self.seeded():
             self.G = I2IGenerator(cfg.generator)
             self.adapters = make_adapters(cfg.generator, cfg.teacher_arch)
         self.D = self.make_discriminator()

@@ -15,6 +15,7 @@ independently, and the discriminator judges the image alone, as CycleGAN's (`Run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -66,6 +67,14 @@ class Run:
         self.step = 0
         self.modules: dict[str, torch.nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    @contextlib.contextmanager
+    def seeded(self):
+        """Modules built inside take their initial weights from the config's seed alone; the global random state
+        is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            yield
 
     def make_discriminator(self) -> PatchDiscriminator:
         """The PatchGAN of this run's config: conditional on a paired task (input and output concatenated: 6

@@ -57,8 +57,7 @@ class TeacherRun(Run):
         if cfg.role != "teacher":
             raise ValueError(f"TeacherRun trains role 'teacher', got {cfg.role!r}")
         super().__init__(cfg, out_dir, progress)
-        with torch.random.fork_rng(devices=[]):  # initial weights from the seed alone
-            torch.manual_seed(cfg.seed)
+        with self.seeded():
             self.G = I2IGenerator(cfg.generator)
             self.D = self.make_discriminator()
         self.modules = {"G": self.G, "D": self.D}
