@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from anycost import cli_args
+from anycost.gan_compression.config import RECON_TARGETS
 from anycost.gan_compression.losses import GAN_LOSSES
 from anycost.gan_compression.tasks import TASKS
 
@@ -81,7 +82,7 @@ def add_parser(sub) -> None:
                    "distilled student, to start a supernet from it); its widths must fit in the student's")
     p.add_argument("--lambda-distill", type=float, help="weight of the feature distillation loss (default 1 on a "
                    "paired task, 0.01 on an unpaired one: the paper's)")
-    p.add_argument("--recon-target", choices=("real", "teacher"), help="the L1 term's target: the real image "
+    p.add_argument("--recon-target", choices=RECON_TARGETS, help="the L1 term's target: the real image "
                    "(default on a paired task), or the teacher's output (output distillation; with --lambda-distill "
                    "0 the paper's output-distillation baseline; pseudo pairs, the only choice on an unpaired task)")
     p.set_defaults(func=cmd_distill)
