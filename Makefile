@@ -46,22 +46,24 @@ test-deps:
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
 
-# Two steps, pins only in pyproject.toml. setup.py compiles anycost._C against the torch of this venv,
-# so torch must be installed before the package is built, and the build must not be isolated (an
-# isolated build env would lack torch, or fetch a second, possibly different one). Step 1 reads
-# [build-system].requires + [project].dependencies from pyproject.toml with tomllib and installs them;
-# step 2 installs the package itself with --no-build-isolation (deps already satisfied, adds [dev]).
-# [tool.anycost].no-deps lists weight-only packages, installed without their dependencies.
-$(STAMP): pyproject.toml setup.py $(NATIVE_SRC) | $(VPY)
+# pyproject.toml holds the ranges a user's environment may satisfy; constraints.txt pins the exact versions of
+# this development environment (every pip step here installs with -c constraints.txt). setup.py compiles
+# anycost._C against the torch of this venv, so torch must be installed before the package is built, and the
+# build must not be isolated (an isolated build env would fetch a second, possibly different torch).
+# Step 1 reads [build-system].requires + [project].dependencies from pyproject.toml with tomllib and installs
+# them (pinned by constraints.txt); step 2 installs the package itself with --no-build-isolation (deps already
+# satisfied, adds [dev]). [tool.anycost].no-deps lists weight-only packages, installed without their dependencies.
+CONSTRAINTS := constraints.txt
+$(STAMP): pyproject.toml setup.py $(CONSTRAINTS) $(NATIVE_SRC) | $(VPY)
 	$(VPY) -c 'import tomllib' 2>/dev/null || $(PIP) tomli
 	$(VPY) -c 'import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
 	  p = t.load(open("pyproject.toml", "rb")); \
 	  print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' > $(VENV)/bootstrap-requirements.txt
-	$(PIP) -r $(VENV)/bootstrap-requirements.txt
+	$(PIP) -c $(CONSTRAINTS) -r $(VENV)/bootstrap-requirements.txt
 	$(VPY) -c 'import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
 	  print("\n".join(t.load(open("pyproject.toml", "rb"))["tool"]["anycost"]["no-deps"]))' > $(VENV)/no-deps-requirements.txt
 	$(PIP) --no-deps -r $(VENV)/no-deps-requirements.txt
-	$(PIP) --no-build-isolation -e '.[dev]'
+	$(PIP) -c $(CONSTRAINTS) --no-build-isolation -e '.[dev]'
 	@touch $@
 
 demo: setup ## render the demo into out/demo
@@ -89,6 +91,7 @@ test-cpp: build-cpp ## run the C++ tests with ctest
 clean: ## remove build artefacts and caches (keeps .venv; next `make setup` rebuilds the extension)
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis $(STAMP)
 	find anycost -name '*.so' -delete 2>/dev/null || true
+	rm -f anycost/_build_info.json
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean ## clean, and also remove .venv, out/ and .benchmarks/
