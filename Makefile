@@ -16,7 +16,7 @@ NATIVE_SRC := $(wildcard csrc/*.cpp csrc/*.h kernels/cpu/*.h kernels/cpu/*.cpp k
 
 export PIP_NO_INPUT := 1
 
-.PHONY: help setup system-deps test-deps demo test lint bench build-cpp test-cpp clean distclean
+.PHONY: help setup system-deps test-deps demo test lint wheel-test bench build-cpp test-cpp clean distclean
 
 help: ## list the targets
 	@echo "make <target>   (PYTEST_ARGS='$(PYTEST_ARGS)', e.g. make test PYTEST_ARGS='-q -n 2 -m \"not slow\"')"
@@ -74,6 +74,13 @@ test: setup test-deps lint ## lint, then run the test suite (pytest; exit code 5
 
 lint: setup ## ruff check
 	$(VENV)/bin/ruff check .
+
+# The packaging check CI runs after `make test`: python -m build (sdist, then the wheel built from the sdist),
+# the wheel installed into a fresh virtualenv with the pinned torch, the tests run against that installed copy
+# at the lowest instruction-set level (.ci/wheel-test says how). WHEEL_TEST_ARGS go to its pytest.
+WHEEL_TEST_ARGS ?= -q -m "not slow"
+wheel-test: setup test-deps ## build the sdist + wheel, install the wheel in a fresh venv, test the installed copy
+	WHEEL_TEST_PYTHON=$(VPY) bash .ci/wheel-test $(WHEEL_TEST_ARGS)
 
 bench: setup ## run the benchmarks in bench/ (pytest-benchmark)
 	@if [ -d bench ]; then $(VPY) -m pytest bench --benchmark-only $(BENCH_ARGS); \
