@@ -35,10 +35,11 @@ def describe_build(info: dict | None) -> str:
     """One line for `anycost info`: what the extension was built against."""
     if info is None:
         return "no build record (built before records were kept, or not built): rebuild to get one"
-    cuda = f", CUDA {info['torch_cuda']}" if info.get("torch_cuda") else ""
-    march = "-march=native (this machine only)" if info.get("native") else "every x86-64 CPU (no -march=native)"
+    cuda = f" (its CUDA {info['torch_cuda']})" if info.get("torch_cuda") else ""
+    march = "this machine only (-march=native)" if info.get("native") else "every x86-64 CPU (no -march=native)"
+    kernels = "CPU + CUDA kernels" if info.get("cuda") else "CPU kernels"
     return (f"torch {info.get('torch')}{cuda}, Python {info.get('python')}, {info.get('compiler')}, "
-            f"anycost {info.get('anycost')}, {info.get('platform')}, for {march}")
+            f"anycost {info.get('anycost')}, {info.get('platform')}; {kernels} for {march}")
 
 
 def build_info() -> dict | None:
