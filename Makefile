@@ -16,7 +16,7 @@ NATIVE_SRC := $(wildcard csrc/*.cpp csrc/*.h kernels/cpu/*.h kernels/cpu/*.cpp k
 
 export PIP_NO_INPUT := 1
 
-.PHONY: help setup system-deps test-deps demo test lint bench build-cpp test-cpp clean distclean
+.PHONY: help setup system-deps test-deps demo test lint wheel-test bench build-cpp test-cpp clean distclean
 
 help: ## list the targets
 	@echo "make <target>   (PYTEST_ARGS='$(PYTEST_ARGS)', e.g. make test PYTEST_ARGS='-q -n 2 -m \"not slow\"')"
@@ -46,22 +46,24 @@ test-deps:
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
 
-# Two steps, pins only in pyproject.toml. setup.py compiles anycost._C against the torch of this venv,
-# so torch must be installed before the package is built, and the build must not be isolated (an
-# isolated build env would lack torch, or fetch a second, possibly different one). Step 1 reads
-# [build-system].requires + [project].dependencies from pyproject.toml with tomllib and installs them;
-# step 2 installs the package itself with --no-build-isolation (deps already satisfied, adds [dev]).
-# [tool.anycost].no-deps lists weight-only packages, installed without their dependencies.
-$(STAMP): pyproject.toml setup.py $(NATIVE_SRC) | $(VPY)
+# pyproject.toml holds the ranges a user's environment may satisfy; constraints.txt pins the exact versions of
+# this development environment (every pip step here installs with -c constraints.txt). setup.py compiles
+# anycost._C against the torch of this venv, so torch must be installed before the package is built, and the
+# build must not be isolated (an isolated build env would fetch a second, possibly different torch).
+# Step 1 reads [build-system].requires + [project].dependencies from pyproject.toml with tomllib and installs
+# them (pinned by constraints.txt); step 2 installs the package itself with --no-build-isolation (deps already
+# satisfied, adds [dev]). [tool.anycost].no-deps lists weight-only packages, installed without their dependencies.
+CONSTRAINTS := constraints.txt
+$(STAMP): pyproject.toml setup.py $(CONSTRAINTS) $(NATIVE_SRC) | $(VPY)
 	$(VPY) -c 'import tomllib' 2>/dev/null || $(PIP) tomli
 	$(VPY) -c 'import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
 	  p = t.load(open("pyproject.toml", "rb")); \
 	  print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' > $(VENV)/bootstrap-requirements.txt
-	$(PIP) -r $(VENV)/bootstrap-requirements.txt
+	$(PIP) -c $(CONSTRAINTS) -r $(VENV)/bootstrap-requirements.txt
 	$(VPY) -c 'import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
 	  print("\n".join(t.load(open("pyproject.toml", "rb"))["tool"]["anycost"]["no-deps"]))' > $(VENV)/no-deps-requirements.txt
 	$(PIP) --no-deps -r $(VENV)/no-deps-requirements.txt
-	$(PIP) --no-build-isolation -e '.[dev]'
+	$(PIP) -c $(CONSTRAINTS) --no-build-isolation -e '.[dev]'
 	@touch $@
 
 demo: setup ## render the demo into out/demo
@@ -72,6 +74,13 @@ test: setup test-deps lint ## lint, then run the test suite (pytest; exit code 5
 
 lint: setup ## ruff check
 	$(VENV)/bin/ruff check .
+
+# The packaging check CI runs after `make test`: python -m build (sdist, then the wheel built from the sdist),
+# the wheel installed into a fresh virtualenv with the pinned torch, the tests run against that installed copy
+# at the lowest instruction-set level (.ci/wheel-test says how). WHEEL_TEST_ARGS go to its pytest.
+WHEEL_TEST_ARGS ?= -q -n 2 -m "not slow"
+wheel-test: setup test-deps ## build the sdist + wheel, install the wheel in a fresh venv, test the installed copy
+	WHEEL_TEST_PYTHON=$(VPY) bash .ci/wheel-test $(WHEEL_TEST_ARGS)
 
 bench: setup ## run the benchmarks in bench/ (pytest-benchmark)
 	@if [ -d bench ]; then $(VPY) -m pytest bench --benchmark-only $(BENCH_ARGS); \
@@ -89,6 +98,7 @@ test-cpp: build-cpp ## run the C++ tests with ctest
 clean: ## remove build artefacts and caches (keeps .venv; next `make setup` rebuilds the extension)
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis $(STAMP)
 	find anycost -name '*.so' -delete 2>/dev/null || true
+	rm -f anycost/_build_info.json
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean ## clean, and also remove .venv, out/ and .benchmarks/

@@ -3,20 +3,88 @@
 `anycost._C` is built from csrc/*.cpp (CPU) and, when torch has CUDA and a real CUDA toolkit is
 found, also from csrc/*_cuda.cpp + kernels/cuda/*.cu. Without csrc/anycost_ops.cpp (or with
 ANYCOST_NO_EXT=1) the package is pure Python and torch is not even imported here.
-Build with the environment's torch: `pip install --no-build-isolation -e .` (the Makefile does it).
+Build with the environment's torch: `pip install --no-build-isolation .` (`-e .` for development, as the
+Makefile does); a plain `pip install .` builds against the torch pip puts in its isolated build environment
+([build-system].requires), which must be the torch the package then runs with (README, Installation).
+The versions the extension is built against are written to anycost/_build_info.json beside it; at run time
+anycost.ops._ext refuses to load an extension built for another torch.
 Env: ANYCOST_NO_EXT=1 (no extension), ANYCOST_NO_CUDA=1 (CPU only), ANYCOST_NATIVE=1 (-march=native, for
 this machine only; by default one build runs on every x86-64 CPU), MAX_JOBS (default 2),
 CUDA_HOME (else found from nvcc on PATH), TORCH_CUDA_ARCH_LIST (default: visible GPUs, else 8.0;9.0+PTX).
 """
 
+import json
 import os
+import platform
 import re
 import shutil
+import subprocess
+import sysconfig
 from pathlib import Path
 
 from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
+#: Written beside the extension (in the wheel, and in the source tree for an editable install); read by
+#: anycost/ops/_ext.py before it loads the extension.
+BUILD_INFO = "_build_info.json"
+
+
+def _torch_requirement() -> str:
+    """The torch requirement of [project].dependencies in pyproject.toml (e.g. "torch>=2.14,<3"), or ""."""
+    text = (ROOT / "pyproject.toml").read_text()
+    match = re.search(r'^\s*"(torch\s*[<>=!~][^"]*)"', text, flags=re.M)
+    return match.group(1) if match else ""
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """(2, 14, 1) for "2.14.1+cu130": the numeric release part, for comparing versions without packaging."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def _import_torch():
+    """torch, checked against the minimum of the requirement; SystemExit with what to do otherwise."""
+    requirement = _torch_requirement()
+    minimum = re.search(r">=\s*([0-9][0-9.]*)", requirement)
+    try:
+        import torch
+    except ImportError as exc:
+        raise SystemExit(
+            f"anycost: building the native extension anycost._C needs torch ({requirement or 'torch'}) in the "
+            "build environment. Install torch first, then `pip install --no-build-isolation .` (builds against "
+            "that torch); or set ANYCOST_NO_EXT=1 for a pure-Python install."
+        ) from exc
+    if minimum and _release(str(torch.__version__)) < _release(minimum.group(1)):
+        raise SystemExit(
+            f"anycost: torch {torch.__version__} is too old to build anycost._C: it needs {requirement}. "
+            "Upgrade torch, then `pip install --no-build-isolation .`."
+        )
+    return torch
+
+
+def _compiler_version() -> str:
+    """The C++ compiler torch.utils.cpp_extension uses ($CXX, else c++) and its version."""
+    cxx = os.environ.get("CXX", "c++")
+    try:
+        out = subprocess.run([*cxx.split(), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return cxx
+    return out.splitlines()[0].strip() if out else cxx
+
+
+def build_info(torch) -> dict:
+    """What the extension is built against: the torch that must be the one it runs with, and the rest."""
+    return {
+        "anycost": re.search(r'__version__ = "([^"]+)"', (ROOT / "anycost" / "_version.py").read_text()).group(1),
+        "torch": str(torch.__version__),
+        "torch_git": torch.version.git_version,
+        "torch_cuda": torch.version.cuda,
+        "cxx11_abi": bool(torch._C._GLIBCXX_USE_CXX11_ABI),
+        "python": platform.python_version(),
+        "platform": sysconfig.get_platform(),
+        "compiler": _compiler_version(),
+        "native": os.environ.get("ANYCOST_NATIVE") == "1",
+    }
 
 
 def _cuda_home():
@@ -45,14 +113,27 @@ def _extensions():
     if cuda_home:
         os.environ["CUDA_HOME"] = cuda_home  # must be set before torch.utils.cpp_extension is imported
     os.environ.setdefault("MAX_JOBS", "2")
-    try:
-        import torch
-        from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
-    except ImportError as exc:
-        raise SystemExit(
-            "anycost: building the native extension needs torch in this environment: install torch "
-            "first and use `pip install --no-build-isolation ...` (or set ANYCOST_NO_EXT=1)"
-        ) from exc
+    torch = _import_torch()
+    from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+    info = build_info(torch)
+    info["cuda"] = False
+
+    class BuildExtensionWithInfo(BuildExtension):
+        """BuildExtension that writes BUILD_INFO beside the extension, and rebuilds it when the recorded torch
+        (or any other recorded version) differs from this build's, even if no source changed."""
+
+        def run(self):
+            record = Path(self.build_lib) / "anycost" / BUILD_INFO
+            if not record.is_file() or json.loads(record.read_text()) != info:
+                self.force = True
+            super().run()
+            text = json.dumps(info, indent=1, sort_keys=True) + "\n"
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(text)
+            if self.inplace:  # editable install: the extension was copied into the source tree
+                package_dir = self.get_finalized_command("build_py").get_package_dir("anycost")
+                (Path(package_dir) / BUILD_INFO).write_text(text)
 
     def rel(pattern):
         return sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(pattern))
@@ -76,9 +157,10 @@ def _extensions():
         ext = CUDAExtension(
             "anycost._C", sources + cuda_sources, define_macros=[("ANYCOST_WITH_CUDA", "1")], **kwargs
         )
+        info["cuda"] = True
     else:
         ext = CppExtension("anycost._C", sources, **kwargs)
-    return [ext], {"build_ext": BuildExtension}
+    return [ext], {"build_ext": BuildExtensionWithInfo}
 
 
 ext_modules, cmdclass = _extensions()

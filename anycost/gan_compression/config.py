@@ -6,9 +6,9 @@ teacher run), "supernet" (once-for-all: distillation into every sub-network of t
 sub-network per step) and "finetune" (distillation of one searched sub-network of a supernet run, exported as a
 plain generator, starting from the supernet's weights). Defaults follow the paper's
 edges -> shoes set-up (Adam 2e-4, betas 0.5 / 0.999, the learning rate constant for the first quarter then
-decaying linearly to 0 as its 5 + 15 epochs do; L1 weight 100, distillation weight 1) at the CPU scale of
-../shared/SEEDS-2.md: teacher ngf 16 with 9 dense blocks, student ngf 8 with separable blocks, PatchGAN ndf 32.
-`RunConfig.for_task` takes its CycleGAN settings for an unpaired task (`PAPER_SETTINGS`).
+decaying linearly to 0 as its 5 + 15 epochs do; L1 weight 100, distillation weight 1; Li et al., "GAN
+Compression", CVPR 2020) at a CPU scale: teacher ngf 16 with 9 dense blocks, student ngf 8 with separable blocks,
+PatchGAN ndf 32. `RunConfig.for_task` takes its CycleGAN settings for an unpaired task (`PAPER_SETTINGS`).
 """
 
 from __future__ import annotations

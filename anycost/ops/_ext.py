@@ -4,33 +4,90 @@ The extension registers its ops with `TORCH_LIBRARY` (no Python module init), so
 `torch.ops.load_library`; its ops then appear as ``torch.ops.anycost.*``. The choice of the CPU
 instruction-set level (kernels/cpu/dispatch.h) is reached through three C functions of the same
 library, called with ctypes (`cpu_capability`, `cpu_capabilities`, `set_cpu_capability`).
+
+setup.py writes what the extension was built against to `_build_info.json` beside it. A C++ extension is
+tied to the exact torch it was compiled with (its ABI), so the library is not even opened when the running
+torch differs from the recorded one: the ops then run the pure-PyTorch reference, `reason()` says why in one
+line, and a RuntimeWarning says it once.
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import json
 import os
+import warnings
 from functools import cache
+from pathlib import Path
+
+#: The record setup.py writes beside the extension.
+BUILD_INFO = "_build_info.json"
+
+
+def _origin() -> str | None:
+    """The path of the built extension, or None."""
+    spec = importlib.util.find_spec("anycost._C")
+    return spec.origin if spec is not None and spec.origin else None
+
+
+def describe_build(info: dict | None) -> str:
+    """One line for `anycost info`: what the extension was built against."""
+    if info is None:
+        return "no build record (built before records were kept, or not built): rebuild to get one"
+    cuda = f" (its CUDA {info['torch_cuda']})" if info.get("torch_cuda") else ""
+    march = "this machine only (-march=native)" if info.get("native") else "every x86-64 CPU (no -march=native)"
+    kernels = "CPU + CUDA kernels" if info.get("cuda") else "CPU kernels"
+    return (f"torch {info.get('torch')}{cuda}, Python {info.get('python')}, {info.get('compiler')}, "
+            f"anycost {info.get('anycost')}, {info.get('platform')}; {kernels} for {march}")
+
+
+def build_info() -> dict | None:
+    """What the installed extension was built against (torch, python, compiler, ...), None without one or
+    without its record (an extension built before records were written)."""
+    origin = _origin()
+    path = Path(origin).with_name(BUILD_INFO) if origin else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def torch_mismatch(info: dict | None = None) -> str:
+    """'' when the extension may be loaded into this torch, else why not (one line)."""
+    import torch
+
+    info = build_info() if info is None else info
+    if info is None or info.get("torch") == str(torch.__version__):
+        return ""
+    return (f"anycost._C was built against torch {info.get('torch')}, this is torch {torch.__version__}: not loaded "
+            "(the pure-PyTorch reference runs instead); rebuild it against this torch with "
+            "`pip install --no-build-isolation --force-reinstall --no-deps <anycost source folder or sdist>`")
 
 
 @cache
 def _load_result():
     if os.environ.get("ANYCOST_NO_EXT") == "1":
         return None, "disabled by ANYCOST_NO_EXT=1"
-    spec = importlib.util.find_spec("anycost._C")
-    if spec is None or not spec.origin:
-        return None, "anycost._C is not built (pip install --no-build-isolation -e . builds it)"
+    origin = _origin()
+    if origin is None:
+        return None, "anycost._C is not built (pip install --no-build-isolation . builds it)"
     import torch
 
+    mismatch = torch_mismatch()
+    if mismatch:
+        warnings.warn(mismatch, RuntimeWarning, stacklevel=2)
+        return None, mismatch
     try:
-        torch.ops.load_library(spec.origin)
+        torch.ops.load_library(origin)
     except OSError as err:
         return None, f"anycost._C failed to load: {err}"
     from anycost.ops import _registry
 
     _registry.register()
-    _clib.path = spec.origin
+    _clib.path = origin
     return torch.ops.anycost, ""
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from anycost import cli_args
+from anycost._version import __version__
 from anycost.models.stylegan2.arch import UNIFORM_RATIOS, GeneratorArch
 from anycost.models.stylegan2.bundled import generator_or_default
 from anycost.models.stylegan2.config import SubnetConfig
@@ -139,6 +141,9 @@ def cmd_info(args) -> None:
     print(f"architecture: {arch}")
     print(f"full widths per layer: {list(arch.full_widths)}")
     print(f"native kernels: {'built' if _ext.load() is not None else 'not in use: ' + _ext.reason()}")
+    if _ext.build_info() is not None or _ext.load() is not None:
+        print(f"extension built against: {_ext.describe_build(_ext.build_info())}")
+    print(f"running: torch {torch.__version__}, Python {platform.python_version()}, anycost {__version__}")
     print(f"CPU: {ops.cpu_model()}")
     if _ext.load() is not None:
         try:
