@@ -2,10 +2,11 @@
 
 The official formulation: per-sample modulated weights in one grouped convolution, the upsampling conv a stride-2
 transposed conv followed by the FIR blur, every elementwise step its own pass. It works directly on a
-checkpoint-style state dict (rosinality / official Anycost GAN keys, DESIGN.md section 4; `checkpoints.official_state`
-gives a `Generator`'s) with plain functions, and imports nothing else from ``anycost``: it is the oracle the tests check
-the `Generator` against, and the baseline `anycost bench` times ours against (impl "official") in the same process.
-So it repeats the channel table and the blur kernel rather than sharing them with the code it checks.
+checkpoint-style state dict (rosinality / official Anycost GAN keys, as `checkpoints.py` reads them;
+`checkpoints.official_state` gives a `Generator`'s) with plain functions, and imports nothing else from ``anycost``:
+it is the oracle the tests check the `Generator` against, and the baseline `anycost bench` times ours against (impl
+"official") in the same process. So it repeats the channel table and the blur kernel rather than sharing them with
+the code it checks.
 Sub-networks are the leading channels of the same weights (``widths``, the official channel list) and an early
 exit (``resolution``). All computations run in the dtype/device of ``wplus`` (state-dict tensors are cast on use).
 
