@@ -21,7 +21,7 @@ def capi_build():
     reason = _capi.missing_prerequisite()
     if reason:
         pytest.skip(reason)
-    return _capi.build("release", targets=("anycost_shared", "anycost_render_example"))
+    return _capi.build("release", targets=("anycost_shared", "anycost_static", "anycost_render_example"))
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ into build/capi-test/ (see `_capi.build`); `test_capi_asan.py` runs the checks a
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -241,3 +242,20 @@ def test_example_program_runs_under_ctest(capi_build):
     assert res.returncode == 0 and "100% tests passed" in res.stdout, res.stdout + res.stderr
     ppm = (capi_build / "example_seed1_32px_0.25.ppm").read_bytes()
     assert ppm.startswith(b"P6\n32 32\n255\n") and len(ppm) == len(b"P6\n32 32\n255\n") + 32 * 32 * 3
+
+
+@pytest.mark.parametrize("link", ["shared", "static"])
+def test_readme_c_example_compiles_and_runs(capi_build, tmp_path, link):
+    """The README's C block, as written, against the shared library (-lanycost) and the static one (the link line
+    the README gives)."""
+    block = re.findall(r"```c\n(.*?)```", (_capi.ROOT / "README.md").read_text(), flags=re.S)
+    assert len(block) == 1, "the README should hold one C example"
+    (tmp_path / "app.c").write_text(block[0])
+    libs = ["-lanycost", f"-Wl,-rpath,{capi_build}"] if link == "shared" else [
+        "-l:libanycost.a", "-fopenmp", "-lstdc++", "-lm"]
+    cc = subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", str(tmp_path / "app.c"), "-I",
+                         str(_capi.ROOT / "csrc" / "capi"), "-L", str(capi_build), *libs, "-o", str(tmp_path / "app")],
+                        capture_output=True, text=True, timeout=300)
+    assert cc.returncode == 0, cc.stderr
+    run = subprocess.run([str(tmp_path / "app")], cwd=_capi.ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
