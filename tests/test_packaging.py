@@ -112,7 +112,8 @@ def test_sdist_file_list_holds_the_cpp_sources_cmake_and_assets(tmp_path):
     listed = set((tmp_path / "anycost.egg-info" / "SOURCES.txt").read_text().split())
     wanted = ["setup.py", "pyproject.toml", "MANIFEST.in", "CMakeLists.txt", "constraints.txt", "README.md"]
     for folder, patterns in {"csrc": ("*.cpp", "*.h"), "kernels": ("*.cpp", "*.h", "*.inc", "*.cu", "*.cuh"),
-                             "tests/cpp": ("*.cpp", "*.h"), "bench/cpp": ("*.cpp",), "anycost/assets": ("*",),
+                             "tests/cpp": ("*.cpp", "*.h"), "bench/cpp": ("*.cpp",), "examples/c": ("*.c",),
+                             "csrc/capi": ("*.map",), "anycost/assets": ("*",),
                              "anycost/app/static": ("*",)}.items():
         found = [p for pattern in patterns for p in (ROOT / folder).rglob(pattern) if p.is_file()]
         assert found or folder == "kernels", f"nothing under {folder}"

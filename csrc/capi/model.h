@@ -1,0 +1,111 @@
+// The generator as libanycost holds it: the architecture (as anycost/models/stylegan2/arch.py), the
+// weights of every layer (read-only after loading; sub-generators read prefix slices of them in
+// place through strides, never copies), and the functions that run it: the mapping (mapping.cpp),
+// the synthesis of one config (synthesis.cpp) and the config rules (config.cpp).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.h"
+
+namespace anycost {
+namespace capi {
+
+// The shape of a StyleGAN2 generator (GeneratorArch in Python), with its defaults.
+struct Arch {
+  int resolution = 0;
+  double channel_multiplier = 2;
+  int channel_max = 512;
+  int style_dim = 512;
+  int n_mlp = 8;
+  double lr_mlp = 0.01;
+
+  // The official width formula: min(channel_max, int(BASE[res] * ratio * channel_multiplier)).
+  int channels(int res, double ratio = 1.0) const;
+  // W+ entries / layer widths at the full resolution (18 at 1024 px).
+  int n_styles() const;
+};
+
+// Layer widths of a config at `resolution` (2 * log2(resolution) - 2: the constant input, conv1,
+// then two per resolution from 8 px up); the spatial size of the feature map of width entry `layer`.
+int n_layers(int resolution);
+int layer_resolution(int layer);
+
+// An equalised-lr linear layer: y[o] = scale * sum_i weight[o, i] x[i] + bias[o] (weight [out, in],
+// row-major); a sliced one computes the leading outputs only.
+struct Linear {
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  int out = 0, in = 0;
+  float scale = 1.f;
+};
+
+// A modulated convolution: conv1 / convs.* (3x3, demodulated, constant noise, bias and scaled leaky
+// ReLU, every second one upsampling) or a ToRGB (1x1, no demodulation, bias, plus the upsampled
+// skip image). `weight` is the full [c_out, c_in, k, k] tensor.
+struct StyledLayer {
+  const float* weight = nullptr;
+  int c_out = 0, c_in = 0, k = 3;
+  float weight_scale = 1.f;  // 1 / sqrt(c_in * k * k) of the FULL layer
+  Linear modulation;         // w -> styles of the input channels
+  bool upsample = false, demodulate = true, activate = true;
+  const float* noise = nullptr;  // constant noise [noise_size, noise_size] (convs only)
+  int noise_size = 0;
+  float noise_strength = 0.f;
+  const float* bias = nullptr;  // [c_out]
+};
+
+struct Model {
+  Arch arch;
+  std::vector<int> full_widths;      // full width of every layer
+  std::vector<Linear> mapping;       // n_mlp layers; biases already times lr_mlp (as Python adds them)
+  const float* input = nullptr;      // the constant input [full_widths[0], 4, 4]
+  std::vector<StyledLayer> convs;    // conv1, convs.0, convs.1, ...: conv j maps width j to width j + 1
+  std::vector<StyledLayer> to_rgbs;  // to_rgb1, to_rgbs.0, ...: ToRGB t reads width 2t + 1
+  const float* w_avg = nullptr;      // [style_dim]
+  std::vector<float> storage;        // every tensor above points into this
+};
+
+// Loads and checks a generator file (model_load.cpp); capi::Error on any problem.
+std::unique_ptr<Model> load_model(const std::string& path);
+
+// Resolutions the model can output, smallest first (config.cpp).
+std::vector<int> resolutions(const Arch& arch);
+// capi::Error(ANYCOST_E_RESOLUTION) unless `resolution` is one of them.
+void check_resolution(const Arch& arch, int resolution);
+// The widths of the uniform config of `ratio` (capi::Error(ANYCOST_E_WIDTH) for a ratio outside
+// (0, 1] or one that leaves a layer without channels).
+std::vector<int> uniform_widths(const Arch& arch, int resolution, double ratio);
+// capi::Error(ANYCOST_E_WIDTH) unless `count` widths fit `resolution`, each in [1, full].
+void check_widths(const Model& m, int resolution, const int* widths, int count);
+
+// The parallel-for of one call and the kernels of the instruction-set level in use.
+struct Exec {
+  const cpu::KernelTable& kernels;
+  const cpu::ParallelFn& pf;
+  int threads;
+};
+
+// y [n, L.out or `out`] = linear(x [n, L.in]) (mapping.cpp); `out` < L.out computes a prefix.
+void linear(const Linear& L, int out, const float* x, int n, float* y, const Exec& ex);
+// z [n, style_dim] -> w [n, style_dim] (mapping.cpp).
+void mapping(const Model& m, const float* z, int n, float* w, const Exec& ex);
+
+// One render call (synthesis.cpp); arguments as anycost_render, already checked.
+struct RenderRequest {
+  const float* w = nullptr;
+  int n = 0;
+  bool w_plus = false;
+  int resolution = 0;
+  std::vector<int> widths;
+  const float* truncation_mean = nullptr;  // nullptr: none
+  float truncation = 1.f;
+  float* rgb = nullptr;
+};
+void synthesize(const Model& m, const RenderRequest& q, const Exec& ex);
+
+}  // namespace capi
+}  // namespace anycost

@@ -1,0 +1,210 @@
+// Loading a generator file: the format tag and architecture from the safetensors metadata (as
+// anycost/models/stylegan2/checkpoints.py writes them), every tensor name and shape checked against
+// the architecture (as Python's check_state: no missing, no unexpected key), the weights read into
+// one float32 block, and the layers pointed into it.
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "error.h"
+#include "json.h"
+#include "model.h"
+#include "safetensors.h"
+
+namespace anycost {
+namespace capi {
+
+namespace {
+
+// What `save_generator` writes in the metadata of a StyleGAN2 generator file.
+const char* const kFormat = "anycost-generator";
+const char* const kFormatVersion = "1";
+
+int int_field(const Json& v, const std::string& name) {
+  if (v.type != Json::Type::Number || !v.is_integer || v.integer < 1 || v.integer > (1 << 30))
+    throw Error(ANYCOST_E_FORMAT, "architecture field " + name + " must be a positive integer");
+  return static_cast<int>(v.integer);
+}
+
+double number_field(const Json& v, const std::string& name) {
+  if (v.type != Json::Type::Number) throw Error(ANYCOST_E_FORMAT, "architecture field " + name + " must be a number");
+  return v.number;
+}
+
+// GeneratorArch.from_dict: known fields only, the dataclass defaults, the same checks.
+Arch parse_arch(const std::string& text) {
+  const Json j = parse_json(text, "architecture metadata");
+  if (j.type != Json::Type::Object) throw Error(ANYCOST_E_FORMAT, "the architecture metadata is not a JSON object");
+  Arch a;
+  bool has_resolution = false;
+  for (const auto& f : j.members) {
+    const std::string& k = f.first;
+    if (k == "resolution") a.resolution = int_field(f.second, k), has_resolution = true;
+    else if (k == "channel_multiplier") a.channel_multiplier = number_field(f.second, k);
+    else if (k == "channel_max") a.channel_max = int_field(f.second, k);
+    else if (k == "style_dim") a.style_dim = int_field(f.second, k);
+    else if (k == "n_mlp") a.n_mlp = int_field(f.second, k);
+    else if (k == "lr_mlp") a.lr_mlp = number_field(f.second, k);
+    else throw Error(ANYCOST_E_FORMAT, "unknown generator architecture field " + k);
+  }
+  if (!has_resolution) throw Error(ANYCOST_E_FORMAT, "the architecture metadata lacks the resolution");
+  if (a.resolution < 8 || a.resolution > 1024 || n_layers(a.resolution) < 0)
+    throw Error(ANYCOST_E_FORMAT, "resolution must be a power of two between 8 and 1024, got " +
+                                      std::to_string(a.resolution));
+  if (!(a.channel_multiplier > 0) || !std::isfinite(a.channel_multiplier))
+    throw Error(ANYCOST_E_FORMAT, "channel_multiplier must be positive");
+  if (a.channels(a.resolution) < 1)
+    throw Error(ANYCOST_E_FORMAT, "channel_multiplier leaves no channel at " + std::to_string(a.resolution) + " px");
+  return a;
+}
+
+using Shape = std::vector<int64_t>;
+
+// Every tensor of a generator file of `a` (the state dict of Python's Generator), with its shape.
+std::map<std::string, Shape> expected_tensors(const Arch& a, const std::vector<int>& full) {
+  const int64_t sd = a.style_dim;
+  std::map<std::string, Shape> t;
+  for (int i = 1; i <= a.n_mlp; ++i) {
+    t["style." + std::to_string(i) + ".weight"] = {sd, sd};
+    t["style." + std::to_string(i) + ".bias"] = {sd};
+  }
+  t["input.input"] = {1, full[0], 4, 4};
+  auto styled = [&](const std::string& p, int64_t c_in, int64_t c_out) {
+    t[p + ".conv.weight"] = {1, c_out, c_in, 3, 3};
+    t[p + ".conv.modulation.weight"] = {c_in, sd};
+    t[p + ".conv.modulation.bias"] = {c_in};
+    t[p + ".noise.weight"] = {1};
+    t[p + ".activate.bias"] = {c_out};
+  };
+  auto to_rgb = [&](const std::string& p, int64_t c_in) {
+    t[p + ".conv.weight"] = {1, 3, c_in, 1, 1};
+    t[p + ".conv.modulation.weight"] = {c_in, sd};
+    t[p + ".conv.modulation.bias"] = {c_in};
+    t[p + ".bias"] = {1, 3, 1, 1};
+  };
+  styled("conv1", full[0], full[1]);
+  to_rgb("to_rgb1", full[1]);
+  for (size_t k = 0; 2 * k + 3 < full.size(); ++k) {
+    styled("convs." + std::to_string(2 * k), full[1 + 2 * k], full[2 + 2 * k]);
+    styled("convs." + std::to_string(2 * k + 1), full[2 + 2 * k], full[3 + 2 * k]);
+    to_rgb("to_rgbs." + std::to_string(k), full[3 + 2 * k]);
+  }
+  for (int i = 0; i + 1 < a.n_styles(); ++i) {
+    const int64_t size = int64_t(1) << ((i + 5) / 2);
+    t["noises.noise_" + std::to_string(i)] = {1, 1, size, size};
+  }
+  t["w_avg"] = {sd};
+  return t;
+}
+
+std::string shape_text(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+// check_state: the same keys, the same shapes.
+void check_tensors(const SafetensorsFile& f, const std::map<std::string, Shape>& want) {
+  for (const auto& kv : want)
+    if (!f.tensors().count(kv.first)) throw Error(ANYCOST_E_FORMAT, "missing key '" + kv.first + "'");
+  for (const auto& kv : f.tensors())
+    if (!want.count(kv.first)) throw Error(ANYCOST_E_FORMAT, "unexpected key '" + kv.first + "'");
+  for (const auto& kv : want) {
+    const Shape& got = f.tensors().at(kv.first).shape;
+    if (got != kv.second)
+      throw Error(ANYCOST_E_FORMAT, "'" + kv.first + "' has shape " + shape_text(got) + ", expected " +
+                                        shape_text(kv.second));
+  }
+}
+
+float inv_sqrt(int64_t fan_in) { return static_cast<float>(1.0 / std::sqrt(double(fan_in))); }
+
+// The layers of `m`, pointing into its storage (`at` gives a tensor's address).
+template <class At>
+void build_layers(Model& m, const At& at) {
+  const Arch& a = m.arch;
+  const std::vector<int>& full = m.full_widths;
+  for (int i = 1; i <= a.n_mlp; ++i) {
+    const std::string p = "style." + std::to_string(i);
+    m.mapping.push_back({at(p + ".weight"), at(p + ".bias"), a.style_dim, a.style_dim,
+                         static_cast<float>(a.lr_mlp / std::sqrt(double(a.style_dim)))});
+  }
+  auto modulation = [&](const std::string& p, int c_in) {
+    return Linear{at(p + ".conv.modulation.weight"), at(p + ".conv.modulation.bias"), c_in, a.style_dim,
+                  inv_sqrt(a.style_dim)};
+  };
+  for (int j = 0; j + 1 < static_cast<int>(full.size()); ++j) {  // conv j: width j -> width j + 1
+    const std::string p = j == 0 ? "conv1" : "convs." + std::to_string(j - 1);
+    StyledLayer L;
+    L.weight = at(p + ".conv.weight");
+    L.c_in = full[j], L.c_out = full[j + 1], L.k = 3;
+    L.weight_scale = inv_sqrt(int64_t(L.c_in) * 9);
+    L.modulation = modulation(p, L.c_in);
+    L.upsample = j % 2 == 1;
+    L.noise = at("noises.noise_" + std::to_string(j));
+    L.noise_size = layer_resolution(j + 1);
+    L.noise_strength = *at(p + ".noise.weight");
+    L.bias = at(p + ".activate.bias");
+    m.convs.push_back(L);
+  }
+  for (int t = 0; 2 * t + 1 < static_cast<int>(full.size()); ++t) {  // ToRGB t reads width 2t + 1
+    const std::string p = t == 0 ? "to_rgb1" : "to_rgbs." + std::to_string(t - 1);
+    StyledLayer L;
+    L.weight = at(p + ".conv.weight");
+    L.c_in = full[2 * t + 1], L.c_out = 3, L.k = 1;
+    L.weight_scale = inv_sqrt(L.c_in);
+    L.modulation = modulation(p, L.c_in);
+    L.demodulate = false, L.activate = false;
+    L.bias = at(p + ".bias");
+    m.to_rgbs.push_back(L);
+  }
+  m.input = at("input.input");
+  m.w_avg = at("w_avg");
+}
+
+}  // namespace
+
+std::unique_ptr<Model> load_model(const std::string& path) {
+  SafetensorsFile f(path);
+  auto fmt = f.metadata().find("format");
+  if (fmt == f.metadata().end() || fmt->second != kFormat)
+    throw Error(ANYCOST_E_FORMAT,
+                path + ": not an anycost generator file (format=" +
+                    (fmt == f.metadata().end() ? std::string("None") : "'" + fmt->second + "'") +
+                    "); libanycost reads StyleGAN2 generators ('" + kFormat + "')");
+  auto version = f.metadata().find("format_version");
+  if (version == f.metadata().end() || version->second != kFormatVersion)
+    throw Error(ANYCOST_E_FORMAT, path + ": unsupported generator format version '" +
+                                      (version == f.metadata().end() ? std::string("None") : version->second) + "'");
+  auto model = std::make_unique<Model>();
+  Model& m = *model;
+  std::map<std::string, Shape> want;
+  try {
+    auto arch = f.metadata().find("arch");
+    if (arch == f.metadata().end()) throw Error(ANYCOST_E_FORMAT, "no architecture in the metadata");
+    m.arch = parse_arch(arch->second);
+    for (int i = 0; i < m.arch.n_styles(); ++i) m.full_widths.push_back(m.arch.channels(layer_resolution(i)));
+    want = expected_tensors(m.arch, m.full_widths);
+    check_tensors(f, want);
+  } catch (const Error& e) {
+    throw Error(e.code(), path + ": " + e.what());
+  }
+  // One block for every tensor, each at a multiple of 16 floats (sizes are bounded by the file's).
+  std::map<std::string, size_t> offset;
+  size_t total = 0;
+  for (const auto& kv : want) {
+    offset[kv.first] = total;
+    total += (static_cast<size_t>(f.tensors().at(kv.first).numel()) + 15) / 16 * 16;
+  }
+  m.storage.assign(total, 0.f);
+  for (const auto& kv : offset) f.read_f32(kv.first, m.storage.data() + kv.second);
+  for (int i = 1; i <= m.arch.n_mlp; ++i) {  // Python adds bias * lr_mul (float32) on every call
+    float* b = m.storage.data() + offset["style." + std::to_string(i) + ".bias"];
+    for (int o = 0; o < m.arch.style_dim; ++o) b[o] *= static_cast<float>(m.arch.lr_mlp);
+  }
+  build_layers(m, [&](const std::string& name) -> const float* { return m.storage.data() + offset.at(name); });
+  return model;
+}
+
+}  // namespace capi
+}  // namespace anycost

@@ -1,0 +1,119 @@
+// The synthesis network of one config, as Generator.forward(w, config, noise="const") in
+// anycost/models/stylegan2/generator.py: the constant input sliced to widths[0], conv1 and ToRGB1,
+// then per resolution an upsampling conv, a conv and a ToRGB whose output adds the upsampled skip
+// image; a lower resolution stops after its own ToRGB. Every layer is one call of the fused
+// modulated-conv kernel on prefix slices of the stored weights (strided views, no copies); the
+// styles come from the layer's modulation (mapping.cpp). All scratch memory belongs to the call.
+#include <algorithm>
+#include <memory>
+
+#include "cpu/parallel.h"
+#include "model.h"
+
+namespace anycost {
+namespace capi {
+
+namespace {
+
+struct FreeFloats {
+  void operator()(float* p) const { cpu::AlignedFree()(p); }
+};
+using Buffer = std::unique_ptr<float, FreeFloats>;
+
+// Uninitialised, 64-byte aligned scratch (std::bad_alloc when memory runs out).
+Buffer scratch(size_t count) { return Buffer(static_cast<float*>(cpu::aligned_malloc_bytes(count * sizeof(float)))); }
+
+// A feature map [n, c, h, h] read through strides (the constant input has n-stride 0).
+struct Map {
+  const float* p;
+  int64_t sn, sc, sh;
+  int c, h;
+};
+
+// dst [n, style_dim] = the w of style entry `s` of every sample, truncated as torch.lerp(mean, w, t).
+void style_rows(const Model& m, const RenderRequest& q, int s, float* dst) {
+  const int sd = m.arch.style_dim;
+  const int64_t per_sample = q.w_plus ? int64_t(m.arch.n_styles()) * sd : sd;
+  const float* mean = q.truncation_mean;
+  const float t = q.truncation;
+  for (int r = 0; r < q.n; ++r) {
+    const float* src = q.w + r * per_sample + (q.w_plus ? int64_t(s) * sd : 0);
+    float* out = dst + int64_t(r) * sd;
+    if (!mean) {
+      std::copy(src, src + sd, out);
+      continue;
+    }
+    for (int i = 0; i < sd; ++i)  // torch.lerp's two forms (the exact end point at t = 1)
+      out[i] = t < 0.5f && t > -0.5f ? mean[i] + t * (src[i] - mean[i]) : src[i] - (src[i] - mean[i]) * (1.f - t);
+  }
+}
+
+// One modulated conv: x -> out [n, c_out, h_out, h_out]; `skip` [n, 3, h/2, h/2] for a ToRGB.
+void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_out, const float* styles,
+               const float* skip, float* out) {
+  cpu::ModConvParams p;
+  p.N = n, p.C_in = x.c, p.C_out = c_out, p.H = p.W = x.h;
+  p.K = L.k, p.demodulate = L.demodulate, p.upsample = L.upsample, p.weight_scale = L.weight_scale;
+  p.x = x.p, p.x_sn = x.sn, p.x_sc = x.sc, p.x_sh = x.sh, p.x_sw = 1;
+  const int64_t taps = int64_t(L.k) * L.k;  // the full weight's strides: slicing is a smaller view
+  p.weight = L.weight, p.w_so = L.c_in * taps, p.w_si = taps, p.w_sh = L.k, p.w_sw = 1;
+  p.styles = styles, p.s_sn = x.c, p.s_sc = 1;
+  if (L.noise) {
+    p.noise = L.noise, p.noise_sn = 0, p.noise_sh = L.noise_size, p.noise_sw = 1;
+    p.noise_strength = L.noise_strength;
+  }
+  p.bias = L.bias, p.bias_s = 1;
+  p.act = L.activate ? cpu::Activation::LRelu : cpu::Activation::Linear;
+  if (skip) {
+    const int64_t hs = x.h / 2;
+    p.skip = skip, p.skip_sn = 3 * hs * hs, p.skip_sc = hs * hs, p.skip_sh = hs, p.skip_sw = 1;
+  }
+  const int64_t ho = p.H_out();
+  p.out = out, p.o_sn = c_out * ho * ho, p.o_sc = ho * ho, p.o_sh = ho, p.o_sw = 1;
+  cpu::ModConvBlocking blocking;
+  blocking.num_threads = ex.threads;
+  ex.kernels.modulated_conv2d(p, blocking, ex.pf);
+}
+
+}  // namespace
+
+void synthesize(const Model& m, const RenderRequest& q, const Exec& ex) {
+  const std::vector<int>& wd = q.widths;
+  const int layers = static_cast<int>(wd.size());
+  const int n = q.n;
+  // Scratch: two feature maps (ping-pong), two skip images, the styles and w rows of one layer.
+  size_t act_floats = 0;
+  for (int j = 1; j < layers; ++j) {
+    const size_t h = layer_resolution(j);
+    act_floats = std::max(act_floats, size_t(n) * wd[j] * h * h);
+  }
+  const size_t skip_floats = size_t(n) * 3 * (q.resolution / 2) * (q.resolution / 2);
+  Buffer act[2] = {scratch(act_floats), scratch(act_floats)};
+  Buffer skips[2] = {scratch(skip_floats), scratch(skip_floats)};
+  Buffer styles = scratch(size_t(n) * *std::max_element(wd.begin(), wd.end()));
+  Buffer wrows = scratch(size_t(n) * m.arch.style_dim);
+  auto modulate = [&](const StyledLayer& L, int style, int c_in) {
+    style_rows(m, q, style, wrows.get());
+    linear(L.modulation, c_in, wrows.get(), n, styles.get(), ex);
+  };
+
+  Map x{m.input, 0, 16, 4, wd[0], 4};  // input.input[:, :widths[0]], broadcast over the batch
+  const float* skip = nullptr;
+  for (int j = 0; j + 1 < layers; ++j) {  // conv j: width j -> j + 1, style j, noise j
+    float* out = act[j % 2].get();
+    modulate(m.convs[j], j, x.c);
+    run_layer(m.convs[j], ex, n, x, wd[j + 1], styles.get(), nullptr, out);
+    const int h = layer_resolution(j + 1);
+    x = Map{out, int64_t(wd[j + 1]) * h * h, int64_t(h) * h, h, wd[j + 1], h};
+    if (j % 2 == 0) {  // after conv1 and after each block's second conv: ToRGB t, style 2t + 1
+      const int t = j / 2;
+      float* rgb = j + 2 == layers ? q.rgb : skips[t % 2].get();
+      modulate(m.to_rgbs[t], 2 * t + 1, x.c);
+      run_layer(m.to_rgbs[t], ex, n, x, 3, styles.get(), skip, rgb);
+      skip = rgb;
+    }
+  }
+}
+
+}  // namespace capi
+}  // namespace anycost
