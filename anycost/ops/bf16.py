@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from anycost.ops import ref
+
 #: Whether torch's prepacked oneDNN bf16 conv ops run on this CPU (AVX-512 BW/VL/DQ or AVX_NE_CONVERT); without
 #: them the cached bf16 weights go through plain ATen convolutions (much slower, still correct).
 PREPACK = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -157,20 +159,87 @@ def clear_weight_cache() -> None:
     weight_cache().clear()
 
 
-def conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, weight_scale: float, upsample: bool):
-    """The modulated conv before its demodulation: conv(x * styles, weight * weight_scale) in bf16 with fp32
-    accumulation, as an fp32 NCHW tensor ([N, c_out, 2H+1, 2W+1] for the stride-2 transposed conv of
-    `upsample`, which the caller blurs), and the entry's fp32 sums of squares [c_out, c_in]."""
-    # One pass: modulate in fp32, round to bf16, lay out channels_last (oneDNN's native activation layout).
-    xs = (x * styles.reshape(*styles.shape, 1, 1)).to(torch.bfloat16, memory_format=torch.channels_last)
-    entry = weight_cache().get(weight, weight_scale, upsample, xs.shape)
-    k = weight.shape[-1]
+def activations(x: torch.Tensor) -> torch.Tensor:
+    """`x` in the format the bf16 layers pass each other: bf16, channels_last (no copy when it already is)."""
+    return x.to(torch.bfloat16, memory_format=torch.channels_last)
+
+
+def folds(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether the styles go into the weight (batch 1 and a weight no larger than the input activation: the narrow,
+    high-resolution layers) rather than into the activations (wider layers, and every batch > 1)."""
+    return x.shape[0] == 1 and weight.numel() <= x[0].numel()
+
+
+def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsample: bool, noise, noise_strength,
+                bias, activate: bool) -> torch.Tensor:
+    """The whole styled conv of `anycost.ops.ref.modulated_conv2d` in bf16, from and to bf16 channels_last
+    activations (`x` of any dtype is converted first); inference only (call it under no_grad).
+
+    The leaky ReLU's gain g > 0 commutes with it, so it is folded into the per-channel output scale (g times the
+    demodulation), the bias and the noise strength. With `folds`, the styles and that scale go into a per-call
+    bf16 copy of the weight, the bias into the conv (or the blur), and only the noise add and the activation pass
+    over the output; otherwise the cached prepacked weight convolves the modulated input, and one pass applies the
+    scale and the bias."""
+    xb = activations(x)
+    entry = weight_cache().get(weight, weight_scale, upsample, xb.shape)
+    styles = styles.float()
+    gain = ref.LRELU_GAIN if activate else 1.0
+    if demodulate:  # the reference's formula, from the fp32 weight's cached sums of squares
+        scale = torch.rsqrt(styles.square() @ entry.square_sums.T + ref.DEMOD_EPS) * gain
+    else:
+        scale = styles.new_full((x.shape[0], weight.shape[0]), gain)
+    bias_g = None if bias is None else (bias.float() * gain).to(torch.bfloat16)
+    if folds(xb, weight):
+        w = weight.float() * (styles * weight_scale).reshape(1, -1, 1, 1) * scale.reshape(-1, 1, 1, 1)
+        if upsample:
+            out = F.conv_transpose2d(xb, _bf16(w.transpose(0, 1)), stride=2)
+            out = _blur(out, bias_g)
+        else:
+            out = F.conv2d(xb, _bf16(w), bias_g, padding=weight.shape[-1] // 2)
+    else:
+        xs = xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1)
+        out = _shared_weight_conv(xs, entry, weight.shape[-1], upsample)
+        if upsample:
+            out = _blur(out, None)
+        scale = scale.to(torch.bfloat16).reshape(*scale.shape, 1, 1)
+        out = out.mul_(scale) if bias_g is None else torch.addcmul(bias_g.reshape(1, -1, 1, 1), out, scale)
+    if noise is not None:
+        out.add_((noise.float() * (noise_strength.float() * gain)).to(torch.bfloat16))
+    return F.leaky_relu_(out, ref.LRELU_SLOPE) if activate else out
+
+
+def _bf16(w: torch.Tensor) -> torch.Tensor:
+    return w.to(torch.bfloat16, memory_format=torch.contiguous_format)
+
+
+def _shared_weight_conv(xs: torch.Tensor, entry: Entry, k: int, upsample: bool) -> torch.Tensor:
+    """conv(xs, the entry's k x k weight) with bf16 output ([N, c_out, 2H+1, 2W+1] for the stride-2 transposed conv of
+    `upsample`, which the caller blurs)."""
     if upsample:
-        out = (torch.ops.mkldnn._convolution_transpose_pointwise(
+        return (torch.ops.mkldnn._convolution_transpose_pointwise(
             xs, entry.weight, None, [0, 0], [0, 0], [2, 2], [1, 1], 1, "none", [], None) if PREPACK
             else F.conv_transpose2d(xs, entry.weight, stride=2))
+    pad = [k // 2] * 2
+    return (torch.ops.mkldnn._convolution_pointwise(xs, entry.weight, None, pad, [1, 1], [1, 1], 1, "none", [], None)
+            if PREPACK else F.conv2d(xs, entry.weight, padding=pad))
+
+
+def _blur(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The [1, 3, 3, 1] blur (gain 4, padding 1) after the transposed conv, as a depthwise bf16 conv (plus `bias`):
+    [N, C, 2H+1, 2W+1] -> [N, C, 2H, 2W]. The kernel is symmetric, so correlation equals the FIR's convolution."""
+    c = x.shape[1]
+    kernel = ref.fir_kernel(gain=4.0, dtype=torch.bfloat16)  # 1/16, 3/16, 9/16: exact in bf16
+    return F.conv2d(x, kernel.expand(c, 1, *kernel.shape), bias, padding=1, groups=c)
+
+
+def to_rgb_conv(x, weight, styles, weight_scale: float) -> torch.Tensor:
+    """The modulated 1x1 conv of `anycost.ops.ref.to_rgb` in bf16 on bf16 channels_last activations (`x` of any
+    dtype is converted first; the styles go into the weight at batch 1, else into the activations), as fp32 NCHW
+    (the caller adds the bias and the skip in fp32)."""
+    xb = activations(x)
+    styles = styles.float() * weight_scale
+    if xb.shape[0] == 1:
+        out = F.conv2d(xb, _bf16(weight.float() * styles.reshape(1, -1, 1, 1)))
     else:
-        out = (torch.ops.mkldnn._convolution_pointwise(
-            xs, entry.weight, None, [k // 2] * 2, [1, 1], [1, 1], 1, "none", [], None) if PREPACK
-            else F.conv2d(xs, entry.weight, padding=k // 2))
-    return out.to(torch.float32, memory_format=torch.contiguous_format), entry.square_sums
+        out = F.conv2d(xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1), _bf16(weight.float()))
+    return out.to(torch.float32, memory_format=torch.contiguous_format)

@@ -44,7 +44,7 @@ def calls(monkeypatch):
         monkeypatch.setattr(torch.ops.anycost, "modulated_conv2d",
                             counting("kernel", torch.ops.anycost.modulated_conv2d))
     monkeypatch.setattr(ref, "modulated_conv2d", counting("ref", ref.modulated_conv2d))
-    monkeypatch.setattr(bf16, "conv", counting("bf16", bf16.conv))
+    monkeypatch.setattr(bf16, "styled_conv", counting("bf16", bf16.styled_conv))
     return counts
 
 

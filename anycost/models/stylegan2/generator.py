@@ -186,14 +186,16 @@ class Generator(nn.Module):
         noises = self._noise(noise, styles.shape[0], len(widths) - 1, rng)
 
         x = self.input.input[:, : widths[0]].expand(styles.shape[0], -1, -1, -1)
+        if precision == "bf16":  # the activations between layers stay bf16 (the RGB skip images stay fp32)
+            x = x.to(torch.bfloat16)
         x = self.conv1(x, styles[:, 0], widths[1], noises[0], impl, precision)
-        skip = self.to_rgb1(x, styles[:, 1], impl=impl)
+        skip = self.to_rgb1(x, styles[:, 1], impl=impl, precision=precision)
         rgbs = [skip]
         for k in range((len(widths) - 2) // 2):
             x = self.convs[2 * k](x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl, precision)
             x = self.convs[2 * k + 1](x, styles[:, 2 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], impl,
                                       precision)
-            skip = self.to_rgbs[k](x, styles[:, 3 + 2 * k], skip, impl)
+            skip = self.to_rgbs[k](x, styles[:, 3 + 2 * k], skip, impl, precision)
             rgbs.append(skip)
         return (skip, rgbs) if return_rgbs else skip
 
