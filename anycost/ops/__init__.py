@@ -157,10 +157,10 @@ def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsamp
                      noise_strength=None, bias=None, activate=False, impl="auto", precision="fp32"):
     """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition. `precision="bf16"`
     runs the layer in bf16 through oneDNN where that pays (`bf16.pays`; CPU; inference only: the output of a bf16
-    layer carries no gradient) and returns x's dtype: float32 in, float32 out; bf16 activations (channels_last, as
-    bf16 layers return them to each other) in, bf16 out. bf16 activations given to an fp32 layer (a narrow one, or
-    with a float32 weight whatever the precision) run it on a float32 copy and come back in bf16. With impl="auto"
-    the tuning table may pick another backend."""
+    layer carries no gradient). A bf16 layer returns x's dtype: float32 in, float32 out; bf16 activations
+    (channels_last, as bf16 layers pass them to each other) in, bf16 out. An fp32 layer (a narrow one) given bf16
+    activations runs on a float32 copy and returns float32, so the layers after it (as narrow) need no copies.
+    With impl="auto" the tuning table may pick another backend."""
     _check_modconv(x, weight, styles, upsample, noise)
     check_precision(precision, x, weight, styles, noise, noise_strength, bias)
     backend = _modconv_backend(impl, precision, x, weight, upsample, styles, noise, noise_strength, bias)
@@ -199,14 +199,12 @@ def modulated_conv2d_backend(backend, x, weight, styles, *, weight_scale, demodu
 def _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
                  activate):
     """Run the modulated conv on `backend`; bf16 activations reach an fp32 backend (with a float32 weight) as a
-    float32 NCHW copy, and its output goes back to them."""
+    float32 NCHW copy."""
     if backend == "bf16":
         return _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength,
                                       bias, activate)
     if x.dtype == torch.bfloat16 and weight.dtype == torch.float32:
         x = x.to(torch.float32, memory_format=torch.contiguous_format)
-        return bf16.activations(_run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise,
-                                             noise_strength, bias, activate))
     if backend == "kernel":
         return torch.ops.anycost.modulated_conv2d(x, weight, styles, weight_scale, demodulate, upsample, noise,
                                                   noise_strength, bias, activate)
@@ -216,12 +214,12 @@ def _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample,
 
 
 def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto", precision="fp32"):
-    """ToRGB layer; see `anycost.ops.ref.to_rgb`. `precision="bf16"` runs its 1x1 conv in bf16 (`bf16.to_rgb_conv`,
-    on the bf16 activations of the bf16 layers without a copy; inference only) and the bias and skip in float32:
-    the RGB is float32 whatever x's dtype."""
+    """ToRGB layer; see `anycost.ops.ref.to_rgb`. With `precision="bf16"` and bf16 activations (those of the bf16
+    layers) its 1x1 conv runs in bf16 (`bf16.to_rgb_conv`; inference only) and the bias and skip in float32;
+    float32 activations (of layers kept in fp32) take the fp32 path. The RGB is float32 either way."""
     _check_modconv(x, weight, styles, False, None)
     check_precision(precision, x, weight, styles, bias, skip)
-    if precision == "bf16":
+    if precision == "bf16" and x.dtype == torch.bfloat16:
         with torch.no_grad():
             out = bf16.to_rgb_conv(x, weight, styles, weight_scale).add_(bias.float().reshape(1, -1, 1, 1))
             if skip is None:

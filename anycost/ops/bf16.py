@@ -41,8 +41,8 @@ DEFAULT_CACHE_MB = 256
 #   128->64 up: 0.5-0.8x; 64->64: 1.05x at 128 px, 0.6x at 512 px; narrower layers 0.3-0.8x.
 # The fixed costs per pixel (rounding the activations, the fp32 epilogue) outweigh the faster arithmetic on
 # narrow layers, so precision="bf16" keeps those in fp32. AMX is untested; it gets the same rule.
-MIN_CHANNELS = 128  # min(c_in, c_out) of a plain 3x3 layer run in bf16
-MIN_CHANNELS_UP = 256  # min(c_in, c_out) of an upsampling layer run in bf16
+MIN_CHANNELS = 32  # min(c_in, c_out) of a plain 3x3 layer run in bf16
+MIN_CHANNELS_UP = 32  # min(c_in, c_out) of an upsampling layer run in bf16
 
 
 def pays(c_in: int, c_out: int, upsample: bool) -> bool:
