@@ -265,6 +265,14 @@ def test_layer_shapes_are_those_of_the_configs(tiny_generator):
     assert set(shapes) == {Shape(*s, b, p) for s in layers for b in (1, 3) for p in ("fp32", "bf16")}
 
 
+def test_layer_inputs_of_bf16_shapes_are_bf16_activations():
+    """A bf16 shape is timed on what the generator's bf16 layers pass on: bf16 channels_last activations."""
+    fp32, in_bf16 = (tune.layer_inputs(Shape(8, 6, 5, 5, False, 1, p))["x"] for p in ("fp32", "bf16"))
+    assert fp32.dtype == torch.float32 and in_bf16.dtype == torch.bfloat16
+    assert in_bf16.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(in_bf16.float(), fp32.bfloat16().float())
+
+
 @native
 def test_tune_records_the_fastest_of_what_was_timed(tiny_generator):
     fake = {"fp32": {"kernel": 2.0, "ref": 1.0}, "bf16": {"bf16": 3.0, "kernel": 0.5, "ref": 1.0}}
