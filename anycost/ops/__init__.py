@@ -12,10 +12,11 @@ the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=portable|avx2|av
 one (a level the CPU lacks is an error when the ops are first used). `cpu_capability()` says which
 level runs, `cpu_capabilities()` which ones this CPU supports.
 
-`modulated_conv2d(..., precision="bf16")` runs the convolution in bf16 through oneDNN (`anycost.ops.bf16`:
-prepacked, cached weights; fp32 accumulation) and everything around it (demodulation, blur, noise, bias,
-activation) in fp32; it is for inference on the CPU (a bf16 layer's output carries no gradient). Narrow
-layers, where bf16 measured slower than the fp32 kernels, stay in fp32 (`anycost.ops.bf16.pays`).
+`modulated_conv2d(..., precision="bf16")` runs the whole styled conv in bf16 through oneDNN (`anycost.ops.bf16`:
+fp32 accumulation; cached, prepacked weights) on bf16 channels_last activations, which it returns as such for the
+next layer and `to_rgb(..., precision="bf16")`; it is for inference on the CPU (a bf16 layer's output carries no
+gradient). Narrow layers, where bf16 measured slower than the fp32 kernels, stay in fp32 and return float32
+(`anycost.ops.bf16.pays`).
 
 For a modulated conv that "auto" would give the native kernel, this machine's tuning table
 (`anycost.ops.tuning`, built by `anycost tune`) picks the backend when it has the call's shape: "kernel",
@@ -177,7 +178,7 @@ def _modconv_backend(impl, precision, x, weight, upsample, *tensors) -> str:
         tuned = tuning.lookup((x.shape[1], weight.shape[0], x.shape[2], x.shape[3], upsample, x.shape[0], precision))
         if tuned is not None:
             return tuned
-    if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0], upsample):
+    if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0]):
         return "bf16"
     return use
 

@@ -1,11 +1,21 @@
-"""The bf16 convolutions of `precision="bf16"`: oneDNN (through torch) on channels_last bf16, with the sliced
-weights converted and prepacked once per (layer, width) and kept in a bounded, thread-safe cache.
+"""The bf16 styled convolutions of `precision="bf16"`: oneDNN (through torch) on bf16 channels_last activations,
+which the bf16 layers pass to each other and to ToRGB as they are, and the cache of their prepacked weights.
 
-The modulated conv is computed in its non-fused form (as StyleGAN2-ADA's `fused_modconv=False`): the styles
-scale the input activations and the demodulation scales the output channels, so the weight is the same for
-every sample and can be prepacked once. oneDNN picks the instruction set itself (AMX where the CPU has it,
-else AVX512_BF16, else an emulation that is slower than fp32) and accumulates in fp32; ATen's bf16 conv
-rounds its output to bf16 once, which the caller turns back to fp32 for the epilogue.
+Per-pixel passes cost as much as the arithmetic on the narrow, high-resolution layers (a 32->32 3x3 conv at
+256 px is 5.8 ms of oneDNN bf16 work on one Zen 4 core; a layout-changing dtype conversion of its input took
+4-7 ms), so a layer makes as few as it can (`styled_conv`):
+- no layout or dtype changes between layers: activations stay bf16 channels_last from the first layer on;
+- the leaky ReLU's gain (> 0) commutes with it: it scales the demodulation, the bias and the noise strength;
+- batch 1 with a weight no larger than the input (`folds`): the styles, the demodulation and the gain go into a
+  per-call bf16 copy of the weight (the fused form of StyleGAN2, cheap here), the bias into the conv or the blur;
+  the output then takes one noise add and one in-place leaky ReLU;
+- otherwise (wide layers, where the activations are small, and every batch > 1) the non-fused form of
+  StyleGAN2-ADA (`fused_modconv=False`): the styles scale the input, the cached prepacked weight (the same for
+  every sample) convolves it, one addcmul applies the demodulation and bias;
+- upsampling: the stride-2 transposed conv, then the [1, 3, 3, 1] blur as a depthwise bf16 conv.
+oneDNN picks the instruction set itself (AMX where the CPU has it, else AVX512_BF16, else an emulation slower
+than fp32) and accumulates in fp32; each op rounds its output to bf16. The error stays within the bound of
+DESIGN.md 3 (0.7-0.9x that of the reference formulation run in bf16, in the tests' cases).
 
 Cache (`weight_cache()`): one entry per weight view (the parameter, the [c_out, c_in] slice, transposed or not,
 the weight scale) holding the prepacked bf16 weight and the fp32 squared-weight sums the demodulation needs.
@@ -34,20 +44,20 @@ from anycost.ops import ref
 PREPACK = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 DEFAULT_CACHE_MB = 256
 
-# Where bf16 pays. Measured per styled-conv layer of config-f on an AMD EPYC Zen 4 (AVX512_BF16, no AMX), 1 thread,
-# thread CPU time (the machine was shared), fp32 native kernel vs this path, fp32 time / bf16 time:
-#   512->512: 1.6-3.2x at every size; 512->256 up: 1.6-1.8x; 256->256: 1.6-1.7x (32, 128 px);
-#   256->128 up: 1.2x at 64 px, 0.83x at 256 px; 128->128: 1.4x at 64 px, 0.97x at 256 px;
-#   128->64 up: 0.5-0.8x; 64->64: 1.05x at 128 px, 0.6x at 512 px; narrower layers 0.3-0.8x.
-# The fixed costs per pixel (rounding the activations, the fp32 epilogue) outweigh the faster arithmetic on
-# narrow layers, so precision="bf16" keeps those in fp32. AMX is untested; it gets the same rule.
-MIN_CHANNELS = 32  # min(c_in, c_out) of a plain 3x3 layer run in bf16
-MIN_CHANNELS_UP = 32  # min(c_in, c_out) of an upsampling layer run in bf16
+# Where bf16 pays. Measured per styled-conv layer of config-f inside whole renders on an AMD EPYC Zen 4 (AVX512_BF16,
+# no AMX), 1 thread, thread CPU time (the machine was shared, load 7-12), fp32 native kernel time / this path's:
+#   512->512: 2.1-2.4x plain, 1.3-2.2x up (the least at 4->8 px); 256->256, 128->128, 64->64: 1.8-2.2x;
+#   512->256, 256->128, 128->64 up: 1.4-2.1x; 64->32 up: 1.4x at 256 px, 1.6x at 512, 2.1x at 1024;
+#   32->32: 1.9-2.2x at 256-1024 px; 32->16 up at 512 px: 0.5x; 16->16, 16->8 up, 8->8: 0.3-0.8x.
+# oneDNN's bf16 kernels use the arithmetic poorly below 32 channels, so precision="bf16" keeps those layers in
+# fp32. They come last in a render (the widths shrink with the resolution), so one copy to float32 leads into
+# them. AMX is untested; it gets the same rule.
+MIN_CHANNELS = 32  # min(c_in, c_out) of a layer run in bf16
 
 
-def pays(c_in: int, c_out: int, upsample: bool) -> bool:
+def pays(c_in: int, c_out: int) -> bool:
     """Whether precision="bf16" runs this layer in bf16 (else in fp32): the measured rule above."""
-    return min(c_in, c_out) >= (MIN_CHANNELS_UP if upsample else MIN_CHANNELS)
+    return min(c_in, c_out) >= MIN_CHANNELS
 
 
 @dataclass(frozen=True)

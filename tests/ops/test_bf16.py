@@ -21,7 +21,6 @@ def route(request, monkeypatch):
         pytest.skip("torch has no oneDNN bf16 convolution on this CPU")
     monkeypatch.setattr(bf16, "PREPACK", request.param)
     monkeypatch.setattr(bf16, "MIN_CHANNELS", 1)  # every layer in bf16, however narrow
-    monkeypatch.setattr(bf16, "MIN_CHANNELS_UP", 1)
     bf16.clear_weight_cache()
     yield request.param
     bf16.clear_weight_cache()
@@ -105,7 +104,7 @@ def test_folds_rule():
 def test_fp32_layer_given_bf16_activations_returns_float32():
     x, param, styles, scale, extra = _case(1, 10, 12, 7, False)
     weight = param[0, :12, :10]
-    assert not bf16.pays(10, 12, False)
+    assert not bf16.pays(10, 12)
     xb = bf16.activations(x)
     with torch.no_grad():
         out = ops.modulated_conv2d(xb, weight, styles, weight_scale=scale, precision="bf16", **extra)
@@ -189,11 +188,11 @@ def test_bad_precision_and_no_gradients(route):
     assert param.requires_grad and not out.requires_grad
 
 
-@pytest.mark.parametrize(("c_in", "c_out", "upsample", "expected"), [
-    (512, 512, True, True), (128, 64, True, True), (64, 32, True, True), (32, 32, False, True),
-    (32, 16, True, False), (16, 16, False, False), (8, 8, False, False)])
-def test_narrow_layers_stay_fp32(c_in, c_out, upsample, expected):
-    assert bf16.pays(c_in, c_out, upsample) is expected
+@pytest.mark.parametrize(("c_in", "c_out", "expected"), [
+    (512, 512, True), (128, 64, True), (64, 32, True), (32, 32, True), (32, 16, False), (16, 16, False),
+    (8, 8, False)])
+def test_narrow_layers_stay_fp32(c_in, c_out, expected):
+    assert bf16.pays(c_in, c_out) is expected
 
 
 def test_narrow_layer_runs_the_fp32_path():

@@ -185,7 +185,7 @@ def test_auto_follows_an_entry_and_the_rule_without_one(table_file, calls):
 @native
 def test_bf16_entries_override_bf16_pays(table_file, calls):
     wide, narrow = _layer(c_in=bf16.MIN_CHANNELS, c_out=bf16.MIN_CHANNELS, size=3), _layer()
-    assert bf16.pays(bf16.MIN_CHANNELS, bf16.MIN_CHANNELS, False) and not bf16.pays(8, 6, False)
+    assert bf16.pays(bf16.MIN_CHANNELS, bf16.MIN_CHANNELS) and not bf16.pays(8, 6)
 
     def backend_of(args):
         before = dict(calls)

@@ -28,7 +28,6 @@ def models():
 def all_layers_bf16(monkeypatch):
     """Every layer in bf16, however narrow (`bf16.pays` keeps the tiny model's narrowest in fp32)."""
     monkeypatch.setattr(bf16, "MIN_CHANNELS", 1)
-    monkeypatch.setattr(bf16, "MIN_CHANNELS_UP", 1)
 
 
 def _rel_err(a, b):
@@ -62,7 +61,6 @@ def test_bf16_layers_then_fp32_layers(models, monkeypatch, batch):
     """With the threshold between the widths, the wide first layers run bf16 and the narrow last ones fp32 (on a
     float32 copy of the bf16 activations, then float32 on), ToRGB following the activations' dtype."""
     monkeypatch.setattr(bf16, "MIN_CHANNELS", 24)
-    monkeypatch.setattr(bf16, "MIN_CHANNELS_UP", 24)
     config = models[0].subnet(channels=[64, 48, 40, 32, 24, 16, 12, 8])
     taken = layer_backends(models[0], torch.randn(1, ARCH.style_dim), config, "auto", "bf16")
     assert backend_codes(taken) == "bbbb" + ("k" if ops.NATIVE else "r") * 3
