@@ -167,7 +167,7 @@ class Generator(nn.Module):
         Returns the raw output [N, 3, res, res] (nominally in [-1, 1], never clamped), or
         ``(image, rgbs)`` with the skip image of every scale up to `res` when `return_rgbs`.
         `noise` is "random" (drawn with `rng`), "const" (the stored buffers) or a list of tensors.
-        `precision="bf16"` runs the styled convolutions of >= 32 channels and the ToRGB convs after them in bf16
+        `precision="bf16"` runs the styled convolutions of >= 16 channels and the ToRGB convs after them in bf16
         (oneDNN, fp32 accumulation; activations bf16 between those layers; the model, `w`, the RGB skip images and
         the output stay fp32; CPU only; inference only: no gradient passes those layers); `impl` still picks the
         ops of the layers kept in fp32.
