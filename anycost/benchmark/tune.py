@@ -15,7 +15,7 @@ from anycost.benchmark.generator_bench import latent
 from anycost.benchmark.timing import time_call
 from anycost.models.stylegan2 import SubnetConfig
 from anycost.models.stylegan2.layers import StyledConv
-from anycost.ops import _ext
+from anycost.ops import _ext, bf16
 from anycost.ops.tuning import CANDIDATES, Choice, Shape, Table
 
 
@@ -42,10 +42,12 @@ def layer_shapes(G, configs: Iterable[SubnetConfig], batches: Sequence[int], pre
 
 def layer_inputs(shape: Shape, seed: int = 0) -> dict:
     """Random arguments of one StyledConv call of `shape` (demodulation, noise, bias and activation, as the
-    generator calls it)."""
+    generator calls it; for a bf16 shape, bf16 channels_last activations, as the bf16 layers pass them on, so an
+    fp32 candidate's time includes its copy to float32)."""
     g = torch.Generator().manual_seed(seed)
     scale = 2 if shape.upsample else 1
-    return dict(x=torch.randn(shape.batch, shape.c_in, shape.height, shape.width, generator=g),
+    x = torch.randn(shape.batch, shape.c_in, shape.height, shape.width, generator=g)
+    return dict(x=bf16.activations(x) if shape.precision == "bf16" else x,
                 weight=torch.randn(shape.c_out, shape.c_in, 3, 3, generator=g),
                 styles=torch.rand(shape.batch, shape.c_in, generator=g) + 0.5,
                 weight_scale=1 / math.sqrt(shape.c_in * 9), demodulate=True, upsample=shape.upsample,

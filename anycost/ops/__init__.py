@@ -12,10 +12,11 @@ the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=portable|avx2|av
 one (a level the CPU lacks is an error when the ops are first used). `cpu_capability()` says which
 level runs, `cpu_capabilities()` which ones this CPU supports.
 
-`modulated_conv2d(..., precision="bf16")` runs the convolution in bf16 through oneDNN (`anycost.ops.bf16`:
-prepacked, cached weights; fp32 accumulation) and everything around it (demodulation, blur, noise, bias,
-activation) in fp32; it is for inference on the CPU (a bf16 layer's output carries no gradient). Narrow
-layers, where bf16 measured slower than the fp32 kernels, stay in fp32 (`anycost.ops.bf16.pays`).
+`modulated_conv2d(..., precision="bf16")` runs the whole styled conv in bf16 through oneDNN (`anycost.ops.bf16`:
+fp32 accumulation; cached, prepacked weights) on bf16 channels_last activations, which it returns as such for the
+next layer and `to_rgb(..., precision="bf16")`; it is for inference on the CPU (a bf16 layer's output carries no
+gradient). Narrow layers, where bf16 measured slower than the fp32 kernels, stay in fp32 and return float32
+(`anycost.ops.bf16.pays`).
 
 For a modulated conv that "auto" would give the native kernel, this machine's tuning table
 (`anycost.ops.tuning`, built by `anycost tune`) picks the backend when it has the call's shape: "kernel",
@@ -144,49 +145,40 @@ def check_precision(precision: str, *tensors) -> None:
 
 
 def _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
-                           activate, impl):
-    """The conv in bf16 (`bf16.conv`), then blur, demodulation, noise, bias and activation in fp32. Inference
-    only: oneDNN's prepacked ops have no gradients, so this runs under no_grad (the output requires none)."""
+                           activate):
+    """`bf16.styled_conv` (the whole layer in bf16), its output in x's dtype. Inference only: oneDNN's prepacked
+    ops have no gradients, so this runs under no_grad (the output requires none)."""
     with torch.no_grad():
-        return _bf16_forward(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
-                             activate, impl)
-
-
-def _bf16_forward(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate,
-                  impl):
-    out, square_sums = bf16.conv(x.float(), weight, styles.float(), weight_scale, upsample)
-    if upsample:
-        out = upfirdn2d(out, fir_kernel(gain=4.0), pad=(1, 1), impl=impl)
-    if demodulate:  # the same formula as the reference, from the fp32 weight's cached sums of squares
-        demod = torch.rsqrt(styles.float().square() @ square_sums.T + ref.DEMOD_EPS)
-        out.mul_(demod.reshape(*demod.shape, 1, 1))
-    if noise is not None:
-        out.add_(noise_strength.float() * noise.float())
-    bias = None if bias is None else bias.float()
-    return bias_act(out, bias, "lrelu" if activate else "linear", impl=impl)
+        out = bf16.styled_conv(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
+                               activate)
+    return out if x.dtype == torch.bfloat16 else out.to(x.dtype, memory_format=torch.contiguous_format)
 
 
 def modulated_conv2d(x, weight, styles, *, weight_scale, demodulate=True, upsample=False, noise=None,
                      noise_strength=None, bias=None, activate=False, impl="auto", precision="fp32"):
     """Fused styled convolution; see `anycost.ops.ref.modulated_conv2d` for the definition. `precision="bf16"`
-    convolves in bf16 through oneDNN where that pays (`bf16.pays`; CPU; fp32 in and out; inference only: the
-    output of a bf16 layer carries no gradient). With impl="auto" the tuning table may pick another backend."""
+    runs the layer in bf16 through oneDNN where that pays (`bf16.pays`; CPU; inference only: the output of a bf16
+    layer carries no gradient). A bf16 layer returns x's dtype: float32 in, float32 out; bf16 activations
+    (channels_last, as bf16 layers pass them to each other) in, bf16 out. An fp32 layer (a narrow one) given bf16
+    activations runs on a float32 copy and returns float32, so the layers after it (as narrow) need no copies.
+    With impl="auto" the tuning table may pick another backend."""
     _check_modconv(x, weight, styles, upsample, noise)
     check_precision(precision, x, weight, styles, noise, noise_strength, bias)
     backend = _modconv_backend(impl, precision, x, weight, upsample, styles, noise, noise_strength, bias)
     return _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
-                        activate, impl)
+                        activate)
 
 
 def _modconv_backend(impl, precision, x, weight, upsample, *tensors) -> str:
     """The backend of one modulated conv: the tuned one for impl="auto" on inputs the native kernel covers when
     the table has this shape, else the fixed rule (bf16 where `bf16.pays`, else `resolve_impl`'s choice)."""
-    use = resolve_impl(impl, x, weight, *tensors)
+    activations = (x,) if x.dtype != torch.bfloat16 else ()  # bf16 ones reach the fp32 backends as a float32 copy
+    use = resolve_impl(impl, *activations, weight, *tensors)
     if impl == "auto" and use == "kernel" and not torch.compiler.is_compiling():  # compiled: no file reads
         tuned = tuning.lookup((x.shape[1], weight.shape[0], x.shape[2], x.shape[3], upsample, x.shape[0], precision))
         if tuned is not None:
             return tuned
-    if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0], upsample):
+    if precision == "bf16" and bf16.pays(weight.shape[1], weight.shape[0]):
         return "bf16"
     return use
 
@@ -194,7 +186,7 @@ def _modconv_backend(impl, precision, x, weight, upsample, *tensors) -> str:
 def modulated_conv2d_backend(backend, x, weight, styles, *, weight_scale, demodulate=True, upsample=False,
                              noise=None, noise_strength=None, bias=None, activate=False):
     """`modulated_conv2d` on the named backend (`tuning.BACKENDS`: "kernel", "ref" or "bf16") whatever the shape:
-    what `anycost tune` times. The blur and bias_act around the bf16 conv run as impl="auto" picks."""
+    what `anycost tune` times (on bf16 activations for its bf16 shapes, as the generator passes them)."""
     if backend not in tuning.BACKENDS:
         raise ValueError(f"backend must be one of {tuning.BACKENDS}, got {backend!r}")
     _check_modconv(x, weight, styles, upsample, noise)
@@ -202,15 +194,18 @@ def modulated_conv2d_backend(backend, x, weight, styles, *, weight_scale, demodu
     if backend == "kernel":
         resolve_impl("kernel")  # the error when the native ops are not built
     return _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
-                        activate, "auto")
+                        activate)
 
 
 def _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias,
-                 activate, impl):
-    """Run the modulated conv on `backend`; `impl` is that of the ops around the bf16 conv."""
+                 activate):
+    """Run the modulated conv on `backend`; bf16 activations reach an fp32 backend (with a float32 weight) as a
+    float32 NCHW copy."""
     if backend == "bf16":
         return _modulated_conv2d_bf16(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength,
-                                      bias, activate, impl)
+                                      bias, activate)
+    if x.dtype == torch.bfloat16 and weight.dtype == torch.float32:
+        x = x.to(torch.float32, memory_format=torch.contiguous_format)
     if backend == "kernel":
         return torch.ops.anycost.modulated_conv2d(x, weight, styles, weight_scale, demodulate, upsample, noise,
                                                   noise_strength, bias, activate)
@@ -219,9 +214,18 @@ def _run_modconv(backend, x, weight, styles, weight_scale, demodulate, upsample,
                                 activate=activate)
 
 
-def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto"):
-    """ToRGB layer; see `anycost.ops.ref.to_rgb`."""
+def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto", precision="fp32"):
+    """ToRGB layer; see `anycost.ops.ref.to_rgb`. With `precision="bf16"` and bf16 activations (those of the bf16
+    layers) its 1x1 conv runs in bf16 (`bf16.to_rgb_conv`; inference only) and the bias and skip in float32;
+    float32 activations (of layers kept in fp32) take the fp32 path. The RGB is float32 either way."""
     _check_modconv(x, weight, styles, False, None)
+    check_precision(precision, x, weight, styles, bias, skip)
+    if precision == "bf16" and x.dtype == torch.bfloat16:
+        with torch.no_grad():
+            out = bf16.to_rgb_conv(x, weight, styles, weight_scale).add_(bias.float().reshape(1, -1, 1, 1))
+            if skip is None:
+                return out
+            return out.add_(upfirdn2d(skip.float(), fir_kernel(gain=4.0), up=2, pad=(2, 1), impl=impl))
     if resolve_impl(impl, x, weight, styles, bias, skip, op="to_rgb") == "kernel":
         return torch.ops.anycost.to_rgb(x, weight, styles, bias, weight_scale, skip)
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)

@@ -1,11 +1,21 @@
-"""The bf16 convolutions of `precision="bf16"`: oneDNN (through torch) on channels_last bf16, with the sliced
-weights converted and prepacked once per (layer, width) and kept in a bounded, thread-safe cache.
+"""The bf16 styled convolutions of `precision="bf16"`: oneDNN (through torch) on bf16 channels_last activations,
+which the bf16 layers pass to each other and to ToRGB as they are, and the cache of their prepacked weights.
 
-The modulated conv is computed in its non-fused form (as StyleGAN2-ADA's `fused_modconv=False`): the styles
-scale the input activations and the demodulation scales the output channels, so the weight is the same for
-every sample and can be prepacked once. oneDNN picks the instruction set itself (AMX where the CPU has it,
-else AVX512_BF16, else an emulation that is slower than fp32) and accumulates in fp32; ATen's bf16 conv
-rounds its output to bf16 once, which the caller turns back to fp32 for the epilogue.
+Per-pixel passes cost as much as the arithmetic on the narrow, high-resolution layers (a 32->32 3x3 conv at
+256 px is 5.8 ms of oneDNN bf16 work on one Zen 4 core; a layout-changing dtype conversion of its input took
+4-7 ms), so a layer makes as few as it can (`styled_conv`):
+- no layout or dtype changes between layers: activations stay bf16 channels_last from the first layer on;
+- the leaky ReLU's gain (> 0) commutes with it: it scales the demodulation, the bias and the noise strength;
+- batch 1 with a weight no larger than the input (`folds`): the styles, the demodulation and the gain go into a
+  per-call bf16 copy of the weight (the fused form of StyleGAN2, cheap here), the bias into the conv or the blur;
+  the output then takes one noise add and one in-place leaky ReLU;
+- otherwise (wide layers, where the activations are small, and every batch > 1) the non-fused form of
+  StyleGAN2-ADA (`fused_modconv=False`): the styles scale the input, the cached prepacked weight (the same for
+  every sample) convolves it, one addcmul applies the demodulation and bias;
+- upsampling: the stride-2 transposed conv, then the [1, 3, 3, 1] blur as a depthwise bf16 conv.
+oneDNN picks the instruction set itself (AMX where the CPU has it, else AVX512_BF16, else an emulation slower
+than fp32) and accumulates in fp32; each op rounds its output to bf16. The error stays within the bound of
+DESIGN.md 3 (0.7-0.9x that of the reference formulation run in bf16, in the tests' cases).
 
 Cache (`weight_cache()`): one entry per weight view (the parameter, the [c_out, c_in] slice, transposed or not,
 the weight scale) holding the prepacked bf16 weight and the fp32 squared-weight sums the demodulation needs.
@@ -27,25 +37,29 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from anycost.ops import ref
+
 #: Whether torch's prepacked oneDNN bf16 conv ops run on this CPU (AVX-512 BW/VL/DQ or AVX_NE_CONVERT); without
 #: them the cached bf16 weights go through plain ATen convolutions (much slower, still correct).
 PREPACK = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 DEFAULT_CACHE_MB = 256
 
-# Where bf16 pays. Measured per styled-conv layer of config-f on an AMD EPYC Zen 4 (AVX512_BF16, no AMX), 1 thread,
-# thread CPU time (the machine was shared), fp32 native kernel vs this path, fp32 time / bf16 time:
-#   512->512: 1.6-3.2x at every size; 512->256 up: 1.6-1.8x; 256->256: 1.6-1.7x (32, 128 px);
-#   256->128 up: 1.2x at 64 px, 0.83x at 256 px; 128->128: 1.4x at 64 px, 0.97x at 256 px;
-#   128->64 up: 0.5-0.8x; 64->64: 1.05x at 128 px, 0.6x at 512 px; narrower layers 0.3-0.8x.
-# The fixed costs per pixel (rounding the activations, the fp32 epilogue) outweigh the faster arithmetic on
-# narrow layers, so precision="bf16" keeps those in fp32. AMX is untested; it gets the same rule.
-MIN_CHANNELS = 128  # min(c_in, c_out) of a plain 3x3 layer run in bf16
-MIN_CHANNELS_UP = 256  # min(c_in, c_out) of an upsampling layer run in bf16
+# Where bf16 pays. Measured per styled-conv layer of config-f inside whole renders on an AMD EPYC Zen 4 (AVX512_BF16,
+# no AMX), 1 thread, thread CPU time (the machine was shared, load 1-12), fp32 native kernel time / this path's:
+#   512->512: 2.1-2.4x plain, 1.3-2.2x up (the least at 4->8 px); 256->256, 128->128, 64->64: 1.8-2.2x;
+#   512->256, 256->128, 128->64 up: 1.4-2.1x; 64->32 up: 1.4x at 256 px, 1.6x at 512, 2.1x at 1024;
+#   32->32: 1.9-2.2x at 256-1024 px; 48->24 up at 512 px: 2.0x; 24->24 at 1024 px: 1.45x;
+#   32->16 up: 1.1x at 256 px, 1.3x at 512; 16->16: 1.8x at 512 and 1024 px;
+#   16->8 up at 512 px: 0.8x; 8->8 at 1024 px: 1.1x.
+# The 8-channel layers stay fp32: they come last in a render (the widths shrink with the resolution), and the
+# copy of the 16-channel activations to float32 before the up layer costs about what 8->8 in bf16 would gain.
+# One copy leads into the fp32 layers; the ones after them take none. AMX is untested; it gets the same rule.
+MIN_CHANNELS = 16  # min(c_in, c_out) of a layer run in bf16
 
 
-def pays(c_in: int, c_out: int, upsample: bool) -> bool:
+def pays(c_in: int, c_out: int) -> bool:
     """Whether precision="bf16" runs this layer in bf16 (else in fp32): the measured rule above."""
-    return min(c_in, c_out) >= (MIN_CHANNELS_UP if upsample else MIN_CHANNELS)
+    return min(c_in, c_out) >= MIN_CHANNELS
 
 
 @dataclass(frozen=True)
@@ -157,20 +171,97 @@ def clear_weight_cache() -> None:
     weight_cache().clear()
 
 
-def conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, weight_scale: float, upsample: bool):
-    """The modulated conv before its demodulation: conv(x * styles, weight * weight_scale) in bf16 with fp32
-    accumulation, as an fp32 NCHW tensor ([N, c_out, 2H+1, 2W+1] for the stride-2 transposed conv of
-    `upsample`, which the caller blurs), and the entry's fp32 sums of squares [c_out, c_in]."""
-    # One pass: modulate in fp32, round to bf16, lay out channels_last (oneDNN's native activation layout).
-    xs = (x * styles.reshape(*styles.shape, 1, 1)).to(torch.bfloat16, memory_format=torch.channels_last)
-    entry = weight_cache().get(weight, weight_scale, upsample, xs.shape)
-    k = weight.shape[-1]
+def activations(x: torch.Tensor) -> torch.Tensor:
+    """`x` in the format the bf16 layers pass each other: bf16, channels_last (no copy when it already is)."""
+    return x.to(torch.bfloat16, memory_format=torch.channels_last)
+
+
+def folds(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether the styles go into the weight (batch 1 and a weight no larger than the input activation: the narrow,
+    high-resolution layers) rather than into the activations (wider layers, and every batch > 1)."""
+    return x.shape[0] == 1 and weight.numel() <= x[0].numel()
+
+
+def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsample: bool, noise, noise_strength,
+                bias, activate: bool) -> torch.Tensor:
+    """The whole styled conv of `anycost.ops.ref.modulated_conv2d` in bf16, from and to bf16 channels_last
+    activations (`x` of any dtype is converted first); inference only (call it under no_grad).
+
+    The leaky ReLU's gain g > 0 commutes with it, so it is folded into the per-channel output scale (g times the
+    demodulation), the bias and the noise strength. With `folds`, the styles and that scale go into a per-call
+    bf16 copy of the weight, the bias into the conv (or the blur), and only the noise add and the activation pass
+    over the output; otherwise the cached prepacked weight convolves the modulated input, and one pass applies the
+    scale and the bias."""
+    xb = activations(x)
+    entry = weight_cache().get(weight, weight_scale, upsample, xb.shape)
+    styles = styles.float()
+    gain = ref.LRELU_GAIN if activate else 1.0
+    if demodulate:  # the reference's formula, from the fp32 weight's cached sums of squares
+        scale = torch.rsqrt(styles.square() @ entry.square_sums.T + ref.DEMOD_EPS) * gain
+    else:
+        scale = styles.new_full((x.shape[0], weight.shape[0]), gain)
+    bias_g = None if bias is None else (bias.float() * gain).to(torch.bfloat16)
+    if folds(xb, weight):
+        w = weight.float() * (styles * weight_scale).reshape(1, -1, 1, 1) * scale.reshape(-1, 1, 1, 1)
+        if upsample:
+            out = F.conv_transpose2d(xb, _bf16(w.transpose(0, 1)), stride=2)
+            out = _blur(out, bias_g)
+        else:
+            out = F.conv2d(xb, _bf16(w), bias_g, padding=weight.shape[-1] // 2)
+    else:
+        xs = xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1)
+        out = _shared_weight_conv(xs, entry, weight.shape[-1], upsample)
+        if upsample:
+            out = _blur(out, None)
+        scale = scale.to(torch.bfloat16).reshape(*scale.shape, 1, 1)
+        out = out.mul_(scale) if bias_g is None else torch.addcmul(bias_g.reshape(1, -1, 1, 1), out, scale)
+    if noise is not None:
+        out = _add_noise(out, (noise.float() * (noise_strength.float() * gain)).to(torch.bfloat16))
+    return F.leaky_relu_(out, ref.LRELU_SLOPE) if activate else out
+
+
+def _add_noise(out: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """out + noise ([N or 1, 1, H, W], the same for every channel), in place on the channels_last `out`: a rank-1
+    update of each sample's [H*W, C] pixels by a batched matmul with K = 1. A broadcast add runs its vector loop
+    over the C channels of one pixel, which is slow for few channels (16: 11.8 ms at 512 px, 0.5 ms this way)."""
+    out = out.contiguous(memory_format=torch.channels_last)
+    n, c, h, w = out.shape
+    pixels = out.permute(0, 2, 3, 1).view(n, h * w, c)
+    pixels.baddbmm_(noise.reshape(-1, h * w, 1).expand(n, -1, -1), out.new_ones(1, 1, c).expand(n, -1, -1))
+    return out
+
+
+def _bf16(w: torch.Tensor) -> torch.Tensor:
+    return w.to(torch.bfloat16, memory_format=torch.contiguous_format)
+
+
+def _shared_weight_conv(xs: torch.Tensor, entry: Entry, k: int, upsample: bool) -> torch.Tensor:
+    """conv(xs, the entry's k x k weight) with bf16 output ([N, c_out, 2H+1, 2W+1] for the stride-2 transposed conv of
+    `upsample`, which the caller blurs)."""
     if upsample:
-        out = (torch.ops.mkldnn._convolution_transpose_pointwise(
+        return (torch.ops.mkldnn._convolution_transpose_pointwise(
             xs, entry.weight, None, [0, 0], [0, 0], [2, 2], [1, 1], 1, "none", [], None) if PREPACK
             else F.conv_transpose2d(xs, entry.weight, stride=2))
-    else:
-        out = (torch.ops.mkldnn._convolution_pointwise(
-            xs, entry.weight, None, [k // 2] * 2, [1, 1], [1, 1], 1, "none", [], None) if PREPACK
-            else F.conv2d(xs, entry.weight, padding=k // 2))
-    return out.to(torch.float32, memory_format=torch.contiguous_format), entry.square_sums
+    pad = [k // 2] * 2
+    return (torch.ops.mkldnn._convolution_pointwise(xs, entry.weight, None, pad, [1, 1], [1, 1], 1, "none", [], None)
+            if PREPACK else F.conv2d(xs, entry.weight, padding=pad))
+
+
+def _blur(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The [1, 3, 3, 1] blur (gain 4, padding 1) after the transposed conv, as a depthwise bf16 conv (plus `bias`):
+    [N, C, 2H+1, 2W+1] -> [N, C, 2H, 2W]. The kernel is symmetric, so correlation equals the FIR's convolution."""
+    c = x.shape[1]
+    kernel = ref.fir_kernel(gain=4.0, dtype=torch.bfloat16)  # 1/16, 3/16, 9/16: exact in bf16
+    return F.conv2d(x, kernel.expand(c, 1, *kernel.shape), bias, padding=1, groups=c)
+
+
+def to_rgb_conv(x, weight, styles, weight_scale: float) -> torch.Tensor:
+    """The modulated 1x1 conv of `anycost.ops.ref.to_rgb` in bf16 on bf16 channels_last activations (`x` of any
+    dtype is converted first), as fp32 NCHW (the caller adds the bias and the skip in fp32). One batched matmul of
+    each sample's modulated [c_out, C] weight with its [C, H*W] pixels (a view of the channels_last activation)
+    gives the output in NCHW order: 2-7x faster than oneDNN's 1x1 conv with 3 output channels."""
+    xb = activations(x)
+    n, c, h, w = xb.shape
+    weights = weight.float().reshape(1, -1, c) * (styles.float() * weight_scale).reshape(n, 1, c)
+    out = torch.bmm(weights.to(torch.bfloat16), xb.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2))
+    return out.float().reshape(n, -1, h, w)

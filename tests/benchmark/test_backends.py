@@ -34,10 +34,9 @@ def test_every_styled_conv_is_named_in_call_order(tiny_generator):
 
 @native
 def test_bf16_where_it_pays_else_the_kernel(tiny_generator, monkeypatch):
-    """With the bf16 thresholds lowered to the tiny model's 64 channels, the layers of ratio 0.5 that keep 64
+    """With the bf16 threshold raised to the tiny model's 64 channels, the layers of ratio 0.5 that keep 64
     channels run bf16 and the two 32-channel ones stay on the kernel."""
     monkeypatch.setattr(bf16, "MIN_CHANNELS", 64)
-    monkeypatch.setattr(bf16, "MIN_CHANNELS_UP", 64)
     G = tiny_generator
     taken = B.layer_backends(G, B.latent(G), G.subnet(ratio=0.5), "kernel", "bf16")
     assert B.backend_codes(taken) == "bbbbbkk"

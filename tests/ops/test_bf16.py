@@ -1,5 +1,7 @@
-"""modulated_conv2d(precision="bf16"): accuracy against a float64 reference within 2x the error of the reference
-formulation run in bf16 (DESIGN.md 3), and the prepacked-weight cache (hits, distinct widths, bound,
+"""modulated_conv2d(precision="bf16") and to_rgb(precision="bf16"): accuracy against a float64 reference within 2x
+the error of the reference formulation run in bf16 (DESIGN.md 3) on both routes of the layer (styles folded into the
+weight, or into the activations with the prepacked weight), with and without upsampling, odd widths, batch > 1;
+the dtypes and layouts the layers pass each other; and the prepacked-weight cache (hits, distinct widths, bound,
 invalidation, both the prepacked oneDNN route and the plain ATen fallback)."""
 
 import math
@@ -19,7 +21,6 @@ def route(request, monkeypatch):
         pytest.skip("torch has no oneDNN bf16 convolution on this CPU")
     monkeypatch.setattr(bf16, "PREPACK", request.param)
     monkeypatch.setattr(bf16, "MIN_CHANNELS", 1)  # every layer in bf16, however narrow
-    monkeypatch.setattr(bf16, "MIN_CHANNELS_UP", 1)
     bf16.clear_weight_cache()
     yield request.param
     bf16.clear_weight_cache()
@@ -40,23 +41,76 @@ def _rel_err(a, b):
     return ((a.double() - b).norm() / b.norm()).item()
 
 
+def _as(dtype, extra):
+    return {k: v.to(dtype) if torch.is_tensor(v) else v for k, v in extra.items()}
+
+
+# (batch, c_in, c_out, size, folds): batch 1 with a weight no larger than the input folds the styles into the weight
+SHAPES = [(1, 10, 12, 8, False), (1, 3, 5, 13, True), (1, 7, 9, 11, True), (2, 20, 24, 6, False),
+          (3, 5, 7, 9, False), (1, 40, 48, 5, False)]
+
+
 @pytest.mark.parametrize("upsample", [False, True])
-@pytest.mark.parametrize(("batch", "c_in", "c_out", "size"), [(1, 10, 12, 8), (2, 20, 24, 6), (1, 40, 48, 5)])
-def test_bf16_error_within_twice_the_bf16_reference(route, upsample, batch, c_in, c_out, size):
+@pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "folded"), SHAPES)
+def test_bf16_error_within_twice_the_bf16_reference(route, upsample, batch, c_in, c_out, size, folded):
     x, param, styles, scale, extra = _case(batch, c_in, c_out, size, upsample)
     weight = param[0, :c_out, :c_in]
+    assert bf16.folds(x, weight) is folded
     with torch.no_grad():
         exact = ref.modulated_conv2d(x.double(), weight.double(), styles.double(), weight_scale=scale,
-                                     upsample=upsample, **{k: v.double() if torch.is_tensor(v) else v
-                                                           for k, v in extra.items()})
+                                     upsample=upsample, **_as(torch.float64, extra))
         in_bf16 = ref.modulated_conv2d(x.bfloat16(), weight.bfloat16(), styles.bfloat16(), weight_scale=scale,
-                                       upsample=upsample, **{k: v.bfloat16() if torch.is_tensor(v) else v
-                                                             for k, v in extra.items()})
+                                       upsample=upsample, **_as(torch.bfloat16, extra))
         out = ops.modulated_conv2d(x, weight, styles, weight_scale=scale, upsample=upsample, precision="bf16",
                                    **extra)
-    assert out.dtype == torch.float32 and out.shape == exact.shape
+        from_bf16 = ops.modulated_conv2d(bf16.activations(x), weight, styles, weight_scale=scale, upsample=upsample,
+                                         precision="bf16", **extra)
+    assert out.dtype == torch.float32 and out.shape == exact.shape and out.is_contiguous()
+    # bf16 activations in: bf16 channels_last out, the same values (x is rounded to bf16 either way)
+    assert from_bf16.dtype == torch.bfloat16 and from_bf16.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(from_bf16.float(), out, rtol=0, atol=0)
     bound = 2 * _rel_err(in_bf16, exact)
     assert 0 < _rel_err(out, exact) <= bound
+
+
+@pytest.mark.parametrize("skip", [False, True])
+@pytest.mark.parametrize(("batch", "c_in", "size"), [(1, 12, 8), (3, 37, 6)])
+def test_to_rgb_bf16_within_twice_the_bf16_reference(batch, c_in, size, skip):
+    g = torch.Generator().manual_seed(batch)
+    x, styles = torch.randn(batch, c_in, size, size + 2, generator=g), torch.rand(batch, c_in, generator=g) + 0.5
+    weight, bias = torch.randn(3, c_in, 1, 1, generator=g), torch.randn(3, generator=g)
+    skip = torch.randn(batch, 3, size // 2, size // 2 + 1, generator=g) if skip else None
+    args = (weight, styles, bias)
+    with torch.no_grad():
+        exact = ref.to_rgb(x.double(), *(t.double() for t in args), weight_scale=0.2,
+                           skip=None if skip is None else skip.double())
+        in_bf16 = ref.to_rgb(x.bfloat16(), *(t.bfloat16() for t in args), weight_scale=0.2,
+                             skip=None if skip is None else skip.bfloat16())
+        out = ops.to_rgb(bf16.activations(x), *args, weight_scale=0.2, skip=skip, precision="bf16")
+        fp32 = ops.to_rgb(x, *args, weight_scale=0.2, skip=skip)
+    assert out.dtype == torch.float32 and out.shape == exact.shape and out.is_contiguous()
+    assert 0 < _rel_err(out, exact) <= 2 * _rel_err(in_bf16, exact)
+    # float32 activations (of a layer kept in fp32) take the fp32 path whatever the precision
+    torch.testing.assert_close(ops.to_rgb(x, *args, weight_scale=0.2, skip=skip, precision="bf16"), fp32)
+
+
+def test_folds_rule():
+    weight = torch.zeros(16, 16, 3, 3)
+    assert bf16.folds(torch.zeros(1, 16, 12, 12), weight)  # 16 x 144 input values = 16 x 16 x 9 weights
+    assert not bf16.folds(torch.zeros(1, 16, 11, 13), weight)
+    assert not bf16.folds(torch.zeros(2, 16, 64, 64), weight)  # batch > 1: the weight is shared
+
+
+def test_fp32_layer_given_bf16_activations_returns_float32():
+    x, param, styles, scale, extra = _case(1, 10, 12, 7, False)
+    weight = param[0, :12, :10]
+    assert not bf16.pays(10, 12)  # under 16 channels
+    xb = bf16.activations(x)
+    with torch.no_grad():
+        out = ops.modulated_conv2d(xb, weight, styles, weight_scale=scale, precision="bf16", **extra)
+        expected = ops.modulated_conv2d(xb.float().contiguous(), weight, styles, weight_scale=scale, **extra)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
 
 
 def test_bf16_without_demodulation_or_extras(route):
@@ -134,11 +188,11 @@ def test_bad_precision_and_no_gradients(route):
     assert param.requires_grad and not out.requires_grad
 
 
-@pytest.mark.parametrize(("c_in", "c_out", "upsample", "expected"), [
-    (512, 512, True, True), (256, 512, True, True), (128, 256, True, False), (128, 128, False, True),
-    (64, 128, False, False), (8, 8, False, False)])
-def test_narrow_layers_stay_fp32(c_in, c_out, upsample, expected):
-    assert bf16.pays(c_in, c_out, upsample) is expected
+@pytest.mark.parametrize(("c_in", "c_out", "expected"), [
+    (512, 512, True), (128, 64, True), (64, 32, True), (32, 16, True), (16, 16, True), (16, 8, False),
+    (8, 8, False)])
+def test_narrow_layers_stay_fp32(c_in, c_out, expected):
+    assert bf16.pays(c_in, c_out) is expected
 
 
 def test_narrow_layer_runs_the_fp32_path():

@@ -44,7 +44,7 @@ def calls(monkeypatch):
         monkeypatch.setattr(torch.ops.anycost, "modulated_conv2d",
                             counting("kernel", torch.ops.anycost.modulated_conv2d))
     monkeypatch.setattr(ref, "modulated_conv2d", counting("ref", ref.modulated_conv2d))
-    monkeypatch.setattr(bf16, "conv", counting("bf16", bf16.conv))
+    monkeypatch.setattr(bf16, "styled_conv", counting("bf16", bf16.styled_conv))
     return counts
 
 
@@ -185,7 +185,7 @@ def test_auto_follows_an_entry_and_the_rule_without_one(table_file, calls):
 @native
 def test_bf16_entries_override_bf16_pays(table_file, calls):
     wide, narrow = _layer(c_in=bf16.MIN_CHANNELS, c_out=bf16.MIN_CHANNELS, size=3), _layer()
-    assert bf16.pays(bf16.MIN_CHANNELS, bf16.MIN_CHANNELS, False) and not bf16.pays(8, 6, False)
+    assert bf16.pays(bf16.MIN_CHANNELS, bf16.MIN_CHANNELS) and not bf16.pays(8, 6)
 
     def backend_of(args):
         before = dict(calls)
@@ -263,6 +263,14 @@ def test_layer_shapes_are_those_of_the_configs(tiny_generator):
     layers = _expected_shapes(configs[0]) | _expected_shapes(configs[1])
     assert len(shapes) == len(set(shapes)) == 4 * len(layers)
     assert set(shapes) == {Shape(*s, b, p) for s in layers for b in (1, 3) for p in ("fp32", "bf16")}
+
+
+def test_layer_inputs_of_bf16_shapes_are_bf16_activations():
+    """A bf16 shape is timed on what the generator's bf16 layers pass on: bf16 channels_last activations."""
+    fp32, in_bf16 = (tune.layer_inputs(Shape(8, 6, 5, 5, False, 1, p))["x"] for p in ("fp32", "bf16"))
+    assert fp32.dtype == torch.float32 and in_bf16.dtype == torch.bfloat16
+    assert in_bf16.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(in_bf16.float(), fp32.bfloat16().float())
 
 
 @native

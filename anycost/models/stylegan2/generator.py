@@ -167,9 +167,10 @@ class Generator(nn.Module):
         Returns the raw output [N, 3, res, res] (nominally in [-1, 1], never clamped), or
         ``(image, rgbs)`` with the skip image of every scale up to `res` when `return_rgbs`.
         `noise` is "random" (drawn with `rng`), "const" (the stored buffers) or a list of tensors.
-        `precision="bf16"` runs the 3x3 styled convolutions in bf16 (oneDNN, fp32 accumulation; the model, `w`
-        and the output stay fp32; CPU only; inference only: no gradient passes those layers); `impl` still
-        picks the fp32 ops around them.
+        `precision="bf16"` runs the styled convolutions of >= 16 channels and the ToRGB convs after them in bf16
+        (oneDNN, fp32 accumulation; activations bf16 between those layers; the model, `w`, the RGB skip images and
+        the output stay fp32; CPU only; inference only: no gradient passes those layers); `impl` still picks the
+        ops of the layers kept in fp32.
         """
         ops.check_precision(precision)
         if w.dtype != self.w_avg.dtype:
@@ -186,14 +187,16 @@ class Generator(nn.Module):
         noises = self._noise(noise, styles.shape[0], len(widths) - 1, rng)
 
         x = self.input.input[:, : widths[0]].expand(styles.shape[0], -1, -1, -1)
+        if precision == "bf16":  # the activations between layers stay bf16 (the RGB skip images stay fp32)
+            x = x.to(torch.bfloat16)
         x = self.conv1(x, styles[:, 0], widths[1], noises[0], impl, precision)
-        skip = self.to_rgb1(x, styles[:, 1], impl=impl)
+        skip = self.to_rgb1(x, styles[:, 1], impl=impl, precision=precision)
         rgbs = [skip]
         for k in range((len(widths) - 2) // 2):
             x = self.convs[2 * k](x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl, precision)
             x = self.convs[2 * k + 1](x, styles[:, 2 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], impl,
                                       precision)
-            skip = self.to_rgbs[k](x, styles[:, 3 + 2 * k], skip, impl)
+            skip = self.to_rgbs[k](x, styles[:, 3 + 2 * k], skip, impl, precision)
             rgbs.append(skip)
         return (skip, rgbs) if return_rgbs else skip
 

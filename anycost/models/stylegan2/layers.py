@@ -105,8 +105,8 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv(in_channel, 3, 1, style_dim)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
-    def forward(self, x, w, skip: torch.Tensor | None = None, impl: str = "auto"):
+    def forward(self, x, w, skip: torch.Tensor | None = None, impl: str = "auto", precision: str = "fp32"):
         c_in = x.shape[1]
         styles = self.conv.modulation(w, c_in, impl=impl)
         return ops.to_rgb(x, self.conv.sliced(3, c_in), styles, self.bias.reshape(3),
-                          weight_scale=self.conv.scale, skip=skip, impl=impl)
+                          weight_scale=self.conv.scale, skip=skip, impl=impl, precision=precision)
