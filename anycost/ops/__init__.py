@@ -41,12 +41,13 @@ PRECISIONS = ("fp32", "bf16")
 NATIVE = _ext.load() is not None
 
 
-#: The CPU instruction-set levels of the native kernels, lowest first.
-CPU_LEVELS = ("portable", "avx2", "avx512")
+#: The CPU instruction-set levels of the native kernels, lowest first. avx512_vnni differs from avx512 in its int8
+#: kernels only (its fp32 ones are avx512's).
+CPU_LEVELS = _ext.CPU_LEVELS
 
 
 def cpu_capability() -> str | None:
-    """The instruction-set level the native CPU kernels run at ("portable", "avx2" or "avx512"), None
+    """The instruction-set level the native CPU kernels run at (one of `CPU_LEVELS`), None
     without the native ops. Raises RuntimeError when ANYCOST_CPU_CAPABILITY names an unknown level or one
     this CPU lacks (the ops raise the same error)."""
     return _ext.cpu_capability() if NATIVE else None

@@ -30,7 +30,9 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 
 // Name of the code path compiled in this namespace (for benchmarks / diagnostics).
 inline const char* simd_isa_name() {
-#if ANYCOST_CPU_AVX512
+#if ANYCOST_CPU_AVX512_VNNI
+  return "avx512_vnni";
+#elif ANYCOST_CPU_AVX512
   return "avx512";
 #elif ANYCOST_CPU_AVX2
   return "avx2";
