@@ -297,7 +297,10 @@ void qconv2d_forward(const QConvParams& p, const ParallelFor& pf, const QConvBlo
   const detail::QConvPlan pl = detail::make_qconv_plan(p, blocking, kQLanes * NR);
   uint32_t* xq = static_cast<uint32_t*>(thread_workspace(sizeof(uint32_t) * p.N * pl.G * pl.plane_words, kCallSlot));
   const float inv_scale = 1.f / p.act_scale;
-  pf(0, p.N * pl.G, 1, [&](int64_t t0, int64_t t1) {
+  // Planes of ~64 Ki positions per parallel range at least: the quantise pass of a small layer (microseconds)
+  // stays on the calling thread instead of paying a second fork / join per call.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / pl.plane_words);
+  pf(0, p.N * pl.G, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
       detail::quantize_plane(xq + t * pl.plane_words, pl.plane_words, p, inv_scale, t / pl.G, t % pl.G);
   });
