@@ -1,109 +1,149 @@
-"""Does an int8 conv that torch ships beat fp32 at the generator's shapes? One 3x3 conv (padding 1), batch 1,
-2 threads, at the config-f layer shapes; every variant takes fp32 NCHW activations and returns fp32 NCHW, so the
-int8 variants pay their quantise / dequantise (and layout changes) inside the timing, as a generator would.
+"""int8 against fp32, one styled conv at a time: our int8 kernel (`ops.qconv2d`), our fp32 kernel
+(`ops.modulated_conv2d`) and oneDNN's int8 conv through torch, at config-f layer shapes (plain 3x3 and 2x upsampling,
+16-256 px, 32-512 channels, batch 1). Every variant is a whole generator layer: fp32 NCHW in, modulation,
+demodulation, noise, bias and leaky ReLU included, fp32 NCHW out; so the int8 variants pay their quantise step and
+fp32 epilogue (oneDNN also its NCHW <-> channels_last changes) inside the timing. Weights are packed beforehand (once
+per layer and width, as `compression.int8` caches them).
 
-Variants (timed interleaved, round-robin; wall-clock median and minimum, and the process CPU time (both threads)
-median, which a shared machine disturbs least; GFLOP/s = 2 * MACs / wall median):
-- fp32 F.conv2d:         ATen's conv (oneDNN), NCHW, plain weight (reordered per call);
-- fp32 anycost kernel:   `anycost.ops.modulated_conv2d(impl="kernel")`: modulation + demodulation included;
-- bf16 anycost:          the same with precision="bf16" (prepacked oneDNN bf16, cached weight);
-- int8 onednn:           `onednn.qconv_prepack` once; per call: modulate and quantise to u8 (zero point 128),
-                         channels_last, `onednn.qconv2d_pointwise` with s8 per-output-channel weights and fp32 out;
-- int8 quantized.conv2d: torch.ao's x86 engine, prepacked weight; `quantize_per_tensor` in, `dequantize` out.
+Variants, per CPU level of --levels (forced with `ops._set_cpu_capability_for_testing`; default: the best one):
+- fp32 kernel @level:   `ops.modulated_conv2d(impl="kernel")`;
+- int8 anycost @level:  `ops.qconv2d` with the demodulation computed as `compression.int8` does;
+- int8 onednn (plain layers only, oneDNN picks its own ISA): `onednn.qconv2d_pointwise`, s8 per-channel weights,
+  u8 activations (zero point 128), fp32 out, then demodulation, noise and bias_act in torch.
 
-Run: `PYTHONPATH=$PWD python bench/int8_conv.py [--rounds 9]`. Relative error is L2 against fp32 F.conv2d.
+Timing: all variants of a layer interleaved, round-robin, --rounds rounds after a warm-up; medians of the wall time
+and of the CPU time (of the calling thread with --threads 1, which is all the work then, and the measure a shared
+machine disturbs least; of the process otherwise), the ratios fp32 / int8 of the CPU medians at each level, and the
+1-minute load average when the layer finished (this machine is shared with jobs of higher priority).
+
+Run: `PYTHONPATH=$PWD python bench/int8_conv.py [--rounds 7] [--threads 1] [--levels avx2,avx512_vnni]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import warnings
 
 import torch
-import torch.nn.functional as F
 
 from anycost import ops
+from anycost.compression.int8 import quantize_weight
+from anycost.ops import ref
 
-SHAPES = ((512, 512, 16), (512, 512, 32), (512, 512, 64), (256, 256, 128), (128, 128, 256))
-ZP = 128  # u8 zero point: the activations (leaky ReLU output times styles) are signed
+# (c_in, c_out, input size, upsample): config-f's plain and upsampling layers at full width and ratio 0.25.
+SHAPES = ((512, 512, 16, False), (512, 512, 32, False), (512, 512, 64, False), (256, 256, 128, False),
+          (128, 128, 256, False), (128, 128, 16, False), (128, 128, 64, False), (64, 64, 128, False),
+          (32, 32, 256, False), (512, 512, 8, True), (512, 512, 16, True), (512, 512, 32, True), (512, 256, 64, True),
+          (256, 128, 128, True), (128, 64, 64, True), (64, 32, 128, True))
+ZP = 128  # oneDNN's u8 zero point
 
 
-def qweight(w: torch.Tensor):
-    """Symmetric s8 weights, one scale per output channel."""
-    scale = w.abs().amax((1, 2, 3)).clamp_min(1e-12) / 127
-    return torch.round(w / scale.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8), scale
-
-
-def variants(c_in: int, c_out: int, size: int):
-    """name -> zero-argument callable returning the fp32 conv output, plus the fp32 reference output."""
-    gen = torch.Generator().manual_seed(c_in * size)
+def layer(c_in: int, c_out: int, size: int, upsample: bool):
+    """name -> zero-argument callable running one generator layer (fp32 in and out), for each variant."""
+    gen = torch.Generator().manual_seed(c_in * size + upsample)
     x = torch.randn(1, c_in, size, size, generator=gen)
-    w = torch.randn(c_out, c_in, 3, 3, generator=gen)
-    styles = torch.ones(1, c_in)  # modulation by 1 so every variant computes the same conv
-    x_scale = float(x.abs().amax()) / 127
-    qw, w_scale = qweight(w)
-    prepacked = torch.ops.onednn.qconv_prepack(qw, w_scale, x_scale, ZP, [1, 1], [1, 1], [1, 1], 1,
-                                               [1, c_in, size, size])
-    zeros = torch.zeros(c_out, dtype=torch.int64)
+    weight = torch.randn(1, c_out, c_in, 3, 3, generator=gen)
+    styles = torch.rand(1, c_in, generator=gen) + 0.5
+    out_size = 2 * size if upsample else size
+    noise, strength = torch.randn(1, 1, out_size, out_size, generator=gen), torch.tensor([0.1])
+    bias = torch.randn(c_out, generator=gen)
+    scale = 1 / (c_in * 9) ** 0.5
+    q, w_scales = quantize_weight(weight)
+    w_deq = (q.float() * w_scales.reshape(1, -1, 1, 1, 1))[0]
+    act_scale = float((x * styles[:, :, None, None]).abs().amax()) / 127
+    packed, wsum = ops.qconv2d_pack(q[0])
+    square_sums = (w_deq * scale).square().sum((2, 3))
+    out_w_scales = w_scales * scale
 
-    def onednn_int8():
-        xs = (x * styles.reshape(1, -1, 1, 1)).contiguous(memory_format=torch.channels_last)
-        q = torch.quantize_per_tensor(xs, x_scale, ZP, torch.quint8).int_repr()  # one fused pass, then u8 view
-        out = torch.ops.onednn.qconv2d_pointwise(q, x_scale, ZP, prepacked, w_scale, zeros, None, [1, 1], [1, 1],
-                                                 [1, 1], 1, 1.0, 0, torch.float32, "none", [], None)
-        return out.contiguous()
+    def fp32():
+        return ops.modulated_conv2d(x, w_deq, styles, weight_scale=scale, upsample=upsample, noise=noise,
+                                    noise_strength=strength, bias=bias, activate=True, impl="kernel")
 
-    torch.backends.quantized.engine = "x86"
-    qw_ao = torch._make_per_channel_quantized_tensor(qw, w_scale.double(), zeros, 0)
-    packed_ao = torch.ops.quantized.conv2d_prepack(qw_ao, None, [1, 1], [1, 1], [1, 1], 1)
+    def demod():
+        return torch.rsqrt(styles.square() @ square_sums.T + ref.DEMOD_EPS)
 
-    out_scale = float(F.conv2d(x, w, padding=1).abs().amax()) / 127  # u8 output: its range from the fp32 conv
+    def int8():
+        out_scale = demod().mul_(out_w_scales * act_scale)
+        return ops.qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample=upsample, noise=noise,
+                           noise_strength=strength, bias=bias, activate=True, impl="kernel")
 
-    def ao_int8():
-        q = torch.quantize_per_tensor(x, x_scale, ZP, torch.quint8)
-        return torch.ops.quantized.conv2d(q, packed_ao, out_scale, ZP).dequantize()
+    fns = {"fp32": fp32, "int8": int8}
+    if not upsample and "onednn" in torch.backends.quantized.supported_engines:
+        prepacked = torch.ops.onednn.qconv_prepack(q[0], out_w_scales, act_scale, ZP, [1, 1], [1, 1], [1, 1], 1,
+                                                   [1, c_in, size, size])
+        zeros = torch.zeros(c_out, dtype=torch.int64)
 
-    kw = dict(weight_scale=1.0, demodulate=False, impl="kernel")
-    return {
-        "fp32 F.conv2d": lambda: F.conv2d(x, w, padding=1),
-        "fp32 anycost kernel": lambda: ops.modulated_conv2d(x, w, styles, **kw),
-        "bf16 anycost": lambda: ops.modulated_conv2d(x, w, styles, precision="bf16", **kw),
-        "int8 onednn": onednn_int8,
-        "int8 quantized.conv2d": ao_int8,
-    }, F.conv2d(x, w, padding=1)
+        def onednn():
+            xs = (x * styles[:, :, None, None]).contiguous(memory_format=torch.channels_last)
+            xq = torch.quantize_per_tensor(xs, act_scale, ZP, torch.quint8).int_repr()
+            out = torch.ops.onednn.qconv2d_pointwise(xq, act_scale, ZP, prepacked, out_w_scales, zeros, None,
+                                                     [1, 1], [1, 1], [1, 1], 1, 1.0, 0, torch.float32, "none", [],
+                                                     None).contiguous()
+            out.mul_(demod()[:, :, None, None]).add_(strength * noise)
+            return ops.bias_act(out, bias, "lrelu", impl="kernel")
+
+        fns["onednn"] = onednn
+    return fns
+
+
+def run_layer(shape, levels, rounds: int, cpu_clock):
+    """{variant label: (wall median s, CPU median s, rel. error vs fp32 at the first level)}."""
+    fns = layer(*shape)
+    calls = {}
+    for level in levels:
+        for name in ("fp32", "int8"):
+            calls[f"{name} @{level}"] = (level, fns[name])
+    if "onednn" in fns:
+        calls["int8 onednn"] = (levels[-1], fns["onednn"])
+    outs = {}
+    for label, (level, fn) in calls.items():  # warm-up, and the outputs
+        ops._set_cpu_capability_for_testing(level)
+        outs[label] = fn()
+    ref_out = outs[f"fp32 @{levels[0]}"]
+    wall, cpu = {k: [] for k in calls}, {k: [] for k in calls}
+    for _ in range(rounds):
+        for label, (level, fn) in calls.items():
+            ops._set_cpu_capability_for_testing(level)
+            t, c = time.perf_counter(), cpu_clock()
+            fn()
+            cpu[label].append(cpu_clock() - c)
+            wall[label].append(time.perf_counter() - t)
+    ops._set_cpu_capability_for_testing(None)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k]),
+                float((outs[k] - ref_out).norm() / ref_out.norm())) for k in calls}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--levels", default="", help="comma-separated CPU levels (default: the best one)")
+    parser.add_argument("--filter", default="", help="only shapes whose label contains this")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", message=".*quantized tensor creation.*deprecated")
-    print(f"torch {torch.__version__}, {args.threads} threads, batch 1, median of {args.rounds} interleaved rounds")
-    print("| shape | variant | wall ms (min) | GFLOP/s | CPU ms | vs F.conv2d (CPU) | vs fp32 kernel (CPU) "
-          "| rel. err |")
+    warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+    levels = [lv for lv in args.levels.split(",") if lv] or [ops.cpu_capabilities()[-1]]
+    cpu_clock = time.thread_time if args.threads == 1 else time.process_time
+    print(f"torch {torch.__version__}, {ops.cpu_model()}, {args.threads} thread(s), batch 1, medians of "
+          f"{args.rounds} interleaved rounds; CPU = {'thread' if args.threads == 1 else 'process'} CPU time")
+    print("| layer | variant | wall ms | CPU ms | GMAC/s (CPU) | fp32 / int8 (CPU) | rel. err vs fp32 | load |")
     print("|---|---|---|---|---|---|---|---|")
     with torch.no_grad():
-        for c_in, c_out, size in SHAPES:
-            fns, ref = variants(c_in, c_out, size)
-            errs = {k: float((f() - ref).norm() / ref.norm()) for k, f in fns.items()}  # also the warm-up
-            wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
-            for _ in range(args.rounds):
-                for k, f in fns.items():
-                    t, c = time.perf_counter(), time.process_time()
-                    f()
-                    wall[k].append(time.perf_counter() - t)
-                    cpu[k].append(time.process_time() - c)
-            med = {k: statistics.median(v) for k, v in wall.items()}
-            cmed = {k: statistics.median(v) for k, v in cpu.items()}
-            flop = 2 * c_in * c_out * 9 * size * size
-            for k in fns:
-                print(f"| {c_in}->{c_out} @ {size} | {k} | {med[k] * 1e3:.1f} ({min(wall[k]) * 1e3:.1f}) | "
-                      f"{flop / med[k] / 1e9:.0f} | {cmed[k] * 1e3:.1f} | {cmed['fp32 F.conv2d'] / cmed[k]:.2f}x | "
-                      f"{cmed['fp32 anycost kernel'] / cmed[k]:.2f}x | {errs[k]:.1e} |", flush=True)
+        for c_in, c_out, size, up in SHAPES:
+            label = f"{'up ' if up else ''}{c_in}->{c_out} @ {size}{'->' + str(2 * size) if up else ''}"
+            if args.filter not in label:
+                continue
+            res = run_layer((c_in, c_out, size, up), levels, args.rounds, cpu_clock)
+            load = os.getloadavg()[0]
+            macs = c_in * c_out * 9 * size * size
+            for k, (w, c, err) in res.items():
+                level = k.split("@")[-1] if "@" in k else levels[-1]
+                ratio = res[f"fp32 @{level}"][1] / c if not k.startswith("fp32") else 1.0
+                print(f"| {label} | {k} | {w * 1e3:.2f} | {c * 1e3:.2f} | {macs / c / 1e9:.0f} | {ratio:.2f}x | "
+                      f"{err:.1e} | {load:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

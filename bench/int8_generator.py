@@ -1,58 +1,88 @@
-"""Whole-generator latency of `compression.quantize_int8` against the fp32 kernel and precision="bf16", timed
-interleaved (round-robin, median wall time; batch 1, 2 threads, noise="const"), and int8's PSNR to fp32 (the same
-quantised model's fp32 path is not the reference: the reference is the uncompressed fp32 generator).
+"""Whole-generator latency of `compression.quantize_int8` against the uncompressed fp32 generator (our fp32
+kernels), per CPU level, and int8's PSNR to fp32 (the reference is the uncompressed fp32 generator, not the
+quantised model's fp32 path), measured as `anycost compress` does (`compression.report.distances`: 8 latents and
+random noise from seed 0; int8 calibrated as the CLI does, on 16 latents of seed 1).
 
-Run: `PYTHONPATH=$PWD python bench/int8_generator.py [--rounds 3]`: random config-f at 256 / 0.25, 256 / 1.0,
-1024 / 1.0, and the bundled 64 px model (calibration: 8 latents of seeds other than the measured ones)."""
+Models: the bundled 64 px model, and random config-f weights at 256 / 0.25, 256 / 1.0 and 1024 / 1.0; timed at
+batch 1, noise="const". fp32 and int8 are timed interleaved
+(round-robin, --rounds rounds after a warm-up) at each level of --levels (forced with
+`ops._set_cpu_capability_for_testing`; default: the best one); reported are the medians of the wall time and of the
+CPU time (the calling thread's with --threads 1, which is then all the work and what a shared machine disturbs
+least; the process's otherwise), fp32 / int8 of the CPU medians, and the 1-minute load average after each row.
+
+Run: `PYTHONPATH=$PWD python bench/int8_generator.py [--rounds 3] [--threads 1] [--levels avx2,avx512_vnni]
+[--only bundled|256/0.25|256/1.0|1024/1.0]`.
+"""
 
 import argparse
+import os
 import statistics
 import time
 
 import torch
 
 import anycost
+from anycost import ops
 from anycost.benchmark import random_generator
 from anycost.compression import quantize_int8
+from anycost.compression.int8 import calibration_latents
+from anycost.compression.report import distances
 
 
-def _psnr(a, b) -> float:
-    return float(10 * torch.log10(4 / (a - b).square().mean()))
-
-
-def run(name, G, configs, rounds):
+def run(name, G, configs, levels, rounds, cpu_clock):
     with torch.no_grad():
-        w = G.mapping(torch.randn(9, G.arch.style_dim, generator=torch.Generator().manual_seed(0)))
-        Gq = quantize_int8(G, w[1:])
+        w = G.mapping(torch.randn(1, G.arch.style_dim, generator=torch.Generator().manual_seed(0)))
+        Gq = quantize_int8(G, calibration_latents(G, 16, seed=1))
         for label, config in configs:
-            fns = {"fp32": lambda c=config: G(w[:1], config=c, noise="const"),
-                   "bf16": lambda c=config: G(w[:1], config=c, noise="const", precision="bf16"),
-                   "int8": lambda c=config: Gq(w[:1], config=c, noise="const")}
-            outs = {k: f() for k, f in fns.items()}  # also the warm-up (prepacking)
-            times = {k: [] for k in fns}
+            psnr = distances(G, Gq, [config], n=8)[config.describe()]["psnr"]
+            fns = {}
+            for level in levels:
+                fns[f"fp32 @{level}"] = (level, lambda c=config: G(w, config=c, noise="const"))
+                fns[f"int8 @{level}"] = (level, lambda c=config: Gq(w, config=c, noise="const"))
+            for level, f in fns.values():  # warm-up (weight packing)
+                ops._set_cpu_capability_for_testing(level)
+                f()
+            wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
             for _ in range(rounds):
-                for k, f in fns.items():
-                    t = time.perf_counter()
+                for k, (level, f) in fns.items():
+                    ops._set_cpu_capability_for_testing(level)
+                    t, c = time.perf_counter(), cpu_clock()
                     f()
-                    times[k].append(time.perf_counter() - t)
-            med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-            print(f"| {name} {label} | {med['fp32']:.0f} | {med['bf16']:.0f} ({med['fp32'] / med['bf16']:.2f}x) | "
-                  f"{med['int8']:.0f} ({med['fp32'] / med['int8']:.2f}x) | {_psnr(outs['bf16'], outs['fp32']):.1f} | "
-                  f"{_psnr(outs['int8'], outs['fp32']):.1f} |", flush=True)
+                    cpu[k].append(cpu_clock() - c)
+                    wall[k].append(time.perf_counter() - t)
+            ops._set_cpu_capability_for_testing(None)
+            load = os.getloadavg()[0]
+            for level in levels:
+                f, q = f"fp32 @{level}", f"int8 @{level}"
+                mw, mc = {k: statistics.median(wall[k]) * 1e3 for k in (f, q)}, {k: statistics.median(cpu[k]) * 1e3
+                                                                                for k in (f, q)}
+                print(f"| {name} {label} | {level} | {mw[f]:.0f} / {mc[f]:.0f} | {mw[q]:.0f} / {mc[q]:.0f} | "
+                      f"{mc[f] / mc[q]:.2f}x | {psnr:.1f} | {load:.1f} |", flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--levels", default="", help="comma-separated CPU levels (default: the best one)")
+    parser.add_argument("--only", default="", help="one model / config: bundled, 256/0.25, 256/1.0 or 1024/1.0")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    print("| model config | fp32 ms | bf16 ms (vs fp32) | int8 ms (vs fp32) | bf16 PSNR dB | int8 PSNR dB |")
-    print("|---|---|---|---|---|---|")
-    G, _ = anycost.default_generator()
-    run("bundled 64 px", G.eval(), [("full", G.full_config)], args.rounds)
-    G = random_generator(1024, 2)
-    run("config-f", G, [("256/0.25", G.subnet(256, 0.25)), ("256/1.0", G.subnet(256, 1.0)),
-                        ("1024/1.0", G.full_config)], args.rounds)
+    torch.set_num_threads(args.threads)
+    levels = [lv for lv in args.levels.split(",") if lv] or [ops.cpu_capabilities()[-1]]
+    cpu_clock = time.thread_time if args.threads == 1 else time.process_time
+    print(f"torch {torch.__version__}, {ops.cpu_model()}, {args.threads} thread(s), batch 1, medians of "
+          f"{args.rounds} interleaved rounds; CPU = {'thread' if args.threads == 1 else 'process'} CPU time")
+    print("| model config | level | fp32 wall / CPU ms | int8 wall / CPU ms | fp32 / int8 (CPU) | int8 PSNR dB | "
+          "load |")
+    print("|---|---|---|---|---|---|---|")
+    if args.only in ("", "bundled"):
+        G, _ = anycost.default_generator()
+        run("bundled 64 px", G.eval(), [("full", G.full_config)], levels, args.rounds, cpu_clock)
+    configs = [("256/0.25", (256, 0.25)), ("256/1.0", (256, 1.0)), ("1024/1.0", (1024, 1.0))]
+    configs = [c for c in configs if args.only in ("", c[0])]
+    if configs:
+        G = random_generator(1024, 2)
+        run("config-f", G, [(label, G.subnet(*sub)) for label, sub in configs], levels, args.rounds, cpu_clock)
 
 
 if __name__ == "__main__":

@@ -17,4 +17,14 @@ TORCH_LIBRARY(anycost, m) {
   m.def("upfirdn2d(Tensor x, Tensor kernel, int up, int down, int[4] pad) -> Tensor");
   // act(x + bias[channel]) * gain, act 'linear' | 'lrelu' (slope alpha); gain None: 1 linear, sqrt(2) lrelu.
   m.def("bias_act(Tensor x, Tensor? bias, str act, float alpha, float? gain) -> Tensor");
+  // int8 styled conv (kernels/cpu/qconv_params.h). qconv2d_pack: an int8 weight [C_out, C_in, K, K]
+  // (K 1 or 3, values in [-127, 127]) in the kernels' layout [ceil(C_out/8), ceil(C_in/4), K*K, 8, 4],
+  // and its sums over the input channels (int32 [C_out, K*K]); once per (layer, width).
+  m.def("qconv2d_pack(Tensor weight) -> (Tensor, Tensor)");
+  // qconv2d: x * styles rounded to int8 by act_scale, int32 conv (stride 1, same padding; or, with
+  // upsample, the stride-2 transposed conv + [1,3,3,1] blur of modulated_conv2d) with the packed
+  // weight, then act(out_scale[n, o] * acc + noise * noise_strength + bias[o]) in fp32.
+  m.def(
+      "qconv2d(Tensor x, Tensor styles, float act_scale, Tensor packed, Tensor wsum, Tensor out_scale, "
+      "bool upsample, Tensor? noise, Tensor? noise_strength, Tensor? bias, bool activate) -> Tensor");
 }

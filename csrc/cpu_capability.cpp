@@ -55,7 +55,8 @@ __attribute__((visibility("default"))) int anycost_set_cpu_capability(const char
   }
 }
 
-// Testing: pretend the CPU supports no level above max_level (0 portable, 1 avx2, 2 avx512; -1 no cap).
+// Testing: pretend the CPU supports no level above max_level (0 portable, 1 avx2, 2 avx512, 3 avx512_vnni;
+// -1 no cap).
 __attribute__((visibility("default"))) int anycost_limit_cpu_capabilities_for_testing(int max_level, char*, size_t) {
   anycost::cpu::limit_cpu_capabilities_for_testing(max_level);
   return 0;

@@ -11,7 +11,7 @@ from pathlib import Path
 from anycost import cli_args
 from anycost.compression.distill import LR as finetune_lr
 from anycost.compression.distill import check_lr, check_steps, finetune
-from anycost.compression.int8 import MIN_CHANNELS, MIN_SIZE, check_calibration_count
+from anycost.compression.int8 import check_calibration_count
 from anycost.compression.report import METHODS, Measure, Setting, markdown, timed
 
 CALIBRATION = 16  # int8: latents calibrated on by default (x3 configs, fp32 forwards in batches of 8)
@@ -146,10 +146,9 @@ def cmd_compress(args) -> None:
               "rows": [r.to_dict() for r in rows]}
     if args.sparse_bench:
         table += "\n" + _sparse_bench(G, args, report)
-    notes = _int8_note(rows)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
-    atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(f"model: {source}\n\n{table}{notes}"))
-    print(f"model: {source}\n\n{table}{notes}\nwrote {out}/report.md, report.json and {len(rows) - 1} models")
+    atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(f"model: {source}\n\n{table}"))
+    print(f"model: {source}\n\n{table}\nwrote {out}/report.md, report.json and {len(rows) - 1} models")
 
 
 def _perceptual(args):
@@ -168,17 +167,6 @@ def _fid_extractor(args):
     from anycost.metrics.inception import InceptionFeatures
 
     return InceptionFeatures(progress=not args.no_progress)
-
-
-def _int8_note(rows) -> str:
-    """A warning under the table when an int8 model runs no layer in int8 at some config (too narrow or too small
-    for the rule of `compression.int8`): its row then measures the weight rounding alone, at fp32 speed."""
-    idle = list(dict.fromkeys(label for r in rows for label, (k, _) in r.int8_layers.items() if k == 0))
-    if not idle:
-        return ""
-    return (f"\nnote: the int8 model runs no 3x3 conv in int8 at {' and '.join(idle)} (int8 needs >= "
-            f"{MIN_CHANNELS} channels at >= {MIN_SIZE} px): there its row measures the int8 weight rounding "
-            "only, and its latency is that of the fp32 path\n")
 
 
 def _sparse_bench(G, args, report: dict) -> str:

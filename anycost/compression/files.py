@@ -7,8 +7,9 @@ A weight stored dense keeps its key. An encoded weight W (key K) is stored as
 - ``{"kind": "kmeans", "bits": b}``: ``K:codebook`` (float32, at most 2**b values) and ``K:indices`` (uint8, one
   b-bit index per weight, packed): b/8 bytes per weight plus the codebook;
 - ``{"kind": "int8", "act_scale": a, "min_channels": c, "min_size": s}`` (`compression.int8`): ``K:q`` (int8,
-  flat) and ``K:scale`` (float32, one per output channel): 1 byte per weight; the spec holds the layer's
-  calibrated activation scale and the rule of where it runs int8.
+  flat), ``K:scale`` (float32, one per output channel) and ``K:smooth`` (float32, the smoothing factor of each
+  input channel; files written before it had none: factors of 1): W = q * scale / smooth, 1 byte per weight;
+  the spec holds the layer's calibrated activation scale and the rule of where it runs int8.
 The encodings are derived from the dense weights at save time (the nonzeros; the distinct values), so what is
 saved is exactly what the model computes with. Loads check every part before the model is touched.
 """
@@ -29,17 +30,19 @@ from anycost.models.stylegan2.arch import GeneratorArch
 FORMAT = "anycost-compressed-generator"
 FORMAT_VERSION = 1
 KINDS = ("sparse", "kmeans", "int8")
-PARTS = {"sparse": ("mask", "values"), "kmeans": ("codebook", "indices"), "int8": ("q", "scale")}
+PARTS = {"sparse": ("mask", "values"), "kmeans": ("codebook", "indices"), "int8": ("q", "scale", "smooth")}
 
 
-def _encode(key: str, weight: torch.Tensor, spec: dict) -> dict[str, torch.Tensor]:
+def _encode(key: str, weight: torch.Tensor, spec: dict, G) -> dict[str, torch.Tensor]:
     flat = weight.detach().reshape(-1).float().cpu()
     if spec["kind"] == "sparse":
         mask = flat != 0
         return {f"{key}:mask": pack_bits(mask, 1), f"{key}:values": flat[mask].contiguous()}
     if spec["kind"] == "int8":
-        q, scales = int8.quantize_weight(weight.detach().cpu().float())
-        return {f"{key}:q": q.reshape(-1).contiguous(), f"{key}:scale": scales.contiguous()}
+        smooth = G.get_submodule(key.removesuffix(".conv.weight")).smooth.cpu()
+        q, scales = int8.quantize_weight(weight.detach().cpu().float(), smooth)
+        return {f"{key}:q": q.reshape(-1).contiguous(), f"{key}:scale": scales.contiguous(),
+                f"{key}:smooth": smooth.contiguous()}
     codebook = torch.unique(flat)
     if codebook.numel() > 2 ** spec["bits"]:
         raise ValueError(f"{key} holds {codebook.numel()} distinct values, more than {spec['bits']} bits index")
@@ -56,7 +59,7 @@ def save_generator(G: CompressedGenerator, path, metadata: dict | None = None) -
     tensors = {}
     for key, value in G.state_dict().items():
         spec = G.encodings.get(key)
-        tensors.update(_encode(key, value, spec) if spec else {key: value.detach().contiguous().cpu()})
+        tensors.update(_encode(key, value, spec, G) if spec else {key: value.detach().contiguous().cpu()})
     return write_tagged_safetensors(path, tensors, FORMAT, FORMAT_VERSION, metadata, arch=G.arch.to_dict(),
                                     steps=G.steps, encodings=G.encodings)
 
@@ -68,6 +71,17 @@ def _part(stored: dict, key: str, name: str, dtype: torch.dtype, source: str) ->
     if part.dtype != dtype or part.ndim != 1:
         raise CheckpointError(f"{source}: {key}:{name} must be 1-D {dtype}, got {part.dtype} {tuple(part.shape)}")
     return part
+
+
+def _smooth(stored: dict, key: str, c_in: int, source: str) -> torch.Tensor:
+    """The int8 smoothing factors [c_in] of `key` (ones for a file written before they were stored)."""
+    if f"{key}:smooth" not in stored:
+        return torch.ones(c_in)
+    smooth = _part(stored, key, "smooth", torch.float32, source)
+    if smooth.numel() != c_in or not bool(torch.isfinite(smooth).all() and (smooth > 0).all()):
+        raise ValueError(f"the smoothing factors must be {c_in} positive finite numbers, got {smooth.numel()} "
+                         f"values (min {float(smooth.min()) if smooth.numel() else None})")
+    return smooth
 
 
 def _decode(stored: dict, key: str, spec: dict, shape: torch.Size, source: str) -> torch.Tensor:
@@ -97,7 +111,7 @@ def _decode(stored: dict, key: str, spec: dict, shape: torch.Size, source: str) 
             if q.numel() != count or scales.numel() != shape[1]:
                 raise ValueError(f"{q.numel()} int8 weights and {scales.numel()} scales for a weight of shape "
                                  f"{tuple(shape)} (needs {count} and {shape[1]})")
-            return (q.float().view(shape) * scales.reshape(1, -1, 1, 1, 1)).contiguous()
+            return int8.dequantize_weight(q.view(shape), scales, _smooth(stored, key, shape[2], source)).contiguous()
     except ValueError as err:
         raise CheckpointError(f"{source}: {key!r}: {err}") from None
     raise CheckpointError(f"{source}: {key!r} has an unknown encoding {spec!r} (this anycost reads {KINDS})")
@@ -129,9 +143,10 @@ def load_generator(path, map_location: str | torch.device = "cpu") -> Compressed
         raise CheckpointError(f"{path}: unexpected tensor {extra[0]!r}")
     check_state(state, expected, str(path))
     G = build(arch, state, steps, encodings)
-    int8_layers = {k[: -len(".conv.weight")]: s for k, s in encodings.items() if s["kind"] == "int8"}
-    for name, spec in int8_layers.items():
-        int8.attach(G, {name: spec["act_scale"]}, spec.get("min_channels", int8.MIN_CHANNELS),
-                    spec.get("min_size", int8.MIN_SIZE))
+    for key, spec in encodings.items():
+        if spec["kind"] == "int8":
+            smooth = _smooth(stored, key, expected[key].shape[2], str(path))
+            int8.attach(G, {key.removesuffix(".conv.weight"): (spec["act_scale"], smooth)},
+                        spec.get("min_channels", int8.MIN_CHANNELS), spec.get("min_size", int8.MIN_SIZE))
     return G.to(map_location)
 

@@ -1,26 +1,34 @@
-"""int8 styled convolutions: s8 weights per output channel, u8 activations with a calibrated scale, oneDNN's
-VNNI int8 conv through torch (`onednn.qconv_prepack` + `onednn.qconv2d_pointwise`, int32 accumulation, fp32 out).
+"""int8 styled convolutions: s8 weights per output channel, activations rounded to int8 with a calibrated scale per
+layer, integer convolution in our own kernels (`anycost.ops.qconv2d`: int32 accumulation, a fused fp32 epilogue).
 
 As in the bf16 path (`anycost.ops.bf16`) the conv runs in its non-fused form: the styles scale the input
 activations, the demodulation scales the output channels, so the integer weight is the same for every sample and
-is prepacked once per (layer, width). Noise, bias and leaky ReLU stay fp32.
+is packed once per (layer, width) (`ops.qconv2d_pack`).
 
-- Weights: W ~ q * s with q in [-127, 127] and one scale s per output channel over *all* input channels of the
-  full weight, so a sub-generator's [c_out, c_in] slice is exact (its q and s are slices). The generator keeps
-  the dequantised q * s as its dense weights (its fp32 path runs the same weights), and q and s are re-derived
-  from them exactly (the largest |q| of a channel is 127), as k-means re-derives its codebook.
-- Activations: x * styles is quantised per tensor to u8 with zero point 128 and a per-layer scale: the largest
-  |x * styles| seen over the calibration forwards / 127 (values beyond it clamp).
-- Where: only where int8 paid in `bench/int8_conv.py` (AMD EPYC Zen 4, AVX-512 VNNI, 2 threads): plain 3x3
-  layers of >= 256 channels at >= 32 px (512->512 @ 32/64 px 2.4-3.2x, 256->256 @ 128 px 1.6x faster than
-  fp32). It lost at 512->512 @ 16 px (fixed costs) and tied at 128->128 @ 256 px (the fp32 output and the
-  layout changes cost as much as the faster arithmetic saves). The 2x upsampling layers stay fp32 (no
-  transposed int8 conv is used). `min_channels` / `min_size` override the rule (the tests run every plain layer).
+- Smoothing (SmoothQuant, Xiao et al. 2023): StyleGAN's modulated activations have outlier channels (the largest
+  |x * styles| of a layer is 2-4x its 99th percentile), so one 8-bit scale per tensor leaves the other channels
+  a few levels (the bundled model: 24 dB PSNR), and clipping the outliers costs more. Input channel i of a layer
+  is divided by a_i = max|x_i * styles_i|^0.5 / max|W[:, i]|^0.5 (calibrated) and the weight's column i
+  multiplied by it, which moves half of the range disparity into the weight (per output channel scales absorb
+  it there): 31 dB on the bundled model. The division rides on the kernel's per-(sample, channel) multiplier
+  (styles / a), so it costs nothing at run time.
+- Weights: W * a ~ q * s with q in [-127, 127] and one scale s per output channel over *all* input channels of
+  the full weight, so a sub-generator's [c_out, c_in] slice is exact (its q, s and a are slices). The generator
+  keeps the dequantised q * s / a as its dense weights (its fp32 path runs the same weights), and q and s are
+  re-derived from them and a exactly (the largest |q| of a channel is 127), as k-means re-derives its codebook.
+- Activations: x * styles / a rounded to int8 in [-127, 127] (symmetric) by a per-layer scale, ACT_HEADROOM x
+  the largest such value seen over the calibration forwards / 127 (values beyond it clamp; the headroom because
+  per-channel maxima of a few latents underestimate other latents' ranges); the kernel does the rounding, fused
+  into its input packing.
+- One call (`ops.qconv2d`) does the rest: integer conv (or the 2x upsampling conv: a stride-2 transposed conv in
+  integers, then the [1,3,3,1] blur in fp32), then out_scale[n, o] * acc (out_scale = act_scale x weight scale x
+  demodulation, the demodulation from the dequantised weight's sums of squares) + noise + bias, leaky ReLU.
+- Where: every 3x3 styled conv (plain and upsampling) whose min(c_in, c_out) >= `min_channels` and input size
+  >= `min_size` (defaults MIN_CHANNELS / MIN_SIZE, from `bench/int8_conv.py`; see the README's int8 section);
+  the ToRGB 1x1 convs and the mapping stay fp32.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import torch
 
@@ -28,112 +36,117 @@ from anycost import ops
 from anycost.models.stylegan2.layers import StyledConv
 from anycost.ops import ref
 
-#: oneDNN's int8 conv is in this torch build (else the same integer arithmetic runs as an fp32 conv: slow, exact).
-ONEDNN = "onednn" in torch.backends.quantized.supported_engines
-MIN_CHANNELS = 256  # min(c_in, c_out) of a layer run in int8 (the measured rule above)
-MIN_SIZE = 32  # input height of a layer run in int8
-ZERO_POINT = 128  # u8 zero point: the modulated activations are signed
+MIN_CHANNELS = 1  # min(c_in, c_out) of a layer run in int8 (the measured rule above)
+MIN_SIZE = 1  # input height of a layer run in int8
+SMOOTHING = 0.5  # the exponent of the activation range in the smoothing factors (SmoothQuant's default)
+# The activation range over the calibrated maximum: the bundled model's first layer met up to 2.2x its maximum over
+# 16 calibration latents on other latents; of 1, 1.5, 2, 2.5, 3, 1.5 gave the best PSNR (32.2 dB at 64 px, 16
+# unseen latents, random noise; 26.9 dB without).
+ACT_HEADROOM = 1.5
 CALIBRATION_BATCH = 8  # latents per calibration forward (memory stays that of batch 8 whatever N is)
+_TINY = torch.finfo(torch.float32).tiny
 
 
 def weight_scales(weight: torch.Tensor) -> torch.Tensor:
     """Per-output-channel scales [c_out] of a [1, c_out, c_in, k, k] weight: max |W| of the channel / 127."""
-    return weight.detach().abs().amax((0, 2, 3, 4)).clamp_min(torch.finfo(torch.float32).tiny) / 127
+    return weight.detach().abs().amax((0, 2, 3, 4)).clamp_min(_TINY) / 127
 
 
-def quantize_weight(weight: torch.Tensor):
-    """(q int8 [same shape], scales float32 [c_out]): W ~ q * scales, q in [-127, 127]."""
+def quantize_weight(weight: torch.Tensor, smooth: torch.Tensor | None = None):
+    """(q int8 [same shape], scales float32 [c_out]): W * smooth (per input channel; 1 without) ~ q * scales, q in
+    [-127, 127]."""
+    weight = weight.detach()
+    if smooth is not None:
+        weight = weight * smooth.reshape(1, 1, -1, 1, 1)
     scales = weight_scales(weight)
-    q = torch.round(weight.detach() / scales.reshape(1, -1, 1, 1, 1)).clamp_(-127, 127).to(torch.int8)
+    q = torch.round(weight / scales.reshape(1, -1, 1, 1, 1)).clamp_(-127, 127).to(torch.int8)
     return q, scales
 
 
+def dequantize_weight(q: torch.Tensor, scales: torch.Tensor, smooth: torch.Tensor) -> torch.Tensor:
+    """The dense fp32 weight [1, c_out, c_in, k, k] a quantised one stands for: q * scales / smooth."""
+    return q.float() * scales.reshape(1, -1, 1, 1, 1) / smooth.reshape(1, 1, -1, 1, 1)
+
+
+def smoothing_factors(act_max: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-input-channel factors a [c_in] = act_max^SMOOTHING / max|W[:, i]|^(1 - SMOOTHING) of a layer whose
+    activations reached act_max [c_in] (channels never active are floored at 1e-5 of the largest)."""
+    act = act_max.float().clamp_min(float(act_max.max()) * 1e-5 + _TINY)
+    w_max = weight.detach().abs().amax((0, 1, 3, 4)).float().clamp_min(_TINY)
+    return act ** SMOOTHING / w_max ** (1 - SMOOTHING)
+
+
 class Int8StyledConv(StyledConv):
-    """A StyledConv whose plain 3x3 conv runs int8 where the rule holds (`act_scale` set by calibration or a
-    loaded file); its parameters and state keys are those of StyledConv. An instance gets this class from
-    `attach` (the module is kept, its class swapped). Inference only: the int8 layers run under no_grad."""
+    """A StyledConv that runs int8 where the rule holds (`act_scale` set by calibration or a loaded file); its
+    parameters and state keys are those of StyledConv. An instance gets this class from `attach` (the module is
+    kept, its class swapped). Inference only: the int8 layers run under no_grad."""
 
     act_scale: float | None = None
+    smooth: torch.Tensor | None = None  # [c_in of the full layer]: the smoothing factors (module docstring)
     min_channels: int = MIN_CHANNELS
     min_size: int = MIN_SIZE
-    observing: bool = False  # calibration: record max |x * styles| into `observed`, run fp32
-    observed: float = 0.0
+    observing: bool = False  # calibration: record max |x * styles| per input channel into `observed`, run fp32
+    observed: torch.Tensor | None = None
 
     def runs_int8(self, c_in: int, c_out: int, size: int) -> bool:
-        return (self.act_scale is not None and not self.upsample and min(c_in, c_out) >= self.min_channels
-                and size >= self.min_size)
+        return self.act_scale is not None and min(c_in, c_out) >= self.min_channels and size >= self.min_size
 
     def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto", precision: str = "fp32"):
         c_in = x.shape[1]
         if self.observing:
             with torch.no_grad():
                 styles = self.conv.modulation(w, c_in, impl=impl)
-                self.observed = max(self.observed, float((x * styles[:, :, None, None]).abs().amax()))
+                seen = (x * styles[:, :, None, None]).abs().amax((0, 2, 3)).float()
+                self.observed[:c_in] = torch.maximum(self.observed[:c_in], seen)
         if not self.runs_int8(c_in, c_out, x.shape[2]):
             return super().forward(x, w, c_out, noise, impl, precision)
         with torch.no_grad():
             styles = self.conv.modulation(w, c_in, impl=impl).float()
-            out, square_sums = self._conv(x.float(), styles, c_out)
+            packed, wsum, w_scales, square_sums = self._packed(c_out, c_in)
             demod = torch.rsqrt(styles.square() @ square_sums.T + ref.DEMOD_EPS)
-            out.mul_(demod[:, :, None, None])
-            if noise is not None:
-                out.add_(self.noise.weight * noise)
-            return ops.bias_act(out, self.activate.bias[:c_out], "lrelu", impl=impl)
+            out_scale = demod.mul_(w_scales * self.act_scale)
+            return ops.qconv2d(x.float(), styles / self.smooth[:c_in], self.act_scale, packed, wsum, out_scale,
+                               upsample=self.upsample, noise=noise, noise_strength=self.noise.weight,
+                               bias=self.activate.bias[:c_out], activate=True, impl=impl)
 
-    def _packed(self, c_out: int, c_in: int, shape):
-        """(prepacked s8 weight, output scales [c_out], fp32 sums of squares [c_out, c_in]) of this slice, built
-        once and kept until the weight changes (its version counter) or `act_scale` does."""
+    def _packed(self, c_out: int, c_in: int):
+        """(packed int8 weight and its sums (`ops.qconv2d_pack`), weight scales x weight_scale [c_out], fp32 sums of
+        squares [c_out, c_in] of the scaled weight) of this slice, built once and kept until the weight changes (its
+        version counter; `attach` drops the slices of other smoothing factors)."""
         weight = self.conv.weight
-        key = (c_out, c_in, weight._version if not weight.is_inference() else -1, self.act_scale)
+        key = (c_out, c_in, weight._version if not weight.is_inference() else -1)
         cache = self.__dict__.setdefault("_int8_cache", {})
         if key not in cache:
             with torch.no_grad():
-                q, scales = quantize_weight(weight)
-                q = q[0, :c_out, :c_in].contiguous()
+                q, scales = quantize_weight(weight, self.smooth)
+                packed, wsum = ops.qconv2d_pack(q[0, :c_out, :c_in])
                 w_scales = (scales[:c_out] * self.conv.scale).float()
-                sliced = self.conv.sliced(c_out, c_in).float() * self.conv.scale
-                square_sums = sliced.square().sum((2, 3))
-                packed = (torch.ops.onednn.qconv_prepack(q, w_scales, self.act_scale, ZERO_POINT, [1, 1], [1, 1],
-                                                         [1, 1], 1, list(shape)) if ONEDNN else q.float())
-            for old in [k for k in cache if k[2:] != key[2:]]:  # drop slices of an older weight or scale
+                square_sums = (self.conv.sliced(c_out, c_in).float() * self.conv.scale).square().sum((2, 3))
+            for old in [k for k in cache if k[2:] != key[2:]]:  # drop slices of an older weight
                 del cache[old]
-            cache[key] = (packed, w_scales, square_sums)
+            cache[key] = (packed, wsum, w_scales, square_sums)
         return cache[key]
 
-    def _conv(self, x, styles, c_out: int):
-        """conv(quantise(x * styles), q) * act_scale * w_scales: fp32 NCHW [N, c_out, H, W], and the sums of
-        squares for the demodulation."""
-        packed, w_scales, square_sums = self._packed(c_out, x.shape[1], x.shape)
-        xs = (x * styles[:, :, None, None]).contiguous(memory_format=torch.channels_last)
-        with warnings.catch_warnings():  # quantize_per_tensor is deprecated (pytorch #184982) but one fused pass
-            warnings.simplefilter("ignore", UserWarning)
-            q = torch.quantize_per_tensor(xs, self.act_scale, ZERO_POINT, torch.quint8).int_repr()
-        if not ONEDNN:
-            out = torch.nn.functional.conv2d(q.float() - ZERO_POINT, packed, padding=1)
-            return out.mul_(self.act_scale * w_scales[:, None, None]).contiguous(), square_sums
-        zeros = torch.zeros(c_out, dtype=torch.int64)
-        out = torch.ops.onednn.qconv2d_pointwise(q, self.act_scale, ZERO_POINT, packed, w_scales, zeros, None,
-                                                 [1, 1], [1, 1], [1, 1], 1, 1.0, 0, torch.float32, "none", [],
-                                                 None)
-        return out.contiguous(), square_sums
 
-
-def attach(G, act_scales: dict[str, float], min_channels: int, min_size: int):
-    """Make the StyledConvs named in `act_scales` run int8 with those scales (in place; returns G)."""
+def attach(G, layers: dict[str, tuple[float, torch.Tensor]], min_channels: int, min_size: int):
+    """Make the StyledConvs named in `layers` run int8 with their (activation scale, smoothing factors) (in place;
+    returns G)."""
     modules = dict(G.named_modules())
-    for name, scale in act_scales.items():
+    for name, (scale, smooth) in layers.items():
         module = modules[name]
         module.__class__ = Int8StyledConv
-        module.act_scale, module.min_channels, module.min_size = float(scale), int(min_channels), int(min_size)
+        module.act_scale, module.smooth = float(scale), smooth.detach().float().contiguous()
+        module.min_channels, module.min_size = int(min_channels), int(min_size)
+        module.__dict__.pop("_int8_cache", None)  # packed for other factors
     return G
 
 
-def calibrate(G, calibration: torch.Tensor, configs) -> dict[str, float]:
-    """Per-layer activation scales: max |x * styles| over fp32 forwards of `calibration` at each config / 127.
-    G's StyledConvs must be Int8StyledConv (their fp32 path runs while observing)."""
+def calibrate(G, calibration: torch.Tensor, configs) -> dict[str, torch.Tensor]:
+    """Per-layer, per-input-channel maxima of |x * styles| [c_in] over fp32 forwards of `calibration` at each
+    config. G's StyledConvs must be Int8StyledConv (their fp32 path runs while observing)."""
     layers = {name: m for name, m in G.named_modules() if isinstance(m, Int8StyledConv)}
     for m in layers.values():
-        m.observing, m.observed, m.act_scale = True, 0.0, None
+        m.observing, m.observed, m.act_scale = True, torch.zeros(m.conv.weight.shape[2]), None
     try:
         with torch.no_grad():
             for config in configs:
@@ -142,7 +155,7 @@ def calibrate(G, calibration: torch.Tensor, configs) -> dict[str, float]:
     finally:
         for m in layers.values():
             m.observing = False
-    return {name: max(m.observed, 1e-8) / 127 for name, m in layers.items()}
+    return {name: m.observed for name, m in layers.items()}
 
 
 def check_calibration_count(n) -> int:
@@ -188,31 +201,35 @@ def _check_calibration(G, calibration) -> torch.Tensor:
 
 def quantize_int8(G, calibration: torch.Tensor, configs=None, min_channels: int = MIN_CHANNELS,
                   min_size: int = MIN_SIZE):
-    """A CompressedGenerator with s8 per-output-channel 3x3 styled-conv weights that runs its large plain 3x3
-    layers in int8 (see the module docstring for the rule; `min_channels` / `min_size` change it).
+    """A CompressedGenerator with s8 per-output-channel 3x3 styled-conv weights that runs its 3x3 styled convs in
+    int8 (see the module docstring for the rule; `min_channels` / `min_size` change it).
 
-    `calibration`: W or W+ latents; the activation scale of every layer is the largest |x * styles| of fp32
-    forwards of them (noise="const") at each of `configs` (default: the full generator and the uniform ratios
-    0.25 and 0.5, so the sub-generators' ranges are covered too)."""
-    from anycost.compression.generator import build, compressible_keys, start_from
+    `calibration`: W or W+ latents. The per-channel activation ranges (for the smoothing factors and the activation
+    scales) are the largest |x * styles| of fp32 forwards of G itself on them (noise="const") at each of `configs`
+    (default: the full generator and the uniform ratios 0.25 and 0.5, so the sub-generators' ranges are covered
+    too)."""
+    from anycost.compression.generator import build, start_from
 
     steps, encodings = start_from(G)
     calibration = _check_calibration(G, calibration)
-    state = {k: v.detach().clone() for k, v in G.state_dict().items()}
-    for key in compressible_keys(G):
-        q, scales = quantize_weight(state[key])
-        state[key] = q.float() * scales.reshape(1, -1, 1, 1, 1)
-    Gq = build(G.arch, state, steps, encodings)
-    layers = [name for name, m in Gq.named_modules() if isinstance(m, StyledConv)]
-    attach(Gq, dict.fromkeys(layers, 1.0), min_channels, min_size)
+    Gq = build(G.arch, {k: v.detach().clone() for k, v in G.state_dict().items()}, steps, encodings)
+    names = [name for name, m in Gq.named_modules() if isinstance(m, StyledConv)]
+    attach(Gq, {name: (1.0, torch.ones(1)) for name in names}, min_channels, min_size)
     if configs is None:
         configs = [Gq.full_config] + [Gq.subnet(ratio=r) for r in (0.25, 0.5)]
-    act_scales = calibrate(Gq, calibration, configs)
-    attach(Gq, act_scales, min_channels, min_size)
-    for name in layers:
-        encodings[f"{name}.conv.weight"] = {"kind": "int8", "act_scale": act_scales[name],
-                                           "min_channels": int(min_channels), "min_size": int(min_size)}
+    act_max = calibrate(Gq, calibration, configs)  # on G's own weights, before they are quantised
+    layers = {}
+    with torch.no_grad():
+        for name in names:
+            weight = Gq.get_parameter(f"{name}.conv.weight")
+            smooth = smoothing_factors(act_max[name], weight)
+            weight.copy_(dequantize_weight(*quantize_weight(weight, smooth), smooth))
+            layers[name] = (ACT_HEADROOM * max(float((act_max[name] / smooth).max()), 1e-8) / 127, smooth)
+    attach(Gq, layers, min_channels, min_size)
+    for name, (scale, _) in layers.items():
+        encodings[f"{name}.conv.weight"] = {"kind": "int8", "act_scale": scale, "min_channels": int(min_channels),
+                                           "min_size": int(min_size)}
     Gq.steps = steps + [{"method": "int8", "calibration": list(calibration.shape), "min_channels": min_channels,
-                         "min_size": min_size, "onednn": ONEDNN}]
+                         "min_size": min_size, "smoothing": SMOOTHING, "headroom": ACT_HEADROOM}]
     Gq.encodings = encodings
     return Gq

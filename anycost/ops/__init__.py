@@ -7,10 +7,14 @@ reference. Every op has a native CPU kernel. Gradients of native ops come from
 the reference (see `anycost.ops._registry`), without double backward: code that differentiates twice
 (R1, path length) passes impl="ref".
 
-The native CPU kernels are compiled for several instruction-set levels (portable, avx2, avx512) and
-the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=portable|avx2|avx512` forces a lower
+The native CPU kernels are compiled for several instruction-set levels (portable, avx2, avx512,
+avx512_vnni) and the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=<level>` forces a lower
 one (a level the CPU lacks is an error when the ops are first used). `cpu_capability()` says which
 level runs, `cpu_capabilities()` which ones this CPU supports.
+
+`qconv2d_pack` / `qconv2d` are the int8 styled conv (`anycost.compression.int8`): an int8 weight packed once per
+(layer, width), activations rounded to int8 per call, int32 accumulation and a fused fp32 epilogue; native at every
+level (avx512_vnni: vpdpbusd; avx2 and avx512: vpmaddubsw + vpmaddwd; portable: scalar), inference only.
 
 `modulated_conv2d(..., precision="bf16")` runs the whole styled conv in bf16 through oneDNN (`anycost.ops.bf16`:
 fp32 accumulation; cached, prepacked weights) on bf16 channels_last activations, which it returns as such for the
@@ -26,6 +30,7 @@ For a modulated conv that "auto" would give the native kernel, this machine's tu
 
 from __future__ import annotations
 
+import math
 import platform
 
 import torch
@@ -34,7 +39,8 @@ from anycost.ops import _ext, bf16, ref, tuning
 from anycost.ops.ref import fir_kernel
 
 __all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability", "cpu_model",
-           "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "resolve_impl", "to_rgb", "upfirdn2d"]
+           "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "qconv2d", "qconv2d_pack", "resolve_impl",
+           "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -42,12 +48,13 @@ PRECISIONS = ("fp32", "bf16")
 NATIVE = _ext.load() is not None
 
 
-#: The CPU instruction-set levels of the native kernels, lowest first.
-CPU_LEVELS = ("portable", "avx2", "avx512")
+#: The CPU instruction-set levels of the native kernels, lowest first. avx512_vnni differs from avx512 in its int8
+#: kernels only (its fp32 ones are avx512's).
+CPU_LEVELS = _ext.CPU_LEVELS
 
 
 def cpu_capability() -> str | None:
-    """The instruction-set level the native CPU kernels run at ("portable", "avx2" or "avx512"), None
+    """The instruction-set level the native CPU kernels run at (one of `CPU_LEVELS`), None
     without the native ops. Raises RuntimeError when ANYCOST_CPU_CAPABILITY names an unknown level or one
     this CPU lacks (the ops raise the same error)."""
     return _ext.cpu_capability() if NATIVE else None
@@ -81,7 +88,7 @@ def _set_cpu_capability_for_testing(level: str | None) -> None:
 
 
 #: Ops that have a native kernel today; the others always run the reference.
-NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act")
+NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act", "qconv2d_pack", "qconv2d")
 ACTIVATIONS = ("linear", "lrelu")
 
 
@@ -281,3 +288,62 @@ def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl=
     if use == "kernel" and (impl == "kernel" or act == "lrelu"):  # the shape rules of "auto" above
         return torch.ops.anycost.bias_act(x, bias, act, float(alpha), None if gain is None else float(gain))
     return ref.bias_act(x, bias, act, alpha, gain)
+
+
+def qconv2d_pack(weight, impl="auto"):
+    """(packed, wsum): an int8 weight [C_out, C_in, K, K] (K 1 or 3, values in [-127, 127]; any strides, e.g. a
+    sub-generator's slice) in the int8 kernels' layout, and its per-output-channel sums; see `ref.qconv2d_pack`.
+    Pack once per (layer, width) and pass both to `qconv2d`."""
+    if not isinstance(weight, torch.Tensor) or weight.dtype != torch.int8 or weight.ndim != 4:
+        raise TypeError(f"weight must be an int8 [C_out, C_in, K, K] tensor, got {getattr(weight, 'dtype', weight)!r}")
+    if weight.shape[2] != weight.shape[3] or weight.shape[2] not in (1, 3) or 0 in weight.shape:
+        raise ValueError(f"weight must be [C_out, C_in, K, K] with K 1 or 3, got {tuple(weight.shape)}")
+    if resolve_impl(impl, op="qconv2d_pack") == "kernel" and weight.device.type == "cpu":
+        return torch.ops.anycost.qconv2d_pack(weight)
+    return ref.qconv2d_pack(weight)
+
+
+def _check_qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, noise):
+    _float_tensor("x", x, 4)
+    _float_tensor("styles", styles, 2)
+    _float_tensor("out_scale", out_scale, 2)
+    n, c_in = x.shape[:2]
+    if not isinstance(wsum, torch.Tensor) or wsum.dtype != torch.int32 or wsum.ndim != 2:
+        raise TypeError("wsum must be the int32 [C_out, K*K] tensor of qconv2d_pack")
+    c_out = wsum.shape[0]
+    want = (-(-c_out // ref.QCONV_TILE), -(-c_in // ref.QCONV_GROUP))
+    if (not isinstance(packed, torch.Tensor) or packed.dtype != torch.int8 or packed.ndim != 5
+            or tuple(packed.shape[:2]) != want or packed.shape[2] not in (1, 9) or packed.shape[2] != wsum.shape[1]
+            or tuple(packed.shape[3:]) != (ref.QCONV_TILE, ref.QCONV_GROUP)):
+        raise ValueError(f"packed must be qconv2d_pack's int8 [{want[0]}, {want[1]}, K*K, 8, 4] for C_out={c_out} "
+                         f"(wsum) and C_in={c_in} (x), got {getattr(packed, 'shape', packed)}")
+    if upsample and packed.shape[2] != 9:
+        raise ValueError("upsample needs a 3x3 weight")
+    if tuple(styles.shape) != (n, c_in) or tuple(out_scale.shape) != (n, c_out):
+        raise ValueError(f"styles must be [{n}, {c_in}] and out_scale [{n}, {c_out}], got {tuple(styles.shape)} and "
+                         f"{tuple(out_scale.shape)}")
+    if not act_scale > 0 or not math.isfinite(1 / act_scale):
+        raise ValueError(f"act_scale must be positive and finite, got {act_scale!r}")
+    if noise is not None:
+        _float_tensor("noise", noise, 4)
+        out_hw = tuple(2 * s for s in x.shape[2:]) if upsample else tuple(x.shape[2:])
+        if noise.shape[1] != 1 or noise.shape[0] not in (1, n) or tuple(noise.shape[2:]) != out_hw:
+            raise ValueError(f"noise must be [1 or {n}, 1, H_out, W_out] for this output, got {tuple(noise.shape)}")
+
+
+def qconv2d(x, styles, act_scale, packed, wsum, out_scale, *, upsample=False, noise=None, noise_strength=None,
+            bias=None, activate=False, impl="auto"):
+    """int8 styled conv: x * styles rounded to int8 by `act_scale`, an int32 conv (stride 1, same padding; with
+    `upsample` the stride-2 transposed conv and blur of `modulated_conv2d`) with the `qconv2d_pack`ed weight, then
+    act(out_scale[n, o] * acc + noise * noise_strength + bias[o]) in fp32; see `ref.qconv2d`. The caller folds the
+    dequantisation (act_scale x weight scale) and the demodulation into out_scale [N, C_out]. `packed` must be that
+    of a weight with x's input channels (its shape tells them only up to the padding to groups of 4). Inference
+    only: runs under no_grad."""
+    _check_qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, noise)
+    use = resolve_impl(impl, x, styles, out_scale, noise, noise_strength, bias, op="qconv2d")
+    with torch.no_grad():
+        if use == "kernel":
+            return torch.ops.anycost.qconv2d(x, styles, float(act_scale), packed, wsum, out_scale, upsample, noise,
+                                             noise_strength, bias, activate)
+        return ref.qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, noise, noise_strength, bias,
+                           activate)

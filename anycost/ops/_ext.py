@@ -23,6 +23,8 @@ from pathlib import Path
 
 #: The record setup.py writes beside the extension.
 BUILD_INFO = "_build_info.json"
+#: The CPU instruction-set levels of the native kernels, lowest first (kernels/cpu/dispatch.h: Capability).
+CPU_LEVELS = ("portable", "avx2", "avx512", "avx512_vnni")
 
 
 def _origin() -> str | None:
@@ -142,5 +144,5 @@ def reason() -> str:
 
 def limit_cpu_capabilities_for_testing(level: str | None) -> None:
     """Pretend this CPU supports no level above `level` (None: no cap); for tests of the error paths."""
-    levels = ("portable", "avx2", "avx512")
-    _call("anycost_limit_cpu_capabilities_for_testing", ctypes.c_int(-1 if level is None else levels.index(level)))
+    _call("anycost_limit_cpu_capabilities_for_testing",
+          ctypes.c_int(-1 if level is None else CPU_LEVELS.index(level)))

@@ -39,6 +39,18 @@ def _bias_act_fake(x, bias, act, alpha, gain):
     return x.new_empty(x.shape)
 
 
+def _qconv2d_pack_fake(weight):
+    c_out, c_in, k, _ = weight.shape
+    tiles, groups = -(-c_out // ref.QCONV_TILE), -(-c_in // ref.QCONV_GROUP)
+    return (weight.new_empty(tiles, groups, k * k, ref.QCONV_TILE, ref.QCONV_GROUP),
+            weight.new_empty(c_out, k * k, dtype=torch.int32))
+
+
+def _qconv2d_fake(x, styles, act_scale, packed, wsum, out_scale, upsample, noise, noise_strength, bias, activate):
+    scale = 2 if upsample else 1
+    return x.new_empty(x.shape[0], wsum.shape[0], x.shape[2] * scale, x.shape[3] * scale)
+
+
 def _modconv_ref(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
     return ref.modulated_conv2d(x, weight, styles, weight_scale=weight_scale, demodulate=demodulate,
                                 upsample=upsample, noise=noise, noise_strength=noise_strength, bias=bias,
@@ -94,3 +106,6 @@ def register() -> None:
     torch.library.register_fake("anycost::bias_act")(_bias_act_fake)
     setup, backward = _reference_backward(ref.bias_act, _BIAS_ACT_TENSORS)
     torch.library.register_autograd("anycost::bias_act", backward, setup_context=setup)
+    # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
+    torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
+    torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)

@@ -101,3 +101,70 @@ def to_rgb(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, bias: to
     if skip is not None:
         out = out + upfirdn2d(skip, fir_kernel(gain=4.0, device=skip.device), up=2, pad=(2, 1))
     return out
+
+
+#: int8 conv layout (kernels/cpu/qconv_params.h): output channels per packed tile, input channels per 32-bit word.
+QCONV_TILE, QCONV_GROUP = 8, 4
+#: int8 activations and weights are symmetric: q in [-QMAX, QMAX].
+QMAX = 127
+
+
+def qconv2d_pack(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An int8 conv weight [C_out, C_in, K, K] (values in [-127, 127]) in the int8 kernels' layout
+    [ceil(C_out/8), ceil(C_in/4), K*K, 8, 4] (zero past C_out / C_in), and its sums over the input channels (int32
+    [C_out, K*K]: the native kernels' zero-point compensation, per tap for the upsampling conv's phases)."""
+    if weight.dtype != torch.int8 or weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
+        raise ValueError(f"qconv2d_pack needs an int8 [C_out, C_in, K, K] weight, got {weight.dtype} "
+                         f"{tuple(weight.shape)}")
+    if weight.numel() and int(weight.min()) < -QMAX:
+        raise ValueError("int8 conv weights must lie in [-127, 127]; the weight holds -128")
+    c_out, c_in, k, _ = weight.shape
+    tiles, groups = -(-c_out // QCONV_TILE), -(-c_in // QCONV_GROUP)
+    padded = weight.new_zeros(tiles * QCONV_TILE, groups * QCONV_GROUP, k, k)
+    padded[:c_out, :c_in] = weight
+    packed = padded.reshape(tiles, QCONV_TILE, groups, QCONV_GROUP, k * k).permute(0, 2, 4, 1, 3).contiguous()
+    return packed, weight.sum(1, dtype=torch.int32).reshape(c_out, k * k)
+
+
+def qconv2d_unpack(packed: torch.Tensor, c_out: int, c_in: int) -> torch.Tensor:
+    """The int8 weight [c_out, c_in, K, K] of a `qconv2d_pack` layout."""
+    tiles, groups, taps = packed.shape[:3]
+    k = math.isqrt(taps)
+    weight = packed.permute(0, 3, 1, 4, 2).reshape(tiles * QCONV_TILE, groups * QCONV_GROUP, k, k)
+    return weight[:c_out, :c_in]
+
+
+def qconv2d_quantize(x: torch.Tensor, styles: torch.Tensor, act_scale: float) -> torch.Tensor:
+    """The int8 activations of `qconv2d` (as float32 integers): round(x * float32(styles * (1 / act_scale))),
+    ties to even, clamped to [-127, 127]; every product in float32 as the kernels compute it."""
+    inv = torch.tensor(1.0, dtype=torch.float32) / torch.tensor(act_scale, dtype=torch.float32)
+    mult = styles.float() * inv
+    return torch.round(x.float() * mult[:, :, None, None]).clamp_(-QMAX, QMAX)
+
+
+def qconv2d(x: torch.Tensor, styles: torch.Tensor, act_scale: float, packed: torch.Tensor, wsum: torch.Tensor,
+            out_scale: torch.Tensor, upsample: bool = False, noise: torch.Tensor | None = None,
+            noise_strength: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+            activate: bool = False) -> torch.Tensor:
+    """int8 styled conv: the activations `qconv2d_quantize(x, styles, act_scale)`, an int64 conv (stride 1, same
+    padding) with the packed int8 weight (C_out = len(wsum)) or, with `upsample`, an int64 stride-2 transposed conv
+    followed by `modulated_conv2d`'s blur (in float32, of the integers), then act(out_scale[n, o] * acc + noise *
+    noise_strength + bias[o]) in float32 (the leaky ReLU of `bias_act` when `activate`). Inference only."""
+    c_out, (n, c_in, h, w) = wsum.shape[0], x.shape
+    weight = qconv2d_unpack(packed, c_out, c_in).to(torch.int64)
+    k = weight.shape[2]
+    q = qconv2d_quantize(x, styles, act_scale)
+    if upsample:
+        t = torch.zeros(n, c_out, 2 * h + 1, 2 * w + 1, dtype=torch.int64)
+        q = q.to(torch.int64)
+        for ky in range(3):
+            for kx in range(3):
+                t[:, :, ky:ky + 2 * h:2, kx:kx + 2 * w:2] += torch.einsum("oi,nihw->nohw", weight[:, :, ky, kx], q)
+        acc = upfirdn2d(t.float(), fir_kernel(gain=4.0), pad=(1, 1))
+    else:
+        cols = F.unfold(q, k, padding=k // 2).to(torch.int64)  # exact integers
+        acc = (weight.reshape(c_out, -1) @ cols).reshape(n, c_out, h, w).float()
+    out = acc * out_scale.float()[:, :, None, None]
+    if noise is not None:
+        out = out + noise_strength.float() * noise.float()
+    return bias_act(out, bias, "lrelu" if activate else "linear")

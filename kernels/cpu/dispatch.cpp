@@ -22,6 +22,9 @@ extern const KernelTable kernel_table;
 inline namespace avx512 {
 extern const KernelTable kernel_table;
 }
+inline namespace avx512_vnni {
+extern const QConvKernels qconv_kernels;
+}
 #else
 #define ANYCOST_CPU_HAVE_X86_LEVELS 0
 #endif
@@ -31,6 +34,7 @@ const char* capability_name(Capability c) {
     case Capability::Portable: return "portable";
     case Capability::AVX2: return "avx2";
     case Capability::AVX512: return "avx512";
+    case Capability::AVX512VNNI: return "avx512_vnni";
   }
   return "unknown";
 }
@@ -58,8 +62,10 @@ std::vector<Capability> cpu_capabilities() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     levels.push_back(Capability::AVX2);
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
       levels.push_back(Capability::AVX512);
+      if (__builtin_cpu_supports("avx512vnni")) levels.push_back(Capability::AVX512VNNI);
+    }
   }
 #endif
   const int cap = g_max_level.load();
@@ -73,12 +79,29 @@ std::string cpu_capabilities_string() {
   return s;
 }
 
+#if ANYCOST_CPU_HAVE_X86_LEVELS
+namespace {
+// avx512's table with the VNNI int8 kernels (built on first use; copying pointers is baseline code).
+const KernelTable* avx512_vnni_table() {
+  static const KernelTable table = [] {
+    KernelTable t = avx512::kernel_table;
+    t.level = Capability::AVX512VNNI;
+    t.name = capability_name(Capability::AVX512VNNI);
+    t.qconv = avx512_vnni::qconv_kernels;
+    return t;
+  }();
+  return &table;
+}
+}  // namespace
+#endif
+
 const KernelTable* compiled_kernels(Capability c) {
   switch (c) {
     case Capability::Portable: return &portable::kernel_table;
 #if ANYCOST_CPU_HAVE_X86_LEVELS
     case Capability::AVX2: return &avx2::kernel_table;
     case Capability::AVX512: return &avx512::kernel_table;
+    case Capability::AVX512VNNI: return avx512_vnni_table();
 #else
     default: return nullptr;
 #endif
@@ -95,7 +118,7 @@ const KernelTable* resolve(const std::string& level, const char* source) {
   if (!level.empty()) {
     if (!parse_capability(level, &want))
       throw std::runtime_error(std::string("anycost: ") + source + "='" + level +
-                               "' is not a CPU level: use portable, avx2 or avx512");
+                               "' is not a CPU level: use portable, avx2, avx512 or avx512_vnni");
     bool supported = false;
     for (Capability c : have) supported = supported || c == want;
     if (!supported)

@@ -2,7 +2,8 @@
 //
 // The kernels are compiled once per level (isa_portable.cpp, isa_avx2.cpp, isa_avx512.cpp; see
 // isa_kernels.inc), each into its own namespace, and each level exports one KernelTable of
-// function pointers. This header and dispatch.cpp are baseline code: they read cpuid, pick a
+// function pointers. The avx512_vnni level differs from avx512 in its int8 kernels only
+// (isa_avx512_vnni.cpp compiles just those; its table takes the other entries from avx512's). This header and dispatch.cpp are baseline code: they read cpuid, pick a
 // table (ANYCOST_CPU_CAPABILITY forces one) and never call into a level the CPU lacks.
 #pragma once
 
@@ -12,22 +13,24 @@
 
 #include "modconv_params.h"
 #include "op_params.h"
+#include "qconv_params.h"
 
 namespace anycost {
 namespace cpu {
 
 // Ordered: each level needs the ones below it.
-enum class Capability : int { Portable = 0, AVX2 = 1, AVX512 = 2 };
-constexpr int kNumCapabilities = 3;
+enum class Capability : int { Portable = 0, AVX2 = 1, AVX512 = 2, AVX512VNNI = 3 };
+constexpr int kNumCapabilities = 4;
 
-// "portable", "avx2", "avx512".
+// "portable", "avx2", "avx512", "avx512_vnni".
 const char* capability_name(Capability c);
 // Parses a level name (as above); false for anything else.
 bool parse_capability(const std::string& name, Capability* out);
 // The levels this CPU (and OS) can run, from cpuid, lowest first; always starts with Portable.
-//   avx2:   AVX2 + FMA;   avx512: AVX-512 F, BW, VL and DQ (+ AVX2, FMA).
+//   avx2:   AVX2 + FMA;   avx512: AVX-512 F, BW, VL and DQ (+ AVX2, FMA);
+//   avx512_vnni: avx512 + AVX512_VNNI (Cascade Lake, Ice Lake, Zen 4, ...; Skylake-X lacks it).
 std::vector<Capability> cpu_capabilities();
-// Comma-separated names of cpu_capabilities() ("portable, avx2, avx512").
+// Comma-separated names of cpu_capabilities() ("portable, avx2, avx512, avx512_vnni").
 std::string cpu_capabilities_string();
 
 // The parallel_for the kernels run on, type-erased so that the per-level code never sees the
@@ -39,6 +42,14 @@ struct ParallelFn {
   void* ctx = nullptr;
 };
 
+// The int8 kernels of one level (qconv_blocked.h). `name`: the level they were compiled for (the
+// avx512_vnni table's are avx512_vnni's, every other table's its own level's).
+struct QConvKernels {
+  const char* name;
+  void (*pack)(const QConvPackParams& p);  // the same packed layout at every level
+  void (*conv2d)(const QConvParams& p, const QConvBlocking& b, const ParallelFn& pf);
+};
+
 // The kernels of one level. Every entry throws std::invalid_argument on bad parameters.
 struct KernelTable {
   Capability level;
@@ -48,13 +59,14 @@ struct KernelTable {
   void (*upfirdn2d)(const UpFirDn2dParams& p, const ParallelFn& pf);
   void (*add_upsampled_skip)(const AddUpsampledSkipParams& p, const ParallelFn& pf);
   void (*bias_act)(const BiasActParams& p, const ParallelFn& pf);
+  QConvKernels qconv;
 };
 
 // The table compiled for a level, or nullptr when this build has none (non-x86 builds have only
 // Portable). Does not check the CPU: call only levels in cpu_capabilities().
 const KernelTable* compiled_kernels(Capability c);
 
-// The process-wide choice: ANYCOST_CPU_CAPABILITY (portable | avx2 | avx512) when set, else the
+// The process-wide choice: ANYCOST_CPU_CAPABILITY (portable | avx2 | avx512 | avx512_vnni) when set, else the
 // highest level of cpu_capabilities(). Resolved on the first call; a forced level the CPU lacks,
 // or an unknown name, throws std::runtime_error naming it and the CPU's levels (on every call).
 const KernelTable& active_kernels();

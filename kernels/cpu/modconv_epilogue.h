@@ -112,17 +112,20 @@ inline void upsample2_row(const float* src, int64_t s_sh, int64_t s_sw, int64_t 
 
 // ---------------------------------------------------------------------------
 // Plain (no upsampling) epilogue for rows [y0, y1) of one channel.
-// acc holds the raw sums of this channel with row pitch Wp, first row = y0.
-inline void epilogue_plain(const EpilogueChannel& ec, const float* acc, int64_t Wp, int64_t y0,
-                           int64_t y1, int64_t W, const float* skip, int64_t skip_sh,
-                           int64_t skip_sw, int64_t skip_H, float* skip_row) {
+// acc holds the raw sums of this channel with row pitch Wp, first row = y0: fp32 (the fp32 convs) or
+// int32 (the int8 conv, qconv_blocked.h; converted to fp32 here). Reads up to kVecLen - 1 values past
+// the last row's W.
+template <class Acc>
+void epilogue_plain(const EpilogueChannel& ec, const Acc* acc, int64_t Wp, int64_t y0, int64_t y1,
+                    int64_t W, const float* skip, int64_t skip_sh, int64_t skip_sw, int64_t skip_H,
+                    float* skip_row) {
   const EpilogueRegs e(ec);
   for (int64_t y = y0; y < y1; ++y) {
-    const float* a = acc + (y - y0) * Wp;
+    const Acc* a = acc + (y - y0) * Wp;
     if (skip) upsample2_row(skip, skip_sh, skip_sw, skip_H, W / 2, y, skip_row, false);
     for (int64_t x = 0; x < W; x += kVecLen) {
       int nv = static_cast<int>(W - x < kVecLen ? W - x : kVecLen);
-      finish_store(e, vload(a + x), y, x, nv, skip ? skip_row : nullptr);
+      finish_store(e, vload_acc(a + x), y, x, nv, skip ? skip_row : nullptr);
     }
   }
 }
@@ -135,9 +138,10 @@ inline void epilogue_plain(const EpilogueChannel& ec, const float* acc, int64_t 
 // 2H+1: column n = W of eo/oo and the element before each plane are zero).
 // Grid row j corresponds to m = m0 - 1 + j. Produces output rows 2m, 2m+1
 // for m in [m0, m1). vrow_e / vrow_o: scratch of >= W + 2*kVecLen floats each.
-inline void epilogue_up(const EpilogueChannel& ec, const float* ee, const float* eo,
-                        const float* oe, const float* oo, int64_t Wp, int64_t m0, int64_t m1,
-                        int64_t W, float* vrow_e, float* vrow_o) {
+// The planes are fp32 (the fp32 convs) or int32 (the int8 conv, converted to fp32 as they are read).
+template <class Acc>
+void epilogue_up(const EpilogueChannel& ec, const Acc* ee, const Acc* eo, const Acc* oe, const Acc* oo,
+                 int64_t Wp, int64_t m0, int64_t m1, int64_t W, float* vrow_e, float* vrow_o) {
   const EpilogueRegs e(ec);
   const vfloat q1 = vset1(0.25f), q3 = vset1(0.75f);
   // vrow_o[0] is the vertically blurred odd column n = -1 (always 0).
@@ -146,15 +150,15 @@ inline void epilogue_up(const EpilogueChannel& ec, const float* ee, const float*
   vrow_o[0] = 0.f;
   for (int64_t m = m0; m < m1; ++m) {
     const int64_t j = m - m0 + 1;
-    const float* ee0 = ee + j * Wp;
-    const float* eo0 = eo + j * Wp;
-    const float* oe0 = oe + j * Wp;
-    const float* oo0 = oo + j * Wp;
+    const Acc* ee0 = ee + j * Wp;
+    const Acc* eo0 = eo + j * Wp;
+    const Acc* oe0 = oe + j * Wp;
+    const Acc* oo0 = oo + j * Wp;
     for (int par = 0; par < 2; ++par) {
       // Vertical pass over columns n = 0 .. W (inclusive) of both column phases.
       //   even row 2m:  1/4 odd[m-1] + 3/4 even[m] + 3/4 odd[m] + 1/4 even[m+1]
       //   odd row 2m+1: 1/4 even[m]  + 3/4 odd[m]  + 3/4 even[m+1] + 1/4 odd[m+1]
-      const float *aE, *bE, *cE, *dE, *aO, *bO, *cO, *dO;
+      const Acc *aE, *bE, *cE, *dE, *aO, *bO, *cO, *dO;
       if (par == 0) {
         aE = oe0 - Wp, bE = ee0, cE = oe0, dE = ee0 + Wp;
         aO = oo0 - Wp, bO = eo0, cO = oo0, dO = eo0 + Wp;
@@ -163,11 +167,11 @@ inline void epilogue_up(const EpilogueChannel& ec, const float* ee, const float*
         aO = eo0, bO = oo0, cO = eo0 + Wp, dO = oo0 + Wp;
       }
       for (int64_t n = 0; n <= W; n += kVecLen) {
-        vfloat sE = vmul(q1, vadd(vload(aE + n), vload(dE + n)));
-        sE = vfma(q3, vadd(vload(bE + n), vload(cE + n)), sE);
+        vfloat sE = vmul(q1, vadd(vload_acc(aE + n), vload_acc(dE + n)));
+        sE = vfma(q3, vadd(vload_acc(bE + n), vload_acc(cE + n)), sE);
         vstore(ve + n, sE);
-        vfloat sO = vmul(q1, vadd(vload(aO + n), vload(dO + n)));
-        sO = vfma(q3, vadd(vload(bO + n), vload(cO + n)), sO);
+        vfloat sO = vmul(q1, vadd(vload_acc(aO + n), vload_acc(dO + n)));
+        sO = vfma(q3, vadd(vload_acc(bO + n), vload_acc(cO + n)), sO);
         vstore(vo + n, sO);
       }
       // Horizontal pass + interleave:

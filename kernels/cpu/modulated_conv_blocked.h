@@ -67,8 +67,6 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 
 namespace detail {
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // Avoid row pitches that are multiples of 4 KiB (L1 set / 4K-aliasing conflicts).
 inline int64_t skew_ld(int64_t ld) { return (ld % 1024 == 0) ? ld + 16 : ld; }
 
@@ -115,12 +113,7 @@ inline ModConvPlan make_plan(const ModConvParams& p, const ModConvBlocking& b, i
   // of R rows). Each task packs its weight block once, so use as few bands as
   // give every thread the same number of tasks.
   const int64_t base = p.N * pl.n_ocb;
-  int64_t nb = 1;
-  if (nt > 1 && base % nt != 0) {
-    nb = nt / std::gcd(base, int64_t(nt));  // smallest nb with base*nb % nt == 0
-    if (base * nb < nt) nb = round_up(ceil_div(nt, base), nb);
-  }
-  pl.n_bands = std::max<int64_t>(1, std::min(nb, p.H));
+  pl.n_bands = bands_for_threads(base, nt, p.H);
   pl.tasks = base * pl.n_bands;
   const int64_t band_rows = ceil_div(p.H, pl.n_bands);
 

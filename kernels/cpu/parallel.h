@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <numeric>
 #include <thread>
 #include <vector>
 
@@ -86,6 +87,23 @@ struct ThreadedFor {
   }
 };
 
+namespace detail {
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Bands of rows per (sample, channel block) so that `base` such units times the bands split evenly
+// over nt threads (static schedules): the fewest that do, at most `rows`. Each band repeats its
+// per-task set-up (weight packing, halo rows), hence as few as possible.
+inline int64_t bands_for_threads(int64_t base, int64_t nt, int64_t rows) {
+  int64_t nb = 1;
+  if (nt > 1 && base % nt != 0) {
+    nb = nt / std::gcd(base, nt);  // smallest nb with base*nb % nt == 0
+    if (base * nb < nt) nb = round_up(ceil_div(nt, base), nb);
+  }
+  return std::max<int64_t>(1, std::min(nb, rows));
+}
+}  // namespace detail
+
 // ---------------------------------------------------------------------------
 // Aligned memory.
 inline void* aligned_malloc_bytes(size_t bytes, size_t align = 64) {
@@ -101,15 +119,20 @@ struct AlignedFree {
 };
 
 // Per-thread grow-only scratch memory. The returned pointer stays valid until
-// the next call on the same thread with a larger size (kernels request it once
-// per parallel range and carve it up themselves).
-inline void* thread_workspace(size_t bytes) {
+// the next call on the same thread and slot with a larger size (kernels request it
+// once per parallel range and carve it up themselves). Slots:
+//   kWorkerSlot: a worker's private scratch inside a parallel range;
+//   kCallSlot:   data of one kernel call that all its workers share (requested by the
+//                calling thread before its parallel ranges, which may run on it too).
+enum WorkspaceSlot : int { kWorkerSlot = 0, kCallSlot = 1 };
+inline void* thread_workspace(size_t bytes, WorkspaceSlot slot = kWorkerSlot) {
   struct Buf {
     void* p = nullptr;
     size_t cap = 0;
     ~Buf() { std::free(p); }
   };
-  static thread_local Buf buf;
+  static thread_local Buf bufs[2];
+  Buf& buf = bufs[slot];
   if (buf.cap < bytes) {
     std::free(buf.p);
     buf.p = nullptr;

@@ -30,7 +30,9 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 
 // Name of the code path compiled in this namespace (for benchmarks / diagnostics).
 inline const char* simd_isa_name() {
-#if ANYCOST_CPU_AVX512
+#if ANYCOST_CPU_AVX512_VNNI
+  return "avx512_vnni";
+#elif ANYCOST_CPU_AVX512
   return "avx512";
 #elif ANYCOST_CPU_AVX2
   return "avx2";
@@ -46,6 +48,8 @@ struct vfloat {
   __m512 v;
 };
 ANYCOST_INLINE vfloat vload(const float* p) { return {_mm512_loadu_ps(p)}; }
+// kVecLen int32 values, converted to float (rounded to nearest); vload_acc(const float*) is vload.
+ANYCOST_INLINE vfloat vload_acc(const int32_t* p) { return {_mm512_cvtepi32_ps(_mm512_loadu_si512(p))}; }
 ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm512_storeu_ps(p, a.v); }
 ANYCOST_INLINE vfloat vset1(float x) { return {_mm512_set1_ps(x)}; }
 ANYCOST_INLINE vfloat vzero() { return {_mm512_setzero_ps()}; }
@@ -80,6 +84,10 @@ struct vfloat {
   __m256 v;
 };
 ANYCOST_INLINE vfloat vload(const float* p) { return {_mm256_loadu_ps(p)}; }
+// kVecLen int32 values, converted to float (rounded to nearest); vload_acc(const float*) is vload.
+ANYCOST_INLINE vfloat vload_acc(const int32_t* p) {
+  return {_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
+}
 ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm256_storeu_ps(p, a.v); }
 ANYCOST_INLINE vfloat vset1(float x) { return {_mm256_set1_ps(x)}; }
 ANYCOST_INLINE vfloat vzero() { return {_mm256_setzero_ps()}; }
@@ -114,6 +122,12 @@ ANYCOST_INLINE vfloat vload(const float* p) {
 }
 ANYCOST_INLINE void vstore(float* p, vfloat a) {
   for (int k = 0; k < kVecLen; ++k) p[k] = a.v[k];
+}
+// kVecLen int32 values, converted to float (rounded to nearest); vload_acc(const float*) is vload.
+ANYCOST_INLINE vfloat vload_acc(const int32_t* p) {
+  vfloat r;
+  for (int k = 0; k < kVecLen; ++k) r.v[k] = static_cast<float>(p[k]);
+  return r;
 }
 ANYCOST_INLINE vfloat vset1(float x) {
   vfloat r;
@@ -168,6 +182,9 @@ ANYCOST_INLINE vfloat vload_n(const float* p, int n) {
   return vload(tmp);
 }
 #endif
+
+// The accumulators of a conv tile as fp32: the fp32 convs' as they are (the int8 conv's: see above).
+ANYCOST_INLINE vfloat vload_acc(const float* p) { return vload(p); }
 
 // Scalar leaky ReLU matching vlrelu.
 ANYCOST_INLINE float slrelu(float x, float slope) { return x > 0.f ? x : x * slope; }

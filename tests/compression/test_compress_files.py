@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from anycost import CheckpointError, save_generator
-from anycost.compression import FORMAT, kmeans_quantize, load_generator, prune, prune_channels
+from anycost.compression import FORMAT, int8, kmeans_quantize, load_generator, prune, prune_channels, quantize_int8
 from anycost.compression import save_generator as save_compressed
 from anycost.compression.generator import compressible_keys
 
@@ -71,6 +71,28 @@ def test_a_missing_codebook_or_a_short_mask_is_refused_naming_the_weight(tiny_ge
     _rewrite(path, change={f"{key}:mask": torch.zeros(3, dtype=torch.uint8)})
     with pytest.raises(CheckpointError, match=f"{key!r}: expected .* packed bytes"):
         load_generator(path)
+
+
+def test_int8_scales_and_smoothing_factors_of_the_wrong_length_are_refused(tiny_generator, tmp_path):
+    w = tiny_generator.mapping(torch.randn(2, 32, generator=torch.Generator().manual_seed(0)))
+    Gq = quantize_int8(tiny_generator, w)
+    key = compressible_keys(tiny_generator)[2]
+    path = save_compressed(Gq, tmp_path / "q.safetensors")
+    stored = load_file(path)
+    for part, bad, message in [("scale", stored[f"{key}:scale"][:-1], "int8 weights and .* scales"),
+                               ("smooth", stored[f"{key}:smooth"][:-1], "smoothing factors must be"),
+                               ("smooth", -stored[f"{key}:smooth"], "smoothing factors must be")]:
+        broken = tmp_path / f"{part}.safetensors"
+        broken.write_bytes(path.read_bytes())
+        _rewrite(broken, change={f"{key}:{part}": bad.contiguous()})
+        with pytest.raises(CheckpointError, match=f"{key!r}: .*{message}"):
+            load_generator(broken)
+    # A file from before the smoothing factors were stored: factors of 1 (W = q * scale).
+    _rewrite(path, drop=f"{key}:smooth")
+    old, name = load_generator(path), key.removesuffix(".conv.weight")
+    assert torch.equal(old.get_submodule(name).smooth, torch.ones(Gq.state_dict()[key].shape[2]))
+    q, scales = int8.quantize_weight(Gq.state_dict()[key], Gq.get_submodule(name).smooth)
+    assert torch.equal(old.state_dict()[key], q.float() * scales.reshape(1, -1, 1, 1, 1))
 
 
 def test_a_plain_generator_file_is_not_a_compressed_one(tiny_generator, tmp_path):

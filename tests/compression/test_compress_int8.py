@@ -24,7 +24,7 @@ def latents(tiny_generator):
 
 @pytest.fixture
 def quantized(tiny_generator, latents):
-    return quantize_int8(tiny_generator, latents[:4], min_channels=1, min_size=1)  # every plain layer int8
+    return quantize_int8(tiny_generator, latents[:4])  # the default rule: every 3x3 styled conv in int8
 
 
 def test_every_config_runs_int8_close_to_fp32(tiny_generator, quantized, latents):
@@ -40,23 +40,32 @@ def test_every_config_runs_int8_close_to_fp32(tiny_generator, quantized, latents
             out = quantized(latents[4:], config=config, noise="const")
             assert out.shape == ref.shape and torch.isfinite(out).all()
             assert _psnr(out, ref) > 25, config
-    assert any(calls) and not all(calls)  # the plain layers ran int8, the upsampling ones fp32
+    assert calls and all(calls)  # the plain and the upsampling 3x3 convs ran int8
 
 
 def test_weights_are_int8_per_output_channel_and_slice_exactly(quantized):
     for key in compressible_keys(quantized):
-        weight = quantized.get_parameter(key)
-        q, scales = int8.quantize_weight(weight)
-        assert q.abs().max() <= 127 and scales.shape == (weight.shape[1],)
-        torch.testing.assert_close(q.float() * scales.reshape(1, -1, 1, 1, 1), weight, rtol=1e-6, atol=0)
+        weight, smooth = quantized.get_parameter(key), quantized.get_submodule(key.removesuffix(".conv.weight")).smooth
+        q, scales = int8.quantize_weight(weight, smooth)
+        assert q.abs().max() <= 127 and scales.shape == (weight.shape[1],) and smooth.shape == (weight.shape[2],)
+        assert (smooth > 0).all() and not torch.equal(smooth, torch.ones_like(smooth))
+        torch.testing.assert_close(int8.dequantize_weight(q, scales, smooth), weight, rtol=1e-6, atol=0)
 
 
-def test_default_rule_keeps_small_layers_fp32(tiny_generator, latents):
-    Gq = quantize_int8(tiny_generator, latents[:2])  # 64 channels at most: nothing reaches MIN_CHANNELS
+def test_rule_keeps_small_layers_fp32(tiny_generator, latents):
+    Gq = quantize_int8(tiny_generator, latents[:2], min_channels=128)  # 64 channels at most: none reaches it
     fp32 = build(Gq.arch, Gq.state_dict(), [], {})  # the same quantised weights, plain StyledConvs
     with torch.no_grad():
         torch.testing.assert_close(Gq(latents[4:], noise="const"), fp32(latents[4:], noise="const"))
     assert not any(m.runs_int8(64, 64, 32) for m in Gq.modules() if isinstance(m, int8.Int8StyledConv))
+
+
+def test_int8_layers_match_the_integer_reference(tiny_generator, quantized, latents):
+    """The native int8 layers compute what the torch integer reference of the op does (`impl="ref"`)."""
+    with torch.no_grad():
+        native = quantized(latents[4:], noise="const")
+        reference = quantized(latents[4:], noise="const", impl="ref")
+    torch.testing.assert_close(native, reference, rtol=1e-4, atol=1e-4)
 
 
 def test_file_round_trip_stores_int8(quantized, latents, tmp_path):
@@ -89,18 +98,19 @@ def test_bad_input(tiny_generator, latents):
 
 def test_layer_count_says_what_runs_int8(tiny_generator, quantized, latents):
     config = tiny_generator.full_config
-    k, n = int8.int8_layer_count(quantized, config)
-    assert n == 7 and 0 < k < n  # 32 px: conv1 + 2 per scale; the 3 upsampling convs stay fp32
-    assert int8.int8_layer_count(quantize_int8(tiny_generator, latents[:2]), config) == (0, 7)  # default rule
+    assert int8.int8_layer_count(quantized, config) == (7, 7)  # 32 px: conv1 + 2 per scale, all int8
+    # min_size 8: not conv1 (4 px) nor the 4 -> 8 px upsampling conv (its input is 4 px)
+    assert int8.int8_layer_count(quantize_int8(tiny_generator, latents[:2], min_size=8), config) == (5, 7)
+    assert int8.int8_layer_count(quantize_int8(tiny_generator, latents[:2], min_channels=128), config) == (0, 7)
 
 
 def test_calibration_latents_and_chunks(tiny_generator, latents, monkeypatch):
     a, b = int8.calibration_latents(tiny_generator, 10, 3), int8.calibration_latents(tiny_generator, 10, 3)
     assert a.shape == (10, 32) and torch.equal(a, b)
     assert not torch.equal(a, int8.calibration_latents(tiny_generator, 10, 4))
-    chunked = quantize_int8(tiny_generator, a, min_channels=1, min_size=1).encodings
+    chunked = quantize_int8(tiny_generator, a).encodings
     monkeypatch.setattr(int8, "CALIBRATION_BATCH", 100)  # one forward of all 10: the same maxima
-    whole = quantize_int8(tiny_generator, a, min_channels=1, min_size=1).encodings
+    whole = quantize_int8(tiny_generator, a).encodings
     for key, spec in whole.items():
         assert spec["act_scale"] == pytest.approx(chunked[key]["act_scale"], rel=1e-5)
     with pytest.raises(ValueError, match="calibration latents must be an integer >= 1, got 0"):

@@ -1,6 +1,7 @@
 // The run-time dispatch library (kernels/cpu/dispatch.cpp + isa_<level>.cpp, as linked into the
 // Python extension): every level this CPU has runs the kernels correctly through its table, and
 // the level choice reports bad levels clearly. This file is baseline code.
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -46,6 +47,46 @@ testutil::CompareResult modconv(const KernelTable& t, int64_t c_in, int64_t c_ou
   return testutil::compare(naive::modulated_conv2d(p), [&](size_t k) { return double(out[k]); });
 }
 
+// One int8 conv through `t` (out_scale 1, no epilogue: the output is the accumulator), compared exactly with
+// a textbook int32 conv of the same integers. Returns the number of mismatches.
+int qconv_mismatches(const KernelTable& t) {
+  const int64_t c_in = 13, c_out = 11, hw = 9;
+  std::vector<int8_t> w(c_out * c_in * 9);
+  for (size_t k = 0; k < w.size(); ++k) w[k] = static_cast<int8_t>(int(k * 37 % 255) - 127);
+  std::vector<float> x = testutil::random_vec(c_in * hw * hw, 3, -2.f, 2.f), s(c_in, 1.f), ones(c_out, 1.f);
+  std::vector<int8_t> packed(qconv_packed_bytes(c_out, c_in, 3));
+  std::vector<int32_t> wsum(c_out * 9);
+  QConvPackParams pp;
+  pp.C_out = c_out, pp.C_in = c_in, pp.weight = w.data(), pp.w_so = c_in * 9, pp.w_si = 9, pp.w_sh = 3;
+  pp.packed = packed.data(), pp.wsum = wsum.data();
+  t.qconv.pack(pp);
+  QConvParams p;
+  p.C_in = c_in, p.C_out = c_out, p.H = p.W = hw, p.act_scale = 0.02f;
+  p.x = x.data(), p.x_sn = c_in * hw * hw, p.x_sc = hw * hw, p.x_sh = hw;
+  p.styles = s.data(), p.s_sn = c_in;
+  p.packed = packed.data(), p.wsum = wsum.data(), p.out_scale = ones.data(), p.os_sn = c_out;
+  std::vector<float> out(c_out * hw * hw, NAN);
+  p.out = out.data(), p.o_sn = c_out * hw * hw, p.o_sc = hw * hw, p.o_sh = hw;
+  QConvBlocking b;
+  b.num_threads = 2;
+  t.qconv.conv2d(p, b, two_threads());
+  int bad = 0;
+  for (int64_t o = 0; o < c_out; ++o)
+    for (int64_t y = 0; y < hw; ++y)
+      for (int64_t xx = 0; xx < hw; ++xx) {
+        int64_t acc = 0;
+        for (int64_t i = 0; i < c_in; ++i)
+          for (int64_t k = 0; k < 9; ++k) {
+            const int64_t yy = y + k / 3 - 1, xc = xx + k % 3 - 1;
+            if (yy < 0 || yy >= hw || xc < 0 || xc >= hw) continue;
+            const float v = std::min(127.f, std::max(-127.f, x[(i * hw + yy) * hw + xc] * (1.f / p.act_scale)));
+            acc += int64_t(w[(o * c_in + i) * 9 + k]) * int64_t(std::nearbyint(v));
+          }
+        bad += out[(o * hw + y) * hw + xx] != float(acc);
+      }
+  return bad;
+}
+
 }  // namespace
 
 TEST(Dispatch, EveryLevelOfThisCpuMatchesTheReference) {
@@ -55,7 +96,12 @@ TEST(Dispatch, EveryLevelOfThisCpuMatchesTheReference) {
     const KernelTable* t = compiled_kernels(c);
     ASSERT_TRUE(t != nullptr);
     EXPECT_EQ(std::string(t->name), std::string(capability_name(c)));
-    EXPECT_EQ(t->vec_len, c == Capability::AVX512 ? 16 : 8);
+    EXPECT_EQ(t->vec_len, c >= Capability::AVX512 ? 16 : 8);
+    // Each level runs the int8 kernels compiled for it (avx512_vnni: its own; the fp32 ones are avx512's).
+    EXPECT_EQ(std::string(t->qconv.name), std::string(capability_name(c)));
+    if (c == Capability::AVX512VNNI)
+      EXPECT_TRUE(t->modulated_conv2d == compiled_kernels(Capability::AVX512)->modulated_conv2d);
+    EXPECT_EQ(qconv_mismatches(*t), 0) << capability_name(c) << " int8 conv";
     // Blocked path (plain and upsampling) and the small-image path (many channels at 4 px).
     const int64_t cases[3][4] = {{24, 40, 19, 0}, {24, 40, 13, 1}, {96, 48, 4, 1}};
     for (const auto& k : cases) {
@@ -86,7 +132,7 @@ TEST(Dispatch, ChoiceAndErrors) {
   } catch (const std::runtime_error& e) {
     msg = e.what();
   }
-  EXPECT_EQ(msg, std::string("anycost: level='avx1024' is not a CPU level: use portable, avx2 or avx512"));
+  EXPECT_EQ(msg, std::string("anycost: level='avx1024' is not a CPU level: use portable, avx2, avx512 or avx512_vnni"));
   EXPECT_EQ(active_kernels().level, Capability::Portable);  // unchanged by the failed call
   limit_cpu_capabilities_for_testing(0);  // pretend: a CPU without AVX2
   msg.clear();

@@ -22,9 +22,10 @@ def objdump_available() -> bool:
 
 
 def classify(path: str) -> dict[str, set[str]]:
-    """{demangled function name: set of 'evex' (AVX-512 encoding or registers) / 'vex' (AVX, AVX2, FMA)}.
+    """{demangled function name: set of 'evex' (AVX-512 encoding or registers) / 'vex' (AVX, AVX2, FMA), plus
+    'vnni' (a VNNI dot product, vpdp*)}.
 
-    Functions with neither are left out. EVEX: first opcode byte 0x62 (always EVEX in 64-bit mode), a zmm,
+    Functions with none are left out. EVEX: first opcode byte 0x62 (always EVEX in 64-bit mode), a zmm,
     xmm16-31 / ymm16-31 or mask register; VEX: any other instruction whose mnemonic starts with 'v'.
     """
     out = subprocess.run(["objdump", "-d", "-C", path], capture_output=True, text=True, check=True).stdout
@@ -42,6 +43,8 @@ def classify(path: str) -> dict[str, set[str]]:
         mnemonic, operands = m.group(2), m.group(3) or ""
         while raw and raw[0] == "67":
             raw = raw[1:]
+        if mnemonic.startswith("vpdp"):
+            found[func].add("vnni")
         if (raw and raw[0] == "62") or "zmm" in operands or _HIGH_REG.search(operands) or _MASK_REG.search(operands):
             found[func].add("evex")
         elif mnemonic.startswith("v") or "ymm" in operands:

@@ -1,7 +1,8 @@
 """The built extension keeps each instruction set in the code compiled for it (kernels/cpu/isa_kernels.inc):
-disassembled with objdump, every function with AVX-512 (EVEX / zmm) code is in anycost::cpu::avx512 and every
-one with AVX / AVX2 / FMA (VEX) code in anycost::cpu::avx2 or ::avx512, so the baseline code and the AVX2 level
-run on a CPU without AVX-512 (and the baseline on one without AVX). Skipped without objdump or the extension."""
+disassembled with objdump, every function with AVX-512 (EVEX / zmm) code is in anycost::cpu::avx512 or
+::avx512_vnni, every one with a VNNI dot product (vpdpbusd) in ::avx512_vnni, and every one with AVX / AVX2 / FMA
+(VEX) code in one of those or ::avx2, so the baseline code and each level run on a CPU without the levels above it.
+Skipped without objdump or the extension."""
 
 import importlib.util
 import platform
@@ -23,15 +24,23 @@ def functions():
     return _disasm.classify(importlib.util.find_spec("anycost._C").origin)
 
 
-def test_avx512_code_only_in_the_avx512_namespace(functions):
-    bad = sorted(f for f, kinds in functions.items() if "evex" in kinds and "anycost::cpu::avx512::" not in f)
-    assert not bad, f"AVX-512 instructions outside anycost::cpu::avx512: {bad[:5]}"
+AVX512 = ("anycost::cpu::avx512::", "anycost::cpu::avx512_vnni::")
 
 
-def test_avx_code_only_in_the_avx2_and_avx512_namespaces(functions):
-    ns = ("anycost::cpu::avx2::", "anycost::cpu::avx512::")
+def test_avx512_code_only_in_the_avx512_namespaces(functions):
+    bad = sorted(f for f, kinds in functions.items() if "evex" in kinds and not any(n in f for n in AVX512))
+    assert not bad, f"AVX-512 instructions outside anycost::cpu::avx512 / avx512_vnni: {bad[:5]}"
+
+
+def test_vnni_code_only_in_the_avx512_vnni_namespace(functions):
+    bad = sorted(f for f, kinds in functions.items() if "vnni" in kinds and "anycost::cpu::avx512_vnni::" not in f)
+    assert not bad, f"VNNI instructions outside anycost::cpu::avx512_vnni: {bad[:5]}"
+
+
+def test_avx_code_only_in_the_avx_namespaces(functions):
+    ns = ("anycost::cpu::avx2::", *AVX512)
     bad = sorted(f for f, kinds in functions.items() if "vex" in kinds and not any(n in f for n in ns))
-    assert not bad, f"AVX instructions outside the avx2 / avx512 namespaces: {bad[:5]}"
+    assert not bad, f"AVX instructions outside the avx2 / avx512 / avx512_vnni namespaces: {bad[:5]}"
 
 
 def test_each_level_has_its_vector_code(functions):
@@ -41,4 +50,6 @@ def test_each_level_has_its_vector_code(functions):
 
     assert any("conv_ukernel<" in f for f in kernels("avx512", "evex"))
     assert any("conv_ukernel<" in f for f in kernels("avx2", "vex"))
+    assert any("qconv_ukernel<" in f for f in kernels("avx512_vnni", "vnni"))
+    assert any("qconv_ukernel<" in f for f in kernels("avx2", "vex"))
     assert not kernels("portable", "vex") and not kernels("portable", "evex")
