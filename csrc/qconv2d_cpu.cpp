@@ -87,26 +87,7 @@ at::Tensor qconv2d_cpu(const at::Tensor& x, const at::Tensor& styles, double act
                        const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& noise_strength,
                        const std::optional<at::Tensor>& bias, bool activate) {
   cpu::QConvParams p = make_params(x, styles, act_scale, packed, wsum, out_scale, upsample);
-  if (noise.has_value()) {
-    const at::Tensor& nz = *noise;
-    check_float(nz, "noise", 4);
-    TORCH_CHECK(noise_strength.has_value() && noise_strength->numel() == 1,
-                "anycost: noise needs a one-element noise_strength");
-    TORCH_CHECK(nz.size(1) == 1 && (nz.size(0) == 1 || nz.size(0) == p.N) && nz.size(2) == p.H_out() &&
-                    nz.size(3) == p.W_out(),
-                "anycost: noise must be [1 or ", p.N, ", 1, ", p.H_out(), ", ", p.W_out(), "], got ", nz.sizes());
-    p.noise = nz.data_ptr<float>();
-    p.noise_sn = nz.size(0) == 1 ? 0 : nz.stride(0);
-    p.noise_sh = nz.stride(2), p.noise_sw = nz.stride(3);
-    p.noise_strength = noise_strength->item<float>();
-  }
-  if (bias.has_value()) {
-    check_float(*bias, "bias", 1);
-    TORCH_CHECK(bias->size(0) == p.C_out, "anycost: bias must be [", p.C_out, "], got ", bias->sizes());
-    p.bias = bias->data_ptr<float>();
-    p.bias_s = bias->stride(0);
-  }
-  p.act = activate ? cpu::Activation::LRelu : cpu::Activation::Linear;
+  anycost::set_epilogue(p, noise, noise_strength, bias, activate);
   at::Tensor out = at::empty({p.N, p.C_out, p.H_out(), p.W_out()}, x.options());
   p.out = out.data_ptr<float>();
   p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
