@@ -17,6 +17,10 @@ TORCH_LIBRARY(anycost, m) {
   m.def("upfirdn2d(Tensor x, Tensor kernel, int up, int down, int[4] pad) -> Tensor");
   // act(x + bias[channel]) * gain, act 'linear' | 'lrelu' (slope alpha); gain None: 1 linear, sqrt(2) lrelu.
   m.def("bias_act(Tensor x, Tensor? bias, str act, float alpha, float? gain) -> Tensor");
+  // Depthwise 3x3 conv, stride 1, padding 1 (reflected, else zeros), + bias; with `normalize`, then the
+  // instance norm of each output plane (no affine, biased variance + eps): the image-to-image students'
+  // separable blocks.
+  m.def("depthwise_conv3x3(Tensor x, Tensor weight, Tensor? bias, bool reflect, bool normalize, float eps) -> Tensor");
   // int8 styled conv (kernels/cpu/qconv_params.h). qconv2d_pack: an int8 weight [C_out, C_in, K, K]
   // (K 1 or 3, values in [-127, 127]) in the kernels' layout [ceil(C_out/8), ceil(C_in/4), K*K, 8, 4],
   // and its sums over the input channels (int32 [C_out, K*K]); once per (layer, width).

@@ -120,6 +120,11 @@ def _add_evaluate(commands) -> None:
     p.add_argument("--batch", type=int, default=64, help="images per forward and per Inception batch")
     p.add_argument("--rounds", type=int, default=5, help="latency: rounds in which every generator takes a turn")
     p.add_argument("--calls", type=int, default=20, help="latency: timed calls per turn, after 10 warm-up calls")
+    p.add_argument("--latency-sizes", type=_widths, default=(), metavar="PX,...",
+                   help="also time every generator on inputs of these sizes (multiples of 4): where the MAC cut "
+                   "becomes a speed-up")
+    p.add_argument("--layers", action="store_true", help="also time each conv of every generator alone at the "
+                   "largest latency size, by kind, against the fp32 peak measured in the same run")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", "-o", type=cli_args.output_folder, default="out/gan-compression-eval",
@@ -345,11 +350,22 @@ def _labelled(specs: list[str]) -> list[tuple[str, Path]]:
 
 def cmd_evaluate(args) -> None:
     import json
+    from dataclasses import asdict
 
     import torch
 
+    from anycost.benchmark.peak import measure_peak
     from anycost.fileio import atomic_write
-    from anycost.gan_compression.evaluate import evaluation_set, markdown, outputs, score_generators
+    from anycost.gan_compression.evaluate import (
+        evaluation_set,
+        latency_by_size,
+        latency_markdown,
+        layers_markdown,
+        markdown,
+        outputs,
+        score_generators,
+    )
+    from anycost.gan_compression.latency import layer_times
     from anycost.images import image_grid
     from anycost.models.i2i import load_generator
     from anycost.models.i2i.checkpoints import read_metadata
@@ -365,9 +381,22 @@ def cmd_evaluate(args) -> None:
                             calls=args.calls, progress=not args.no_progress)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = markdown(rows, torch.get_num_threads(), len(inputs), None if targets is not None else len(reals))
-    report = {"task": task, "n": len(inputs), "n_reals": len(reals), "threads": torch.get_num_threads(),
+    threads = torch.get_num_threads()
+    table = markdown(rows, threads, len(inputs), None if targets is not None else len(reals))
+    report = {"task": task, "n": len(inputs), "n_reals": len(reals), "threads": threads,
               "generators": [{**r.to_dict(), "path": str(path)} for r, (_, path) in zip(rows, named)]}
+    if args.latency_sizes:
+        times = latency_by_size([G for _, G in models], args.latency_sizes, args.rounds, calls=args.calls)
+        table += "\n" + latency_markdown([r.label for r in rows], [r.macs for r in rows], times, threads)
+        report["latency_by_size"] = {str(size): ms for size, ms in times.items()}
+    if args.layers:
+        size = max(args.latency_sizes, default=inputs.shape[-1])
+        peak = measure_peak()
+        report["layers"] = {"size": size, "peak_gflops": peak.gflops, "peak_shape": peak.shape, "generators": {}}
+        for label, G in models:
+            layers = layer_times(G, size)
+            table += "\n" + layers_markdown(label, layers, size, peak.gflops)
+            report["layers"]["generators"][label] = [asdict(t) for t in layers]
     atomic_write(out / "eval.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1) + "\n"))
     atomic_write(out / "eval.md", lambda tmp: Path(tmp).write_text(table))
     shown = slice(0, 8)

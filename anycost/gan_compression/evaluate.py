@@ -21,9 +21,11 @@ from dataclasses import asdict, dataclass
 import torch
 
 from anycost.checks import check_int
+from anycost.gan_compression.latency import LayerTime, layer_summary
 from anycost.gan_compression.tasks import SPLITS, get_task, load_domains, to_rgb, validation_inputs, validation_pairs
 from anycost.metrics.fid import FeatureStats, fid
 from anycost.models.i2i import I2IConfig, I2IGenerator, macs
+from anycost.models.i2i.arch import check_image_size
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,24 @@ def latencies_ms(models: list[I2IGenerator], x: torch.Tensor, rounds: int = 5, w
             timing = time_call(lambda G=G: G(x), calls, warmup)
             times.append(1000 * statistics.fmean(timing.times_s))
     return [statistics.median(times) for times in per_model]
+
+
+def latency_by_size(models: list[I2IGenerator], sizes, rounds: int = 5, warmup: int = 10,
+                    calls: int = 20) -> dict[int, list[float]]:
+    """{size: per model the `latencies_ms` of one random `size` px input}: the generators are fully convolutional,
+    so they run at any size (a multiple of 4) and their MACs grow with its square, while the per-op overhead does
+    not; this shows at which size the MAC cut turns into a speed-up."""
+    channels = sorted({G.arch.in_channels for G in models})
+    if len(channels) != 1:
+        raise ValueError(f"the generators take different input channel counts: {channels}")
+    sizes = [check_image_size(size, "latency size") for size in sizes]
+    gen = torch.Generator().manual_seed(0)
+    times = {}
+    with torch.inference_mode():
+        for size in sizes:
+            x = torch.rand(1, channels[0], size, size, generator=gen) * 2 - 1
+            times[size] = latencies_ms(models, x, rounds, warmup, calls)
+    return times
 
 
 def score_generators(models: list[tuple[str, I2IGenerator]], inputs: torch.Tensor, targets: torch.Tensor | None, *,
@@ -133,4 +153,32 @@ def markdown(rows: list[GeneratorScores], threads: int, n: int, n_reals: int | N
         lines.append(f"| {r.label} | {r.params / 1e3:.1f} K | {r.macs / 1e6:.2f} M | {r.paper_macs / 1e6:.2f} M | "
                      f"{base.macs / r.macs:.1f}x | {r.fid:.2f} | {r.l1:.4f} | {r.latency_ms:.2f} ms | "
                      f"{base.latency_ms / r.latency_ms:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def latency_markdown(labels: list[str], macs_at: list[int], times: dict[int, list[float]], threads: int) -> str:
+    """Latency per input size (`latency_by_size`) with each generator's speed-up over the first; `macs_at`: the
+    generators' true MACs at their own image size (the MAC cut is the same at every size)."""
+    head = " | ".join(f"{label} ms" for label in labels)
+    cuts = ", ".join(f"{label} {macs_at[0] / m:.1f}x" for label, m in zip(labels[1:], macs_at[1:]))
+    lines = [f"Latency by input size (batch 1, {threads} torch thread(s); MAC cut against {labels[0]}: {cuts}).", "",
+             f"| input px | {head} | " + " | ".join(f"{label} speed-up" for label in labels[1:]) + " |",
+             "|---:|" + "---:|" * (2 * len(labels) - 1)]
+    for size, ms in times.items():
+        lines.append(f"| {size} | " + " | ".join(f"{t:.2f}" for t in ms) + " | "
+                     + " | ".join(f"{ms[0] / t:.2f}x" for t in ms[1:]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def layers_markdown(label: str, layers: list[LayerTime], size: int, peak_gflops: float) -> str:
+    """Where `label`'s forward goes, by conv kind: each conv timed alone with its instance norm at `size` px,
+    GFLOP/s against the fp32 conv peak measured in the same run."""
+    total = sum(t.ms for t in layers)
+    lines = [f"{label} at {size} px: {total:.2f} ms in {len(layers)} convs (each with its instance norm, timed "
+             f"alone); fp32 peak {peak_gflops:.0f} GFLOP/s.", "",
+             "| conv kind | convs | MMACs | ms | % of time | GFLOP/s | % of peak |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, k in sorted(layer_summary(layers).items(), key=lambda kv: -kv[1]["ms"]):
+        lines.append(f"| {kind} | {k['count']} | {k['macs'] / 1e6:.2f} | {k['ms']:.3f} | "
+                     f"{100 * k['ms'] / total:.0f}% | {k['gflops']:.1f} | {100 * k['gflops'] / peak_gflops:.1f}% |")
     return "\n".join(lines) + "\n"

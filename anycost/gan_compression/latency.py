@@ -12,6 +12,7 @@ ReLUs, the residual adds and the tanh are left out (elementwise, a few percent a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import torch
 
@@ -62,22 +63,74 @@ def table_specs(arch: I2IArch) -> dict:
     return specs
 
 
+def _conv_ms(G, spec, repeats: int, warmup: int, gen: torch.Generator) -> float:
+    """Median ms of `spec`'s conv of `G` (on its leading channels) and the instance norm after it, batch 1."""
+    from anycost.benchmark import time_call
+
+    module = G.get_submodule(spec.name)
+    x = torch.randn(1, spec.c_in, spec.size_in, spec.size_in, generator=gen)
+    norm = (lambda y: y) if spec.name == "head" else instance_norm
+
+    def call():
+        if isinstance(module, SlicedDepthwiseConv2d):
+            return module(x, normalize=True)  # its norm fused, as the separable conv runs it
+        return norm(module(x, spec.c_out))
+
+    with torch.inference_mode():
+        return time_call(call, repeats, warmup).median_s * 1000
+
+
 def measure_i2i_latency(G, repeats: int = 5, warmup: int = 1, seed: int = 0) -> I2ILatencyTable:
     """Time every conv of supernet `G` at every width pair its sub-networks can give it (median of `repeats`
     calls after `warmup`), batch 1, at ``G.arch.image_size``."""
-    from anycost.benchmark import machine_info, time_call
+    from anycost.benchmark import machine_info
 
-    specs = table_specs(G.arch)
     gen = torch.Generator().manual_seed(seed)
-    entries = {}
-    with torch.inference_mode():
-        for key, spec in specs.items():
-            module = G.get_submodule(spec.name)
-            x = torch.randn(1, spec.c_in, spec.size_in, spec.size_in, generator=gen)
-            norm = (lambda y: y) if spec.name == "head" else instance_norm
-
-            def call(module=module, x=x, c_out=spec.c_out, norm=norm):
-                return norm(module(x) if isinstance(module, SlicedDepthwiseConv2d) else module(x, c_out))
-
-            entries[key] = time_call(call, repeats, warmup).median_s * 1000
+    entries = {key: _conv_ms(G, spec, repeats, warmup, gen) for key, spec in table_specs(G.arch).items()}
     return I2ILatencyTable(G.arch, entries, "torch", torch.get_num_threads(), 0.0, machine_info())
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """One conv of a generator's full network on a `size` px input: its spec, true MACs and median ms."""
+
+    name: str
+    kind: str  # "conv k x k", "depthwise 3x3", "pointwise", "transposed 3x3"
+    c_in: int
+    c_out: int
+    size_out: int
+    macs: int
+    ms: float
+
+    @property
+    def gflops(self) -> float:
+        return 2 * self.macs / self.ms / 1e6
+
+
+def _kind(spec) -> str:
+    if spec.transposed:
+        return "transposed 3x3"
+    if spec.groups > 1:
+        return f"depthwise {spec.kernel}x{spec.kernel}"
+    return "pointwise" if spec.kernel == 1 else f"conv {spec.kernel}x{spec.kernel}"
+
+
+def layer_times(G, size: int | None = None, repeats: int = 7, warmup: int = 2, seed: int = 0) -> list[LayerTime]:
+    """Every conv (with its instance norm) of `G`'s full network on a `size` px input (default: its image size),
+    timed alone: where a forward's time goes, and how near each conv runs to the machine's peak."""
+    gen = torch.Generator().manual_seed(seed)
+    return [LayerTime(s.name, _kind(s), s.c_in, s.c_out, s.size_out, s.true_macs, _conv_ms(G, s, repeats, warmup, gen))
+            for s in conv_specs(G.arch, G.arch.widths, size)]
+
+
+def layer_summary(layers: list[LayerTime]) -> dict[str, dict[str, float]]:
+    """Per conv kind: count, MACs, ms and GFLOP/s summed over `layers`."""
+    kinds: dict[str, dict[str, float]] = {}
+    for t in layers:
+        k = kinds.setdefault(t.kind, {"count": 0, "macs": 0, "ms": 0.0})
+        k["count"] += 1
+        k["macs"] += t.macs
+        k["ms"] += t.ms
+    for k in kinds.values():
+        k["gflops"] = 2 * k["macs"] / k["ms"] / 1e6
+    return kinds

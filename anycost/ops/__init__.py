@@ -2,8 +2,8 @@
 
 "ref" is the pure-PyTorch reference (`anycost.ops.ref`), "kernel" the native `anycost._C` op (an
 error if it is not built), "auto" the kernel when it is built, covers the inputs (float32 on the
-CPU today) and is the faster one for them (`_native_upfirdn2d_pays`, bias_act 'lrelu'), else the
-reference. Every op has a native CPU kernel. Gradients of native ops come from
+CPU today) and is the faster one for them (`_native_upfirdn2d_pays`, bias_act 'lrelu', depthwise_conv3x3 without
+gradients), else the reference. Every op has a native CPU kernel. Gradients of native ops come from
 the reference (see `anycost.ops._registry`), without double backward: code that differentiates twice
 (R1, path length) passes impl="ref".
 
@@ -39,8 +39,8 @@ from anycost.ops import _ext, bf16, ref, tuning
 from anycost.ops.ref import fir_kernel
 
 __all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability", "cpu_model",
-           "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "qconv2d", "qconv2d_pack", "resolve_impl",
-           "to_rgb", "upfirdn2d"]
+           "depthwise_conv3x3", "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "qconv2d",
+           "qconv2d_pack", "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -88,7 +88,7 @@ def _set_cpu_capability_for_testing(level: str | None) -> None:
 
 
 #: Ops that have a native kernel today; the others always run the reference.
-NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act", "qconv2d_pack", "qconv2d")
+NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act", "depthwise_conv3x3", "qconv2d_pack", "qconv2d")
 ACTIVATIONS = ("linear", "lrelu")
 
 
@@ -288,6 +288,29 @@ def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl=
     if use == "kernel" and (impl == "kernel" or act == "lrelu"):  # the shape rules of "auto" above
         return torch.ops.anycost.bias_act(x, bias, act, float(alpha), None if gain is None else float(gain))
     return ref.bias_act(x, bias, act, alpha, gain)
+
+
+def depthwise_conv3x3(x, weight, bias=None, *, reflect=True, normalize=False, eps=1e-5, impl="auto"):
+    """Depthwise 3x3 conv (+ bias), then optionally the instance norm of each plane; see `ref.depthwise_conv3x3`.
+    "auto" takes the kernel only when no input needs a gradient: it measured 5-10x faster than the reference's
+    pad + oneDNN grouped conv (+ instance norm) on the image-to-image students' layers (`bench/bench_depthwise.py`),
+    while in training the reference's own backward beats re-running it under the kernel's."""
+    _float_tensor("x", x, 4)
+    _float_tensor("weight", weight, 4)
+    c = x.shape[1]
+    if tuple(weight.shape) != (c, 1, 3, 3):
+        raise ValueError(f"weight must be [{c}, 1, 3, 3] for {c} input channels, got {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (c,):
+        raise ValueError(f"bias must be [{c}], got {tuple(bias.shape)}")
+    if 0 in x.shape:
+        raise ValueError(f"x must be non-empty, got {tuple(x.shape)}")
+    if reflect and min(x.shape[2:]) < 2:
+        raise ValueError(f"reflection padding needs an image of at least 2x2, got {tuple(x.shape[2:])}")
+    use = resolve_impl(impl, x, weight, bias, op="depthwise_conv3x3")
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
+    if use == "kernel" and (impl == "kernel" or not grad):
+        return torch.ops.anycost.depthwise_conv3x3(x, weight, bias, bool(reflect), bool(normalize), float(eps))
+    return ref.depthwise_conv3x3(x, weight, bias, reflect, normalize, eps)
 
 
 def qconv2d_pack(weight, impl="auto"):

@@ -8,7 +8,10 @@ code should use ``impl="ref"``.
 
 from __future__ import annotations
 
+import math
+
 import torch
+from torch.utils.flop_counter import register_flop_formula
 
 from anycost.ops import ref
 
@@ -16,6 +19,7 @@ _MODCONV_TENSORS = (0, 1, 2, 6, 7, 8)  # x, weight, styles, noise, noise_strengt
 _TO_RGB_TENSORS = (0, 1, 2, 3, 5)  # x, weight, styles, bias, skip
 _UPFIRDN2D_TENSORS = (0, 1)  # x, kernel
 _BIAS_ACT_TENSORS = (0, 1)  # x, bias
+_DEPTHWISE_TENSORS = (0, 1, 2)  # x, weight, bias
 
 
 def _modconv_fake(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
@@ -37,6 +41,16 @@ def _upfirdn2d_fake(x, kernel, up, down, pad):
 
 def _bias_act_fake(x, bias, act, alpha, gain):
     return x.new_empty(x.shape)
+
+
+def _depthwise_fake(x, weight, bias, reflect, normalize, eps):
+    return x.new_empty(x.shape)  # contiguous, as the kernel returns it
+
+
+def _depthwise_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs for torch's FlopCounterMode: 2 per MAC, 9 MACs per output element (the norm counts nothing, as for
+    aten's instance norm)."""
+    return 2 * 9 * math.prod(x_shape)
 
 
 def _qconv2d_pack_fake(weight):
@@ -106,6 +120,10 @@ def register() -> None:
     torch.library.register_fake("anycost::bias_act")(_bias_act_fake)
     setup, backward = _reference_backward(ref.bias_act, _BIAS_ACT_TENSORS)
     torch.library.register_autograd("anycost::bias_act", backward, setup_context=setup)
+    torch.library.register_fake("anycost::depthwise_conv3x3")(_depthwise_fake)
+    register_flop_formula(torch.ops.anycost.depthwise_conv3x3)(_depthwise_flops)
+    setup, backward = _reference_backward(ref.depthwise_conv3x3, _DEPTHWISE_TENSORS)
+    torch.library.register_autograd("anycost::depthwise_conv3x3", backward, setup_context=setup)
     # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)

@@ -61,6 +61,15 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, act: str = "line
     return x if gain is None or gain == 1 else x * gain
 
 
+def depthwise_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, reflect: bool = True,
+                      normalize: bool = False, eps: float = 1e-5) -> torch.Tensor:
+    """Depthwise 3x3 conv of x [N, C, H, W] with weight [C, 1, 3, 3] (stride 1, padding 1: reflected, else zeros)
+    + bias [C]; with `normalize`, then the instance norm of each output plane (no affine, biased variance)."""
+    x = F.pad(x, [1] * 4, mode="reflect") if reflect else F.pad(x, [1] * 4)
+    out = F.conv2d(x, weight, bias, groups=weight.shape[0])
+    return F.instance_norm(out, eps=eps) if normalize else out
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, weight_scale: float,
                      demodulate: bool = True, upsample: bool = False, noise: torch.Tensor | None = None,
                      noise_strength: torch.Tensor | None = None, bias: torch.Tensor | None = None,

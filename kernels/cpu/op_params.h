@@ -51,5 +51,21 @@ struct BiasActParams {
   float gain = 1.f;
 };
 
+// Depthwise 3x3 conv, stride 1, padding 1 (reflected or zero), + bias, optionally followed by an
+// instance norm of each output plane (see depthwise_conv3x3.h).
+struct DepthwiseConv3x3Params {
+  int64_t N = 1, C = 1, H = 0, W = 0;
+  const float* x = nullptr;  // [N, C, H, W], any strides
+  int64_t x_sn = 0, x_sc = 0, x_sh = 0, x_sw = 1;
+  const float* weight = nullptr;  // [C, 1, 3, 3], any strides
+  int64_t w_sc = 9, w_sh = 3, w_sw = 1;
+  const float* bias = nullptr;  // optional [C]
+  int64_t bias_s = 1;
+  float* out = nullptr;  // [N, C, H, W] contiguous
+  bool reflect = true;  // reflection padding (needs H, W >= 2), else zeros
+  bool normalize = false;  // instance norm of each output plane: (v - mean) / sqrt(biased var + eps)
+  float eps = 1e-5f;
+};
+
 }  // namespace cpu
 }  // namespace anycost

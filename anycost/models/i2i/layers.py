@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anycost import ops
+
 INIT_STD = 0.02
 
 
@@ -48,17 +50,18 @@ class SlicedConv2d(nn.Module):
 
 
 class SlicedDepthwiseConv2d(nn.Module):
-    """A depthwise 3x3 conv with bias and reflection padding; its width is that of its input."""
+    """A depthwise 3x3 conv with bias and reflection padding; its width is that of its input. With `normalize`
+    the instance norm that follows it in a separable conv is fused in (`anycost.ops.depthwise_conv3x3`: the
+    native kernel at inference, the reference where a gradient is needed)."""
 
-    def __init__(self, channels: int, kernel: int = 3):
+    def __init__(self, channels: int):
         super().__init__()
-        self.weight = _weight(channels, 1, kernel, kernel)
+        self.weight = _weight(channels, 1, 3, 3)
         self.bias = nn.Parameter(torch.zeros(channels))
-        self.pad = kernel // 2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         c = x.shape[1]
-        return F.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"), self.weight[:c], self.bias[:c], groups=c)
+        return ops.depthwise_conv3x3(x, self.weight[:c], self.bias[:c], reflect=True, normalize=normalize)
 
 
 class SeparableConv(nn.Module):
@@ -70,7 +73,7 @@ class SeparableConv(nn.Module):
         self.pw = SlicedConv2d(c_in, c_out, 1)
 
     def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
-        return self.pw(instance_norm(self.dw(x)), c_out)
+        return self.pw(self.dw(x, normalize=True), c_out)
 
 
 class SlicedConvTranspose2d(nn.Module):

@@ -1,0 +1,122 @@
+// Depthwise 3x3 conv (stride 1, padding 1: reflected or zero) + bias, optionally followed by an
+// instance norm of each output plane, torch-free CPU path. The image-to-image students' separable
+// blocks run one per conv (anycost/models/i2i/layers.py): at their sizes (8-64 px planes of 8-64
+// channels) oneDNN's grouped conv costs ~0.1 ms of fixed overhead per call and the separate instance
+// norm as much again, for a few thousand MACs.
+//
+//   out[n, c] = norm?(sum_{dy, dx} w[c, dy, dx] * pad(x[n, c])[y + dy, x + dx] + bias[c])
+//
+// One task per (n, c) plane: the plane is copied with its padding into the thread's scratch
+// (which also makes any input strides contiguous), each output row is 9 FMAs per vector of
+// positions, and the norm is two more passes over the plane while it is in L1.
+#pragma once
+
+#include "isa.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+
+#include "op_params.h"
+#include "parallel.h"
+#include "simd.h"
+
+ANYCOST_CPU_NAMESPACE_BEGIN
+
+namespace detail {
+
+// The plane x[n, c] with one row / column of padding on each side, [H + 2][W + 2], into `pad`.
+inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* pad) {
+  const int64_t H = p.H, W = p.W, Wp = W + 2;
+  for (int64_t y = 0; y < H; ++y) {
+    const float* row = src + y * p.x_sh;
+    float* dst = pad + (y + 1) * Wp;
+    if (p.x_sw == 1) {
+      std::memcpy(dst + 1, row, sizeof(float) * W);
+    } else {
+      for (int64_t x = 0; x < W; ++x) dst[x + 1] = row[x * p.x_sw];
+    }
+    dst[0] = p.reflect ? dst[2] : 0.f;
+    dst[W + 1] = p.reflect ? dst[W - 1] : 0.f;
+  }
+  if (p.reflect) {
+    std::memcpy(pad, pad + 2 * Wp, sizeof(float) * Wp);
+    std::memcpy(pad + (H + 1) * Wp, pad + (H - 1) * Wp, sizeof(float) * Wp);
+  } else {
+    std::fill(pad, pad + Wp, 0.f);
+    std::fill(pad + (H + 1) * Wp, pad + (H + 2) * Wp, 0.f);
+  }
+}
+
+ANYCOST_INLINE double vsum_lanes(vfloat v) {
+  alignas(64) float lanes[kVecLen];
+  vstore(lanes, v);
+  double s = 0;
+  for (int k = 0; k < kVecLen; ++k) s += lanes[k];
+  return s;
+}
+
+// (v - mean) / sqrt(biased variance + eps) over the `count` contiguous values of one plane, in place.
+inline void instance_norm_plane(float* v, int64_t count, float eps) {
+  const int64_t full = count / kVecLen * kVecLen;
+  vfloat acc = vzero();
+  for (int64_t i = 0; i < full; i += kVecLen) acc = vadd(acc, vload(v + i));
+  double sum = vsum_lanes(acc);
+  for (int64_t i = full; i < count; ++i) sum += v[i];
+  const float mean = static_cast<float>(sum / count);
+  const vfloat vmean = vset1(mean), vneg = vset1(-1.f);
+  acc = vzero();
+  for (int64_t i = 0; i < full; i += kVecLen) {
+    const vfloat d = vfma(vmean, vneg, vload(v + i));
+    acc = vfma(d, d, acc);
+  }
+  double sq = vsum_lanes(acc);
+  for (int64_t i = full; i < count; ++i) sq += double(v[i] - mean) * double(v[i] - mean);
+  const float inv = static_cast<float>(1.0 / std::sqrt(sq / count + double(eps)));
+  const vfloat vinv = vset1(inv), vshift = vset1(-mean * inv);
+  for (int64_t i = 0; i < full; i += kVecLen) vstore(v + i, vfma(vload(v + i), vinv, vshift));
+  for (int64_t i = full; i < count; ++i) v[i] = (v[i] - mean) * inv;
+}
+
+}  // namespace detail
+
+template <class ParallelFor>
+void depthwise_conv3x3(const DepthwiseConv3x3Params& p, const ParallelFor& pf) {
+  if (!p.x || !p.weight || !p.out || p.N < 0 || p.C < 0 || p.H < 1 || p.W < 1 ||
+      (p.reflect && (p.H < 2 || p.W < 2)))
+    throw std::invalid_argument("depthwise_conv3x3: bad arguments");
+  if (p.N == 0 || p.C == 0) return;
+  const int64_t H = p.H, W = p.W, Wp = W + 2, plane = H * W;
+  const int64_t grain = std::max<int64_t>(1, 16384 / plane);
+  pf(0, p.N * p.C, grain, [&](int64_t t0, int64_t t1) {
+    float* pad = static_cast<float*>(thread_workspace(sizeof(float) * (H + 2) * Wp));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / p.C, c = t % p.C;
+      detail::pad_plane(p, p.x + n * p.x_sn + c * p.x_sc, pad);
+      const float* wc = p.weight + c * p.w_sc;
+      vfloat w[9];
+      for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
+      const vfloat b = vset1(p.bias ? p.bias[c * p.bias_s] : 0.f);
+      float* out = p.out + t * plane;
+      for (int64_t y = 0; y < H; ++y) {
+        const float* r0 = pad + y * Wp;
+        for (int64_t x = 0; x < W; x += kVecLen) {
+          const int n_lanes = static_cast<int>(std::min<int64_t>(kVecLen, W - x));
+          vfloat acc = b;
+          for (int dy = 0; dy < 3; ++dy) {
+            const float* r = r0 + dy * Wp + x;
+            acc = vfma(w[3 * dy], vload_n(r, n_lanes), acc);
+            acc = vfma(w[3 * dy + 1], vload_n(r + 1, n_lanes), acc);
+            acc = vfma(w[3 * dy + 2], vload_n(r + 2, n_lanes), acc);
+          }
+          vstore_n(out + y * W + x, acc, n_lanes);
+        }
+      }
+      if (p.normalize) detail::instance_norm_plane(out, plane, p.eps);
+    }
+  });
+}
+
+ANYCOST_CPU_NAMESPACE_END

@@ -1,0 +1,119 @@
+"""Native CPU depthwise 3x3 conv (+ fused instance norm) against the reference op, at every level this CPU has
+(skipped when anycost._C is not built)."""
+
+import pytest
+import torch
+
+from anycost import ops
+from anycost.ops import _ext, ref
+
+pytestmark = pytest.mark.skipif(_ext.load() is None, reason=f"native ops unavailable: {_ext.reason()}")
+
+
+def _inputs(n, c, h, w, seed=0, layout="contiguous"):
+    g = torch.Generator().manual_seed(seed)
+    if layout == "contiguous":
+        x = torch.randn(n, c, h, w, generator=g)
+    elif layout == "channel_slice":  # the leading channels of a wider activation, as a sub-network passes
+        x = torch.randn(n, c + 3, h, w, generator=g)[:, :c]
+    elif layout == "channels_last":
+        x = torch.randn(n, h, w, c, generator=g).permute(0, 3, 1, 2)
+    else:  # every other column of a wider image: a row stride that is not 1
+        x = torch.randn(n, c, h, 2 * w, generator=g)[..., ::2]
+    weight = torch.randn(c + 4, 1, 3, 3, generator=g)[:c]  # a slice of a wider layer's weight
+    bias = torch.randn(2 * c, generator=g)[::2]
+    return x, weight, bias
+
+
+def _close(a, b):
+    torch.testing.assert_close(a, b, atol=2e-5 * max(1.0, b.abs().max().item()), rtol=1e-5)
+
+
+# Planes narrower and wider than one vector (8 or 16 lanes), a tail at every lane count, 2x2 (the least reflection
+# padding allows), single channels and batches.
+SHAPES = [(1, 8, 8, 8), (2, 5, 7, 9), (1, 3, 2, 2), (1, 1, 17, 33), (3, 16, 16, 16), (1, 32, 64, 64), (2, 4, 1, 5)]
+CASES = [(s, r) for s in SHAPES for r in (True, False) if min(s[2:]) > 1 or not r]  # reflection needs 2x2
+
+
+@pytest.mark.parametrize(("shape", "reflect"), CASES)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_forward_matches_reference(cpu_level, shape, reflect, normalize):
+    x, w, b = _inputs(*shape, seed=sum(shape))
+    out = ops.depthwise_conv3x3(x, w, b, reflect=reflect, normalize=normalize, impl="kernel")
+    assert out.shape == x.shape and out.is_contiguous()
+    _close(out, ref.depthwise_conv3x3(x, w, b, reflect, normalize))
+
+
+@pytest.mark.parametrize("layout", ["channel_slice", "channels_last", "strided_rows"])
+def test_strided_inputs(cpu_level, layout):
+    x, w, b = _inputs(2, 6, 9, 11, layout=layout)
+    assert not x.is_contiguous()
+    for normalize in (False, True):
+        _close(ops.depthwise_conv3x3(x, w, b, normalize=normalize, impl="kernel"),
+               ref.depthwise_conv3x3(x.contiguous(), w.contiguous(), b.contiguous(), True, normalize))
+
+
+def test_without_bias_and_other_eps():
+    x, w, _ = _inputs(1, 4, 5, 6)
+    _close(ops.depthwise_conv3x3(x, w, None, impl="kernel"), ref.depthwise_conv3x3(x, w))
+    # a constant plane: the norm's variance is 0, so eps alone sets the scale (and a wrong eps shows)
+    flat = torch.ones(1, 2, 4, 4)
+    _close(ops.depthwise_conv3x3(flat, w[:2], None, normalize=True, eps=0.1, impl="kernel"),
+           ref.depthwise_conv3x3(flat, w[:2], None, True, True, 0.1))
+
+
+def test_gradients_come_from_the_reference():
+    x, w, b = (t.clone().requires_grad_(True) for t in _inputs(2, 3, 5, 4))
+    grads = {}
+    for impl in ("kernel", "ref"):
+        out = ops.depthwise_conv3x3(x, w, b, normalize=True, impl=impl)
+        weights = torch.linspace(-1, 2, out.numel()).reshape(out.shape)
+        grads[impl] = torch.autograd.grad((out * weights).sum(), [x, w, b])
+    for a, g in zip(grads["kernel"], grads["ref"]):
+        _close(a, g)
+
+
+def test_auto_takes_the_kernel_only_without_gradients():
+    x, w, b = _inputs(1, 4, 6, 6)
+    calls = []
+    real = torch.ops.anycost.depthwise_conv3x3
+
+    class Spy:
+        def __call__(self, *args):
+            calls.append(args)
+            return real(*args)
+
+    try:
+        torch.ops.anycost.depthwise_conv3x3 = Spy()
+        ops.depthwise_conv3x3(x, w, b)
+        assert len(calls) == 1
+        ops.depthwise_conv3x3(x, w.clone().requires_grad_(True), b)
+        assert len(calls) == 1  # training: the reference
+        with torch.no_grad():
+            ops.depthwise_conv3x3(x, w.clone().requires_grad_(True), b)
+        assert len(calls) == 2
+        out = ops.depthwise_conv3x3(x.double(), w.double(), b.double())  # float64: the reference
+        assert out.dtype == torch.float64 and len(calls) == 2
+    finally:
+        torch.ops.anycost.depthwise_conv3x3 = real
+
+
+def test_opcheck():
+    x, w, b = _inputs(2, 3, 5, 7)
+    torch.library.opcheck(torch.ops.anycost.depthwise_conv3x3, (x, w, b, True, True, 1e-5))
+    torch.library.opcheck(torch.ops.anycost.depthwise_conv3x3, (x[:, 1:], w[1:], None, False, False, 1e-5))
+
+
+@pytest.mark.parametrize(("x", "w", "b", "reflect", "message"), [
+    (torch.randn(1, 3, 4, 4), torch.randn(4, 1, 3, 3), None, True, "weight must be"),
+    (torch.randn(1, 3, 4, 4), torch.randn(3, 1, 5, 5), None, True, "weight must be"),
+    (torch.randn(1, 3, 4, 4), torch.randn(3, 1, 3, 3), torch.randn(2), True, "bias must be"),
+    (torch.randn(1, 3, 1, 4), torch.randn(3, 1, 3, 3), None, True, "at least 2x2"),
+    (torch.randn(3, 4, 4), torch.randn(3, 1, 3, 3), None, True, "4 dims"),
+    (torch.randn(0, 3, 4, 4), torch.randn(3, 1, 3, 3), None, True, "non-empty"),
+    (torch.ones(1, 3, 4, 4, dtype=torch.int32), torch.randn(3, 1, 3, 3), None, True, "floating-point"),
+])
+def test_bad_inputs_are_clear_errors(x, w, b, reflect, message):
+    for impl in ("kernel", "ref"):
+        with pytest.raises((ValueError, TypeError), match=message):
+            ops.depthwise_conv3x3(x, w, b, reflect=reflect, impl=impl)
