@@ -21,6 +21,9 @@ TORCH_LIBRARY(anycost, m) {
   // instance norm of each output plane (no affine, biased variance + eps): the image-to-image students'
   // separable blocks.
   m.def("depthwise_conv3x3(Tensor x, Tensor weight, Tensor? bias, bool reflect, bool normalize, float eps) -> Tensor");
+  // 1x1 conv + bias; with `normalize` the instance norm of each output plane, with `relu` then a ReLU: the
+  // pointwise half of those blocks with the norm (and ReLU) that follows it.
+  m.def("pointwise_conv(Tensor x, Tensor weight, Tensor? bias, bool normalize, bool relu, float eps) -> Tensor");
   // int8 styled conv (kernels/cpu/qconv_params.h). qconv2d_pack: an int8 weight [C_out, C_in, K, K]
   // (K 1 or 3, values in [-127, 127]) in the kernels' layout [ceil(C_out/8), ceil(C_in/4), K*K, 8, 4],
   // and its sums over the input channels (int32 [C_out, K*K]); once per (layer, width).

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from anycost.models.i2i import I2IArch, I2IConfig, conv_specs
-from anycost.models.i2i.layers import SlicedDepthwiseConv2d, instance_norm
+from anycost.models.i2i.layers import SlicedDepthwiseConv2d, SlicedPointwiseConv2d, instance_norm
 from anycost.search.latency import LatencyTable
 
 
@@ -74,6 +74,8 @@ def _conv_ms(G, spec, repeats: int, warmup: int, gen: torch.Generator) -> float:
     def call():
         if isinstance(module, SlicedDepthwiseConv2d):
             return module(x, normalize=True)  # its norm fused, as the separable conv runs it
+        if isinstance(module, SlicedPointwiseConv2d):
+            return module(x, spec.c_out, normalize=True)  # likewise (the block's ReLU is left out, as elsewhere)
         return norm(module(x, spec.c_out))
 
     with torch.inference_mode():

@@ -2,10 +2,10 @@
 
 "ref" is the pure-PyTorch reference (`anycost.ops.ref`), "kernel" the native `anycost._C` op (an
 error if it is not built), "auto" the kernel when it is built, covers the inputs (float32 on the
-CPU today) and is the faster one for them (`_native_upfirdn2d_pays`, bias_act 'lrelu', depthwise_conv3x3 without
-gradients), else the reference. Every op has a native CPU kernel. Gradients of native ops come from
-the reference (see `anycost.ops._registry`), without double backward: code that differentiates twice
-(R1, path length) passes impl="ref".
+CPU today) and is the faster one for them (`_native_upfirdn2d_pays`, bias_act 'lrelu', the image-to-image
+students' `depthwise_conv3x3` / `pointwise_conv` when no input needs a gradient), else the reference. Every op
+has a native CPU kernel. Gradients of native ops come from the reference (see `anycost.ops._registry`), without
+double backward: code that differentiates twice (R1, path length) passes impl="ref".
 
 The native CPU kernels are compiled for several instruction-set levels (portable, avx2, avx512,
 avx512_vnni) and the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=<level>` forces a lower
@@ -39,8 +39,8 @@ from anycost.ops import _ext, bf16, ref, tuning
 from anycost.ops.ref import fir_kernel
 
 __all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability", "cpu_model",
-           "depthwise_conv3x3", "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "qconv2d",
-           "qconv2d_pack", "resolve_impl", "to_rgb", "upfirdn2d"]
+           "depthwise_conv3x3", "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "pointwise_conv",
+           "qconv2d", "qconv2d_pack", "resolve_impl", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -88,7 +88,8 @@ def _set_cpu_capability_for_testing(level: str | None) -> None:
 
 
 #: Ops that have a native kernel today; the others always run the reference.
-NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act", "depthwise_conv3x3", "qconv2d_pack", "qconv2d")
+NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act", "depthwise_conv3x3", "pointwise_conv",
+              "qconv2d_pack", "qconv2d")
 ACTIVATIONS = ("linear", "lrelu")
 
 
@@ -293,7 +294,7 @@ def bias_act(x, bias=None, act="linear", alpha=ref.LRELU_SLOPE, gain=None, impl=
 def depthwise_conv3x3(x, weight, bias=None, *, reflect=True, normalize=False, eps=1e-5, impl="auto"):
     """Depthwise 3x3 conv (+ bias), then optionally the instance norm of each plane; see `ref.depthwise_conv3x3`.
     "auto" takes the kernel only when no input needs a gradient: it measured 5-10x faster than the reference's
-    pad + oneDNN grouped conv (+ instance norm) on the image-to-image students' layers (`bench/bench_depthwise.py`),
+    pad + oneDNN grouped conv (+ instance norm) on the image-to-image students' layers (`bench/bench_i2i_convs.py`),
     while in training the reference's own backward beats re-running it under the kernel's."""
     _float_tensor("x", x, 4)
     _float_tensor("weight", weight, 4)
@@ -306,11 +307,41 @@ def depthwise_conv3x3(x, weight, bias=None, *, reflect=True, normalize=False, ep
         raise ValueError(f"x must be non-empty, got {tuple(x.shape)}")
     if reflect and min(x.shape[2:]) < 2:
         raise ValueError(f"reflection padding needs an image of at least 2x2, got {tuple(x.shape[2:])}")
-    use = resolve_impl(impl, x, weight, bias, op="depthwise_conv3x3")
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
-    if use == "kernel" and (impl == "kernel" or not grad):
+    _check_norm_size(x, normalize)
+    if _i2i_kernel(impl, "depthwise_conv3x3", x, weight, bias):
         return torch.ops.anycost.depthwise_conv3x3(x, weight, bias, bool(reflect), bool(normalize), float(eps))
     return ref.depthwise_conv3x3(x, weight, bias, reflect, normalize, eps)
+
+
+def pointwise_conv(x, weight, bias=None, *, normalize=False, relu=False, eps=1e-5, impl="auto"):
+    """1x1 conv (+ bias), then optionally the instance norm of each output plane and a ReLU; see
+    `ref.pointwise_conv`. "auto" follows the rule of `depthwise_conv3x3` (the kernel only without gradients)."""
+    _float_tensor("x", x, 4)
+    _float_tensor("weight", weight, 4)
+    c = x.shape[1]
+    if weight.shape[1:] != (c, 1, 1):
+        raise ValueError(f"weight must be [C_out, {c}, 1, 1] for {c} input channels, got {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"bias must be [{weight.shape[0]}], got {tuple(bias.shape)}")
+    if 0 in x.shape:
+        raise ValueError(f"x must be non-empty, got {tuple(x.shape)}")
+    _check_norm_size(x, normalize)
+    if _i2i_kernel(impl, "pointwise_conv", x, weight, bias):
+        return torch.ops.anycost.pointwise_conv(x, weight, bias, bool(normalize), bool(relu), float(eps))
+    return ref.pointwise_conv(x, weight, bias, normalize, relu, eps)
+
+
+def _check_norm_size(x, normalize) -> None:
+    if normalize and x.shape[2] * x.shape[3] < 2:
+        raise ValueError(f"the instance norm needs more than one position per plane, got {tuple(x.shape[2:])}")
+
+
+def _i2i_kernel(impl, op, x, weight, bias) -> bool:
+    """Whether an image-to-image op runs its kernel: "kernel", or "auto" when it covers the inputs and none of
+    them needs a gradient."""
+    use = resolve_impl(impl, x, weight, bias, op=op)
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
+    return use == "kernel" and (impl == "kernel" or not grad)
 
 
 def qconv2d_pack(weight, impl="auto"):

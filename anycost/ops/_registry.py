@@ -19,7 +19,7 @@ _MODCONV_TENSORS = (0, 1, 2, 6, 7, 8)  # x, weight, styles, noise, noise_strengt
 _TO_RGB_TENSORS = (0, 1, 2, 3, 5)  # x, weight, styles, bias, skip
 _UPFIRDN2D_TENSORS = (0, 1)  # x, kernel
 _BIAS_ACT_TENSORS = (0, 1)  # x, bias
-_DEPTHWISE_TENSORS = (0, 1, 2)  # x, weight, bias
+_DEPTHWISE_TENSORS = (0, 1, 2)  # x, weight, bias (both image-to-image ops)
 
 
 def _modconv_fake(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
@@ -47,10 +47,17 @@ def _depthwise_fake(x, weight, bias, reflect, normalize, eps):
     return x.new_empty(x.shape)  # contiguous, as the kernel returns it
 
 
+def _pointwise_fake(x, weight, bias, normalize, relu, eps):
+    return x.new_empty(x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
+
+
+# FLOPs for torch's FlopCounterMode (2 per MAC; the fused norms and ReLU count nothing, as aten's do).
 def _depthwise_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    """FLOPs for torch's FlopCounterMode: 2 per MAC, 9 MACs per output element (the norm counts nothing, as for
-    aten's instance norm)."""
     return 2 * 9 * math.prod(x_shape)
+
+
+def _pointwise_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    return 2 * math.prod(x_shape) * w_shape[0]
 
 
 def _qconv2d_pack_fake(weight):
@@ -124,6 +131,10 @@ def register() -> None:
     register_flop_formula(torch.ops.anycost.depthwise_conv3x3)(_depthwise_flops)
     setup, backward = _reference_backward(ref.depthwise_conv3x3, _DEPTHWISE_TENSORS)
     torch.library.register_autograd("anycost::depthwise_conv3x3", backward, setup_context=setup)
+    torch.library.register_fake("anycost::pointwise_conv")(_pointwise_fake)
+    register_flop_formula(torch.ops.anycost.pointwise_conv)(_pointwise_flops)
+    setup, backward = _reference_backward(ref.pointwise_conv, _DEPTHWISE_TENSORS)
+    torch.library.register_autograd("anycost::pointwise_conv", backward, setup_context=setup)
     # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)

@@ -70,6 +70,16 @@ def depthwise_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     return F.instance_norm(out, eps=eps) if normalize else out
 
 
+def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, normalize: bool = False,
+                   relu: bool = False, eps: float = 1e-5) -> torch.Tensor:
+    """1x1 conv of x [N, C_in, H, W] with weight [C_out, C_in, 1, 1] + bias [C_out]; with `normalize`, then the
+    instance norm of each output plane (no affine, biased variance); with `relu`, then a ReLU."""
+    out = F.conv2d(x, weight, bias)
+    if normalize:
+        out = F.instance_norm(out, eps=eps)
+    return torch.relu(out) if relu else out
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, weight_scale: float,
                      demodulate: bool = True, upsample: bool = False, noise: torch.Tensor | None = None,
                      noise_strength: torch.Tensor | None = None, bias: torch.Tensor | None = None,

@@ -14,11 +14,11 @@
 #include "isa.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
+#include "instance_norm.h"
 #include "op_params.h"
 #include "parallel.h"
 #include "simd.h"
@@ -48,36 +48,6 @@ inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* 
     std::fill(pad, pad + Wp, 0.f);
     std::fill(pad + (H + 1) * Wp, pad + (H + 2) * Wp, 0.f);
   }
-}
-
-ANYCOST_INLINE double vsum_lanes(vfloat v) {
-  alignas(64) float lanes[kVecLen];
-  vstore(lanes, v);
-  double s = 0;
-  for (int k = 0; k < kVecLen; ++k) s += lanes[k];
-  return s;
-}
-
-// (v - mean) / sqrt(biased variance + eps) over the `count` contiguous values of one plane, in place.
-inline void instance_norm_plane(float* v, int64_t count, float eps) {
-  const int64_t full = count / kVecLen * kVecLen;
-  vfloat acc = vzero();
-  for (int64_t i = 0; i < full; i += kVecLen) acc = vadd(acc, vload(v + i));
-  double sum = vsum_lanes(acc);
-  for (int64_t i = full; i < count; ++i) sum += v[i];
-  const float mean = static_cast<float>(sum / count);
-  const vfloat vmean = vset1(mean), vneg = vset1(-1.f);
-  acc = vzero();
-  for (int64_t i = 0; i < full; i += kVecLen) {
-    const vfloat d = vfma(vmean, vneg, vload(v + i));
-    acc = vfma(d, d, acc);
-  }
-  double sq = vsum_lanes(acc);
-  for (int64_t i = full; i < count; ++i) sq += double(v[i] - mean) * double(v[i] - mean);
-  const float inv = static_cast<float>(1.0 / std::sqrt(sq / count + double(eps)));
-  const vfloat vinv = vset1(inv), vshift = vset1(-mean * inv);
-  for (int64_t i = 0; i < full; i += kVecLen) vstore(v + i, vfma(vload(v + i), vinv, vshift));
-  for (int64_t i = full; i < count; ++i) v[i] = (v[i] - mean) * inv;
 }
 
 }  // namespace detail
@@ -114,7 +84,7 @@ void depthwise_conv3x3(const DepthwiseConv3x3Params& p, const ParallelFor& pf) {
           vstore_n(out + y * W + x, acc, n_lanes);
         }
       }
-      if (p.normalize) detail::instance_norm_plane(out, plane, p.eps);
+      if (p.normalize) detail::instance_norm_plane(out, plane, p.eps, false);
     }
   });
 }

@@ -60,6 +60,7 @@ struct KernelTable {
   void (*add_upsampled_skip)(const AddUpsampledSkipParams& p, const ParallelFn& pf);
   void (*bias_act)(const BiasActParams& p, const ParallelFn& pf);
   void (*depthwise_conv3x3)(const DepthwiseConv3x3Params& p, const ParallelFn& pf);
+  void (*pointwise_conv)(const PointwiseConvParams& p, const ParallelFn& pf);
   QConvKernels qconv;
 };
 

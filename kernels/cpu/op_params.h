@@ -67,5 +67,21 @@ struct DepthwiseConv3x3Params {
   float eps = 1e-5f;
 };
 
+// Pointwise (1x1) conv + bias, optionally followed by an instance norm of each output plane and a ReLU
+// (see pointwise_conv.h).
+struct PointwiseConvParams {
+  int64_t N = 1, C_in = 1, C_out = 1, S = 0;  // S: positions per plane (H * W)
+  const float* x = nullptr;  // [N, C_in, S], positions contiguous
+  int64_t x_sn = 0, x_sc = 0;
+  const float* weight = nullptr;  // [C_out, C_in], any strides
+  int64_t w_so = 0, w_si = 1;
+  const float* bias = nullptr;  // optional [C_out]
+  int64_t bias_s = 1;
+  float* out = nullptr;  // [N, C_out, S] contiguous
+  bool normalize = false;  // instance norm of each output plane (biased variance + eps)
+  bool relu = false;  // after the norm (or the bias)
+  float eps = 1e-5f;
+};
+
 }  // namespace cpu
 }  // namespace anycost

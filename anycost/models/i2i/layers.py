@@ -64,16 +64,32 @@ class SlicedDepthwiseConv2d(nn.Module):
         return ops.depthwise_conv3x3(x, self.weight[:c], self.bias[:c], reflect=True, normalize=normalize)
 
 
+class SlicedPointwiseConv2d(nn.Module):
+    """A 1x1 conv with bias; with `normalize` (and `relu`) the instance norm (and ReLU) that follows it in a
+    residual block is fused in (`anycost.ops.pointwise_conv`: the native kernel at inference, the reference where
+    a gradient is needed)."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.weight = _weight(c_out, c_in, 1, 1)
+        self.bias = nn.Parameter(torch.zeros(c_out))
+
+    def forward(self, x: torch.Tensor, c_out: int, normalize: bool = False, relu: bool = False) -> torch.Tensor:
+        return ops.pointwise_conv(x, self.weight[:c_out, : x.shape[1]], self.bias[:c_out], normalize=normalize,
+                                  relu=relu)
+
+
 class SeparableConv(nn.Module):
-    """The paper's "mobile" 3x3 conv: depthwise 3x3, instance norm, pointwise 1x1 to `c_out` channels."""
+    """The paper's "mobile" 3x3 conv: depthwise 3x3, instance norm, pointwise 1x1 to `c_out` channels; with
+    `normalize` / `relu` the norm and ReLU that follow it in a residual block too (each half one fused call)."""
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
         self.dw = SlicedDepthwiseConv2d(c_in)
-        self.pw = SlicedConv2d(c_in, c_out, 1)
+        self.pw = SlicedPointwiseConv2d(c_in, c_out)
 
-    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
-        return self.pw(self.dw(x, normalize=True), c_out)
+    def forward(self, x: torch.Tensor, c_out: int, normalize: bool = False, relu: bool = False) -> torch.Tensor:
+        return self.pw(self.dw(x, normalize=True), c_out, normalize, relu)
 
 
 class SlicedConvTranspose2d(nn.Module):
@@ -103,5 +119,13 @@ class ResidualBlock(nn.Module):
             self.conv2 = SlicedConv2d(inner, trunk, 3, reflect=True)
 
     def forward(self, x: torch.Tensor, inner: int) -> torch.Tensor:
-        h = torch.relu(instance_norm(self.conv1(x, inner)))
-        return x + instance_norm(self.conv2(h, x.shape[1]))
+        h = _conv_norm(self.conv1, x, inner, relu=True)
+        return x + _conv_norm(self.conv2, h, x.shape[1], relu=False)
+
+
+def _conv_norm(conv: nn.Module, x: torch.Tensor, c_out: int, relu: bool) -> torch.Tensor:
+    """instance_norm(conv(x)), then a ReLU if `relu`: one fused call after a separable conv's depthwise half."""
+    if isinstance(conv, SeparableConv):
+        return conv(x, c_out, normalize=True, relu=relu)
+    h = instance_norm(conv(x, c_out))
+    return torch.relu(h) if relu else h

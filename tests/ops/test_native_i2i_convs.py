@@ -1,5 +1,6 @@
-"""Native CPU depthwise 3x3 conv (+ fused instance norm) against the reference op, at every level this CPU has
-(skipped when anycost._C is not built)."""
+"""The image-to-image students' native ops against their references at every level this CPU has: the depthwise 3x3
+conv (+ fused instance norm) and the pointwise conv (+ fused instance norm and ReLU) (skipped when anycost._C is not
+built)."""
 
 import pytest
 import torch
@@ -117,3 +118,75 @@ def test_bad_inputs_are_clear_errors(x, w, b, reflect, message):
     for impl in ("kernel", "ref"):
         with pytest.raises((ValueError, TypeError), match=message):
             ops.depthwise_conv3x3(x, w, b, reflect=reflect, impl=impl)
+
+
+# Positions narrower and wider than one tile (3 vectors), output channels at every tile remainder (1-4 rows).
+PW_SHAPES = [(1, 8, 16, 8, 8), (2, 5, 7, 3, 9), (1, 1, 1, 1, 2), (1, 32, 13, 17, 33), (3, 16, 6, 16, 16),
+             (1, 24, 32, 64, 64)]  # (N, C_in, C_out, H, W)
+
+
+def _pointwise_inputs(n, c_in, c_out, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(c_out + 2, c_in + 3, 1, 1, generator=g)[:c_out, :c_in]  # a sub-network's slice
+    return torch.randn(n, c_in, h, w, generator=g), weight, torch.randn(2 * c_out, generator=g)[::2]
+
+
+@pytest.mark.parametrize("shape", PW_SHAPES)
+@pytest.mark.parametrize(("normalize", "relu"), [(False, False), (True, False), (True, True), (False, True)])
+def test_pointwise_matches_reference(cpu_level, shape, normalize, relu):
+    x, w, b = _pointwise_inputs(*shape, seed=sum(shape))
+    out = ops.pointwise_conv(x, w, b, normalize=normalize, relu=relu, impl="kernel")
+    assert out.shape == (shape[0], shape[2], *shape[3:]) and out.is_contiguous()
+    _close(out, ref.pointwise_conv(x, w, b, normalize, relu))
+
+
+@pytest.mark.parametrize("layout", ["channel_slice", "channels_last", "strided_rows"])
+def test_pointwise_strided_inputs(cpu_level, layout):
+    x, _, _ = _inputs(2, 6, 9, 11, layout=layout)
+    _, w, b = _pointwise_inputs(2, 6, 5, 9, 11)
+    for normalize in (False, True):
+        _close(ops.pointwise_conv(x, w, b, normalize=normalize, relu=True, impl="kernel"),
+               ref.pointwise_conv(x.contiguous(), w, b, normalize, True))
+    _close(ops.pointwise_conv(x, w, None, impl="kernel"), ref.pointwise_conv(x, w))
+
+
+def test_pointwise_gradients_come_from_the_reference():
+    x, w, b = (t.clone().requires_grad_(True) for t in _pointwise_inputs(2, 3, 4, 5, 6))
+    grads = {}
+    for impl in ("kernel", "ref"):
+        out = ops.pointwise_conv(x, w, b, normalize=True, relu=True, impl=impl)
+        weights = torch.linspace(-1, 2, out.numel()).reshape(out.shape)
+        grads[impl] = torch.autograd.grad((out * weights).sum(), [x, w, b])
+    for a, g in zip(grads["kernel"], grads["ref"]):
+        _close(a, g)
+
+
+def test_pointwise_opcheck():
+    x, w, b = _pointwise_inputs(2, 3, 5, 4, 7)
+    torch.library.opcheck(torch.ops.anycost.pointwise_conv, (x, w, b, True, True, 1e-5))
+    torch.library.opcheck(torch.ops.anycost.pointwise_conv, (x[:, 1:], w[:, 1:], None, False, False, 1e-5))
+
+
+@pytest.mark.parametrize(("x", "w", "b", "message"), [
+    (torch.randn(1, 3, 4, 4), torch.randn(5, 4, 1, 1), None, "weight must be"),
+    (torch.randn(1, 3, 4, 4), torch.randn(5, 3, 3, 3), None, "weight must be"),
+    (torch.randn(1, 3, 4, 4), torch.randn(5, 3, 1, 1), torch.randn(3), "bias must be"),
+    (torch.randn(1, 0, 4, 4), torch.randn(5, 0, 1, 1), None, "non-empty"),
+    (torch.randn(3, 4, 4), torch.randn(5, 3, 1, 1), None, "4 dims"),
+])
+def test_pointwise_bad_inputs_are_clear_errors(x, w, b, message):
+    for impl in ("kernel", "ref"):
+        with pytest.raises((ValueError, TypeError), match=message):
+            ops.pointwise_conv(x, w, b, impl=impl)
+
+
+def test_a_norm_of_one_position_is_refused():
+    x, w = torch.randn(2, 3, 1, 1), torch.randn(3, 1, 3, 3)
+    for impl in ("kernel", "ref"):
+        with pytest.raises(ValueError, match="more than one position"):
+            ops.depthwise_conv3x3(x, w, reflect=False, normalize=True, impl=impl)
+        with pytest.raises(ValueError, match="more than one position"):
+            ops.pointwise_conv(x, torch.randn(4, 3, 1, 1), normalize=True, impl=impl)
+    assert ops.pointwise_conv(x, torch.randn(4, 3, 1, 1), relu=True, impl="kernel").shape == (2, 4, 1, 1)
+    with pytest.raises(RuntimeError, match="more than one position"):  # the op itself checks too
+        torch.ops.anycost.pointwise_conv(x, torch.randn(4, 3, 1, 1), None, True, False, 1e-5)

@@ -1,0 +1,53 @@
+// CPU kernel of anycost::pointwise_conv: argument checks, then the torch-free kernel of
+// kernels/cpu/pointwise_conv.h (at the instruction-set level in use). The weight and bias are read through
+// their strides (a slice of a wider layer's weight works); x through its batch and channel strides when each
+// plane is contiguous (a slice along N or C), else from a contiguous copy. The output is a new contiguous tensor.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <optional>
+
+#include "common.h"
+#include "cpu/op_params.h"
+
+namespace {
+
+using anycost::check_float;
+
+at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                              bool normalize, bool relu, double eps) {
+  check_float(x_in, "x", 4);
+  check_float(weight, "weight", 4);
+  const int64_t N = x_in.size(0), C_in = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
+  TORCH_CHECK(weight.size(1) == C_in && weight.size(2) == 1 && weight.size(3) == 1,
+              "anycost: pointwise weight must be [C_out, ", C_in, ", 1, 1] for ", C_in, " input channels, got ",
+              weight.sizes());
+  TORCH_CHECK(C_in >= 1 && H >= 1 && W >= 1, "anycost: x must be non-empty, got ", x_in.sizes());
+  TORCH_CHECK(eps >= 0, "anycost: eps must be >= 0, got ", eps);
+  TORCH_CHECK(!normalize || H * W >= 2, "anycost: the instance norm needs more than one position per plane, got ",
+              x_in.sizes());
+  const bool planes_contiguous = x_in.stride(3) == 1 && (H == 1 || x_in.stride(2) == W);
+  const at::Tensor x = planes_contiguous ? x_in : x_in.contiguous();
+  anycost::cpu::PointwiseConvParams p;
+  p.N = N, p.C_in = C_in, p.C_out = weight.size(0), p.S = H * W;
+  p.x = x.data_ptr<float>();
+  p.x_sn = x.stride(0), p.x_sc = x.stride(1);
+  p.weight = weight.data_ptr<float>();
+  p.w_so = weight.stride(0), p.w_si = weight.stride(1);
+  if (bias.has_value()) {
+    check_float(*bias, "bias", 1);
+    TORCH_CHECK(bias->size(0) == p.C_out, "anycost: bias must be [", p.C_out, "], got ", bias->sizes());
+    p.bias = bias->data_ptr<float>();
+    p.bias_s = bias->stride(0);
+  }
+  at::Tensor out = at::empty({N, p.C_out, H, W}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  if (out.numel() == 0) return out;
+  p.out = out.data_ptr<float>();
+  p.normalize = normalize, p.relu = relu, p.eps = static_cast<float>(eps);
+  anycost::kernels().pointwise_conv(p, anycost::aten_parallel_fn());
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("pointwise_conv", &pointwise_conv_cpu); }

@@ -1,0 +1,54 @@
+// The instance norm of one contiguous plane, in place, as the image-to-image kernels fuse it after their conv
+// (depthwise_conv3x3.h, pointwise_conv.h): (v - mean) / sqrt(biased variance + eps), optionally then a ReLU.
+// Two passes over the plane while it is in cache; the sums are taken in double.
+#pragma once
+
+#include "isa.h"
+
+#include <cmath>
+#include <cstdint>
+
+#include "simd.h"
+
+ANYCOST_CPU_NAMESPACE_BEGIN
+
+namespace detail {
+
+ANYCOST_INLINE double vsum_lanes(vfloat v) {
+  alignas(64) float lanes[kVecLen];
+  vstore(lanes, v);
+  double s = 0;
+  for (int k = 0; k < kVecLen; ++k) s += lanes[k];
+  return s;
+}
+
+inline void instance_norm_plane(float* v, int64_t count, float eps, bool relu) {
+  const int64_t full = count / kVecLen * kVecLen;
+  vfloat acc = vzero();
+  for (int64_t i = 0; i < full; i += kVecLen) acc = vadd(acc, vload(v + i));
+  double sum = vsum_lanes(acc);
+  for (int64_t i = full; i < count; ++i) sum += v[i];
+  const float mean = static_cast<float>(sum / count);
+  const vfloat vmean = vset1(mean), vneg = vset1(-1.f);
+  acc = vzero();
+  for (int64_t i = 0; i < full; i += kVecLen) {
+    const vfloat d = vfma(vmean, vneg, vload(v + i));
+    acc = vfma(d, d, acc);
+  }
+  double sq = vsum_lanes(acc);
+  for (int64_t i = full; i < count; ++i) sq += double(v[i] - mean) * double(v[i] - mean);
+  const float inv = static_cast<float>(1.0 / std::sqrt(sq / count + double(eps)));
+  const vfloat vinv = vset1(inv), vshift = vset1(-mean * inv), slope = vzero();  // ReLU: leaky ReLU of slope 0
+  for (int64_t i = 0; i < full; i += kVecLen) {
+    const vfloat y = vfma(vload(v + i), vinv, vshift);
+    vstore(v + i, relu ? vlrelu(y, slope) : y);
+  }
+  for (int64_t i = full; i < count; ++i) {
+    const float y = (v[i] - mean) * inv;
+    v[i] = relu && !(y > 0.f) ? 0.f : y;
+  }
+}
+
+}  // namespace detail
+
+ANYCOST_CPU_NAMESPACE_END
