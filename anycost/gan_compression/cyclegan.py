@@ -36,9 +36,9 @@ from anycost.models.i2i import I2IGenerator
 class CycleGANRun(Run):
     """CycleGAN training of `cfg.generator` (role "cyclegan", an unpaired task): see the module docstring."""
 
+    ROLES = ("cyclegan",)
+
     def __init__(self, cfg: RunConfig, out_dir, progress: bool = True):
-        if cfg.role != "cyclegan":
-            raise ValueError(f"CycleGANRun trains role 'cyclegan', got {cfg.role!r}")
         super().__init__(cfg, out_dir, progress)
         with self.seeded():
             self.G, self.G_BA = I2IGenerator(cfg.generator), I2IGenerator(cfg.generator)

@@ -96,9 +96,9 @@ class DistillRun(Run):
     """Distillation of `cfg.teacher` into `cfg.generator` (role "distill"), or once-for-all training of it as a
     supernet (role "supernet"); `init_student` (a generator) starts the student from its weights."""
 
+    ROLES = ("distill", "supernet")
+
     def __init__(self, cfg: RunConfig, out_dir, progress: bool = True, init_student: I2IGenerator | None = None):
-        if cfg.role not in STUDENT_FILES:
-            raise ValueError(f"DistillRun trains roles {tuple(STUDENT_FILES)}, got {cfg.role!r}")
         super().__init__(cfg, out_dir, progress)
         self.teacher, d_state, teacher_cfg = load_teacher(cfg.teacher)
         check_task_arch(self.teacher.arch, cfg.task, "teacher")

@@ -39,9 +39,9 @@ def finetune_config(supernet_dir, config_data: dict, **fields) -> RunConfig:
 class FinetuneRun(DistillRun):
     """Fine-tuning of the sub-network whose arch is `cfg.generator`, from the supernet run `cfg.supernet`."""
 
+    ROLES = ("finetune",)
+
     def __init__(self, cfg: RunConfig, out_dir, progress: bool = True):
-        if cfg.role != "finetune":
-            raise ValueError(f"FinetuneRun trains role 'finetune', got {cfg.role!r}")
         super().__init__(cfg, out_dir, progress)
         self._start_from_supernet()
 

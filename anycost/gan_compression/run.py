@@ -56,10 +56,15 @@ def load_run_state(path) -> dict:
 
 
 class Run:
-    """One training run of `cfg` writing to `out_dir`. Subclasses set `self.modules` (name -> module, with a
-    "D"), `self.optimizers` (name -> Adam) and implement `train_step(rng)` and `sample_rows(inputs, targets)`."""
+    """One training run of `cfg` writing to `out_dir`. Subclasses name the `ROLES` of the configs they train, set
+    `self.modules` (name -> module, with a "D"), `self.optimizers` (name -> Adam) and implement `train_step(rng)`
+    and `sample_rows(inputs, targets)`."""
+
+    ROLES: tuple[str, ...] = ()
 
     def __init__(self, cfg: RunConfig, out_dir, progress: bool = True):
+        if cfg.role not in self.ROLES:
+            raise ValueError(f"{type(self).__name__} trains role(s) {', '.join(self.ROLES)}, got {cfg.role!r}")
         self.cfg, self.out_dir, self.progress = cfg, Path(out_dir), progress
         check_task_arch(cfg.generator, cfg.task)
         self.paired = get_task(cfg.task).paired

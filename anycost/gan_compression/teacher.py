@@ -53,9 +53,9 @@ def export_teacher(run: Run) -> Path:
 class TeacherRun(Run):
     """pix2pix training of `cfg.generator` (role "teacher")."""
 
+    ROLES = ("teacher",)
+
     def __init__(self, cfg: RunConfig, out_dir, progress: bool = True):
-        if cfg.role != "teacher":
-            raise ValueError(f"TeacherRun trains role 'teacher', got {cfg.role!r}")
         super().__init__(cfg, out_dir, progress)
         with self.seeded():
             self.G = I2IGenerator(cfg.generator)

@@ -139,6 +139,14 @@ def test_run_config_round_trip_schedule_and_bad_values(teacher_dir):
         tiny_config(recon_target="teacher")
 
 
+def test_each_run_class_refuses_other_roles(teacher_dir, tmp_path):
+    with pytest.raises(ValueError, match="TeacherRun trains role.s. teacher, got 'supernet'"):
+        TeacherRun(student_config(teacher_dir, "supernet"), tmp_path)
+    with pytest.raises(ValueError, match="DistillRun trains role.s. distill, supernet, got 'teacher'"):
+        DistillRun(tiny_config(), tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
 def test_a_generator_that_does_not_fit_the_task(tmp_path):
     grey = I2IArch.resnet(4, n_blocks=3, image_size=32, step=4, in_channels=1)
     with pytest.raises(ValueError, match=f"the generator maps 1-channel to 3-channel images of 32 px; task {TASK} "
