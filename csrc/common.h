@@ -38,6 +38,17 @@ inline cpu::ParallelFn aten_parallel_fn() {
   return fn;
 }
 
+// An optional per-channel bias [channels] (any stride), checked and set on p.bias / p.bias_s (every Params struct of
+// the kernels names them so).
+template <class Params>
+void set_bias(Params& p, const std::optional<at::Tensor>& bias, int64_t channels) {
+  if (!bias.has_value()) return;
+  check_float(*bias, "bias", 1);
+  TORCH_CHECK(bias->size(0) == channels, "anycost: bias must be [", channels, "], got ", bias->sizes());
+  p.bias = bias->data_ptr<float>();
+  p.bias_s = bias->stride(0);
+}
+
 // The epilogue arguments both styled convs take (fp32 ModConvParams, int8 QConvParams: the same field names),
 // checked and set on `p`: optional noise [1 or N, 1, H_out, W_out] with its one-element strength, optional bias
 // [C_out], and the leaky ReLU when `activate`.
@@ -57,12 +68,7 @@ void set_epilogue(Params& p, const std::optional<at::Tensor>& noise, const std::
     p.noise_sh = nz.stride(2), p.noise_sw = nz.stride(3);
     p.noise_strength = noise_strength->item<float>();
   }
-  if (bias.has_value()) {
-    check_float(*bias, "bias", 1);
-    TORCH_CHECK(bias->size(0) == p.C_out, "anycost: bias must be [", p.C_out, "], got ", bias->sizes());
-    p.bias = bias->data_ptr<float>();
-    p.bias_s = bias->stride(0);
-  }
+  set_bias(p, bias, p.C_out);
   p.act = activate ? cpu::Activation::LRelu : cpu::Activation::Linear;
 }
 

@@ -31,12 +31,7 @@ at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, 
   p.x_sn = x.stride(0), p.x_sc = x.stride(1), p.x_sh = x.stride(2), p.x_sw = x.stride(3);
   p.weight = weight.data_ptr<float>();
   p.w_sc = weight.stride(0), p.w_sh = weight.stride(2), p.w_sw = weight.stride(3);
-  if (bias.has_value()) {
-    check_float(*bias, "bias", 1);
-    TORCH_CHECK(bias->size(0) == p.C, "anycost: bias must be [", p.C, "], got ", bias->sizes());
-    p.bias = bias->data_ptr<float>();
-    p.bias_s = bias->stride(0);
-  }
+  anycost::set_bias(p, bias, p.C);
   at::Tensor out = at::empty({p.N, p.C, p.H, p.W}, x.options().memory_format(at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
   p.out = out.data_ptr<float>();

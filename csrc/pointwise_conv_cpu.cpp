@@ -34,12 +34,7 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, 
   p.x_sn = x.stride(0), p.x_sc = x.stride(1);
   p.weight = weight.data_ptr<float>();
   p.w_so = weight.stride(0), p.w_si = weight.stride(1);
-  if (bias.has_value()) {
-    check_float(*bias, "bias", 1);
-    TORCH_CHECK(bias->size(0) == p.C_out, "anycost: bias must be [", p.C_out, "], got ", bias->sizes());
-    p.bias = bias->data_ptr<float>();
-    p.bias_s = bias->stride(0);
-  }
+  anycost::set_bias(p, bias, p.C_out);
   at::Tensor out = at::empty({N, p.C_out, H, W}, x.options().memory_format(at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
   p.out = out.data_ptr<float>();
