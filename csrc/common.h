@@ -49,6 +49,18 @@ void set_bias(Params& p, const std::optional<at::Tensor>& bias, int64_t channels
   p.bias_s = bias->stride(0);
 }
 
+// The fused instance norm of the image-to-image ops (depthwise_conv3x3, pointwise_conv): eps checked, a norm of a
+// plane of one position refused (its variance is undefined, as torch's instance_norm says), set on p.normalize /
+// p.eps. `x` is the op's [N, C, H, W] input, whose planes the output's have the size of.
+template <class Params>
+void set_instance_norm(Params& p, bool normalize, double eps, const at::Tensor& x) {
+  TORCH_CHECK(eps >= 0, "anycost: eps must be >= 0, got ", eps);
+  TORCH_CHECK(!normalize || x.size(2) * x.size(3) >= 2,
+              "anycost: the instance norm needs more than one position per plane, got ", x.sizes());
+  p.normalize = normalize;
+  p.eps = static_cast<float>(eps);
+}
+
 // The epilogue arguments both styled convs take (fp32 ModConvParams, int8 QConvParams: the same field names),
 // checked and set on `p`: optional noise [1 or N, 1, H_out, W_out] with its one-element strength, optional bias
 // [C_out], and the leaky ReLU when `activate`.

@@ -24,9 +24,8 @@ at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, 
   TORCH_CHECK(p.H >= 1 && p.W >= 1, "anycost: x must have a non-empty image, got ", x.sizes());
   TORCH_CHECK(!reflect || (p.H >= 2 && p.W >= 2), "anycost: reflection padding needs an image of at least 2x2, got ",
               x.sizes());
-  TORCH_CHECK(eps >= 0, "anycost: eps must be >= 0, got ", eps);
-  TORCH_CHECK(!normalize || p.H * p.W >= 2, "anycost: the instance norm needs more than one position per plane, got ",
-              x.sizes());
+  anycost::set_instance_norm(p, normalize, eps, x);
+  p.reflect = reflect;
   p.x = x.data_ptr<float>();
   p.x_sn = x.stride(0), p.x_sc = x.stride(1), p.x_sh = x.stride(2), p.x_sw = x.stride(3);
   p.weight = weight.data_ptr<float>();
@@ -35,7 +34,6 @@ at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, 
   at::Tensor out = at::empty({p.N, p.C, p.H, p.W}, x.options().memory_format(at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
   p.out = out.data_ptr<float>();
-  p.reflect = reflect, p.normalize = normalize, p.eps = static_cast<float>(eps);
   anycost::kernels().depthwise_conv3x3(p, anycost::aten_parallel_fn());
   return out;
 }

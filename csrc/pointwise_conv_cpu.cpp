@@ -23,12 +23,11 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, 
               "anycost: pointwise weight must be [C_out, ", C_in, ", 1, 1] for ", C_in, " input channels, got ",
               weight.sizes());
   TORCH_CHECK(C_in >= 1 && H >= 1 && W >= 1, "anycost: x must be non-empty, got ", x_in.sizes());
-  TORCH_CHECK(eps >= 0, "anycost: eps must be >= 0, got ", eps);
-  TORCH_CHECK(!normalize || H * W >= 2, "anycost: the instance norm needs more than one position per plane, got ",
-              x_in.sizes());
+  anycost::cpu::PointwiseConvParams p;
+  anycost::set_instance_norm(p, normalize, eps, x_in);
+  p.relu = relu;
   const bool planes_contiguous = x_in.stride(3) == 1 && (H == 1 || x_in.stride(2) == W);
   const at::Tensor x = planes_contiguous ? x_in : x_in.contiguous();
-  anycost::cpu::PointwiseConvParams p;
   p.N = N, p.C_in = C_in, p.C_out = weight.size(0), p.S = H * W;
   p.x = x.data_ptr<float>();
   p.x_sn = x.stride(0), p.x_sc = x.stride(1);
@@ -38,7 +37,6 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, 
   at::Tensor out = at::empty({N, p.C_out, H, W}, x.options().memory_format(at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
   p.out = out.data_ptr<float>();
-  p.normalize = normalize, p.relu = relu, p.eps = static_cast<float>(eps);
   anycost::kernels().pointwise_conv(p, anycost::aten_parallel_fn());
   return out;
 }
