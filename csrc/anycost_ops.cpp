@@ -24,6 +24,12 @@ TORCH_LIBRARY(anycost, m) {
   // 1x1 conv + bias; with `normalize` the instance norm of each output plane, with `relu` then a ReLU: the
   // pointwise half of those blocks with the norm (and ReLU) that follows it.
   m.def("pointwise_conv(Tensor x, Tensor weight, Tensor? bias, bool normalize, bool relu, float eps) -> Tensor");
+  // The epilogue of the bf16 styled conv (kernels/cpu/bf16_epilogue.h): from oneDNN's bf16 channels_last conv output
+  // (with upsample, the 4 * C sub-pixel phase planes of the stride-2 transposed conv, blurred here), act(v * scale[n,
+  // c] + bias[c] + noise * noise_strength), act a leaky ReLU (slope 0.2, no gain), rounded to bf16 channels_last.
+  m.def(
+      "bf16_epilogue(Tensor x, bool upsample, Tensor? scale, Tensor? bias, Tensor? noise, float noise_strength, "
+      "bool activate) -> Tensor");
   // int8 styled conv (kernels/cpu/qconv_params.h). qconv2d_pack: an int8 weight [C_out, C_in, K, K]
   // (K 1 or 3, values in [-127, 127]) in the kernels' layout [ceil(C_out/8), ceil(C_in/4), K*K, 8, 4],
   // and its sums over the input channels (int32 [C_out, K*K]); once per (layer, width).

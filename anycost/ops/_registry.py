@@ -72,6 +72,12 @@ def _qconv2d_fake(x, styles, act_scale, packed, wsum, out_scale, upsample, noise
     return x.new_empty(x.shape[0], wsum.shape[0], x.shape[2] * scale, x.shape[3] * scale)
 
 
+def _bf16_epilogue_fake(x, upsample, scale, bias, noise, noise_strength, activate):
+    n, c, h, w = x.shape
+    shape = (n, c // 4, 2 * (h - 1), 2 * (w - 1)) if upsample else (n, c, h, w)
+    return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
+
+
 def _modconv_ref(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
     return ref.modulated_conv2d(x, weight, styles, weight_scale=weight_scale, demodulate=demodulate,
                                 upsample=upsample, noise=noise, noise_strength=noise_strength, bias=bias,
@@ -138,3 +144,4 @@ def register() -> None:
     # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)
+    torch.library.register_fake("anycost::bf16_epilogue")(_bf16_epilogue_fake)  # inference only, as the bf16 path

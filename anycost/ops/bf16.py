@@ -7,17 +7,22 @@ Per-pixel passes cost as much as the arithmetic on the narrow, high-resolution l
 - no layout or dtype changes between layers: activations stay bf16 channels_last from the first layer on;
 - the leaky ReLU's gain (> 0) commutes with it: it scales the demodulation, the bias and the noise strength;
 - batch 1 with a weight no larger than the input (`folds`): the styles, the demodulation and the gain go into a
-  per-call bf16 copy of the weight (the fused form of StyleGAN2, cheap here), the bias into the conv or the blur;
-  the output then takes one noise add and one in-place leaky ReLU;
+  per-call bf16 copy of the weight (the fused form of StyleGAN2, cheap here);
 - otherwise (wide layers, where the activations are small, and every batch > 1) the non-fused form of
-  StyleGAN2-ADA (`fused_modconv=False`): the styles scale the input, the cached prepacked weight (the same for
-  every sample) convolves it, one addcmul applies the demodulation and bias;
-- upsampling: the stride-2 transposed conv, then the [1, 3, 3, 1] blur as a depthwise bf16 conv.
+  StyleGAN2-ADA (`fused_modconv=False`): the styles scale the input and the cached prepacked weight (the same for
+  every sample) convolves it;
+- upsampling: oneDNN's stride-2 transposed conv ran 2-3x slower than its ordinary conv of the same work at
+  8-128 px (AMX Xeon), so the layer is the ordinary conv of the 2x2 weight of `ref.upsample_phase_weight`, which
+  gives the transposed conv's four sub-pixel phases as 4 x c_out channels at the input's size;
+- then one pass of our own (`epilogue`, `anycost::bf16_epilogue`) does the rest: the blur of the phases when
+  upsampling, the demodulation (non-fused form), the bias, the noise and the leaky ReLU, rounding to bf16 once.
+  torch's separate passes for these cost more than the conv on the narrow layers (a bf16 leaky ReLU alone took
+  19 ms on 32 x 1024 x 1024 values, 2 threads of an AMX Xeon; the conv before it 13 ms).
 oneDNN picks the instruction set itself (AMX where the CPU has it, else AVX512_BF16, else an emulation slower
-than fp32) and accumulates in fp32; each op rounds its output to bf16. The error stays within the bound of
-DESIGN.md 3 (0.7-0.9x that of the reference formulation run in bf16, in the tests' cases).
+than fp32) and accumulates in fp32; the conv rounds its output to bf16, the epilogue its result. The error stays
+within the bound of DESIGN.md 3 (in the tests' cases well below that of the reference formulation run in bf16).
 
-Cache (`weight_cache()`): one entry per weight view (the parameter, the [c_out, c_in] slice, transposed or not,
+Cache (`weight_cache()`): one entry per weight view (the parameter, the [c_out, c_in] slice, upsampling or not,
 the weight scale) holding the prepacked bf16 weight and the fp32 squared-weight sums the demodulation needs.
 It is an LRU bounded by bytes (`ANYCOST_BF16_CACHE_MB`, default 256 MiB; all widths of the four uniform ratios of
 config-f take ~120 MiB); an entry is rebuilt when its parameter's version counter moves (any in-place update
@@ -94,10 +99,10 @@ class WeightCache:
             self._entries.clear()
             self.nbytes = self.hits = self.misses = 0
 
-    def get(self, weight: torch.Tensor, weight_scale: float, transposed: bool, input_shape) -> Entry:
+    def get(self, weight: torch.Tensor, weight_scale: float, upsample: bool, input_shape) -> Entry:
         """The entry of a [c_out, c_in, k, k] view of a parameter, built on a miss or when stale."""
         owner = weight._base if weight._base is not None else weight
-        key = (id(owner), weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), transposed,
+        key = (id(owner), weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), upsample,
                float(weight_scale))
         with self._lock:
             entry = self._entries.get(key)
@@ -106,7 +111,7 @@ class WeightCache:
                 self.hits += 1
                 return entry
             self.misses += 1
-        entry = _build(weight, owner, weight_scale, transposed, input_shape)
+        entry = _build(weight, owner, weight_scale, upsample, input_shape)
         with self._lock:
             old = self._entries.pop(key, None)
             self.nbytes -= old.nbytes if old is not None else 0
@@ -118,23 +123,17 @@ class WeightCache:
         return entry
 
 
-def _build(weight, owner, weight_scale: float, transposed: bool, input_shape) -> Entry:
-    """Scale the fp32 weight, keep its per-(out, in) sums of squares in fp32, round it to bf16 once and
-    prepack it for oneDNN (`mkldnn._reorder_convolution[_transpose]_weight`, as torch's inductor does)."""
+def _build(weight, owner, weight_scale: float, upsample: bool, input_shape) -> Entry:
+    """Scale the fp32 weight, keep its per-(out, in) sums of squares in fp32, round it (the phase weight of
+    `ref.upsample_phase_weight` for an upsampling layer) to bf16 once and prepack it for oneDNN
+    (`mkldnn._reorder_convolution_weight`, as torch's inductor does)."""
     with torch.no_grad():
         w = weight.detach().float() * weight_scale
         square_sums = w.square().sum((2, 3))
-        k = w.shape[-1]
-        if transposed:  # conv_transpose2d takes [c_in, c_out, k, k]
-            wb = w.transpose(0, 1).to(torch.bfloat16).contiguous()
-            packed = (torch.ops.mkldnn._reorder_convolution_transpose_weight(
-                wb, [0, 0], [0, 0], [2, 2], [1, 1], 1, list(input_shape)) if PREPACK
-                else wb.contiguous(memory_format=torch.channels_last))
-        else:
-            wb = w.to(torch.bfloat16).contiguous()
-            packed = (torch.ops.mkldnn._reorder_convolution_weight(
-                wb, [k // 2] * 2, [1, 1], [1, 1], 1, list(input_shape)) if PREPACK
-                else wb.contiguous(memory_format=torch.channels_last))
+        wb = _bf16(ref.upsample_phase_weight(w) if upsample else w)
+        pad = [weight.shape[-1] // 2] * 2
+        packed = (torch.ops.mkldnn._reorder_convolution_weight(wb, pad, [1, 1], [1, 1], 1, list(input_shape))
+                  if PREPACK else wb.contiguous(memory_format=torch.channels_last))
     nbytes = wb.numel() * wb.element_size() + square_sums.numel() * square_sums.element_size()
     return Entry(weakref.ref(owner), _version(weight), packed, square_sums, nbytes)
 
@@ -189,9 +188,10 @@ def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsamp
 
     The leaky ReLU's gain g > 0 commutes with it, so it is folded into the per-channel output scale (g times the
     demodulation), the bias and the noise strength. With `folds`, the styles and that scale go into a per-call
-    bf16 copy of the weight, the bias into the conv (or the blur), and only the noise add and the activation pass
-    over the output; otherwise the cached prepacked weight convolves the modulated input, and one pass applies the
-    scale and the bias."""
+    bf16 copy of the weight; otherwise the cached prepacked weight convolves the modulated input and the epilogue
+    applies the scale. The upsampling conv is the ordinary conv of `ref.upsample_phase_weight` (the four
+    sub-pixel phases of the stride-2 transposed conv). One `epilogue` pass then does the rest: the blur of the
+    phases when upsampling, the scale, the bias, the noise and the leaky ReLU."""
     xb = activations(x)
     entry = weight_cache().get(weight, weight_scale, upsample, xb.shape)
     styles = styles.float()
@@ -200,59 +200,43 @@ def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsamp
         scale = torch.rsqrt(styles.square() @ entry.square_sums.T + ref.DEMOD_EPS) * gain
     else:
         scale = styles.new_full((x.shape[0], weight.shape[0]), gain)
-    bias_g = None if bias is None else (bias.float() * gain).to(torch.bfloat16)
     if folds(xb, weight):
         w = weight.float() * (styles * weight_scale).reshape(1, -1, 1, 1) * scale.reshape(-1, 1, 1, 1)
-        if upsample:
-            out = F.conv_transpose2d(xb, _bf16(w.transpose(0, 1)), stride=2)
-            out = _blur(out, bias_g)
-        else:
-            out = F.conv2d(xb, _bf16(w), bias_g, padding=weight.shape[-1] // 2)
+        out = _conv(xb, _bf16(ref.upsample_phase_weight(w) if upsample else w))
+        scale = None
     else:
-        xs = xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1)
-        out = _shared_weight_conv(xs, entry, weight.shape[-1], upsample)
-        if upsample:
-            out = _blur(out, None)
-        scale = scale.to(torch.bfloat16).reshape(*scale.shape, 1, 1)
-        out = out.mul_(scale) if bias_g is None else torch.addcmul(bias_g.reshape(1, -1, 1, 1), out, scale)
-    if noise is not None:
-        out = _add_noise(out, (noise.float() * (noise_strength.float() * gain)).to(torch.bfloat16))
-    return F.leaky_relu_(out, ref.LRELU_SLOPE) if activate else out
+        out = _shared_weight_conv(xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1), entry, weight.shape[-1])
+    bias_g = None if bias is None else bias.float() * gain
+    strength = 0.0 if noise is None else float(noise_strength) * gain
+    return epilogue(out, upsample, scale, bias_g, None if noise is None else noise.float(), strength, activate)
 
 
-def _add_noise(out: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """out + noise ([N or 1, 1, H, W], the same for every channel), in place on the channels_last `out`: a rank-1
-    update of each sample's [H*W, C] pixels by a batched matmul with K = 1. A broadcast add runs its vector loop
-    over the C channels of one pixel, which is slow for few channels (16: 11.8 ms at 512 px, 0.5 ms this way)."""
-    out = out.contiguous(memory_format=torch.channels_last)
-    n, c, h, w = out.shape
-    pixels = out.permute(0, 2, 3, 1).view(n, h * w, c)
-    pixels.baddbmm_(noise.reshape(-1, h * w, 1).expand(n, -1, -1), out.new_ones(1, 1, c).expand(n, -1, -1))
-    return out
+def epilogue(out, upsample: bool, scale, bias, noise, noise_strength: float, activate: bool) -> torch.Tensor:
+    """`ref.bf16_epilogue` of the conv output `out`: the native kernel (one pass) when the extension is built."""
+    from anycost.ops import _ext
+
+    if _ext.load() is not None:
+        return torch.ops.anycost.bf16_epilogue(out, upsample, scale, bias, noise, noise_strength, activate)
+    return ref.bf16_epilogue(out, upsample, scale, bias, noise, noise_strength, activate)
 
 
 def _bf16(w: torch.Tensor) -> torch.Tensor:
     return w.to(torch.bfloat16, memory_format=torch.contiguous_format)
 
 
-def _shared_weight_conv(xs: torch.Tensor, entry: Entry, k: int, upsample: bool) -> torch.Tensor:
-    """conv(xs, the entry's k x k weight) with bf16 output ([N, c_out, 2H+1, 2W+1] for the stride-2 transposed conv of
-    `upsample`, which the caller blurs)."""
-    if upsample:
-        return (torch.ops.mkldnn._convolution_transpose_pointwise(
-            xs, entry.weight, None, [0, 0], [0, 0], [2, 2], [1, 1], 1, "none", [], None) if PREPACK
-            else F.conv_transpose2d(xs, entry.weight, stride=2))
-    pad = [k // 2] * 2
-    return (torch.ops.mkldnn._convolution_pointwise(xs, entry.weight, None, pad, [1, 1], [1, 1], 1, "none", [], None)
-            if PREPACK else F.conv2d(xs, entry.weight, padding=pad))
+def _conv(xb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """conv(xb, a plain bf16 weight) with padding k // 2 (1 for the 2x2 phase weight of an upsampling layer): ATen's
+    convolution, which runs oneDNN on bf16 channels_last input."""
+    return F.conv2d(xb, weight, padding=weight.shape[-1] // 2)
 
 
-def _blur(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """The [1, 3, 3, 1] blur (gain 4, padding 1) after the transposed conv, as a depthwise bf16 conv (plus `bias`):
-    [N, C, 2H+1, 2W+1] -> [N, C, 2H, 2W]. The kernel is symmetric, so correlation equals the FIR's convolution."""
-    c = x.shape[1]
-    kernel = ref.fir_kernel(gain=4.0, dtype=torch.bfloat16)  # 1/16, 3/16, 9/16: exact in bf16
-    return F.conv2d(x, kernel.expand(c, 1, *kernel.shape), bias, padding=1, groups=c)
+def _shared_weight_conv(xs: torch.Tensor, entry: Entry, k: int) -> torch.Tensor:
+    """conv(xs, the entry's weight of a k x k layer) with bf16 output (the phase planes [N, 4 * c_out, H + 1, W + 1]
+    of an upsampling layer, whose 2x2 phase weight takes the same padding 1 as its 3x3 weight)."""
+    if not PREPACK:
+        return _conv(xs, entry.weight)
+    return torch.ops.mkldnn._convolution_pointwise(xs, entry.weight, None, [k // 2] * 2, [1, 1], [1, 1], 1, "none",
+                                                   [], None)
 
 
 def to_rgb_conv(x, weight, styles, weight_scale: float) -> torch.Tensor:

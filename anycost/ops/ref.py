@@ -187,3 +187,45 @@ def qconv2d(x: torch.Tensor, styles: torch.Tensor, act_scale: float, packed: tor
     if noise is not None:
         out = out + noise_strength.float() * noise.float()
     return bias_act(out, bias, "lrelu" if activate else "linear")
+
+
+def upsample_phase_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The [4 * C_out, C_in, 2, 2] weight whose ordinary conv (padding 1) of an [N, C_in, H, W] input gives the four
+    sub-pixel phases of `modulated_conv2d`'s stride-2 transposed conv with the [C_out, C_in, 3, 3] `weight`, as
+    [N, 4 * C_out, H + 1, W + 1] with channel (2 * phase_y + phase_x) * C_out + o (the layout `bf16_epilogue`
+    reads). Per axis, output 2m is w[0] x[m] + w[2] x[m - 1] and output 2m + 1 is w[1] x[m]; as a 2-tap correlation
+    over the padded input (taps x[m - 1], x[m]) that is [w[2], w[0]] and [0, w[1]]."""
+    c_out, c_in = weight.shape[:2]
+    taps = ((2, 0), (None, 1))  # phase -> the 3x3 index each of the 2 taps reads (None: zero)
+    out = weight.new_zeros(2, 2, c_out, c_in, 2, 2)
+    for py in range(2):
+        for px in range(2):
+            for ky, iy in enumerate(taps[py]):
+                for kx, ix in enumerate(taps[px]):
+                    if iy is not None and ix is not None:
+                        out[py, px, :, :, ky, kx] = weight[:, :, iy, ix]
+    return out.reshape(4 * c_out, c_in, 2, 2)
+
+
+def bf16_epilogue(x: torch.Tensor, upsample: bool, scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                  noise: torch.Tensor | None = None, noise_strength: float = 0.0,
+                  activate: bool = False) -> torch.Tensor:
+    """The epilogue of the bf16 styled conv, in float32 and rounded to bf16 once: v = x (with `upsample`, x holds the
+    phase planes of `upsample_phase_weight`'s conv: they are interleaved into the transposed conv's
+    [2H + 1, 2W + 1] output and blurred as `modulated_conv2d` does), then act(v * scale[n, c] + bias[c] + noise *
+    noise_strength), act the leaky ReLU with slope LRELU_SLOPE and *no* gain; bf16, channels_last."""
+    v = x.float()
+    if upsample:
+        n, c4, h1, w1 = v.shape
+        c = c4 // 4
+        t = v.reshape(n, 2, 2, c, h1, w1).permute(0, 3, 4, 1, 5, 2).reshape(n, c, 2 * h1, 2 * w1)
+        v = upfirdn2d(t[:, :, :-1, :-1], fir_kernel(gain=4.0), pad=(1, 1))
+    if scale is not None:
+        v = v * scale.float()[:, :, None, None]
+    if bias is not None:
+        v = v + bias.float()[None, :, None, None]
+    if noise is not None:
+        v = v + noise.float() * noise_strength
+    if activate:
+        v = F.leaky_relu(v, LRELU_SLOPE)
+    return v.to(torch.bfloat16, memory_format=torch.channels_last)

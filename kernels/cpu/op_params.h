@@ -83,5 +83,27 @@ struct PointwiseConvParams {
   float eps = 1e-5f;
 };
 
+// The epilogue of the bf16 styled conv (see bf16_epilogue.h): bf16 conv output in, bf16 activations out, both
+// with the channels of a position contiguous (torch's channels_last).
+struct Bf16EpilogueParams {
+  int64_t N = 1, C = 1, H = 0, W = 0;  // the output [N, C, H, W]
+  // Plain: [N, H, W, C]. upsample: the four sub-pixel phase planes of the stride-2 transposed conv,
+  // [N, H / 2 + 1, W / 2 + 1, 4 * C] (channel (2 * phase_y + phase_x) * C + c).
+  const uint16_t* x = nullptr;
+  int64_t x_sn = 0, x_sh = 0, x_sw = 0;
+  bool upsample = false;  // then H and W are even
+  const float* scale = nullptr;  // optional [N, C], channels contiguous
+  int64_t scale_sn = 0;
+  const float* bias = nullptr;  // optional [C]
+  int64_t bias_s = 1;
+  const float* noise = nullptr;  // optional [N or 1, H, W] (noise_sn = 0 for one shared plane)
+  int64_t noise_sn = 0, noise_sh = 0, noise_sw = 1;
+  float noise_strength = 0.f;
+  bool activate = false;  // leaky ReLU with slope alpha (no gain)
+  float alpha = 0.2f;
+  uint16_t* out = nullptr;  // [N, H, W, C], channels contiguous
+  int64_t o_sn = 0, o_sh = 0, o_sw = 0;
+};
+
 }  // namespace cpu
 }  // namespace anycost

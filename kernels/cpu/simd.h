@@ -208,4 +208,73 @@ ANYCOST_INLINE void vstore_strided(float* p, int64_t stride, vfloat a, int n) {
   for (int k = 0; k < n && k < kVecLen; ++k) p[k * stride] = tmp[k];
 }
 
+// bf16 <-> fp32. bf16 is the upper half of an fp32; rounding is to nearest, ties to even (as torch's
+// conversion), and a NaN stays a (quiet) NaN.
+ANYCOST_INLINE float bf16_to_float(uint16_t h) {
+  const uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+ANYCOST_INLINE uint16_t float_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  if (f != f) return uint16_t((bits >> 16) | 0x40u);
+  return uint16_t((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// The first n (0 < n <= kVecLen) bf16 values at p as fp32 lanes (the rest zero), and the reverse.
+#if ANYCOST_CPU_AVX512
+ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
+  const __m256i h = _mm256_maskz_loadu_epi16(vmask(n), p);
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
+}
+ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
+  const __m512i bits = _mm512_castps_si512(a.v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
+  r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+  _mm256_mask_storeu_epi16(p, vmask(n), _mm512_cvtepi32_epi16(r));
+}
+#elif ANYCOST_CPU_AVX2
+ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
+  __m128i h;
+  if (n >= kVecLen) {
+    h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  } else {
+    alignas(16) uint16_t tmp[kVecLen] = {};
+    for (int k = 0; k < n; ++k) tmp[k] = p[k];
+    h = _mm_load_si128(reinterpret_cast<const __m128i*>(tmp));
+  }
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))};
+}
+ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
+  const __m256i bits = _mm256_castps_si256(a.v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF))), 16);
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q));
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
+  r = _mm256_blendv_epi8(r, quiet, nan);
+  // 32-bit lanes (each < 2^16) to 16 bits: packus works per 128-bit half, the permute joins the halves.
+  const __m128i h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
+  if (n >= kVecLen) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
+    return;
+  }
+  alignas(16) uint16_t tmp[kVecLen];
+  _mm_store_si128(reinterpret_cast<__m128i*>(tmp), h);
+  for (int k = 0; k < n; ++k) p[k] = tmp[k];
+}
+#else
+ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
+  vfloat r;
+  for (int k = 0; k < kVecLen; ++k) r.v[k] = k < n ? bf16_to_float(p[k]) : 0.f;
+  return r;
+}
+ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
+  for (int k = 0; k < n && k < kVecLen; ++k) p[k] = float_to_bf16(a.v[k]);
+}
+#endif
+
 ANYCOST_CPU_NAMESPACE_END

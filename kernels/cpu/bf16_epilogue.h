@@ -1,0 +1,117 @@
+// The epilogue of the bf16 styled conv (anycost/ops/bf16.py), torch-free CPU path: one pass from the
+// bf16 output of oneDNN's convolution to the bf16 activations of the next layer.
+//
+//   v = blur?(conv)[n, y, x, c] * scale[n, c] + bias[c] + noise[n, y, x] * noise_strength
+//   out = activate ? leaky_relu(v, alpha) : v           (rounded to bf16 once, at the end)
+//
+// Plain layers read the conv output as it is. Upsampling layers read the four sub-pixel phases of
+// the stride-2 transposed conv, which the caller computes as one ordinary conv with a 2x2 kernel
+// and 4 * C outputs (oneDNN runs that 2-3x faster than its transposed conv at 8-128 px): the
+// transposed conv's output t[qy, qx] (2H' + 1 rows and columns for an input of H') is phase
+// (qy & 1, qx & 1) at (qy >> 1, qx >> 1), and the StyleGAN2 blur after it (the [1, 3, 3, 1] FIR,
+// gain 4, padding 1) is separable:
+//   out[y, x] = sum_{i, j < 4} k[j] k[i] t[y + j - 1, x + i - 1],   k = [1, 3, 3, 1] / 4,
+// with t = 0 outside [0, 2H'] (the phase planes' last odd row and column are not read). Each task is
+// one output row.
+// Torch's separate passes (blur as a depthwise conv, noise add, leaky ReLU on bf16) cost 3-4x this.
+#pragma once
+
+#include "isa.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+
+#include "op_params.h"
+#include "parallel.h"
+#include "simd.h"
+
+ANYCOST_CPU_NAMESPACE_BEGIN
+
+namespace detail {
+
+constexpr float kBlurTaps[4] = {0.25f, 0.75f, 0.75f, 0.25f};  // [1, 3, 3, 1] / 4: the 2-D kernel has gain 4
+
+// scale, bias, noise and activation of one position's channels [c0, c0 + n) of v, then bf16 into `out`.
+ANYCOST_INLINE void bf16_finish(const Bf16EpilogueParams& p, const float* scale, vfloat noise, int64_t c0, int n,
+                                vfloat v, uint16_t* out) {
+  if (scale) v = vmul(v, vload_n(scale + c0, n));
+  if (p.bias) v = vadd(v, vload_strided(p.bias + c0 * p.bias_s, p.bias_s, n));
+  if (p.noise) v = vadd(v, noise);
+  if (p.activate) v = vlrelu(v, vset1(p.alpha));
+  vstore_bf16(out + c0, v, n);
+}
+
+inline void bf16_epilogue_row(const Bf16EpilogueParams& p, int64_t n, int64_t y) {
+  const float* scale = p.scale ? p.scale + n * p.scale_sn : nullptr;
+  const float* noise_row = p.noise ? p.noise + n * p.noise_sn + y * p.noise_sh : nullptr;
+  uint16_t* out_row = p.out + n * p.o_sn + y * p.o_sh;
+  const int64_t C = p.C;
+  if (!p.upsample) {
+    const uint16_t* x_row = p.x + n * p.x_sn + y * p.x_sh;
+    for (int64_t x = 0; x < p.W; ++x) {
+      const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
+      for (int64_t c = 0; c < C; c += kVecLen) {
+        const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
+        bf16_finish(p, scale, noise, c, nl, vload_bf16(x_row + x * p.x_sw + c, nl), out_row + x * p.o_sw);
+      }
+    }
+    return;
+  }
+  // Column by column: col[qx % 4] = sum_j k[j] t[y + j - 1, qx] (the vertical taps) for qx = -1 .. W, then
+  // out[y, qx - 2] = sum_i k[i] col[qx - 3 + i] (the horizontal ones) once the four columns are in. W = 2 W' output
+  // columns; t's columns -1 and W + 1 are zero. The four columns stay in the thread's scratch (L1).
+  const uint16_t* t_rows[4];
+  int n_rows = 0;
+  float k_rows[4];
+  for (int j = 0; j < 4; ++j) {
+    const int64_t qy = y + j - 1;
+    if (qy < 0 || qy > p.H) continue;
+    t_rows[n_rows] = p.x + n * p.x_sn + (qy >> 1) * p.x_sh + (qy & 1) * 2 * C;
+    k_rows[n_rows++] = kBlurTaps[j];
+  }
+  float* cols = static_cast<float*>(thread_workspace(sizeof(float) * 4 * C));
+  std::fill(cols, cols + 4 * C, 0.f);  // column -1 (and the slots not yet written)
+  const vfloat k0 = vset1(kBlurTaps[0]), k1 = vset1(kBlurTaps[1]);
+  for (int64_t qx = 0; qx <= p.W + 1; ++qx) {
+    float* col = cols + (qx & 3) * C;
+    if (qx <= p.W) {
+      const int64_t offset = (qx >> 1) * p.x_sw + (qx & 1) * C;
+      for (int64_t c = 0; c < C; c += kVecLen) {
+        const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
+        vfloat v = vmul(vset1(k_rows[0]), vload_bf16(t_rows[0] + offset + c, nl));
+        for (int r = 1; r < n_rows; ++r) v = vfma(vset1(k_rows[r]), vload_bf16(t_rows[r] + offset + c, nl), v);
+        vstore_n(col + c, v, nl);
+      }
+    } else {
+      std::fill(col, col + C, 0.f);  // column W + 1
+    }
+    if (qx < 2) continue;
+    const int64_t x = qx - 2;  // its columns x - 1 .. x + 2 are the slots of qx - 3 .. qx
+    const float* c0 = cols + ((qx + 1) & 3) * C;
+    const float* c1 = cols + ((qx + 2) & 3) * C;
+    const float* c2 = cols + ((qx + 3) & 3) * C;
+    const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
+    for (int64_t c = 0; c < C; c += kVecLen) {
+      const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
+      vfloat v = vmul(k0, vadd(vload_n(c0 + c, nl), vload_n(col + c, nl)));
+      v = vfma(k1, vadd(vload_n(c1 + c, nl), vload_n(c2 + c, nl)), v);
+      bf16_finish(p, scale, noise, c, nl, v, out_row + x * p.o_sw);
+    }
+  }
+}
+
+}  // namespace detail
+
+template <class ParallelFor>
+void bf16_epilogue(const Bf16EpilogueParams& p, const ParallelFor& pf) {
+  if (!p.x || !p.out || p.N < 1 || p.C < 1 || p.H < 1 || p.W < 1 || (p.upsample && (p.H % 2 || p.W % 2)))
+    throw std::invalid_argument("bf16_epilogue: bad arguments");
+  const int64_t row_work = p.W * p.C * (p.upsample ? 4 : 1);
+  const int64_t grain = std::max<int64_t>(1, 32768 / row_work);
+  pf(0, p.N * p.H, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) detail::bf16_epilogue_row(p, t / p.H, t % p.H);
+  });
+}
+
+ANYCOST_CPU_NAMESPACE_END
