@@ -12,7 +12,7 @@
 // gain 4, padding 1) is separable:
 //   out[y, x] = sum_{i, j < 4} k[j] k[i] t[y + j - 1, x + i - 1],   k = [1, 3, 3, 1] / 4,
 // with t = 0 outside [0, 2H'] (the phase planes' last odd row and column are not read). Each task is
-// one output row.
+// one output row, or two of an upsampling layer (they share three of their input rows).
 // Torch's separate passes (blur as a depthwise conv, noise add, leaky ReLU on bf16) cost 3-4x this.
 #pragma once
 
@@ -46,57 +46,66 @@ inline void bf16_epilogue_row(const Bf16EpilogueParams& p, int64_t n, int64_t y)
   const float* scale = p.scale ? p.scale + n * p.scale_sn : nullptr;
   const float* noise_row = p.noise ? p.noise + n * p.noise_sn + y * p.noise_sh : nullptr;
   uint16_t* out_row = p.out + n * p.o_sn + y * p.o_sh;
-  const int64_t C = p.C;
-  if (!p.upsample) {
-    const uint16_t* x_row = p.x + n * p.x_sn + y * p.x_sh;
-    for (int64_t x = 0; x < p.W; ++x) {
-      const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
-      for (int64_t c = 0; c < C; c += kVecLen) {
-        const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
-        bf16_finish(p, scale, noise, c, nl, vload_bf16(x_row + x * p.x_sw + c, nl), out_row + x * p.o_sw);
-      }
+  const uint16_t* x_row = p.x + n * p.x_sn + y * p.x_sh;
+  for (int64_t x = 0; x < p.W; ++x) {
+    const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
+    for (int64_t c = 0; c < p.C; c += kVecLen) {
+      const int nl = static_cast<int>(std::min<int64_t>(kVecLen, p.C - c));
+      bf16_finish(p, scale, noise, c, nl, vload_bf16(x_row + x * p.x_sw + c, nl), out_row + x * p.o_sw);
     }
-    return;
   }
-  // Column by column: col[qx % 4] = sum_j k[j] t[y + j - 1, qx] (the vertical taps) for qx = -1 .. W, then
-  // out[y, qx - 2] = sum_i k[i] col[qx - 3 + i] (the horizontal ones) once the four columns are in. W = 2 W' output
-  // columns; t's columns -1 and W + 1 are zero. The four columns stay in the thread's scratch (L1).
-  const uint16_t* t_rows[4];
-  int n_rows = 0;
-  float k_rows[4];
-  for (int j = 0; j < 4; ++j) {
-    const int64_t qy = y + j - 1;
-    if (qy < 0 || qy > p.H) continue;
-    t_rows[n_rows] = p.x + n * p.x_sn + (qy >> 1) * p.x_sh + (qy & 1) * 2 * C;
-    k_rows[n_rows++] = kBlurTaps[j];
+}
+
+// Output rows y and y + 1 (y even) of an upsampling layer. They read the five rows t[y - 1 .. y + 3] (t[y - 1]
+// and t[y + 3] may lie outside [0, 2H'] and read as zero): one load of each per column serves both rows' vertical
+// taps. Column by column, col[qx % 4] = sum_j k[j] t[row + j - 1, qx] for qx = -1 .. W, then
+// out[row, qx - 2] = sum_i k[i] col[qx - 3 + i] once the four columns are in (W = 2 W' output columns; t's columns
+// -1 and W + 1 are zero). The two rows' last four columns stay in the thread's scratch (L1).
+inline void bf16_epilogue_up_rows(const Bf16EpilogueParams& p, int64_t n, int64_t y) {
+  const float* scale = p.scale ? p.scale + n * p.scale_sn : nullptr;
+  const int64_t C = p.C;
+  const uint16_t* t_rows[5];
+  bool valid[5];
+  for (int r = 0; r < 5; ++r) {
+    const int64_t qy = y + r - 1;
+    valid[r] = qy >= 0 && qy <= p.H;
+    t_rows[r] = valid[r] ? p.x + n * p.x_sn + (qy >> 1) * p.x_sh + (qy & 1) * 2 * C : nullptr;
   }
-  float* cols = static_cast<float*>(thread_workspace(sizeof(float) * 4 * C));
-  std::fill(cols, cols + 4 * C, 0.f);  // column -1 (and the slots not yet written)
+  float* cols = static_cast<float*>(thread_workspace(sizeof(float) * 8 * C));  // [row of the pair][slot][C]
+  std::fill(cols, cols + 8 * C, 0.f);  // column -1 (and the slots not yet written)
   const vfloat k0 = vset1(kBlurTaps[0]), k1 = vset1(kBlurTaps[1]);
   for (int64_t qx = 0; qx <= p.W + 1; ++qx) {
-    float* col = cols + (qx & 3) * C;
+    float* col[2] = {cols + (qx & 3) * C, cols + (4 + (qx & 3)) * C};
     if (qx <= p.W) {
       const int64_t offset = (qx >> 1) * p.x_sw + (qx & 1) * C;
       for (int64_t c = 0; c < C; c += kVecLen) {
         const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
-        vfloat v = vmul(vset1(k_rows[0]), vload_bf16(t_rows[0] + offset + c, nl));
-        for (int r = 1; r < n_rows; ++r) v = vfma(vset1(k_rows[r]), vload_bf16(t_rows[r] + offset + c, nl), v);
-        vstore_n(col + c, v, nl);
+        vfloat a[5];
+        for (int r = 0; r < 5; ++r) a[r] = valid[r] ? vload_bf16(t_rows[r] + offset + c, nl) : vzero();
+        const vfloat mid = vmul(k1, vadd(a[1], a[2])), mid1 = vmul(k1, vadd(a[2], a[3]));
+        vstore_n(col[0] + c, vfma(k0, vadd(a[0], a[3]), mid), nl);
+        vstore_n(col[1] + c, vfma(k0, vadd(a[1], a[4]), mid1), nl);
       }
     } else {
-      std::fill(col, col + C, 0.f);  // column W + 1
+      std::fill(col[0], col[0] + C, 0.f);  // column W + 1
+      std::fill(col[1], col[1] + C, 0.f);
     }
     if (qx < 2) continue;
     const int64_t x = qx - 2;  // its columns x - 1 .. x + 2 are the slots of qx - 3 .. qx
-    const float* c0 = cols + ((qx + 1) & 3) * C;
-    const float* c1 = cols + ((qx + 2) & 3) * C;
-    const float* c2 = cols + ((qx + 3) & 3) * C;
-    const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
-    for (int64_t c = 0; c < C; c += kVecLen) {
-      const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
-      vfloat v = vmul(k0, vadd(vload_n(c0 + c, nl), vload_n(col + c, nl)));
-      v = vfma(k1, vadd(vload_n(c1 + c, nl), vload_n(c2 + c, nl)), v);
-      bf16_finish(p, scale, noise, c, nl, v, out_row + x * p.o_sw);
+    for (int row = 0; row < 2; ++row) {
+      const float* ring = cols + 4 * row * C;
+      const float* c0 = ring + ((qx + 1) & 3) * C;
+      const float* c1 = ring + ((qx + 2) & 3) * C;
+      const float* c2 = ring + ((qx + 3) & 3) * C;
+      const float* noise_row = p.noise ? p.noise + n * p.noise_sn + (y + row) * p.noise_sh : nullptr;
+      const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
+      uint16_t* out = p.out + n * p.o_sn + (y + row) * p.o_sh + x * p.o_sw;
+      for (int64_t c = 0; c < C; c += kVecLen) {
+        const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
+        vfloat v = vmul(k0, vadd(vload_n(c0 + c, nl), vload_n(col[row] + c, nl)));
+        v = vfma(k1, vadd(vload_n(c1 + c, nl), vload_n(c2 + c, nl)), v);
+        bf16_finish(p, scale, noise, c, nl, v, out);
+      }
     }
   }
 }
@@ -107,10 +116,16 @@ template <class ParallelFor>
 void bf16_epilogue(const Bf16EpilogueParams& p, const ParallelFor& pf) {
   if (!p.x || !p.out || p.N < 1 || p.C < 1 || p.H < 1 || p.W < 1 || (p.upsample && (p.H % 2 || p.W % 2)))
     throw std::invalid_argument("bf16_epilogue: bad arguments");
-  const int64_t row_work = p.W * p.C * (p.upsample ? 4 : 1);
+  const int64_t rows = p.upsample ? p.H / 2 : p.H;  // tasks per sample: pairs of rows when upsampling
+  const int64_t row_work = p.W * p.C * (p.upsample ? 8 : 1);
   const int64_t grain = std::max<int64_t>(1, 32768 / row_work);
-  pf(0, p.N * p.H, grain, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) detail::bf16_epilogue_row(p, t / p.H, t % p.H);
+  pf(0, p.N * rows, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      if (p.upsample)
+        detail::bf16_epilogue_up_rows(p, t / rows, 2 * (t % rows));
+      else
+        detail::bf16_epilogue_row(p, t / rows, t % rows);
+    }
   });
 }
 
