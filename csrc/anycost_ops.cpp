@@ -24,6 +24,12 @@ TORCH_LIBRARY(anycost, m) {
   // 1x1 conv + bias; with `normalize` the instance norm of each output plane, with `relu` then a ReLU: the
   // pointwise half of those blocks with the norm (and ReLU) that follows it.
   m.def("pointwise_conv(Tensor x, Tensor weight, Tensor? bias, bool normalize, bool relu, float eps) -> Tensor");
+  // Dense K x K conv (K odd, stride 1 or 2, padding K / 2: reflected, else zeros) + bias for few channels; with
+  // `normalize` the instance norm of each output plane, with `relu` then a ReLU: the image-to-image generators' 7x7
+  // stem and head and the students' stride-2 convs.
+  m.def(
+      "small_conv2d(Tensor x, Tensor weight, Tensor? bias, int stride, bool reflect, bool normalize, bool relu, "
+      "float eps) -> Tensor");
   // The epilogue of the bf16 styled conv (kernels/cpu/bf16_epilogue.h): from oneDNN's bf16 channels_last conv output
   // (with upsample, the 4 * C sub-pixel phase planes of the stride-2 transposed conv, blurred here), act(v * scale[n,
   // c] + bias[c] + noise * noise_strength), act a leaky ReLU (slope 0.2, no gain), rounded to bf16 channels_last.

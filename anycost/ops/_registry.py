@@ -19,7 +19,7 @@ _MODCONV_TENSORS = (0, 1, 2, 6, 7, 8)  # x, weight, styles, noise, noise_strengt
 _TO_RGB_TENSORS = (0, 1, 2, 3, 5)  # x, weight, styles, bias, skip
 _UPFIRDN2D_TENSORS = (0, 1)  # x, kernel
 _BIAS_ACT_TENSORS = (0, 1)  # x, bias
-_DEPTHWISE_TENSORS = (0, 1, 2)  # x, weight, bias (both image-to-image ops)
+_DEPTHWISE_TENSORS = (0, 1, 2)  # x, weight, bias (the image-to-image ops)
 
 
 def _modconv_fake(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
@@ -70,6 +70,16 @@ def _qconv2d_pack_fake(weight):
 def _qconv2d_fake(x, styles, act_scale, packed, wsum, out_scale, upsample, noise, noise_strength, bias, activate):
     scale = 2 if upsample else 1
     return x.new_empty(x.shape[0], wsum.shape[0], x.shape[2] * scale, x.shape[3] * scale)
+
+
+def _small_conv_fake(x, weight, bias, stride, reflect, normalize, relu, eps):
+    k = weight.shape[2]
+    h, w = ((s + 2 * (k // 2) - k) // stride + 1 for s in x.shape[2:])
+    return x.new_empty(x.shape[0], weight.shape[0], h, w)
+
+
+def _small_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    return 2 * math.prod(out_shape) * math.prod(w_shape[1:])
 
 
 def _bf16_epilogue_fake(x, upsample, scale, bias, noise, noise_strength, activate):
@@ -141,6 +151,10 @@ def register() -> None:
     register_flop_formula(torch.ops.anycost.pointwise_conv)(_pointwise_flops)
     setup, backward = _reference_backward(ref.pointwise_conv, _DEPTHWISE_TENSORS)
     torch.library.register_autograd("anycost::pointwise_conv", backward, setup_context=setup)
+    torch.library.register_fake("anycost::small_conv2d")(_small_conv_fake)
+    register_flop_formula(torch.ops.anycost.small_conv2d)(_small_conv_flops)
+    setup, backward = _reference_backward(ref.small_conv2d, _DEPTHWISE_TENSORS)
+    torch.library.register_autograd("anycost::small_conv2d", backward, setup_context=setup)
     # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)

@@ -229,3 +229,18 @@ def bf16_epilogue(x: torch.Tensor, upsample: bool, scale: torch.Tensor | None = 
     if activate:
         v = F.leaky_relu(v, LRELU_SLOPE)
     return v.to(torch.bfloat16, memory_format=torch.channels_last)
+
+
+def small_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
+                 reflect: bool = True, normalize: bool = False, relu: bool = False, eps: float = 1e-5) -> torch.Tensor:
+    """K x K conv of x [N, C_in, H, W] with weight [C_out, C_in, K, K] (K odd; stride 1 or 2; padding K // 2,
+    reflected or zeros) + bias [C_out]; with `normalize`, then the instance norm of each output plane (no affine,
+    biased variance); with `relu`, then a ReLU."""
+    pad = weight.shape[-1] // 2
+    if reflect and pad:
+        out = F.conv2d(F.pad(x, [pad] * 4, mode="reflect"), weight, bias, stride)
+    else:
+        out = F.conv2d(x, weight, bias, stride, pad)
+    if normalize:
+        out = F.instance_norm(out, eps=eps)
+    return torch.relu(out) if relu else out

@@ -83,6 +83,27 @@ struct PointwiseConvParams {
   float eps = 1e-5f;
 };
 
+// Dense K x K conv (stride 1 or 2, padding K / 2: reflected or zeros) + bias for few channels, optionally followed
+// by the instance norm of each output plane and a ReLU (see small_conv.h).
+struct SmallConv2dParams {
+  int64_t N = 1, C_in = 1, C_out = 1, H = 0, W = 0;  // x is [N, C_in, H, W]
+  int K = 3, stride = 1;  // K odd
+  const float* x = nullptr;  // any strides
+  int64_t x_sn = 0, x_sc = 0, x_sh = 0, x_sw = 1;
+  const float* weight = nullptr;  // [C_out, C_in, K, K], any strides
+  int64_t w_so = 0, w_si = 0, w_sh = 0, w_sw = 1;
+  const float* bias = nullptr;  // optional [C_out]
+  int64_t bias_s = 1;
+  float* out = nullptr;  // [N, C_out, H_out, W_out] contiguous
+  bool reflect = true;  // reflection padding (needs K / 2 < H and < W), else zeros
+  bool normalize = false;  // instance norm of each output plane: (v - mean) / sqrt(biased var + eps)
+  bool relu = false;  // after the norm (or the bias)
+  float eps = 1e-5f;
+
+  int64_t H_out() const { return (H + 2 * (K / 2) - K) / stride + 1; }
+  int64_t W_out() const { return (W + 2 * (K / 2) - K) / stride + 1; }
+};
+
 // The epilogue of the bf16 styled conv (see bf16_epilogue.h): bf16 conv output in, bf16 activations out, both
 // with the channels of a position contiguous (torch's channels_last).
 struct Bf16EpilogueParams {

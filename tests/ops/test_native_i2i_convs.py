@@ -190,3 +190,93 @@ def test_a_norm_of_one_position_is_refused():
     assert ops.pointwise_conv(x, torch.randn(4, 3, 1, 1), relu=True, impl="kernel").shape == (2, 4, 1, 1)
     with pytest.raises(RuntimeError, match="more than one position"):  # the op itself checks too
         torch.ops.anycost.pointwise_conv(x, torch.randn(4, 3, 1, 1), None, True, False, 1e-5)
+
+
+# small_conv2d: the generators' dense convs (7x7 stem and head, 3x3 stride-2) ----------------------------------------
+
+
+def _small_inputs(n, c_in, c_out, h, w, k, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c_in, h, w, generator=g)
+    weight = torch.randn(c_out + 2, c_in + 1, k, k, generator=g)[:c_out, :c_in]  # a sub-network's slice
+    bias = torch.randn(2 * c_out, generator=g)[::2]
+    return x, weight, bias
+
+
+# Kernel sizes 1-7, outputs in blocks of 4 with every tail (1-9 channels), widths around a vector, odd sizes.
+SMALL_CASES = [(1, 3, 8, 32, 32, 7, 1), (1, 4, 3, 19, 37, 7, 1), (2, 8, 16, 17, 16, 3, 2), (1, 16, 9, 9, 40, 3, 2),
+               (1, 5, 7, 9, 33, 5, 1), (2, 2, 1, 3, 3, 1, 1), (1, 3, 6, 8, 8, 3, 2), (1, 1, 2, 8, 5, 7, 2)]
+
+
+@pytest.mark.parametrize("case", SMALL_CASES)
+@pytest.mark.parametrize(("reflect", "normalize", "relu"), [(True, False, False), (False, True, True),
+                                                            (True, True, False), (False, False, True)])
+def test_small_conv_matches_reference(cpu_level, case, reflect, normalize, relu):
+    n, c_in, c_out, h, w, k, stride = case
+    if reflect and k // 2 >= min(h, w):
+        pytest.skip("reflection padding needs the image larger than the padding")
+    x, weight, bias = _small_inputs(n, c_in, c_out, h, w, k, seed=sum(case))
+    out = ops.small_conv2d(x, weight, bias, stride=stride, reflect=reflect, normalize=normalize, relu=relu,
+                           impl="kernel")
+    want = ref.small_conv2d(x, weight, bias, stride, reflect, normalize, relu)
+    assert out.shape == want.shape and out.is_contiguous()
+    _close(out, want)
+
+
+@pytest.mark.parametrize("layout", ["channel_slice", "channels_last", "strided_rows"])
+def test_small_conv_strided_inputs(cpu_level, layout):
+    x, _, _ = _inputs(2, 4, 9, 11, layout=layout)
+    _, weight, bias = _small_inputs(2, 4, 5, 9, 11, 7)
+    assert not x.is_contiguous()
+    _close(ops.small_conv2d(x, weight, None, impl="kernel"), ref.small_conv2d(x.contiguous(), weight.contiguous()))
+    _close(ops.small_conv2d(x, weight[:, :, 1:6:2, 1:6:2], bias, stride=2, reflect=False, impl="kernel"),
+           ref.small_conv2d(x.contiguous(), weight[:, :, 1:6:2, 1:6:2].contiguous(), bias, 2, False))
+
+
+def test_small_conv_gradients_come_from_the_reference():
+    x, w, b = (t.clone().requires_grad_(True) for t in _small_inputs(2, 3, 4, 9, 8, 7))
+    grads = {}
+    for impl in ("kernel", "ref"):
+        out = ops.small_conv2d(x, w, b, normalize=True, relu=True, impl=impl)
+        weights = torch.linspace(-1, 2, out.numel()).reshape(out.shape)
+        grads[impl] = torch.autograd.grad((out * weights).sum(), [x, w, b])
+    for a, g in zip(grads["kernel"], grads["ref"]):
+        _close(a, g)
+
+
+def test_small_conv_auto_takes_the_kernel_for_large_kernels_without_gradients(monkeypatch):
+    calls = []
+    real = torch.ops.anycost.small_conv2d
+    monkeypatch.setattr(torch.ops.anycost, "small_conv2d", lambda *args: calls.append(args) or real(*args))
+    x, w7, b = _small_inputs(1, 3, 4, 12, 12, 7)
+    ops.small_conv2d(x, w7, b)
+    assert len(calls) == 1
+    ops.small_conv2d(x, w7[:, :, 2:5, 2:5], b, stride=2)  # 3x3: oneDNN measured faster, the reference
+    ops.small_conv2d(x, w7.clone().requires_grad_(True), b)  # training: the reference
+    assert len(calls) == 1
+    ops.small_conv2d(x, w7[:, :, 2:5, 2:5], b, stride=2, impl="kernel")
+    assert len(calls) == 2
+
+
+def test_small_conv_opcheck():
+    x, w, b = _small_inputs(2, 3, 5, 9, 10, 7)
+    torch.library.opcheck(torch.ops.anycost.small_conv2d, (x, w, b, 1, True, True, True, 1e-5))
+    torch.library.opcheck(torch.ops.anycost.small_conv2d, (x, w[:, :, 2:5, 2:5], None, 2, False, False, False, 1e-5))
+
+
+@pytest.mark.parametrize(("x", "w", "b", "kwargs", "message"), [
+    (torch.randn(1, 3, 8, 8), torch.randn(4, 2, 3, 3), None, {}, "weight must be"),
+    (torch.randn(1, 3, 8, 8), torch.randn(4, 3, 2, 2), None, {}, "weight must be"),
+    (torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 5), None, {}, "weight must be"),
+    (torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(3), {}, "bias must be"),
+    (torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), None, {"stride": 3}, "stride must be 1 or 2"),
+    (torch.randn(1, 3, 3, 8), torch.randn(4, 3, 7, 7), None, {}, "reflection padding of 3"),
+    (torch.randn(1, 0, 8, 8), torch.randn(4, 0, 3, 3), None, {}, "non-empty"),
+    (torch.randn(1, 3, 2, 2), torch.randn(4, 3, 3, 3), None, {"stride": 2, "reflect": False, "normalize": True},
+     "more than one position"),
+    (torch.randn(3, 8, 8), torch.randn(4, 3, 3, 3), None, {}, "4 dims"),
+])
+def test_small_conv_bad_inputs_are_clear_errors(x, w, b, kwargs, message):
+    for impl in ("kernel", "ref"):
+        with pytest.raises((ValueError, TypeError), match=message):
+            ops.small_conv2d(x, w, b, impl=impl, **kwargs)

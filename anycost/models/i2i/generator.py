@@ -88,9 +88,9 @@ class I2IGenerator(nn.Module):
         w = self._widths(config)
         self._check_input(x)
         taps = None if return_features is None else self._check_taps(return_features)
-        h = torch.relu(instance_norm(self.stem(x, w[0])))
+        h = self.stem(x, w[0], normalize=True, relu=True)
         for conv, width in zip(self.down, w[1:3]):
-            h = torch.relu(instance_norm(conv(h, width)))
+            h = conv(h, width, normalize=True, relu=True)
         trunk = [h]  # the trunk after 0, 1, ... blocks; kept only when features are asked for
         for block, inner in zip(self.blocks, w[3:-2]):
             h = block(h, inner)

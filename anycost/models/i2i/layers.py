@@ -30,19 +30,19 @@ def _weight(*shape: int) -> nn.Parameter:
 
 
 class SlicedConv2d(nn.Module):
-    """A k x k conv (stride 1 or 2) with bias; `reflect` pads by reflection (else zeros), k // 2 each side."""
+    """A k x k conv (stride 1 or 2) with bias; `reflect` pads by reflection (else zeros), k // 2 each side. With
+    `normalize` the instance norm that follows it is fused in, with `relu` then a ReLU (`anycost.ops.small_conv2d`:
+    the native kernel at inference for the 7x7 stem and head, the reference otherwise)."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, reflect: bool = False):
         super().__init__()
         self.weight = _weight(c_out, c_in, kernel, kernel)
         self.bias = nn.Parameter(torch.zeros(c_out))
-        self.stride, self.pad, self.reflect = stride, kernel // 2, reflect
+        self.stride, self.reflect = stride, reflect
 
-    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
-        weight, bias = self.weight[:c_out, : x.shape[1]], self.bias[:c_out]
-        if self.reflect and self.pad:
-            return F.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"), weight, bias, self.stride)
-        return F.conv2d(x, weight, bias, self.stride, self.pad)
+    def forward(self, x: torch.Tensor, c_out: int, normalize: bool = False, relu: bool = False) -> torch.Tensor:
+        return ops.small_conv2d(x, self.weight[:c_out, : x.shape[1]], self.bias[:c_out], stride=self.stride,
+                                reflect=self.reflect, normalize=normalize, relu=relu)
 
     def extra_repr(self) -> str:
         c_out, c_in, k, _ = self.weight.shape
@@ -124,8 +124,5 @@ class ResidualBlock(nn.Module):
 
 
 def _conv_norm(conv: nn.Module, x: torch.Tensor, c_out: int, relu: bool) -> torch.Tensor:
-    """instance_norm(conv(x)), then a ReLU if `relu`: one fused call after a separable conv's depthwise half."""
-    if isinstance(conv, SeparableConv):
-        return conv(x, c_out, normalize=True, relu=relu)
-    h = instance_norm(conv(x, c_out))
-    return torch.relu(h) if relu else h
+    """instance_norm(conv(x)), then a ReLU if `relu`: one call, which fuses them where a kernel does."""
+    return conv(x, c_out, normalize=True, relu=relu)
