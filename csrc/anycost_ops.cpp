@@ -30,6 +30,11 @@ TORCH_LIBRARY(anycost, m) {
   m.def(
       "small_conv2d(Tensor x, Tensor weight, Tensor? bias, int stride, bool reflect, bool normalize, bool relu, "
       "float eps) -> Tensor");
+  // 3x3 transposed conv, stride 2, padding 1, output padding 1 ([H, W] -> [2H, 2W]; weight [C_in, C_out, 3, 3]) + bias
+  // for few channels; with `normalize` the instance norm of each output plane, with `relu` then a ReLU: the
+  // image-to-image generators' upsampling convs.
+  m.def(
+      "small_conv_transpose2d(Tensor x, Tensor weight, Tensor? bias, bool normalize, bool relu, float eps) -> Tensor");
   // The epilogue of the bf16 styled conv (kernels/cpu/bf16_epilogue.h): from oneDNN's bf16 channels_last conv output
   // (with upsample, the 4 * C sub-pixel phase planes of the stride-2 transposed conv, blurred here), act(v * scale[n,
   // c] + bias[c] + noise * noise_strength), act a leaky ReLU (slope 0.2, no gain), rounded to bf16 channels_last.

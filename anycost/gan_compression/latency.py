@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from anycost.models.i2i import I2IArch, I2IConfig, conv_specs
-from anycost.models.i2i.layers import SlicedConvTranspose2d, SlicedDepthwiseConv2d, instance_norm
+from anycost.models.i2i.layers import SlicedDepthwiseConv2d
 from anycost.search.latency import LatencyTable
 
 
@@ -70,12 +70,10 @@ def _conv_ms(G, spec, repeats: int, warmup: int, gen: torch.Generator) -> float:
     module = G.get_submodule(spec.name)
     x = torch.randn(1, spec.c_in, spec.size_in, spec.size_in, generator=gen)
 
-    def call():  # each conv with its norm as the generator runs it (the block's ReLU is left out, as elsewhere)
+    def call():  # each conv with its norm fused, as the generator runs it (the block's ReLU is left out, as elsewhere)
         if isinstance(module, SlicedDepthwiseConv2d):
             return module(x, normalize=True)
-        if isinstance(module, SlicedConvTranspose2d):
-            return instance_norm(module(x, spec.c_out))
-        return module(x, spec.c_out, normalize=spec.name != "head")  # dense and pointwise: the norm fused
+        return module(x, spec.c_out, normalize=spec.name != "head")
 
     with torch.inference_mode():
         return time_call(call, repeats, warmup).median_s * 1000

@@ -82,6 +82,14 @@ def _small_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
     return 2 * math.prod(out_shape) * math.prod(w_shape[1:])
 
 
+def _small_conv_transpose_fake(x, weight, bias, normalize, relu, eps):
+    return x.new_empty(x.shape[0], weight.shape[1], 2 * x.shape[2], 2 * x.shape[3])
+
+
+def _small_conv_transpose_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    return 2 * math.prod(x_shape) * math.prod(w_shape[1:])  # every input position meets every weight once
+
+
 def _bf16_epilogue_fake(x, upsample, scale, bias, noise, noise_strength, activate):
     n, c, h, w = x.shape
     shape = (n, c // 4, 2 * (h - 1), 2 * (w - 1)) if upsample else (n, c, h, w)
@@ -155,6 +163,10 @@ def register() -> None:
     register_flop_formula(torch.ops.anycost.small_conv2d)(_small_conv_flops)
     setup, backward = _reference_backward(ref.small_conv2d, _DEPTHWISE_TENSORS)
     torch.library.register_autograd("anycost::small_conv2d", backward, setup_context=setup)
+    torch.library.register_fake("anycost::small_conv_transpose2d")(_small_conv_transpose_fake)
+    register_flop_formula(torch.ops.anycost.small_conv_transpose2d)(_small_conv_transpose_flops)
+    setup, backward = _reference_backward(ref.small_conv_transpose2d, _DEPTHWISE_TENSORS)
+    torch.library.register_autograd("anycost::small_conv_transpose2d", backward, setup_context=setup)
     # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)

@@ -244,3 +244,14 @@ def small_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     if normalize:
         out = F.instance_norm(out, eps=eps)
     return torch.relu(out) if relu else out
+
+
+def small_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                           normalize: bool = False, relu: bool = False, eps: float = 1e-5) -> torch.Tensor:
+    """3x3 transposed conv of x [N, C_in, H, W] with weight [C_in, C_out, 3, 3] (stride 2, padding 1, output
+    padding 1: [N, C_out, 2H, 2W]) + bias [C_out]; with `normalize`, then the instance norm of each output plane
+    (no affine, biased variance); with `relu`, then a ReLU."""
+    out = F.conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)
+    if normalize:
+        out = F.instance_norm(out, eps=eps)
+    return torch.relu(out) if relu else out

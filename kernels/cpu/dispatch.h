@@ -62,6 +62,7 @@ struct KernelTable {
   void (*depthwise_conv3x3)(const DepthwiseConv3x3Params& p, const ParallelFn& pf);
   void (*pointwise_conv)(const PointwiseConvParams& p, const ParallelFn& pf);
   void (*small_conv2d)(const SmallConv2dParams& p, const ParallelFn& pf);
+  void (*small_conv_transpose2d)(const SmallConvTranspose2dParams& p, const ParallelFn& pf);
   void (*bf16_epilogue)(const Bf16EpilogueParams& p, const ParallelFn& pf);
   QConvKernels qconv;
 };

@@ -104,6 +104,21 @@ struct SmallConv2dParams {
   int64_t W_out() const { return (W + 2 * (K / 2) - K) / stride + 1; }
 };
 
+// 3x3 transposed conv of stride 2, padding 1, output padding 1 (an [H, W] input gives [2H, 2W]) + bias for few
+// channels, optionally followed by the instance norm of each output plane and a ReLU (see small_conv_transpose.h).
+struct SmallConvTranspose2dParams {
+  int64_t N = 1, C_in = 1, C_out = 1, H = 0, W = 0;  // x is [N, C_in, H, W]
+  const float* x = nullptr;  // any strides
+  int64_t x_sn = 0, x_sc = 0, x_sh = 0, x_sw = 1;
+  const float* weight = nullptr;  // [C_in, C_out, 3, 3] (torch's transposed-conv layout), any strides
+  int64_t w_si = 0, w_so = 0, w_sh = 0, w_sw = 1;
+  const float* bias = nullptr;  // optional [C_out]
+  int64_t bias_s = 1;
+  float* out = nullptr;  // [N, C_out, 2H, 2W] contiguous
+  bool normalize = false, relu = false;
+  float eps = 1e-5f;
+};
+
 // The epilogue of the bf16 styled conv (see bf16_epilogue.h): bf16 conv output in, bf16 activations out, both
 // with the channels of a position contiguous (torch's channels_last).
 struct Bf16EpilogueParams {

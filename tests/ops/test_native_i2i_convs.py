@@ -280,3 +280,76 @@ def test_small_conv_bad_inputs_are_clear_errors(x, w, b, kwargs, message):
     for impl in ("kernel", "ref"):
         with pytest.raises((ValueError, TypeError), match=message):
             ops.small_conv2d(x, w, b, impl=impl, **kwargs)
+
+
+# small_conv_transpose2d: the generators' upsampling convs ---------------------------------------------------------
+
+
+def _transposed_inputs(n, c_in, c_out, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c_in, h, w, generator=g)
+    weight = torch.randn(c_in + 1, c_out + 2, 3, 3, generator=g)[:c_in, :c_out]  # a sub-network's slice
+    bias = torch.randn(2 * c_out, generator=g)[::2]
+    return x, weight, bias
+
+
+# Outputs in blocks of 4 with every tail, input widths around a vector (each gives two outputs), 1x1 inputs.
+TRANSPOSED_SHAPES = [(1, 28, 12, 8, 8), (2, 12, 4, 16, 16), (1, 5, 7, 9, 37), (1, 3, 9, 1, 1), (2, 64, 33, 5, 17),
+                     (1, 2, 1, 3, 8)]
+
+
+@pytest.mark.parametrize("shape", TRANSPOSED_SHAPES)
+@pytest.mark.parametrize(("normalize", "relu"), [(False, False), (True, True), (True, False), (False, True)])
+def test_small_conv_transpose_matches_reference(cpu_level, shape, normalize, relu):
+    x, weight, bias = _transposed_inputs(*shape, seed=sum(shape))
+    out = ops.small_conv_transpose2d(x, weight, bias, normalize=normalize, relu=relu, impl="kernel")
+    want = ref.small_conv_transpose2d(x, weight, bias, normalize, relu)
+    assert out.shape == (shape[0], shape[2], 2 * shape[3], 2 * shape[4]) and out.is_contiguous()
+    _close(out, want)
+
+
+@pytest.mark.parametrize("layout", ["channel_slice", "channels_last", "strided_rows"])
+def test_small_conv_transpose_strided_inputs(cpu_level, layout):
+    x, _, _ = _inputs(2, 6, 9, 11, layout=layout)
+    _, weight, bias = _transposed_inputs(2, 6, 5, 9, 11)
+    assert not x.is_contiguous() and not weight.is_contiguous()
+    _close(ops.small_conv_transpose2d(x, weight, bias, impl="kernel"),
+           ref.small_conv_transpose2d(x.contiguous(), weight.contiguous(), bias.contiguous()))
+
+
+def test_small_conv_transpose_gradients_and_auto_rule(monkeypatch):
+    x, w, b = (t.clone().requires_grad_(True) for t in _transposed_inputs(2, 4, 3, 5, 6))
+    grads = {}
+    for impl in ("kernel", "ref"):
+        out = ops.small_conv_transpose2d(x, w, b, normalize=True, relu=True, impl=impl)
+        weights = torch.linspace(-1, 2, out.numel()).reshape(out.shape)
+        grads[impl] = torch.autograd.grad((out * weights).sum(), [x, w, b])
+    for a, g in zip(grads["kernel"], grads["ref"]):
+        _close(a, g)
+    calls = []
+    real = torch.ops.anycost.small_conv_transpose2d
+    monkeypatch.setattr(torch.ops.anycost, "small_conv_transpose2d", lambda *args: calls.append(args) or real(*args))
+    ops.small_conv_transpose2d(x, w, b)  # training: the reference
+    assert not calls
+    with torch.no_grad():
+        ops.small_conv_transpose2d(x, w, b)
+    assert len(calls) == 1
+
+
+def test_small_conv_transpose_opcheck():
+    x, w, b = _transposed_inputs(2, 3, 5, 4, 6)
+    torch.library.opcheck(torch.ops.anycost.small_conv_transpose2d, (x, w, b, True, True, 1e-5))
+    torch.library.opcheck(torch.ops.anycost.small_conv_transpose2d, (x[:, 1:], w[1:], None, False, False, 1e-5))
+
+
+@pytest.mark.parametrize(("x", "w", "b", "message"), [
+    (torch.randn(1, 3, 4, 4), torch.randn(2, 4, 3, 3), None, "weight must be"),
+    (torch.randn(1, 3, 4, 4), torch.randn(3, 4, 5, 5), None, "weight must be"),
+    (torch.randn(1, 3, 4, 4), torch.randn(3, 4, 3, 3), torch.randn(3), "bias must be"),
+    (torch.randn(1, 0, 4, 4), torch.randn(0, 4, 3, 3), None, "non-empty"),
+    (torch.randn(3, 4, 4), torch.randn(3, 4, 3, 3), None, "4 dims"),
+])
+def test_small_conv_transpose_bad_inputs_are_clear_errors(x, w, b, message):
+    for impl in ("kernel", "ref"):
+        with pytest.raises((ValueError, TypeError), match=message):
+            ops.small_conv_transpose2d(x, w, b, impl=impl)

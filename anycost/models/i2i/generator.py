@@ -13,7 +13,7 @@ from torch import nn
 
 from anycost.models.i2i.arch import MIN_SIZE, SIZE_MULTIPLE, I2IArch
 from anycost.models.i2i.config import I2IConfig
-from anycost.models.i2i.layers import ResidualBlock, SlicedConv2d, SlicedConvTranspose2d, instance_norm
+from anycost.models.i2i.layers import ResidualBlock, SlicedConv2d, SlicedConvTranspose2d
 
 
 class I2IGenerator(nn.Module):
@@ -97,7 +97,7 @@ class I2IGenerator(nn.Module):
             if taps is not None:
                 trunk.append(h)
         for conv, width in zip(self.up, w[-2:]):
-            h = torch.relu(instance_norm(conv(h, width)))
+            h = conv(h, width, normalize=True, relu=True)
         out = torch.tanh(self.head(h, self.arch.out_channels))
         return out if taps is None else (out, [trunk[k] for k in taps])
 

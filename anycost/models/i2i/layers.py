@@ -93,16 +93,19 @@ class SeparableConv(nn.Module):
 
 
 class SlicedConvTranspose2d(nn.Module):
-    """A 3x3 transposed conv of stride 2 with bias (padding 1, output padding 1): exactly doubles the size."""
+    """A 3x3 transposed conv of stride 2 with bias (padding 1, output padding 1): exactly doubles the size. With
+    `normalize` the instance norm that follows it is fused in, with `relu` then a ReLU
+    (`anycost.ops.small_conv_transpose2d`: the native kernel at inference, the reference where a gradient is
+    needed)."""
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
         self.weight = _weight(c_in, c_out, 3, 3)  # torch's layout: input channels first
         self.bias = nn.Parameter(torch.zeros(c_out))
 
-    def forward(self, x: torch.Tensor, c_out: int) -> torch.Tensor:
-        weight, bias = self.weight[: x.shape[1], :c_out], self.bias[:c_out]
-        return F.conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)
+    def forward(self, x: torch.Tensor, c_out: int, normalize: bool = False, relu: bool = False) -> torch.Tensor:
+        return ops.small_conv_transpose2d(x, self.weight[: x.shape[1], :c_out], self.bias[:c_out],
+                                          normalize=normalize, relu=relu)
 
 
 class ResidualBlock(nn.Module):

@@ -1,0 +1,43 @@
+// CPU kernel of anycost::small_conv_transpose2d: argument checks, then the torch-free kernel of
+// kernels/cpu/small_conv_transpose.h (at the instruction-set level in use). x, the weight and the bias are read
+// through their strides (a sub-network's slices of a wider layer work); the output is a new contiguous tensor.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <optional>
+
+#include "common.h"
+#include "cpu/op_params.h"
+
+namespace {
+
+using anycost::check_float;
+
+at::Tensor small_conv_transpose2d_cpu(const at::Tensor& x, const at::Tensor& weight,
+                                      const std::optional<at::Tensor>& bias, bool normalize, bool relu, double eps) {
+  check_float(x, "x", 4);
+  check_float(weight, "weight", 4);
+  const int64_t N = x.size(0), C_in = x.size(1), H = x.size(2), W = x.size(3);
+  TORCH_CHECK(weight.size(0) == C_in && weight.size(2) == 3 && weight.size(3) == 3,
+              "anycost: small_conv_transpose2d: weight must be [", C_in, ", C_out, 3, 3] for ", C_in,
+              " input channels, got ", weight.sizes());
+  TORCH_CHECK(N >= 1 && C_in >= 1 && H >= 1 && W >= 1 && weight.size(1) >= 1,
+              "anycost: x and weight must be non-empty, got ", x.sizes(), " and ", weight.sizes());
+  TORCH_CHECK(eps >= 0, "anycost: eps must be >= 0, got ", eps);
+  anycost::cpu::SmallConvTranspose2dParams p;
+  p.N = N, p.C_in = C_in, p.C_out = weight.size(1), p.H = H, p.W = W;
+  p.normalize = normalize, p.relu = relu, p.eps = static_cast<float>(eps);
+  p.x = x.data_ptr<float>();
+  p.x_sn = x.stride(0), p.x_sc = x.stride(1), p.x_sh = x.stride(2), p.x_sw = x.stride(3);
+  p.weight = weight.data_ptr<float>();
+  p.w_si = weight.stride(0), p.w_so = weight.stride(1), p.w_sh = weight.stride(2), p.w_sw = weight.stride(3);
+  anycost::set_bias(p, bias, p.C_out);
+  at::Tensor out = at::empty({N, p.C_out, 2 * H, 2 * W}, x.options());
+  p.out = out.data_ptr<float>();
+  anycost::kernels().small_conv_transpose2d(p, anycost::aten_parallel_fn());
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("small_conv_transpose2d", &small_conv_transpose2d_cpu); }
