@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from anycost.ops import ref
+from anycost.ops import _ext, ref
 
 #: Whether torch's prepacked oneDNN bf16 conv ops run on this CPU (AVX-512 BW/VL/DQ or AVX_NE_CONVERT); without
 #: them the cached bf16 weights go through plain ATen convolutions (much slower, still correct).
@@ -215,8 +215,6 @@ def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsamp
 
 def epilogue(out, upsample: bool, scale, bias, noise, noise_strength: float, activate: bool) -> torch.Tensor:
     """`ref.bf16_epilogue` of the conv output `out`: the native kernel (one pass) when the extension is built."""
-    from anycost.ops import _ext
-
     if _ext.load() is not None:
         return torch.ops.anycost.bf16_epilogue(out, upsample, scale, bias, noise, noise_strength, activate)
     return ref.bf16_epilogue(out, upsample, scale, bias, noise, noise_strength, activate)
