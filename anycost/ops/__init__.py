@@ -334,7 +334,7 @@ def pointwise_conv(x, weight, bias=None, *, normalize=False, relu=False, eps=1e-
 
 #: The smallest kernel size at which "auto" takes `small_conv2d`'s kernel: at 7x7 it measured 1.3-2.6x faster than
 #: the reference (pad + oneDNN conv) on the image-to-image generators' stems and heads (3 <-> 3-16 channels, 32 and
-#: 256 px, 2 threads, AMX Xeon); at 3x3 (their stride-2 convs, 8-64 channels) oneDNN was 1.2-3x faster.
+#: 256 px, 2 threads, AMX Xeon); at 3x3 (their stride-2 convs, 8-64 channels) oneDNN was 1.2-5x faster.
 SMALL_CONV_MIN_KERNEL = 7
 
 
