@@ -19,7 +19,7 @@ _MODCONV_TENSORS = (0, 1, 2, 6, 7, 8)  # x, weight, styles, noise, noise_strengt
 _TO_RGB_TENSORS = (0, 1, 2, 3, 5)  # x, weight, styles, bias, skip
 _UPFIRDN2D_TENSORS = (0, 1)  # x, kernel
 _BIAS_ACT_TENSORS = (0, 1)  # x, bias
-_DEPTHWISE_TENSORS = (0, 1, 2)  # x, weight, bias (the image-to-image ops)
+_I2I_TENSORS = (0, 1, 2)  # x, weight, bias (the image-to-image ops)
 
 
 def _modconv_fake(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
@@ -137,6 +137,14 @@ def _reference_backward(reference, tensor_positions):
     return setup_context, backward
 
 
+def _register_i2i(name: str, fake, flops) -> None:
+    """Fake kernel, FLOP formula and the reference's autograd (x, weight, bias) of an image-to-image conv op."""
+    torch.library.register_fake(f"anycost::{name}")(fake)
+    register_flop_formula(getattr(torch.ops.anycost, name))(flops)
+    setup, backward = _reference_backward(getattr(ref, name), _I2I_TENSORS)
+    torch.library.register_autograd(f"anycost::{name}", backward, setup_context=setup)
+
+
 def register() -> None:
     """Attach fake kernels and autograd to the loaded native ops (called once by `anycost.ops._ext`)."""
     torch.library.register_fake("anycost::modulated_conv2d")(_modconv_fake)
@@ -151,22 +159,11 @@ def register() -> None:
     torch.library.register_fake("anycost::bias_act")(_bias_act_fake)
     setup, backward = _reference_backward(ref.bias_act, _BIAS_ACT_TENSORS)
     torch.library.register_autograd("anycost::bias_act", backward, setup_context=setup)
-    torch.library.register_fake("anycost::depthwise_conv3x3")(_depthwise_fake)
-    register_flop_formula(torch.ops.anycost.depthwise_conv3x3)(_depthwise_flops)
-    setup, backward = _reference_backward(ref.depthwise_conv3x3, _DEPTHWISE_TENSORS)
-    torch.library.register_autograd("anycost::depthwise_conv3x3", backward, setup_context=setup)
-    torch.library.register_fake("anycost::pointwise_conv")(_pointwise_fake)
-    register_flop_formula(torch.ops.anycost.pointwise_conv)(_pointwise_flops)
-    setup, backward = _reference_backward(ref.pointwise_conv, _DEPTHWISE_TENSORS)
-    torch.library.register_autograd("anycost::pointwise_conv", backward, setup_context=setup)
-    torch.library.register_fake("anycost::small_conv2d")(_small_conv_fake)
-    register_flop_formula(torch.ops.anycost.small_conv2d)(_small_conv_flops)
-    setup, backward = _reference_backward(ref.small_conv2d, _DEPTHWISE_TENSORS)
-    torch.library.register_autograd("anycost::small_conv2d", backward, setup_context=setup)
-    torch.library.register_fake("anycost::small_conv_transpose2d")(_small_conv_transpose_fake)
-    register_flop_formula(torch.ops.anycost.small_conv_transpose2d)(_small_conv_transpose_flops)
-    setup, backward = _reference_backward(ref.small_conv_transpose2d, _DEPTHWISE_TENSORS)
-    torch.library.register_autograd("anycost::small_conv_transpose2d", backward, setup_context=setup)
+    for name, fake, flops in (("depthwise_conv3x3", _depthwise_fake, _depthwise_flops),
+                              ("pointwise_conv", _pointwise_fake, _pointwise_flops),
+                              ("small_conv2d", _small_conv_fake, _small_conv_flops),
+                              ("small_conv_transpose2d", _small_conv_transpose_fake, _small_conv_transpose_flops)):
+        _register_i2i(name, fake, flops)
     # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)

@@ -51,4 +51,13 @@ inline void instance_norm_plane(float* v, int64_t count, float eps, bool relu) {
 
 }  // namespace detail
 
+// The norm (and ReLU) of `planes` contiguous planes of `count` values from `v` on, one task per plane: the pass
+// after a conv whose tasks are not whole planes (small_conv.h, small_conv_transpose.h).
+template <class ParallelFor>
+void instance_norm_planes(float* v, int64_t planes, int64_t count, float eps, bool relu, const ParallelFor& pf) {
+  pf(0, planes, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) detail::instance_norm_plane(v + t * count, count, eps, relu);
+  });
+}
+
 ANYCOST_CPU_NAMESPACE_END

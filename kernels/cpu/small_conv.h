@@ -71,6 +71,17 @@ inline void small_conv_pad_row(const SmallConv2dParams& p, const SmallConvLayout
   }
 }
 
+// Row y of output channels o0 .. o0 + OB - 1 of sample n in p.out ([N, C_out, Ho, Wo] contiguous), and their
+// biases broadcast (zero without a bias).
+template <int OB, class Params>
+ANYCOST_INLINE void output_rows(const Params& p, int64_t n, int64_t o0, int64_t y, int64_t Ho, int64_t Wo,
+                                float* (&rows)[OB], vfloat (&bias)[OB]) {
+  for (int ob = 0; ob < OB; ++ob) {
+    rows[ob] = p.out + ((n * p.C_out + o0 + ob) * Ho + y) * Wo;
+    bias[ob] = vset1(p.bias ? p.bias[(o0 + ob) * p.bias_s] : 0.f);
+  }
+}
+
 template <int OB, int S>
 void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const float* padded, int64_t n,
                     int64_t o0, int64_t y) {
@@ -78,10 +89,7 @@ void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const 
   const float* in_n = padded + n * p.C_in * l.plane;
   float* out_row[OB];
   vfloat bias[OB];
-  for (int ob = 0; ob < OB; ++ob) {
-    out_row[ob] = p.out + ((n * p.C_out + o0 + ob) * Ho + y) * Wo;
-    bias[ob] = vset1(p.bias ? p.bias[(o0 + ob) * p.bias_s] : 0.f);
-  }
+  output_rows<OB>(p, n, o0, y, Ho, Wo, out_row, bias);
   const bool relu_here = p.relu && !p.normalize;
   for (int64_t x0 = 0; x0 < Wo; x0 += kSmallConvNV * kVecLen) {
     vfloat acc[OB][kSmallConvNV];
@@ -160,10 +168,7 @@ void small_conv2d(const SmallConv2dParams& p, const ParallelFor& pf) {
         detail::small_conv_block<2>(p, l, padded, n, o0, ob, y);
     }
   });
-  if (!p.normalize) return;
-  pf(0, p.N * p.C_out, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) detail::instance_norm_plane(p.out + t * Ho * Wo, Ho * Wo, p.eps, p.relu);
-  });
+  if (p.normalize) instance_norm_planes(p.out, p.N * p.C_out, Ho * Wo, p.eps, p.relu, pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END

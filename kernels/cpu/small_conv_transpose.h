@@ -24,6 +24,7 @@
 #include "op_params.h"
 #include "parallel.h"
 #include "simd.h"
+#include "small_conv.h"
 
 ANYCOST_CPU_NAMESPACE_BEGIN
 
@@ -48,10 +49,7 @@ void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& 
   const int64_t row[2] = {m, m + 1};
   float* out_row[OB];
   vfloat bias[OB];
-  for (int ob = 0; ob < OB; ++ob) {
-    out_row[ob] = p.out + ((n * p.C_out + o0 + ob) * Ho + y) * Wo;
-    bias[ob] = vset1(p.bias ? p.bias[(o0 + ob) * p.bias_s] : 0.f);
-  }
+  output_rows<OB>(p, n, o0, y, Ho, Wo, out_row, bias);
   const bool relu_here = p.relu && !p.normalize;
   const vfloat zero = vzero();
   for (int64_t x0 = 0; x0 < p.W; x0 += kConvTNV * kVecLen) {
@@ -128,10 +126,7 @@ void small_conv_transpose2d(const SmallConvTranspose2dParams& p, const ParallelF
       }
     }
   });
-  if (!p.normalize) return;
-  pf(0, p.N * p.C_out, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) detail::instance_norm_plane(p.out + t * Ho * Wo, Ho * Wo, p.eps, p.relu);
-  });
+  if (p.normalize) instance_norm_planes(p.out, p.N * p.C_out, Ho * Wo, p.eps, p.relu, pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END
