@@ -47,8 +47,9 @@ TORCH_LIBRARY(anycost, m) {
   m.def("qconv2d_pack(Tensor weight) -> (Tensor, Tensor)");
   // qconv2d: x * styles rounded to int8 by act_scale, int32 conv (stride 1, same padding; or, with
   // upsample, the stride-2 transposed conv + [1,3,3,1] blur of modulated_conv2d) with the packed
-  // weight, then act(out_scale[n, o] * acc + noise * noise_strength + bias[o]) in fp32.
+  // weight, then act(out_scale[n, o] * acc + noise * noise_strength + bias[o]) in fp32. act_scale
+  // None: each sample's own, max |x * styles| / 127, multiplied into out_scale by the op.
   m.def(
-      "qconv2d(Tensor x, Tensor styles, float act_scale, Tensor packed, Tensor wsum, Tensor out_scale, "
+      "qconv2d(Tensor x, Tensor styles, float? act_scale, Tensor packed, Tensor wsum, Tensor out_scale, "
       "bool upsample, Tensor? noise, Tensor? noise_strength, Tensor? bias, bool activate) -> Tensor");
 }

@@ -43,7 +43,8 @@ std::tuple<at::Tensor, at::Tensor> qconv2d_pack_cpu(const at::Tensor& weight) {
 }
 
 // QConvParams of the checked inputs (the caller sets the epilogue's noise, bias, activation and output).
-cpu::QConvParams make_params(const at::Tensor& x, const at::Tensor& styles, double act_scale, const at::Tensor& packed,
+cpu::QConvParams make_params(const at::Tensor& x, const at::Tensor& styles, std::optional<double> act_scale,
+                             const at::Tensor& packed,
                              const at::Tensor& wsum, const at::Tensor& out_scale, bool upsample) {
   check_float(x, "x", 4);
   check_float(styles, "styles", 2);
@@ -74,7 +75,8 @@ cpu::QConvParams make_params(const at::Tensor& x, const at::Tensor& styles, doub
   p.x_sn = x.stride(0), p.x_sc = x.stride(1), p.x_sh = x.stride(2), p.x_sw = x.stride(3);
   p.styles = styles.data_ptr<float>();
   p.s_sn = styles.stride(0), p.s_sc = styles.stride(1);
-  p.act_scale = static_cast<float>(act_scale);
+  p.dynamic_scale = !act_scale.has_value();
+  p.act_scale = static_cast<float>(act_scale.value_or(1.0));
   p.packed = packed.data_ptr<int8_t>();
   p.wsum = wsum.data_ptr<int32_t>();
   p.out_scale = out_scale.data_ptr<float>();
@@ -82,7 +84,8 @@ cpu::QConvParams make_params(const at::Tensor& x, const at::Tensor& styles, doub
   return p;
 }
 
-at::Tensor qconv2d_cpu(const at::Tensor& x, const at::Tensor& styles, double act_scale, const at::Tensor& packed,
+at::Tensor qconv2d_cpu(const at::Tensor& x, const at::Tensor& styles, std::optional<double> act_scale,
+                       const at::Tensor& packed,
                        const at::Tensor& wsum, const at::Tensor& out_scale, bool upsample,
                        const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& noise_strength,
                        const std::optional<at::Tensor>& bias, bool activate) {

@@ -3,8 +3,8 @@
 - `prune(G, sparsity, scope)`: fine-grained magnitude pruning, stored as bitmask + values, run dense;
 - `prune_channels(G, keep)`: structured pruning to the leading channels (a smaller architecture);
 - `kmeans_quantize(G, bits)`: per-layer k-means weight sharing, stored as codebook + packed indices;
-- `quantize_int8(G, calibration)`: s8 weights per output channel, calibrated u8 activations, oneDNN int8 convs
-  where they are faster than fp32 (`int8`);
+- `quantize_int8(G, calibration)`: s8 weights per output channel, s8 activations scaled per sample at run time
+  (or per layer from calibration), our own int8 conv kernels (`int8`);
 - `finetune(Gc, G, steps)`: a short distillation of a pruned, channel-pruned or k-means model from the original
   (`distill`), keeping the mask / the clusters;
 - `CompressedGenerator`: what they return (a `Generator` plus its steps and weight encodings);

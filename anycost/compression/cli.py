@@ -11,7 +11,7 @@ from pathlib import Path
 from anycost import cli_args
 from anycost.compression.distill import LR as finetune_lr
 from anycost.compression.distill import check_lr, check_steps, finetune
-from anycost.compression.int8 import check_calibration_count
+from anycost.compression.int8 import ACTIVATIONS, check_calibration_count
 from anycost.compression.report import METHODS, Measure, Setting, markdown, timed
 
 CALIBRATION = 16  # int8: latents calibrated on by default (x3 configs, fp32 forwards in batches of 8)
@@ -46,8 +46,12 @@ def add_parser(sub) -> None:
     p.add_argument("--sort", action="store_true", help="channels: re-sort channels by importance first")
     p.add_argument("--bits", type=_values(int), default=[4], help="kmeans: index bits (1..8)")
     p.add_argument("--calibration", type=int, default=CALIBRATION,
-                   help="int8: W latents the activation ranges are calibrated on, drawn from the model with seed "
-                        "--seed + 1 (not the report's latents); each runs at the full config and ratios 0.25, 0.5")
+                   help="int8: W latents the activation ranges (for the smoothing factors) are calibrated on, drawn "
+                        "from the model with seed --seed + 1 (not the report's latents); each runs at the full config "
+                        "and ratios 0.25, 0.5")
+    p.add_argument("--activations", choices=ACTIVATIONS, default="dynamic",
+                   help="int8: activation scales per sample at run time (dynamic) or one per layer from the "
+                        "calibration (calibrated)")
     p.add_argument("--finetune", type=int, default=0, metavar="STEPS",
                    help="also fine-tune every prune / channels / kmeans model for STEPS Adam steps to imitate the "
                         "original (MSE distillation on random latents and sub-generator configs; the pruning mask "
@@ -85,7 +89,7 @@ def settings(args) -> list[Setting]:
         elif method == "channels":
             out += [Setting("channels", k, sort=args.sort) for k in args.keep]
         elif method == "int8":
-            out.append(Setting("int8", args.calibration))
+            out.append(Setting("int8", args.calibration, activations=args.activations))
         else:
             out += [Setting("kmeans", b) for b in args.bits]
     return out

@@ -9,7 +9,8 @@ A weight stored dense keeps its key. An encoded weight W (key K) is stored as
 - ``{"kind": "int8", "act_scale": a, "min_channels": c, "min_size": s}`` (`compression.int8`): ``K:q`` (int8,
   flat), ``K:scale`` (float32, one per output channel) and ``K:smooth`` (float32, the smoothing factor of each
   input channel; files written before it had none: factors of 1): W = q * scale / smooth, 1 byte per weight;
-  the spec holds the layer's calibrated activation scale and the rule of where it runs int8.
+  the spec holds the layer's calibrated activation scale (null: each sample's own, found at run time) and the
+  rule of where it runs int8.
 The encodings are derived from the dense weights at save time (the nonzeros; the distinct values), so what is
 saved is exactly what the model computes with. Loads check every part before the model is touched.
 """
@@ -104,8 +105,9 @@ def _decode(stored: dict, key: str, spec: dict, shape: torch.Size, source: str) 
                 raise ValueError(f"index {int(indices.max())} past the codebook's {codebook.numel()} values")
             return codebook[indices].view(shape)
         if spec.get("kind") == "int8":
-            if not isinstance(spec.get("act_scale"), float) or not spec["act_scale"] > 0:
-                raise ValueError(f"activation scale must be a positive number, got {spec.get('act_scale')!r}")
+            scale = spec.get("act_scale", "missing")
+            if scale is not None and (not isinstance(scale, float) or not scale > 0):
+                raise ValueError(f"activation scale must be a positive number or null (dynamic), got {scale!r}")
             q = _part(stored, key, "q", torch.int8, source)
             scales = _part(stored, key, "scale", torch.float32, source)
             if q.numel() != count or scales.numel() != shape[1]:

@@ -18,7 +18,13 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from anycost.benchmark.timing import time_call
-from anycost.compression.int8 import calibration_latents, check_calibration_count, int8_layer_count, quantize_int8
+from anycost.compression.int8 import (
+    ACTIVATIONS,
+    calibration_latents,
+    check_calibration_count,
+    int8_layer_count,
+    quantize_int8,
+)
 from anycost.compression.kmeans import check_bits, kmeans_quantize
 from anycost.compression.pruning import SCOPES, check_keep, check_sparsity, config_for, prune, prune_channels
 from anycost.metrics.fid import fid, generator_features
@@ -29,12 +35,13 @@ METHODS = ("prune", "channels", "kmeans", "int8")
 @dataclass(frozen=True)
 class Setting:
     """One method with one value: a sparsity (prune, with its `scope`), a keep ratio (channels), bits (kmeans) or
-    the number of calibration latents (int8)."""
+    the number of calibration latents (int8, with its `activations` mode)."""
 
     method: str
     value: float
     scope: str = "global"
     sort: bool = False
+    activations: str = "dynamic"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -43,6 +50,8 @@ class Setting:
          "int8": check_calibration_count}[self.method](self.value)
         if self.scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {self.scope!r}")
+        if self.activations not in ACTIVATIONS:
+            raise ValueError(f"activations must be one of {', '.join(ACTIVATIONS)}, got {self.activations!r}")
 
     @property
     def label(self) -> str:
@@ -51,19 +60,23 @@ class Setting:
         if self.method == "channels":
             return f"keep {self.value:g}" + (" (re-sorted)" if self.sort else "")
         if self.method == "int8":
-            return f"calibrated on {self.value} latents"
+            return f"calibrated on {self.value} latents" + (", per-layer activation scales" if self.calibrated else "")
         return f"{self.value} bits"
 
     @property
     def slug(self) -> str:
-        """A file-name stem: prune-global-0.5, channels-0.75(-sorted), kmeans-4bit, int8."""
+        """A file-name stem: prune-global-0.5, channels-0.75(-sorted), kmeans-4bit, int8(-calibrated)."""
         if self.method == "prune":
             return f"prune-{self.scope}-{self.value:g}"
         if self.method == "channels":
             return f"channels-{self.value:g}" + ("-sorted" if self.sort else "")
         if self.method == "int8":
-            return "int8"
+            return "int8" + ("-calibrated" if self.calibrated else "")
         return f"kmeans-{self.value}bit"
+
+    @property
+    def calibrated(self) -> bool:
+        return self.method == "int8" and self.activations == "calibrated"
 
     def apply(self, G, seed: int = 1):
         """The compressed generator; `seed` draws int8's calibration latents (`int8.calibration_latents`)."""
@@ -72,7 +85,7 @@ class Setting:
         if self.method == "channels":
             return prune_channels(G, self.value, self.sort)
         if self.method == "int8":
-            return quantize_int8(G, calibration_latents(G, self.value, seed))
+            return quantize_int8(G, calibration_latents(G, self.value, seed), activations=self.activations)
         return kmeans_quantize(G, self.value)
 
 

@@ -430,8 +430,8 @@ def _check_qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, nois
     if tuple(styles.shape) != (n, c_in) or tuple(out_scale.shape) != (n, c_out):
         raise ValueError(f"styles must be [{n}, {c_in}] and out_scale [{n}, {c_out}], got {tuple(styles.shape)} and "
                          f"{tuple(out_scale.shape)}")
-    if not act_scale > 0 or not math.isfinite(1 / act_scale):
-        raise ValueError(f"act_scale must be positive and finite, got {act_scale!r}")
+    if act_scale is not None and (not act_scale > 0 or not math.isfinite(1 / act_scale)):
+        raise ValueError(f"act_scale must be positive and finite (or None: dynamic), got {act_scale!r}")
     if noise is not None:
         _float_tensor("noise", noise, 4)
         out_hw = tuple(2 * s for s in x.shape[2:]) if upsample else tuple(x.shape[2:])
@@ -444,14 +444,17 @@ def qconv2d(x, styles, act_scale, packed, wsum, out_scale, *, upsample=False, no
     """int8 styled conv: x * styles rounded to int8 by `act_scale`, an int32 conv (stride 1, same padding; with
     `upsample` the stride-2 transposed conv and blur of `modulated_conv2d`) with the `qconv2d_pack`ed weight, then
     act(out_scale[n, o] * acc + noise * noise_strength + bias[o]) in fp32; see `ref.qconv2d`. The caller folds the
-    dequantisation (act_scale x weight scale) and the demodulation into out_scale [N, C_out]. `packed` must be that
+    dequantisation (act_scale x weight scale) and the demodulation into out_scale [N, C_out]; with `act_scale=None`
+    each sample gets its own scale, its largest |x * styles| / 127 (`ref.qconv2d_dynamic_scale`: one more read of
+    x), which the op multiplies into out_scale itself (the caller's holds the rest). `packed` must be that
     of a weight with x's input channels (its shape tells them only up to the padding to groups of 4). Inference
     only: runs under no_grad."""
     _check_qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, noise)
     use = resolve_impl(impl, x, styles, out_scale, noise, noise_strength, bias, op="qconv2d")
     with torch.no_grad():
         if use == "kernel":
-            return torch.ops.anycost.qconv2d(x, styles, float(act_scale), packed, wsum, out_scale, upsample, noise,
+            act_scale = None if act_scale is None else float(act_scale)
+            return torch.ops.anycost.qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, noise,
                                              noise_strength, bias, activate)
         return ref.qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, noise, noise_strength, bias,
                            activate)

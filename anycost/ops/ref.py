@@ -153,25 +153,38 @@ def qconv2d_unpack(packed: torch.Tensor, c_out: int, c_in: int) -> torch.Tensor:
     return weight[:c_out, :c_in]
 
 
-def qconv2d_quantize(x: torch.Tensor, styles: torch.Tensor, act_scale: float) -> torch.Tensor:
+def qconv2d_dynamic_scale(x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """`qconv2d`'s activation scale per sample [N] when act_scale is None: max over (i, y, x) of |x[n, i] *
+    styles[n, i]|, as float32(max_yx |x[n, i]| * |styles[n, i]|) (the same number: rounding is monotonic), / 127,
+    at least the smallest normal float32."""
+    peak = (x.float().abs().amax((2, 3)) * styles.float().abs()).amax(1)
+    return (peak / QMAX).clamp_min(torch.finfo(torch.float32).tiny)
+
+
+def qconv2d_quantize(x: torch.Tensor, styles: torch.Tensor, act_scale) -> torch.Tensor:
     """The int8 activations of `qconv2d` (as float32 integers): round(x * float32(styles * (1 / act_scale))),
-    ties to even, clamped to [-127, 127]; every product in float32 as the kernels compute it."""
-    inv = torch.tensor(1.0, dtype=torch.float32) / torch.tensor(act_scale, dtype=torch.float32)
+    ties to even, clamped to [-127, 127]; every product in float32 as the kernels compute it. `act_scale`: a
+    number or one per sample ([N])."""
+    inv = torch.tensor(1.0, dtype=torch.float32) / torch.as_tensor(act_scale, dtype=torch.float32).reshape(-1, 1)
     mult = styles.float() * inv
     return torch.round(x.float() * mult[:, :, None, None]).clamp_(-QMAX, QMAX)
 
 
-def qconv2d(x: torch.Tensor, styles: torch.Tensor, act_scale: float, packed: torch.Tensor, wsum: torch.Tensor,
+def qconv2d(x: torch.Tensor, styles: torch.Tensor, act_scale: float | None, packed: torch.Tensor, wsum: torch.Tensor,
             out_scale: torch.Tensor, upsample: bool = False, noise: torch.Tensor | None = None,
             noise_strength: torch.Tensor | None = None, bias: torch.Tensor | None = None,
             activate: bool = False) -> torch.Tensor:
     """int8 styled conv: the activations `qconv2d_quantize(x, styles, act_scale)`, an int64 conv (stride 1, same
     padding) with the packed int8 weight (C_out = len(wsum)) or, with `upsample`, an int64 stride-2 transposed conv
     followed by `modulated_conv2d`'s blur (in float32, of the integers), then act(out_scale[n, o] * acc + noise *
-    noise_strength + bias[o]) in float32 (the leaky ReLU of `bias_act` when `activate`). Inference only."""
+    noise_strength + bias[o]) in float32 (the leaky ReLU of `bias_act` when `activate`); `act_scale` None: each
+    sample's `qconv2d_dynamic_scale`, multiplied into out_scale. Inference only."""
     c_out, (n, c_in, h, w) = wsum.shape[0], x.shape
     weight = qconv2d_unpack(packed, c_out, c_in).to(torch.int64)
     k = weight.shape[2]
+    if act_scale is None:
+        act_scale = qconv2d_dynamic_scale(x, styles)
+        out_scale = out_scale.float() * act_scale[:, None]
     q = qconv2d_quantize(x, styles, act_scale)
     if upsample:
         t = torch.zeros(n, c_out, 2 * h + 1, 2 * w + 1, dtype=torch.int64)

@@ -28,8 +28,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "modconv_epilogue.h"
 #include "parallel.h"
@@ -63,7 +65,7 @@ inline void check_qconv_params(const QConvParams& p) {
   if (p.upsample && p.K != 3) throw std::invalid_argument("anycost: qconv2d: upsample needs K=3");
   if (!p.x || !p.packed || !p.wsum || !p.out_scale || !p.out)
     throw std::invalid_argument("anycost: qconv2d: null tensor");
-  if (!(p.act_scale > 0.f) || !std::isfinite(1.f / p.act_scale))
+  if (!p.dynamic_scale && (!(p.act_scale > 0.f) || !std::isfinite(1.f / p.act_scale)))
     throw std::invalid_argument("anycost: qconv2d: act_scale must be positive and finite, got " +
                                 std::to_string(p.act_scale));
 }
@@ -285,24 +287,69 @@ void qconv_up_band(const QConvParams& p, const QConvPlan& pl, const uint32_t* xq
   }
 }
 
+
+// max |x| over one [H, W] plane (row stride sh, column stride sw).
+inline float plane_abs_max(const float* x, int64_t H, int64_t W, int64_t sh, int64_t sw) {
+  vfloat a = vzero(), b = vzero();  // two chains: max has a latency of several cycles
+  for (int64_t y = 0; y < H; ++y) {
+    const float* row = x + y * sh;
+    int64_t i = 0;
+    for (; i + 2 * kVecLen <= W; i += 2 * kVecLen) {
+      a = vabsmax(a, vload_strided(row + i * sw, sw, kVecLen));
+      b = vabsmax(b, vload_strided(row + (i + kVecLen) * sw, sw, kVecLen));
+    }
+    for (; i < W; i += kVecLen)  // lanes past W load as zero
+      a = vabsmax(a, vload_strided(row + i * sw, sw, int(std::min<int64_t>(kVecLen, W - i))));
+  }
+  return vhmax(vabsmax(a, b));
+}
+
+// Each sample's activation scale of dynamic_scale (qconv_params.h) into inv_scale[n] (as 1 / s[n]) and
+// out_scale[n * C_out + o] (p.out_scale[n, o] * s[n]).
+template <class ParallelFor>
+void dynamic_act_scales(const QConvParams& p, const ParallelFor& pf, float* inv_scale, float* out_scale) {
+  std::vector<float> peak(p.N * p.C_in);
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (p.H * p.W));
+  pf(0, p.N * p.C_in, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / p.C_in, i = t % p.C_in;
+      const float style = p.styles ? std::fabs(p.styles[n * p.s_sn + i * p.s_sc]) : 1.f;
+      peak[t] = plane_abs_max(p.x + n * p.x_sn + i * p.x_sc, p.H, p.W, p.x_sh, p.x_sw) * style;
+    }
+  });
+  for (int64_t n = 0; n < p.N; ++n) {
+    const float top = *std::max_element(peak.begin() + n * p.C_in, peak.begin() + (n + 1) * p.C_in);
+    const float s = std::max(top / float(kQMax), std::numeric_limits<float>::min());
+    inv_scale[n] = 1.f / s;
+    for (int64_t o = 0; o < p.C_out; ++o) out_scale[n * p.C_out + o] = p.out_scale[n * p.os_sn + o * p.os_sc] * s;
+  }
+}
+
 }  // namespace detail
 
 // The int8 styled conv forward: writes p.out. pf and blocking.num_threads as for
 // modulated_conv2d_forward; MR x NR selects the micro-kernel (MR must divide kQPackMR). Throws
 // std::invalid_argument on inconsistent parameters.
 template <int MR = kQMR, int NR = kQNR, class ParallelFor>
-void qconv2d_forward(const QConvParams& p, const ParallelFor& pf, const QConvBlocking& blocking = QConvBlocking()) {
+void qconv2d_forward(const QConvParams& params, const ParallelFor& pf,
+                     const QConvBlocking& blocking = QConvBlocking()) {
   static_assert(kQPackMR % MR == 0, "MR must divide the packed tile");
-  detail::check_qconv_params(p);
+  detail::check_qconv_params(params);
+  QConvParams p = params;
+  std::vector<float> inv_scale(p.N, 1.f / p.act_scale), out_scale;
+  if (p.dynamic_scale) {
+    out_scale.resize(p.N * p.C_out);
+    detail::dynamic_act_scales(params, pf, inv_scale.data(), out_scale.data());
+    p.out_scale = out_scale.data(), p.os_sn = p.C_out, p.os_sc = 1;
+  }
   const detail::QConvPlan pl = detail::make_qconv_plan(p, blocking, kQLanes * NR);
   uint32_t* xq = static_cast<uint32_t*>(thread_workspace(sizeof(uint32_t) * p.N * pl.G * pl.plane_words, kCallSlot));
-  const float inv_scale = 1.f / p.act_scale;
   // Planes of ~64 Ki positions per parallel range at least: the quantise pass of a small layer (microseconds)
   // stays on the calling thread instead of paying a second fork / join per call.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / pl.plane_words);
   pf(0, p.N * pl.G, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
-      detail::quantize_plane(xq + t * pl.plane_words, pl.plane_words, p, inv_scale, t / pl.G, t % pl.G);
+      detail::quantize_plane(xq + t * pl.plane_words, pl.plane_words, p, inv_scale[t / pl.G], t / pl.G, t % pl.G);
   });
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const detail::QConvBuffers tb = detail::carve_qconv(thread_workspace(pl.ws_bytes), pl, p);

@@ -48,6 +48,10 @@ inline int64_t qconv_packed_bytes(int64_t c_out, int64_t c_in, int k) {
 //   out      = act(out_scale[n,o] * acc + noise_strength * noise + bias[o])
 // with act(v) = (v > 0 ? v : alpha v) * gain, W the packed int8 weight. The caller folds the
 // dequantisation (act_scale * weight scale of channel o) and the demodulation into out_scale.
+// With dynamic_scale, act_scale is each sample's own, s[n] = max(float32(max_i float32(max_yx |x[n,i]| *
+// |styles[n,i]|) / 127), FLT_MIN), found by a pass over x before the quantisation, and the kernel
+// multiplies out_scale[n, o] by s[n] (float32) itself: out_scale then holds only the weight scale and the
+// demodulation.
 // Float pointers are fp32 with strides in elements (any, as in ModConvParams).
 struct QConvParams {
   int64_t N = 1, C_in = 0, C_out = 0, H = 0, W = 0;
@@ -59,6 +63,7 @@ struct QConvParams {
   const float* styles = nullptr;  // [N, C_in]
   int64_t s_sn = 0, s_sc = 1;
   float act_scale = 1.f;
+  bool dynamic_scale = false;  // act_scale per sample, from x (above); act_scale is then unused
 
   const int8_t* packed = nullptr;  // packed weight of [C_out, C_in, K, K] (layout above)
   const int32_t* wsum = nullptr;   // [C_out, K*K] from the packing

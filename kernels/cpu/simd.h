@@ -11,6 +11,7 @@
 
 #include "isa.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -62,6 +63,8 @@ ANYCOST_INLINE vfloat vlrelu(vfloat x, vfloat slope) {
   const __mmask16 gt = _mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ);
   return {_mm512_mask_blend_ps(gt, _mm512_mul_ps(x.v, slope.v), x.v)};
 }
+// max(m, |x|) per lane
+ANYCOST_INLINE vfloat vabsmax(vfloat m, vfloat x) { return {_mm512_max_ps(m.v, _mm512_abs_ps(x.v))}; }
 // Interleave a = [a0..a15], b = [b0..b15] into lo = [a0 b0 .. a7 b7], hi = [a8 b8 .. a15 b15].
 ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
   const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -100,6 +103,10 @@ ANYCOST_INLINE vfloat vlrelu(vfloat x, vfloat slope) {
   __m256 neg = _mm256_mul_ps(x.v, slope.v);
   __m256 gt = _mm256_cmp_ps(x.v, _mm256_setzero_ps(), _CMP_GT_OQ);
   return {_mm256_blendv_ps(neg, x.v, gt)};
+}
+// max(m, |x|) per lane
+ANYCOST_INLINE vfloat vabsmax(vfloat m, vfloat x) {
+  return {_mm256_max_ps(m.v, _mm256_andnot_ps(_mm256_set1_ps(-0.f), x.v))};
 }
 // Interleave a = [a0..a7], b = [b0..b7] into lo = [a0 b0 .. a3 b3], hi = [a4 b4 .. a7 b7].
 ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
@@ -151,6 +158,10 @@ ANYCOST_INLINE vfloat vlrelu(vfloat x, vfloat slope) {
   for (int k = 0; k < kVecLen; ++k) x.v[k] = x.v[k] > 0.f ? x.v[k] : x.v[k] * slope.v[k];
   return x;
 }
+ANYCOST_INLINE vfloat vabsmax(vfloat m, vfloat x) {
+  for (int k = 0; k < kVecLen; ++k) m.v[k] = std::max(m.v[k], std::fabs(x.v[k]));
+  return m;
+}
 ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
   for (int k = 0; k < kVecLen / 2; ++k) {
     lo.v[2 * k] = a.v[k];
@@ -185,6 +196,15 @@ ANYCOST_INLINE vfloat vload_n(const float* p, int n) {
 
 // The accumulators of a conv tile as fp32: the fp32 convs' as they are (the int8 conv's: see above).
 ANYCOST_INLINE vfloat vload_acc(const float* p) { return vload(p); }
+
+// The largest lane of a vector.
+ANYCOST_INLINE float vhmax(vfloat a) {
+  alignas(64) float t[kVecLen];
+  vstore(t, a);
+  float m = t[0];
+  for (int k = 1; k < kVecLen; ++k) m = std::max(m, t[k]);
+  return m;
+}
 
 // Scalar leaky ReLU matching vlrelu.
 ANYCOST_INLINE float slrelu(float x, float slope) { return x > 0.f ? x : x * slope; }

@@ -64,6 +64,17 @@ def test_int8_on_the_bundled_model_says_how_much_runs_int8(tmp_path, capsys, one
         torch.testing.assert_close(loaded(w, noise="const"), expected(w, noise="const"), rtol=1e-5, atol=1e-5)
 
 
+def test_int8_with_calibrated_activation_scales(checkpoint, tmp_path, one_thread):
+    out = tmp_path / "out"
+    assert main(["compress", "-c", checkpoint, "--method", "int8", "--activations", "calibrated", "--cheap",
+                 "16:0.25", *FAST, "--out", str(out)]) == 0
+    row = json.loads((out / "report.json").read_text())["rows"][1]
+    assert row["setting"] == "calibrated on 16 latents, per-layer activation scales"
+    loaded = anycost.load_generator(out / "int8-calibrated.safetensors")
+    assert loaded.steps[-1]["activations"] == "calibrated"
+    assert all(isinstance(spec["act_scale"], float) for spec in loaded.encodings.values())
+
+
 def test_finetune_adds_a_row_and_keeps_the_mask(checkpoint, tmp_path, one_thread):
     out = tmp_path / "out"
     assert main(["compress", "-c", checkpoint, "--method", "prune,channels", "--keep", "0.5", "--finetune", "3",

@@ -68,12 +68,40 @@ def test_int8_layers_match_the_integer_reference(tiny_generator, quantized, late
     torch.testing.assert_close(native, reference, rtol=1e-4, atol=1e-4)
 
 
-def test_file_round_trip_stores_int8(quantized, latents, tmp_path):
+def test_dynamic_scales_follow_each_sample(tiny_generator, quantized, latents):
+    """A sample whose activations lie far outside the calibrated range: dynamic scales keep it as close to fp32 as
+    an ordinary one (relative error of one layer a few 1e-2), a calibrated scale clamps it; the other sample of the
+    batch is unaffected by it in both modes (its own scale)."""
+    calibrated = quantize_int8(tiny_generator, latents[:4], activations="calibrated")
+    name = "convs.1"  # the plain 3x3 conv at 8 px
+    fp32, dyn, cal = (G.get_submodule(name) for G in (tiny_generator, quantized, calibrated))
+    x = torch.randn(2, dyn.conv.weight.shape[2], 8, 8, generator=torch.Generator().manual_seed(2))
+    x[1] *= 40
+    c_out, w = dyn.conv.weight.shape[1], latents[4:]
+    with torch.no_grad():
+        want = fp32(x, w, c_out, None)
+        got = {mode: m(x, w, c_out, None) for mode, m in (("dynamic", dyn), ("calibrated", cal))}
+        alone = {mode: m(x[:1], w[:1], c_out, None) for mode, m in (("dynamic", dyn), ("calibrated", cal))}
+
+    def rel(a, b):
+        return float((a - b).norm() / b.norm())
+
+    assert rel(got["dynamic"][1], want[1]) < 0.05  # (measured 0.026)
+    assert rel(got["calibrated"][1], want[1]) > 0.3  # (0.93)
+    for mode in got:
+        torch.testing.assert_close(got[mode][:1], alone[mode])
+        assert rel(got[mode][0], want[0]) < 0.05  # (measured 0.023 dynamic, 0.035 calibrated)
+
+
+@pytest.mark.parametrize("activations", ["dynamic", "calibrated"])
+def test_file_round_trip_stores_int8(tiny_generator, latents, tmp_path, activations):
+    quantized = quantize_int8(tiny_generator, latents[:4], activations=activations)
     path = anycost.save_generator(quantized, tmp_path / "g-int8.safetensors")
     loaded = anycost.load_generator(path)
-    assert loaded.encodings == quantized.encodings
-    assert all(isinstance(m, int8.Int8StyledConv) and m.act_scale is not None for m in loaded.modules()
-               if isinstance(m, anycost.models.stylegan2.layers.StyledConv))
+    assert loaded.encodings == quantized.encodings and loaded.steps[-1]["activations"] == activations
+    modules = [m for m in loaded.modules() if isinstance(m, anycost.models.stylegan2.layers.StyledConv)]
+    assert all(isinstance(m, int8.Int8StyledConv) and m.smooth is not None for m in modules)
+    assert all((m.act_scale is None) == (activations == "dynamic") for m in modules)
     with torch.no_grad():
         torch.testing.assert_close(loaded(latents[4:], noise="const"), quantized(latents[4:], noise="const"),
                                    rtol=1e-5, atol=1e-5)
@@ -92,6 +120,8 @@ def test_bad_input(tiny_generator, latents):
         quantize_int8(tiny_generator, [[0.0] * 32])
     with pytest.raises(TypeError, match="StyleGAN2 Generator"):
         quantize_int8(torch.nn.Linear(2, 2), latents[:4])
+    with pytest.raises(ValueError, match="activations must be one of dynamic, calibrated, got 'static'"):
+        quantize_int8(tiny_generator, latents[:4], activations="static")
     with pytest.raises(ValueError, match="already compressed"):
         quantize_int8(quantize_int8(tiny_generator, latents[:2]), latents[:2])
 
@@ -108,9 +138,9 @@ def test_calibration_latents_and_chunks(tiny_generator, latents, monkeypatch):
     a, b = int8.calibration_latents(tiny_generator, 10, 3), int8.calibration_latents(tiny_generator, 10, 3)
     assert a.shape == (10, 32) and torch.equal(a, b)
     assert not torch.equal(a, int8.calibration_latents(tiny_generator, 10, 4))
-    chunked = quantize_int8(tiny_generator, a).encodings
+    chunked = quantize_int8(tiny_generator, a, activations="calibrated").encodings
     monkeypatch.setattr(int8, "CALIBRATION_BATCH", 100)  # one forward of all 10: the same maxima
-    whole = quantize_int8(tiny_generator, a).encodings
+    whole = quantize_int8(tiny_generator, a, activations="calibrated").encodings
     for key, spec in whole.items():
         assert spec["act_scale"] == pytest.approx(chunked[key]["act_scale"], rel=1e-5)
     with pytest.raises(ValueError, match="calibration latents must be an integer >= 1, got 0"):

@@ -88,6 +88,40 @@ def test_upsampling_accumulators(int8_level, n, c_in, c_out, h, w):
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6 * float(want.abs().max()))
 
 
+@pytest.mark.parametrize(("n", "c_in", "c_out", "h", "w", "upsample"),
+                         [(1, 1, 1, 1, 1, False), (3, 17, 13, 5, 11, False), (2, 33, 24, 16, 37, False),
+                          (2, 10, 17, 5, 12, True), (1, 6, 9, 3, 40, True)])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "sliced"])
+def test_dynamic_scale_matches_reference(int8_level, n, c_in, c_out, h, w, upsample, layout):
+    """act_scale None: each sample's own scale (the last sample's range is 30x the others'), found by the kernel
+    and multiplied into out_scale: as the reference, and as the static op with that sample's scale."""
+    x, styles, out_scale = _inputs(n, c_in, c_out, h, w, layout=layout)
+    x[-1] *= 30
+    packed, wsum = ops.qconv2d_pack(_weight(c_out, c_in, 3, sliced=True))
+    got = ops.qconv2d(x, styles, None, packed, wsum, out_scale, upsample=upsample, impl="kernel")
+    want = ref.qconv2d(x, styles, None, packed, wsum, out_scale, upsample=upsample)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6 * float(want.abs().max()))
+    scales = ref.qconv2d_dynamic_scale(x, styles)
+    for i in range(n):
+        static = ops.qconv2d(x[i:i + 1], styles[i:i + 1], float(scales[i]), packed, wsum,
+                             out_scale[i:i + 1] * scales[i], upsample=upsample, impl="kernel")
+        torch.testing.assert_close(got[i:i + 1], static, rtol=1e-6, atol=1e-6 * float(static.abs().max()))
+
+
+def test_dynamic_scale_maps_each_samples_peak_to_127(int8_level):
+    """Through a 1x1 identity weight the output is q * s: the largest |x| of each sample comes back (as 127 s) and
+    no value clamps; an all-zero sample gets the smallest scale and zeros."""
+    x = torch.randn(3, 1, 7, 9, generator=torch.Generator().manual_seed(4))
+    x[0] *= 1e-3
+    x[2] = 0
+    packed, wsum = ops.qconv2d_pack(torch.ones(1, 1, 1, 1, dtype=torch.int8))
+    out = ops.qconv2d(x, torch.ones(3, 1), None, packed, wsum, torch.ones(3, 1), impl="kernel")
+    torch.testing.assert_close(out.abs().amax((1, 2, 3))[:2], x.abs().amax((1, 2, 3))[:2], rtol=1e-6, atol=0)
+    for i in range(2):  # within half a level of the sample's own scale
+        torch.testing.assert_close(out[i], x[i], rtol=0, atol=float(x[i].abs().max()) / 254 * 1.0001)
+    assert torch.equal(out[2], torch.zeros_like(out[2]))
+
+
 def test_levels_compute_the_same_integers():
     x, styles, _ = _inputs(2, 45, 40, 12, 12)
     packed, wsum = ops.qconv2d_pack(_weight(40, 45, 3))
@@ -150,3 +184,5 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.anycost.qconv2d, (*args, False, noise, strength, bias, True))
     torch.library.opcheck(torch.ops.anycost.qconv2d, (*args, False, None, None, None, False))
     torch.library.opcheck(torch.ops.anycost.qconv2d, (*args, True, torch.randn(2, 1, 10, 8), strength, bias, True))
+    dynamic = (x, styles, None, packed, wsum, out_scale)
+    torch.library.opcheck(torch.ops.anycost.qconv2d, (*dynamic, True, noise.repeat(1, 1, 2, 2), strength, bias, True))
