@@ -2,7 +2,8 @@
 kernels), per CPU level, and int8's PSNR to fp32 (the reference is the uncompressed fp32 generator, not the
 quantised model's fp32 path), measured as `anycost compress` does (`compression.report.distances`: 8 latents and
 random noise from seed 0; int8 calibrated as the CLI does, on 16 latents of seed 1), for each activation scale mode
-of --activations (`quantize_int8(activations=...)`).
+of --activations (`quantize_int8(activations=...)`) and, with --kmeans-bits B, for k-means B bits run int8
+(`quantize_int8(kmeans_quantize(G, B))`, dynamic scales; its PSNR includes the clustering's loss).
 
 Models: the bundled 64 px model, and random config-f weights at 256 / 0.25, 256 / 1.0 and 1024 / 1.0; timed at
 batch 1, noise="const". fp32 and int8 are timed interleaved
@@ -12,7 +13,7 @@ CPU time (the calling thread's with --threads 1, which is then all the work and 
 least; the process's otherwise), fp32 / int8 of the CPU medians, and the 1-minute load average after each row.
 
 Run: `PYTHONPATH=$PWD python bench/int8_generator.py [--rounds 3] [--threads 1] [--levels avx2,avx512_vnni]
-[--only bundled|256/0.25|256/1.0|1024/1.0] [--activations dynamic,calibrated]`.
+[--only bundled|256/0.25|256/1.0|1024/1.0] [--activations dynamic,calibrated] [--kmeans-bits 4]`.
 """
 
 import argparse
@@ -25,15 +26,18 @@ import torch
 import anycost
 from anycost import ops
 from anycost.benchmark import random_generator
-from anycost.compression import quantize_int8
+from anycost.compression import kmeans_quantize, quantize_int8
 from anycost.compression.int8 import calibration_latents
 from anycost.compression.report import distances
 
 
-def run(name, G, configs, levels, modes, rounds, cpu_clock):
+def run(name, G, configs, levels, modes, kmeans_bits, rounds, cpu_clock):
     with torch.no_grad():
         w = G.mapping(torch.randn(1, G.arch.style_dim, generator=torch.Generator().manual_seed(0)))
-        quantized = {mode: quantize_int8(G, calibration_latents(G, 16, seed=1), activations=mode) for mode in modes}
+        calibration = calibration_latents(G, 16, seed=1)
+        quantized = {mode: quantize_int8(G, calibration, activations=mode) for mode in modes}
+        if kmeans_bits:
+            quantized[f"k-means {kmeans_bits} bits"] = quantize_int8(kmeans_quantize(G, kmeans_bits), calibration)
         for label, config in configs:
             psnr = {mode: distances(G, Gq, [config], n=8)[config.describe()]["psnr"] for mode, Gq in quantized.items()}
             fns = {}
@@ -58,7 +62,7 @@ def run(name, G, configs, levels, modes, rounds, cpu_clock):
             mc = {k: statistics.median(v) * 1e3 for k, v in cpu.items()}
             for level in levels:
                 f = ("fp32", level)
-                for mode in modes:
+                for mode in quantized:
                     q = (mode, level)
                     print(f"| {name} {label} | {level} | {mode} | {mw[f]:.0f} / {mc[f]:.0f} | "
                           f"{mw[q]:.0f} / {mc[q]:.0f} | {mc[f] / mc[q]:.2f}x | {psnr[mode]:.1f} | {load:.1f} |",
@@ -72,6 +76,7 @@ def main():
     parser.add_argument("--levels", default="", help="comma-separated CPU levels (default: the best one)")
     parser.add_argument("--only", default="", help="one model / config: bundled, 256/0.25, 256/1.0 or 1024/1.0")
     parser.add_argument("--activations", default="dynamic", help="comma-separated int8 activation scale modes")
+    parser.add_argument("--kmeans-bits", type=int, default=0, help="also k-means this many bits, run int8")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     levels = [lv for lv in args.levels.split(",") if lv] or [ops.cpu_capabilities()[-1]]
@@ -79,18 +84,19 @@ def main():
     print(f"torch {torch.__version__}, {ops.cpu_model()}, {args.threads} thread(s), batch 1, medians of "
           f"{args.rounds} interleaved rounds; CPU = {'thread' if args.threads == 1 else 'process'} CPU time")
     modes = args.activations.split(",")
-    print("| model config | level | int8 activations | fp32 wall / CPU ms | int8 wall / CPU ms | fp32 / int8 (CPU) | "
+    print("| model config | level | int8 variant | fp32 wall / CPU ms | int8 wall / CPU ms | fp32 / int8 (CPU) | "
           "int8 PSNR dB | load |")
     print("|---|---|---|---|---|---|---|---|")
     if args.only in ("", "bundled"):
         G, _ = anycost.default_generator()
-        run("bundled 64 px", G.eval(), [("full", G.full_config)], levels, modes, args.rounds, cpu_clock)
+        run("bundled 64 px", G.eval(), [("full", G.full_config)], levels, modes, args.kmeans_bits, args.rounds,
+            cpu_clock)
     configs = [("256/0.25", (256, 0.25)), ("256/1.0", (256, 1.0)), ("1024/1.0", (1024, 1.0))]
     configs = [c for c in configs if args.only in ("", c[0])]
     if configs:
         G = random_generator(1024, 2)
-        run("config-f", G, [(label, G.subnet(*sub)) for label, sub in configs], levels, modes, args.rounds,
-            cpu_clock)
+        run("config-f", G, [(label, G.subnet(*sub)) for label, sub in configs], levels, modes, args.kmeans_bits,
+            args.rounds, cpu_clock)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,8 @@ from pathlib import Path
 from anycost import cli_args
 from anycost.compression.distill import LR as finetune_lr
 from anycost.compression.distill import check_lr, check_steps, finetune
-from anycost.compression.int8 import ACTIVATIONS, check_calibration_count
-from anycost.compression.report import METHODS, Measure, Setting, markdown, timed
-
-CALIBRATION = 16  # int8: latents calibrated on by default (x3 configs, fp32 forwards in batches of 8)
+from anycost.compression.int8 import ACTIVATIONS, CALIBRATION, check_calibration_count
+from anycost.compression.report import INT8_METHODS, METHODS, Measure, Setting, markdown, timed
 
 
 def _values(kind: type):
@@ -44,18 +42,19 @@ def add_parser(sub) -> None:
     p.add_argument("--scope", type=_values(str), default=["global"], help="prune: global and/or layer")
     p.add_argument("--keep", type=_values(float), default=[0.75], help="channels: fractions of channels kept")
     p.add_argument("--sort", action="store_true", help="channels: re-sort channels by importance first")
-    p.add_argument("--bits", type=_values(int), default=[4], help="kmeans: index bits (1..8)")
+    p.add_argument("--bits", type=_values(int), default=[4], help="kmeans, kmeans-int8: index bits (1..8)")
     p.add_argument("--calibration", type=int, default=CALIBRATION,
-                   help="int8: W latents the activation ranges (for the smoothing factors) are calibrated on, drawn "
-                        "from the model with seed --seed + 1 (not the report's latents); each runs at the full config "
-                        "and ratios 0.25, 0.5")
+                   help="int8, kmeans-int8: W latents the activation ranges (for the smoothing factors) are "
+                        "calibrated on, drawn from the model with seed --seed + 1 (not the report's latents); each "
+                        "runs at the full config and ratios 0.25, 0.5")
     p.add_argument("--activations", choices=ACTIVATIONS, default="dynamic",
-                   help="int8: activation scales per sample at run time (dynamic) or one per layer from the "
-                        "calibration (calibrated)")
+                   help="int8, kmeans-int8: activation scales per sample at run time (dynamic) or one per layer "
+                        "from the calibration (calibrated)")
     p.add_argument("--finetune", type=int, default=0, metavar="STEPS",
                    help="also fine-tune every prune / channels / kmeans model for STEPS Adam steps to imitate the "
                         "original (MSE distillation on random latents and sub-generator configs; the pruning mask "
-                        "and the k-means clusters are kept) and report it as a second row (0: off; int8: refused)")
+                        "and the k-means clusters are kept) and report it as a second row (0: off; int8, kmeans-int8: "
+                        "refused)")
     p.add_argument("--lr", type=float, default=finetune_lr, help="fine-tune: Adam learning rate")
     p.add_argument("--fid", type=int, default=0, metavar="N",
                    help="also report the FID of each model's N samples (full and cheap config) against the ORIGINAL "
@@ -90,6 +89,9 @@ def settings(args) -> list[Setting]:
             out += [Setting("channels", k, sort=args.sort) for k in args.keep]
         elif method == "int8":
             out.append(Setting("int8", args.calibration, activations=args.activations))
+        elif method == "kmeans-int8":
+            out += [Setting("kmeans-int8", b, activations=args.activations, calibration=args.calibration)
+                    for b in args.bits]
         else:
             out += [Setting("kmeans", b) for b in args.bits]
     return out
@@ -105,9 +107,9 @@ def check_args(args) -> list[Setting]:
     check_calibration_count(args.calibration)
     if args.fid != 0 and args.fid < 2:
         raise ValueError(f"--fid needs at least 2 samples (a covariance), got {args.fid}")
-    if args.finetune and "int8" in args.method:
-        raise ValueError("--finetune does not apply to int8 (its integer layers are inference-only): run int8 "
-                         "without --finetune")
+    if args.finetune and set(INT8_METHODS) & set(args.method):
+        raise ValueError("--finetune does not apply to int8 or kmeans-int8 (their integer layers are "
+                         "inference-only): run them without --finetune")
     return settings(args)
 
 

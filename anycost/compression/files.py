@@ -10,7 +10,10 @@ A weight stored dense keeps its key. An encoded weight W (key K) is stored as
   flat), ``K:scale`` (float32, one per output channel) and ``K:smooth`` (float32, the smoothing factor of each
   input channel; files written before it had none: factors of 1): W = q * scale / smooth, 1 byte per weight;
   the spec holds the layer's calibrated activation scale (null: each sample's own, found at run time) and the
-  rule of where it runs int8.
+  rule of where it runs int8;
+- a k-means weight run by the int8 kernels: ``{"kind": "kmeans", "bits": b, "int8": {"act_scale": ...,
+  "min_channels": ..., "min_size": ...}}``, its k-means parts plus ``K:smooth`` (the int8 weights are derived from
+  the clustered ones when the layer packs them).
 The encodings are derived from the dense weights at save time (the nonzeros; the distinct values), so what is
 saved is exactly what the model computes with. Loads check every part before the model is touched.
 """
@@ -34,21 +37,32 @@ KINDS = ("sparse", "kmeans", "int8")
 PARTS = {"sparse": ("mask", "values"), "kmeans": ("codebook", "indices"), "int8": ("q", "scale", "smooth")}
 
 
+def _parts(spec: dict) -> tuple[str, ...]:
+    """The stored parts of a weight with this encoding."""
+    return PARTS[spec["kind"]] + (("smooth",) if "int8" in spec else ())
+
+
+def _int8_spec(spec: dict) -> dict:
+    """The int8 run spec of an encoding (its own for an int8 weight, its "int8" entry for a k-means one), or None."""
+    return spec if spec["kind"] == "int8" else spec.get("int8")
+
+
 def _encode(key: str, weight: torch.Tensor, spec: dict, G) -> dict[str, torch.Tensor]:
     flat = weight.detach().reshape(-1).float().cpu()
     if spec["kind"] == "sparse":
         mask = flat != 0
         return {f"{key}:mask": pack_bits(mask, 1), f"{key}:values": flat[mask].contiguous()}
+    smooth = {}
+    if _int8_spec(spec) is not None:
+        smooth = {f"{key}:smooth": G.get_submodule(key.removesuffix(".conv.weight")).smooth.cpu().contiguous()}
     if spec["kind"] == "int8":
-        smooth = G.get_submodule(key.removesuffix(".conv.weight")).smooth.cpu()
-        q, scales = int8.quantize_weight(weight.detach().cpu().float(), smooth)
-        return {f"{key}:q": q.reshape(-1).contiguous(), f"{key}:scale": scales.contiguous(),
-                f"{key}:smooth": smooth.contiguous()}
+        q, scales = int8.quantize_weight(weight.detach().cpu().float(), smooth[f"{key}:smooth"])
+        return {f"{key}:q": q.reshape(-1).contiguous(), f"{key}:scale": scales.contiguous(), **smooth}
     codebook = torch.unique(flat)
     if codebook.numel() > 2 ** spec["bits"]:
         raise ValueError(f"{key} holds {codebook.numel()} distinct values, more than {spec['bits']} bits index")
     return {f"{key}:codebook": codebook, f"{key}:indices": pack_bits(torch.searchsorted(codebook, flat),
-                                                                     spec["bits"])}
+                                                                     spec["bits"]), **smooth}
 
 
 def save_generator(G: CompressedGenerator, path, metadata: dict | None = None) -> Path:
@@ -74,9 +88,10 @@ def _part(stored: dict, key: str, name: str, dtype: torch.dtype, source: str) ->
     return part
 
 
-def _smooth(stored: dict, key: str, c_in: int, source: str) -> torch.Tensor:
-    """The int8 smoothing factors [c_in] of `key` (ones for a file written before they were stored)."""
-    if f"{key}:smooth" not in stored:
+def _smooth(stored: dict, key: str, c_in: int, source: str, required: bool) -> torch.Tensor:
+    """The int8 smoothing factors [c_in] of `key` (unless `required`, ones for an int8 file written before they
+    were stored)."""
+    if f"{key}:smooth" not in stored and not required:
         return torch.ones(c_in)
     smooth = _part(stored, key, "smooth", torch.float32, source)
     if smooth.numel() != c_in or not bool(torch.isfinite(smooth).all() and (smooth > 0).all()):
@@ -90,6 +105,12 @@ def _decode(stored: dict, key: str, spec: dict, shape: torch.Size, source: str) 
     if not isinstance(spec, dict):
         raise CheckpointError(f"{source}: {key!r} has an encoding that is not a JSON object: {spec!r}")
     try:
+        if spec.get("kind") in ("int8", "kmeans") and _int8_spec(spec) is not None:
+            run = _int8_spec(spec)
+            scale = run.get("act_scale", "missing") if isinstance(run, dict) else "missing"
+            if scale is not None and (not isinstance(scale, float) or not scale > 0):
+                raise ValueError(f"activation scale must be a positive number or null (dynamic), got {scale!r}")
+            _smooth(stored, key, shape[2], source, required=spec["kind"] == "kmeans")
         if spec.get("kind") == "sparse":
             mask = unpack_bits(_part(stored, key, "mask", torch.uint8, source), 1, count).bool()
             values = _part(stored, key, "values", torch.float32, source)
@@ -105,15 +126,13 @@ def _decode(stored: dict, key: str, spec: dict, shape: torch.Size, source: str) 
                 raise ValueError(f"index {int(indices.max())} past the codebook's {codebook.numel()} values")
             return codebook[indices].view(shape)
         if spec.get("kind") == "int8":
-            scale = spec.get("act_scale", "missing")
-            if scale is not None and (not isinstance(scale, float) or not scale > 0):
-                raise ValueError(f"activation scale must be a positive number or null (dynamic), got {scale!r}")
             q = _part(stored, key, "q", torch.int8, source)
             scales = _part(stored, key, "scale", torch.float32, source)
             if q.numel() != count or scales.numel() != shape[1]:
                 raise ValueError(f"{q.numel()} int8 weights and {scales.numel()} scales for a weight of shape "
                                  f"{tuple(shape)} (needs {count} and {shape[1]})")
-            return int8.dequantize_weight(q.view(shape), scales, _smooth(stored, key, shape[2], source)).contiguous()
+            smooth = _smooth(stored, key, shape[2], source, required=False)
+            return int8.dequantize_weight(q.view(shape), scales, smooth).contiguous()
     except ValueError as err:
         raise CheckpointError(f"{source}: {key!r}: {err}") from None
     raise CheckpointError(f"{source}: {key!r} has an unknown encoding {spec!r} (this anycost reads {KINDS})")
@@ -139,16 +158,17 @@ def load_generator(path, map_location: str | torch.device = "cpu") -> Compressed
     state = {k: v for k, v in stored.items() if ":" not in k}
     for key, spec in encodings.items():
         state[key] = _decode(stored, key, spec, expected[key].shape, str(path))
-    parts = {f"{k}:{p}" for k, s in encodings.items() for p in PARTS[s["kind"]]}
+    parts = {f"{k}:{p}" for k, s in encodings.items() for p in _parts(s)}
     extra = sorted(k for k in stored if ":" in k and k not in parts)
     if extra:
         raise CheckpointError(f"{path}: unexpected tensor {extra[0]!r}")
     check_state(state, expected, str(path))
     G = build(arch, state, steps, encodings)
     for key, spec in encodings.items():
-        if spec["kind"] == "int8":
-            smooth = _smooth(stored, key, expected[key].shape[2], str(path))
-            int8.attach(G, {key.removesuffix(".conv.weight"): (spec["act_scale"], smooth)},
-                        spec.get("min_channels", int8.MIN_CHANNELS), spec.get("min_size", int8.MIN_SIZE))
+        run = _int8_spec(spec)
+        if run is not None:
+            smooth = _smooth(stored, key, expected[key].shape[2], str(path), required=spec["kind"] != "int8")
+            int8.attach(G, {key.removesuffix(".conv.weight"): (run["act_scale"], smooth)},
+                        run.get("min_channels", int8.MIN_CHANNELS), run.get("min_size", int8.MIN_SIZE))
     return G.to(map_location)
 

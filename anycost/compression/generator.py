@@ -2,8 +2,9 @@
 
 It runs exactly like a `Generator` (dense weights, every `SubnetConfig` of its arch works); what it adds is the
 record of what was done (`steps`) and how each compressed weight is to be stored (`encodings`, used by
-`anycost.compression.files`): ``{"kind": "sparse"}`` (bitmask + kept values) or ``{"kind": "kmeans", "bits": b}``
-(codebook + packed indices). Weights without an entry are stored dense.
+`anycost.compression.files`): ``{"kind": "sparse"}`` (bitmask + kept values), ``{"kind": "kmeans", "bits": b}``
+(codebook + packed indices), ``{"kind": "int8", ...}`` (`compression.int8`), or a k-means one with an ``"int8"``
+entry (k-means weights run by the int8 kernels). Weights without an entry are stored dense.
 """
 
 from __future__ import annotations
@@ -42,15 +43,16 @@ def compressible_keys(G: Generator) -> list[str]:
     return [f"{name}.conv.weight" for name, module in G.named_modules() if isinstance(module, StyledConv)]
 
 
-def start_from(G) -> tuple[list, dict]:
+def start_from(G, allow: tuple[str, ...] = ()) -> tuple[list, dict]:
     """(steps, encodings) a new compression of `G` builds on; TypeError for a non-generator, ValueError when `G`'s
-    weights are already sparse or quantised (stacking those encodings is not supported)."""
+    weights are already encoded other than as the kinds in `allow` (int8 allows k-means: its integer weights are
+    derived from the clustered ones, which the file keeps) or already run int8."""
     if not isinstance(G, Generator):
         raise TypeError(f"expected an anycost StyleGAN2 Generator, got {type(G).__name__}")
     if not isinstance(G, CompressedGenerator):
         return [], {}
-    if G.encodings:
+    if any(spec["kind"] not in allow or "int8" in spec for spec in G.encodings.values()):
         methods = ", ".join(s["method"] for s in G.steps)
         raise ValueError(f"this generator is already compressed ({methods}): compress the uncompressed one "
-                         "(only channel pruning can be followed by another method)")
-    return list(G.steps), {}
+                         "(only channel pruning can be followed by another method, and k-means by int8)")
+    return list(G.steps), {key: dict(spec) for key, spec in G.encodings.items()}

@@ -17,6 +17,8 @@ is packed once per (layer, width) (`ops.qconv2d_pack`).
   the full weight, so a sub-generator's [c_out, c_in] slice is exact (its q, s and a are slices). The generator
   keeps the dequantised q * s / a as its dense weights (its fp32 path runs the same weights), and q and s are
   re-derived from them and a exactly (the largest |q| of a channel is 127), as k-means re-derives its codebook.
+  A k-means model keeps its clustered weights instead (the file stores their codebook and indices, 1-8 bits per
+  weight, plus the smoothing factors): the int8 layers quantise them when they pack them.
 - Activations: x * styles / a rounded to int8 in [-127, 127] (symmetric), the kernel doing the rounding fused into
   its input packing. The scale is, by default (`activations="dynamic"`), each sample's own: its largest
   |x * styles / a| / 127, found by the kernel in one more read of x (nothing clamps, no level is wasted); or
@@ -47,6 +49,7 @@ SMOOTHING = 0.5  # the exponent of the activation range in the smoothing factors
 # unseen latents, random noise; 26.9 dB without).
 ACT_HEADROOM = 1.5
 ACTIVATIONS = ("dynamic", "calibrated")  # how the activation scale is chosen (module docstring)
+CALIBRATION = 16  # calibration latents drawn by default (`anycost compress`; x3 configs)
 CALIBRATION_BATCH = 8  # latents per calibration forward (memory stays that of batch 8 whatever N is)
 _TINY = torch.finfo(torch.float32).tiny
 
@@ -214,12 +217,13 @@ def quantize_int8(G, calibration: torch.Tensor, configs=None, min_channels: int 
     scales) are the largest |x * styles| of fp32 forwards of G itself on them (noise="const") at each of `configs`
     (default: the full generator and the uniform ratios 0.25 and 0.5, so the sub-generators' ranges are covered
     too). `activations`: "dynamic" (each sample's own scale, found at run time) or "calibrated" (one per layer,
-    from those ranges)."""
+    from those ranges). `G` may be a k-means model (`kmeans_quantize`): its clustered weights then run int8 and
+    stay stored as codebook + indices."""
     from anycost.compression.generator import build, start_from
 
     if activations not in ACTIVATIONS:
         raise ValueError(f"activations must be one of {', '.join(ACTIVATIONS)}, got {activations!r}")
-    steps, encodings = start_from(G)
+    steps, encodings = start_from(G, allow=("kmeans",))
     calibration = _check_calibration(G, calibration)
     Gq = build(G.arch, {k: v.detach().clone() for k, v in G.state_dict().items()}, steps, encodings)
     names = [name for name, m in Gq.named_modules() if isinstance(m, StyledConv)]
@@ -232,13 +236,15 @@ def quantize_int8(G, calibration: torch.Tensor, configs=None, min_channels: int 
         for name in names:
             weight = Gq.get_parameter(f"{name}.conv.weight")
             smooth = smoothing_factors(act_max[name], weight)
-            weight.copy_(dequantize_weight(*quantize_weight(weight, smooth), smooth))
+            if f"{name}.conv.weight" not in encodings:  # (k-means weights stay: the packing quantises them)
+                weight.copy_(dequantize_weight(*quantize_weight(weight, smooth), smooth))
             calibrated = ACT_HEADROOM * max(float((act_max[name] / smooth).max()), 1e-8) / 127
             layers[name] = (calibrated if activations == "calibrated" else None, smooth)
     attach(Gq, layers, min_channels, min_size)
     for name, (scale, _) in layers.items():
-        encodings[f"{name}.conv.weight"] = {"kind": "int8", "act_scale": scale, "min_channels": int(min_channels),
-                                           "min_size": int(min_size)}
+        key, spec = f"{name}.conv.weight", {"act_scale": scale, "min_channels": int(min_channels),
+                                            "min_size": int(min_size)}
+        encodings[key] = {**encodings[key], "int8": spec} if key in encodings else {"kind": "int8", **spec}
     Gq.steps = steps + [{"method": "int8", "calibration": list(calibration.shape), "min_channels": min_channels,
                          "min_size": min_size, "smoothing": SMOOTHING, "activations": activations}
                         | ({"headroom": ACT_HEADROOM} if activations == "calibrated" else {})]

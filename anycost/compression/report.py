@@ -20,6 +20,7 @@ import torch
 from anycost.benchmark.timing import time_call
 from anycost.compression.int8 import (
     ACTIVATIONS,
+    CALIBRATION,
     calibration_latents,
     check_calibration_count,
     int8_layer_count,
@@ -29,25 +30,29 @@ from anycost.compression.kmeans import check_bits, kmeans_quantize
 from anycost.compression.pruning import SCOPES, check_keep, check_sparsity, config_for, prune, prune_channels
 from anycost.metrics.fid import fid, generator_features
 
-METHODS = ("prune", "channels", "kmeans", "int8")
+METHODS = ("prune", "channels", "kmeans", "int8", "kmeans-int8")
+INT8_METHODS = ("int8", "kmeans-int8")  # the methods whose models run the int8 kernels
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One method with one value: a sparsity (prune, with its `scope`), a keep ratio (channels), bits (kmeans) or
-    the number of calibration latents (int8, with its `activations` mode)."""
+    """One method with one value: a sparsity (prune, with its `scope`), a keep ratio (channels), bits (kmeans,
+    kmeans-int8) or the number of calibration latents (int8); the int8 methods also take their `activations` mode
+    and kmeans-int8 its number of `calibration` latents."""
 
     method: str
     value: float
     scope: str = "global"
     sort: bool = False
     activations: str = "dynamic"
+    calibration: int = CALIBRATION
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        {"prune": check_sparsity, "channels": check_keep, "kmeans": check_bits,
+        {"prune": check_sparsity, "channels": check_keep, "kmeans": check_bits, "kmeans-int8": check_bits,
          "int8": check_calibration_count}[self.method](self.value)
+        check_calibration_count(self.calibration)
         if self.scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {self.scope!r}")
         if self.activations not in ACTIVATIONS:
@@ -59,24 +64,30 @@ class Setting:
             return f"{self.value:.0%} {self.scope}"
         if self.method == "channels":
             return f"keep {self.value:g}" + (" (re-sorted)" if self.sort else "")
+        scales = ", per-layer activation scales" if self.calibrated else ""
         if self.method == "int8":
-            return f"calibrated on {self.value} latents" + (", per-layer activation scales" if self.calibrated else "")
+            return f"calibrated on {self.value} latents{scales}"
+        if self.method == "kmeans-int8":
+            return f"{self.value} bits, run int8 (calibrated on {self.calibration} latents{scales})"
         return f"{self.value} bits"
 
     @property
     def slug(self) -> str:
-        """A file-name stem: prune-global-0.5, channels-0.75(-sorted), kmeans-4bit, int8(-calibrated)."""
+        """A file-name stem: prune-global-0.5, channels-0.75(-sorted), kmeans-4bit, int8(-calibrated),
+        kmeans-4bit-int8(-calibrated)."""
         if self.method == "prune":
             return f"prune-{self.scope}-{self.value:g}"
         if self.method == "channels":
             return f"channels-{self.value:g}" + ("-sorted" if self.sort else "")
         if self.method == "int8":
             return "int8" + ("-calibrated" if self.calibrated else "")
+        if self.method == "kmeans-int8":
+            return f"kmeans-{self.value}bit-int8" + ("-calibrated" if self.calibrated else "")
         return f"kmeans-{self.value}bit"
 
     @property
     def calibrated(self) -> bool:
-        return self.method == "int8" and self.activations == "calibrated"
+        return self.method in INT8_METHODS and self.activations == "calibrated"
 
     def apply(self, G, seed: int = 1):
         """The compressed generator; `seed` draws int8's calibration latents (`int8.calibration_latents`)."""
@@ -86,6 +97,9 @@ class Setting:
             return prune_channels(G, self.value, self.sort)
         if self.method == "int8":
             return quantize_int8(G, calibration_latents(G, self.value, seed), activations=self.activations)
+        if self.method == "kmeans-int8":
+            return quantize_int8(kmeans_quantize(G, self.value), calibration_latents(G, self.calibration, seed),
+                                 activations=self.activations)
         return kmeans_quantize(G, self.value)
 
 
@@ -199,7 +213,7 @@ class Measure:
             if self._reference is None:  # the original's samples, once per report
                 self._reference = original_features(G, self.configs, self.fid_n, self.seed, self.extractor)
             row.fid = fid_to_original(Gc, self.configs, self._reference, self.seed, self.extractor)
-        if method == "int8":
+        if method in INT8_METHODS:
             row.int8_layers = {c.describe(): list(int8_layer_count(Gc, config_for(Gc, c))) for c in self.configs}
         return row
 

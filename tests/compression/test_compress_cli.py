@@ -75,6 +75,18 @@ def test_int8_with_calibrated_activation_scales(checkpoint, tmp_path, one_thread
     assert all(isinstance(spec["act_scale"], float) for spec in loaded.encodings.values())
 
 
+def test_kmeans_int8_rows(checkpoint, tmp_path, one_thread):
+    out = tmp_path / "out"
+    assert main(["compress", "-c", checkpoint, "--method", "kmeans-int8", "--bits", "4,8", "--cheap", "16:0.25",
+                 *FAST, "--out", str(out)]) == 0
+    rows = json.loads((out / "report.json").read_text())["rows"][1:]
+    assert [r["setting"] for r in rows] == [f"{b} bits, run int8 (calibrated on 16 latents)" for b in (4, 8)]
+    assert all(r["int8_layers"]["32 px, full"] == [7, 7] for r in rows)
+    assert rows[0]["file_bytes"] < rows[1]["file_bytes"]
+    loaded = anycost.load_generator(out / "kmeans-4bit-int8.safetensors")
+    assert [s["method"] for s in loaded.steps] == ["kmeans", "int8"]
+
+
 def test_finetune_adds_a_row_and_keeps_the_mask(checkpoint, tmp_path, one_thread):
     out = tmp_path / "out"
     assert main(["compress", "-c", checkpoint, "--method", "prune,channels", "--keep", "0.5", "--finetune", "3",
@@ -145,6 +157,8 @@ def test_fid_to_the_original_is_zero_on_the_same_latents(tiny_generator):
     (["--calibration", "0"], "calibration latents must be an integer >= 1, got 0"),
     (["--fid", "1"], "--fid needs at least 2 samples (a covariance), got 1"),
     (["--method", "prune,int8", "--finetune", "5"], "--finetune does not apply to int8"),
+    (["--method", "kmeans-int8", "--finetune", "5"], "--finetune does not apply to int8 or kmeans-int8"),
+    (["--method", "kmeans-int8", "--bits", "0"], "bits must be an integer in 1..8, got 0"),
 ])
 def test_bad_settings_are_one_line_errors_before_any_work(checkpoint, tmp_path, capsys, args, message):
     assert main(["compress", "-c", checkpoint, "--out", str(tmp_path / "o"), *args]) == 1

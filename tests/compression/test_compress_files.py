@@ -95,6 +95,26 @@ def test_int8_scales_and_smoothing_factors_of_the_wrong_length_are_refused(tiny_
     assert torch.equal(old.state_dict()[key], q.float() * scales.reshape(1, -1, 1, 1, 1))
 
 
+def test_kmeans_run_int8_needs_its_smoothing_factors_and_a_valid_scale(tiny_generator, tmp_path):
+    w = tiny_generator.mapping(torch.randn(2, 32, generator=torch.Generator().manual_seed(0)))
+    key = compressible_keys(tiny_generator)[2]
+    path = save_compressed(quantize_int8(kmeans_quantize(tiny_generator, 4), w), tmp_path / "kq.safetensors")
+    missing = tmp_path / "missing.safetensors"
+    missing.write_bytes(path.read_bytes())
+    _rewrite(missing, drop=f"{key}:smooth")  # unlike an old int8 file, nothing to fall back on
+    with pytest.raises(CheckpointError, match=f"its smooth \\({key}:smooth\\) is missing"):
+        load_generator(missing)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    encodings = json.loads(meta["encodings"])
+    encodings[key]["int8"]["act_scale"] = -1.0
+    save_file(load_file(path), path, metadata={**meta, "encodings": json.dumps(encodings)})
+    with pytest.raises(CheckpointError, match=f"{key!r}: activation scale must be a positive number or null"):
+        load_generator(path)
+
+
 def test_a_plain_generator_file_is_not_a_compressed_one(tiny_generator, tmp_path):
     path = save_generator(tiny_generator, tmp_path / "g.safetensors")
     with pytest.raises(CheckpointError, match="not an anycost compressed generator file"):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import anycost
-from anycost.compression import int8, quantize_int8
+from anycost.compression import finetune, int8, kmeans_quantize, prune, quantize_int8
 from anycost.compression.generator import build, compressible_keys
 
 
@@ -109,6 +109,38 @@ def test_file_round_trip_stores_int8(tiny_generator, latents, tmp_path, activati
                                                tmp_path / "dense.safetensors")
     conv_bytes = sum(quantized.get_parameter(k).numel() for k in compressible_keys(quantized)) * 3
     assert path.stat().st_size < dense.stat().st_size - 0.9 * conv_bytes  # 4 -> 1 byte per conv weight
+
+
+def test_kmeans_weights_run_int8_and_stay_kmeans_in_the_file(tiny_generator, latents, tmp_path):
+    Gk = kmeans_quantize(tiny_generator, 4)
+    Gkq = quantize_int8(Gk, latents[:4])
+    assert [s["method"] for s in Gkq.steps] == ["kmeans", "int8"]
+    for key in compressible_keys(Gkq):
+        spec = Gkq.encodings[key]
+        assert (spec["kind"], spec["bits"], spec["int8"]["act_scale"]) == ("kmeans", 4, None)
+        assert torch.equal(Gkq.get_parameter(key), Gk.get_parameter(key))  # the clustered weights, kept
+    assert int8.int8_layer_count(Gkq, tiny_generator.full_config) == (7, 7)
+    with torch.no_grad():
+        for config in (tiny_generator.full_config, tiny_generator.subnet(16, 0.25)):
+            want = Gk(latents[4:], config=config, noise="const")
+            got = Gkq(latents[4:], config=config, noise="const")
+            assert _psnr(got, want) > 25 and not torch.equal(got, want)  # int8 ran, close to the k-means fp32
+    path = anycost.save_generator(Gkq, tmp_path / "kq.safetensors")
+    int8_only = anycost.save_generator(quantize_int8(tiny_generator, latents[:4]), tmp_path / "q.safetensors")
+    conv_weights = sum(Gkq.get_parameter(k).numel() for k in compressible_keys(Gkq))
+    assert path.stat().st_size < int8_only.stat().st_size - 0.45 * conv_weights  # 4 bits a weight, not 8
+    loaded = anycost.load_generator(path)
+    assert loaded.encodings == Gkq.encodings
+    with torch.no_grad():
+        assert torch.equal(loaded(latents[4:], noise="const"), Gkq(latents[4:], noise="const"))
+    with pytest.raises(ValueError, match="already compressed"):
+        quantize_int8(Gkq, latents[:2])
+    with pytest.raises(ValueError, match="already compressed"):
+        kmeans_quantize(Gkq, 4)
+    with pytest.raises(ValueError, match="already compressed"):
+        quantize_int8(prune(tiny_generator, 0.5), latents[:2])
+    with pytest.raises(ValueError, match="cannot be fine-tuned"):
+        finetune(Gkq, tiny_generator, 1)
 
 
 def test_bad_input(tiny_generator, latents):
