@@ -12,7 +12,7 @@ from anycost import cli_args
 from anycost.compression.distill import LR as finetune_lr
 from anycost.compression.distill import check_lr, check_steps, finetune
 from anycost.compression.int8 import ACTIVATIONS, CALIBRATION, check_calibration_count
-from anycost.compression.report import INT8_METHODS, METHODS, Measure, Setting, markdown, timed
+from anycost.compression.report import INT8_METHODS, METHODS, Measure, Setting, markdown, plot, timed
 
 
 def _values(kind: type):
@@ -154,7 +154,9 @@ def cmd_compress(args) -> None:
         table += "\n" + _sparse_bench(G, args, report)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(f"model: {source}\n\n{table}"))
-    print(f"model: {source}\n\n{table}\nwrote {out}/report.md, report.json and {len(rows) - 1} models")
+    png = plot(rows, measure.configs, out / "report.png")
+    print(f"model: {source}\n\n{table}\nwrote {out}/report.md, report.json{', report.png' if png else ''} and "
+          f"{len(rows) - 1} models")
 
 
 def _perceptual(args):

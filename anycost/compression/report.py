@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -28,6 +29,7 @@ from anycost.compression.int8 import (
 )
 from anycost.compression.kmeans import check_bits, kmeans_quantize
 from anycost.compression.pruning import SCOPES, check_keep, check_sparsity, config_for, prune, prune_channels
+from anycost.fileio import atomic_write
 from anycost.metrics.fid import fid, generator_features
 
 METHODS = ("prune", "channels", "kmeans", "int8", "kmeans-int8")
@@ -245,3 +247,40 @@ def markdown(rows, configs) -> str:
                 cells.append(f"{r.fid[label]:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot(rows, configs, path) -> Path | None:
+    """report.png: each compressed row's PSNR to the original at the first config against its file ratio (left)
+    and its latency ratio (right), one colour per method (exact copies, infinite PSNR, are left out); None when
+    matplotlib is missing. Written atomically."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    label = configs[0].describe()
+    points = [(r, r.distance[label]["psnr"]) for r in rows if r.method != "none"]
+    points = [(r, p) for r, p in points if math.isfinite(p)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, x_of, x_label in ((axes[0], lambda r: r.file_ratio, "file size / uncompressed"),
+                              (axes[1], lambda r: r.latency_ratio, "latency / uncompressed")):
+        for j, method in enumerate(dict.fromkeys(r.method for r, _ in points)):
+            mine = [(r, p) for r, p in points if r.method == method]
+            ax.scatter([x_of(r) for r, _ in mine], [p for _, p in mine], color=f"C{j}", label=method)
+            for r, p in mine:
+                ax.annotate(r.setting.split(" (")[0], (x_of(r), p), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.axvline(1.0, color="gray", lw=0.8, ls=":")
+        ax.set_xlabel(x_label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"PSNR to the original, {label} (dB)")
+    if points:
+        axes[0].legend(fontsize=8)
+    fig.suptitle("compression: quality against size and speed (up and left is better)")
+    fig.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path

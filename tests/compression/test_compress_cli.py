@@ -1,6 +1,7 @@
 """`anycost compress` on the tiny generator and the bundled model, run in-process."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -34,6 +35,20 @@ def test_compress_writes_every_model_and_the_report(checkpoint, tmp_path, capsys
     assert channels["macs_ratio"] < 1 and channels["distance"]["16 px, ratio 0.25"]["mse"] < 1e-9
     assert "| kmeans | 2 bits |" in (out / "report.md").read_text()
     assert "wrote" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+
+    with Image.open(out / "report.png") as png:  # the quality / size / speed plot
+        assert png.format == "PNG" and png.size[0] > 600
+
+
+def test_plot_leaves_out_exact_copies_and_works_without_rows(tiny_generator, tmp_path):
+    pytest.importorskip("matplotlib")
+    from anycost.compression.report import Row, plot
+
+    config = tiny_generator.full_config
+    exact = Row("channels", "keep 1", 10, 1.0, 1.0, 1.0, 0.1, {config.describe(): {"psnr": math.inf}})
+    assert plot([exact], [config], tmp_path / "r.png").is_file()
 
 
 @pytest.fixture
