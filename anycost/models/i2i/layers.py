@@ -29,6 +29,14 @@ def _weight(*shape: int) -> nn.Parameter:
     return nn.Parameter(torch.randn(*shape) * INIT_STD)
 
 
+def _leading(t: torch.Tensor, *sizes: int) -> torch.Tensor:
+    """t[:sizes[0], :sizes[1], ...]: `t` itself when that is all of it (a plain network's every call, where the
+    slicing would be a few aten calls per layer for nothing)."""
+    if t.shape[:len(sizes)] == sizes:
+        return t
+    return t[tuple(slice(n) for n in sizes)]
+
+
 class SlicedConv2d(nn.Module):
     """A k x k conv (stride 1 or 2) with bias; `reflect` pads by reflection (else zeros), k // 2 each side. With
     `normalize` the instance norm that follows it is fused in, with `relu` then a ReLU (`anycost.ops.small_conv2d`:
@@ -41,8 +49,8 @@ class SlicedConv2d(nn.Module):
         self.stride, self.reflect = stride, reflect
 
     def forward(self, x: torch.Tensor, c_out: int, normalize: bool = False, relu: bool = False) -> torch.Tensor:
-        return ops.small_conv2d(x, self.weight[:c_out, : x.shape[1]], self.bias[:c_out], stride=self.stride,
-                                reflect=self.reflect, normalize=normalize, relu=relu)
+        return ops.small_conv2d(x, _leading(self.weight, c_out, x.shape[1]), _leading(self.bias, c_out),
+                                stride=self.stride, reflect=self.reflect, normalize=normalize, relu=relu)
 
     def extra_repr(self) -> str:
         c_out, c_in, k, _ = self.weight.shape
@@ -61,7 +69,8 @@ class SlicedDepthwiseConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         c = x.shape[1]
-        return ops.depthwise_conv3x3(x, self.weight[:c], self.bias[:c], reflect=True, normalize=normalize)
+        return ops.depthwise_conv3x3(x, _leading(self.weight, c), _leading(self.bias, c), reflect=True,
+                                     normalize=normalize)
 
 
 class SlicedPointwiseConv2d(nn.Module):
@@ -75,8 +84,8 @@ class SlicedPointwiseConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
 
     def forward(self, x: torch.Tensor, c_out: int, normalize: bool = False, relu: bool = False) -> torch.Tensor:
-        return ops.pointwise_conv(x, self.weight[:c_out, : x.shape[1]], self.bias[:c_out], normalize=normalize,
-                                  relu=relu)
+        return ops.pointwise_conv(x, _leading(self.weight, c_out, x.shape[1]), _leading(self.bias, c_out),
+                                  normalize=normalize, relu=relu)
 
 
 class SeparableConv(nn.Module):
@@ -104,7 +113,7 @@ class SlicedConvTranspose2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
 
     def forward(self, x: torch.Tensor, c_out: int, normalize: bool = False, relu: bool = False) -> torch.Tensor:
-        return ops.small_conv_transpose2d(x, self.weight[: x.shape[1], :c_out], self.bias[:c_out],
+        return ops.small_conv_transpose2d(x, _leading(self.weight, x.shape[1], c_out), _leading(self.bias, c_out),
                                           normalize=normalize, relu=relu)
 
 
