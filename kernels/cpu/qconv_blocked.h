@@ -287,7 +287,6 @@ void qconv_up_band(const QConvParams& p, const QConvPlan& pl, const uint32_t* xq
   }
 }
 
-
 // max |x| over one [H, W] plane (row stride sh, column stride sw).
 inline float plane_abs_max(const float* x, int64_t H, int64_t W, int64_t sh, int64_t sw) {
   vfloat a = vzero(), b = vzero();  // two chains: max has a latency of several cycles

@@ -51,7 +51,7 @@ inline int64_t qconv_packed_bytes(int64_t c_out, int64_t c_in, int k) {
 // With dynamic_scale, act_scale is each sample's own, s[n] = max(float32(max_i float32(max_yx |x[n,i]| *
 // |styles[n,i]|) / 127), FLT_MIN), found by a pass over x before the quantisation, and the kernel
 // multiplies out_scale[n, o] by s[n] (float32) itself: out_scale then holds only the weight scale and the
-// demodulation.
+// demodulation. (A NaN in x leaves that sample's result unspecified, as with a calibrated scale.)
 // Float pointers are fp32 with strides in elements (any, as in ModConvParams).
 struct QConvParams {
   int64_t N = 1, C_in = 0, C_out = 0, H = 0, W = 0;

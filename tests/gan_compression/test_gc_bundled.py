@@ -15,7 +15,7 @@ def test_the_compressed_generator_is_the_searched_sub_network_at_a_ninth_of_the_
     teacher, compressed = load_bundled(TASK, "teacher"), load_bundled(TASK)
     assert not teacher.arch.separable and compressed.arch.separable
     assert teacher.arch.widths == (16, 32, 64, *(64,) * 9, 32, 16)
-    assert compressed.arch.widths == (8, 16, 28, 20, 28, 20, 24, 32, 32, 32, 16, 20, 12, 4)
+    assert compressed.arch.widths == (8, 20, 40, 32, 28, 44, 36, 32, 44, 20, 48, 12, 24, 4)
     assert I2IConfig.full(teacher.arch).macs / I2IConfig.full(compressed.arch).macs >= 9
     assert not compressed.training and not teacher.training
 
