@@ -27,7 +27,7 @@ from functools import partial
 import torch
 from tqdm.auto import tqdm
 
-from anycost.compression.generator import CompressedGenerator, build
+from anycost.compression.generator import CompressedGenerator, build, run_spec
 from anycost.models.stylegan2 import UNIFORM_RATIOS, SubnetConfig
 from anycost.training import sampling
 
@@ -54,7 +54,7 @@ def _check_finetunable(Gc) -> None:
     if not isinstance(Gc, CompressedGenerator):
         raise TypeError(f"expected a CompressedGenerator (from prune, prune_channels or kmeans_quantize), got "
                         f"{type(Gc).__name__}")
-    if any(spec["kind"] == "int8" or "int8" in spec for spec in Gc.encodings.values()):
+    if any(run_spec(spec) is not None for spec in Gc.encodings.values()):
         raise ValueError("an int8 generator cannot be fine-tuned (its integer layers are inference-only): "
                          "fine-tune before quantising, or use prune / channels / kmeans")
 

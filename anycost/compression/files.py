@@ -27,7 +27,7 @@ import torch
 
 from anycost.compression import int8
 from anycost.compression.bitpack import pack_bits, unpack_bits
-from anycost.compression.generator import CompressedGenerator, build
+from anycost.compression.generator import CompressedGenerator, build, run_spec
 from anycost.fileio import CheckpointError, check_state, read_tagged_safetensors, write_tagged_safetensors
 from anycost.models.stylegan2.arch import GeneratorArch
 
@@ -42,18 +42,13 @@ def _parts(spec: dict) -> tuple[str, ...]:
     return PARTS[spec["kind"]] + (("smooth",) if "int8" in spec else ())
 
 
-def _int8_spec(spec: dict) -> dict:
-    """The int8 run spec of an encoding (its own for an int8 weight, its "int8" entry for a k-means one), or None."""
-    return spec if spec["kind"] == "int8" else spec.get("int8")
-
-
 def _encode(key: str, weight: torch.Tensor, spec: dict, G) -> dict[str, torch.Tensor]:
     flat = weight.detach().reshape(-1).float().cpu()
     if spec["kind"] == "sparse":
         mask = flat != 0
         return {f"{key}:mask": pack_bits(mask, 1), f"{key}:values": flat[mask].contiguous()}
     smooth = {}
-    if _int8_spec(spec) is not None:
+    if run_spec(spec) is not None:
         smooth = {f"{key}:smooth": G.get_submodule(key.removesuffix(".conv.weight")).smooth.cpu().contiguous()}
     if spec["kind"] == "int8":
         q, scales = int8.quantize_weight(weight.detach().cpu().float(), smooth[f"{key}:smooth"])
@@ -105,8 +100,8 @@ def _decode(stored: dict, key: str, spec: dict, shape: torch.Size, source: str) 
     if not isinstance(spec, dict):
         raise CheckpointError(f"{source}: {key!r} has an encoding that is not a JSON object: {spec!r}")
     try:
-        if spec.get("kind") in ("int8", "kmeans") and _int8_spec(spec) is not None:
-            run = _int8_spec(spec)
+        if spec.get("kind") in ("int8", "kmeans") and run_spec(spec) is not None:
+            run = run_spec(spec)
             scale = run.get("act_scale", "missing") if isinstance(run, dict) else "missing"
             if scale is not None and (not isinstance(scale, float) or not scale > 0):
                 raise ValueError(f"activation scale must be a positive number or null (dynamic), got {scale!r}")
@@ -165,7 +160,7 @@ def load_generator(path, map_location: str | torch.device = "cpu") -> Compressed
     check_state(state, expected, str(path))
     G = build(arch, state, steps, encodings)
     for key, spec in encodings.items():
-        run = _int8_spec(spec)
+        run = run_spec(spec)
         if run is not None:
             smooth = _smooth(stored, key, expected[key].shape[2], str(path), required=spec["kind"] != "int8")
             int8.attach(G, {key.removesuffix(".conv.weight"): (run["act_scale"], smooth)},

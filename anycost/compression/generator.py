@@ -43,6 +43,12 @@ def compressible_keys(G: Generator) -> list[str]:
     return [f"{name}.conv.weight" for name, module in G.named_modules() if isinstance(module, StyledConv)]
 
 
+def run_spec(encoding: dict) -> dict | None:
+    """How a weight with this encoding runs int8 ({"act_scale", "min_channels", "min_size"}): an int8 weight's own
+    spec, a k-means weight's "int8" entry (see the module docstring), None for a weight that does not run int8."""
+    return encoding if encoding.get("kind") == "int8" else encoding.get("int8")
+
+
 def start_from(G, allow: tuple[str, ...] = ()) -> tuple[list, dict]:
     """(steps, encodings) a new compression of `G` builds on; TypeError for a non-generator, ValueError when `G`'s
     weights are already encoded other than as the kinds in `allow` (int8 allows k-means: its integer weights are
@@ -51,7 +57,7 @@ def start_from(G, allow: tuple[str, ...] = ()) -> tuple[list, dict]:
         raise TypeError(f"expected an anycost StyleGAN2 Generator, got {type(G).__name__}")
     if not isinstance(G, CompressedGenerator):
         return [], {}
-    if any(spec["kind"] not in allow or "int8" in spec for spec in G.encodings.values()):
+    if any(spec["kind"] not in allow or run_spec(spec) is not None for spec in G.encodings.values()):
         methods = ", ".join(s["method"] for s in G.steps)
         raise ValueError(f"this generator is already compressed ({methods}): compress the uncompressed one "
                          "(only channel pruning can be followed by another method, and k-means by int8)")
