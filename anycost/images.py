@@ -10,6 +10,19 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend, or None when matplotlib is not installed (a dev extra: plots
+    are written only where it is)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
 def to_rgb(images: torch.Tensor) -> torch.Tensor:
     """Images [N, C, H, W] as three channels: a grey image (C = 1) is copied to R, G and B (a view)."""
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images

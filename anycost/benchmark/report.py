@@ -13,6 +13,7 @@ from anycost.benchmark.generator_bench import IMPLS, OFFICIAL, PRECISIONS, RESUL
 from anycost.benchmark.peak import Peak
 from anycost.benchmark.slimgan_bench import SlimBenchResult
 from anycost.benchmark.timing import gflops
+from anycost.images import pyplot
 
 
 def fmt_cell(value: float | None, spec: str, suffix: str = "") -> str:
@@ -140,12 +141,8 @@ def slim_report_markdown(result: SlimBenchResult) -> str:
 
 def plot(result: BenchResult, path: str | Path) -> Path | None:
     """ms and GFLOP/s per config and entry, with the peaks as lines; None when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     labels = [r.label for r in result.rows]
     names = timed_entries(result)

@@ -30,6 +30,7 @@ from anycost.compression.int8 import (
 from anycost.compression.kmeans import check_bits, kmeans_quantize
 from anycost.compression.pruning import SCOPES, check_keep, check_sparsity, config_for, prune, prune_channels
 from anycost.fileio import atomic_write
+from anycost.images import pyplot
 from anycost.metrics.fid import fid, generator_features
 
 METHODS = ("prune", "channels", "kmeans", "int8", "kmeans-int8")
@@ -253,12 +254,8 @@ def plot(rows, configs, path) -> Path | None:
     """report.png: each compressed row's PSNR to the original at the first config against its file ratio (left)
     and its latency ratio (right), one colour per method (exact copies, infinite PSNR, are left out); None when
     matplotlib is missing. Written atomically."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     label = configs[0].describe()
     points = [(r, r.distance[label]["psnr"]) for r in rows if r.method != "none"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from anycost.checks import check_int
+from anycost.images import pyplot
 from anycost.search.budget import CostModel, evolve_in, load_or_measure_table, validation_pick
 from anycost.search.evolution import Evaluated, check_budget
 from anycost.search.fitness import SubnetFitness, paired_difference
@@ -53,12 +54,8 @@ def plot_pareto(history: Sequence[Evaluated], front: Sequence[Evaluated], unifor
                 ylabel: str = "distance to the full output (lower is better)") -> Path | None:
     """Cost vs fitness of every evaluated config, the Pareto front, the uniform configs and the pick (None when
     matplotlib is missing)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter([e.cost / scale for e in history], [e.fitness for e in history], s=10, c="0.7",
