@@ -4,6 +4,8 @@
 //
 //   --paths: also time each layer with the small-image path forced off / on
 //            (ModConvBlocking::small_path 0 / 1; the default column is the automatic choice);
+//   --winograd: also time each plain 3x3 layer with the Winograd path forced off / on
+//            (ModConvBlocking::winograd 0 / 1);
 //   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine);
 //   --filter TEXT: only the layers whose name contains TEXT;
 //   --acc-kb / --xb-kb N: override ModConvBlocking::acc_bytes / xb_bytes (tuning);
@@ -120,7 +122,8 @@ struct Result {
 };
 
 template <int MR, int NR>
-Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int small_path = -1) {
+Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int small_path = -1,
+                   int winograd = -1) {
   const int64_t H = L.res_in, W = L.res_in;
   const int64_t res_out = L.up ? 2 * L.res_in : L.res_in;
   // Sliced view of the full weight: [C_out_full, C_in_full, 3, 3].
@@ -165,6 +168,7 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int s
   ModConvBlocking b;
   b.num_threads = pf.num_threads();
   b.small_path = small_path;
+  b.winograd = winograd;
   if (g_acc_bytes) b.acc_bytes = g_acc_bytes;
   if (g_xb_bytes) b.xb_bytes = g_xb_bytes;
   if (g_kc) b.kc = g_kc;
@@ -193,13 +197,14 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int s
 int main(int argc, char** argv) {
   int threads = 0;
   double min_time = 0.5;
-  bool variants = false, quick = false, paths = false;
+  bool variants = false, quick = false, paths = false, winograd = false;
   for (int a = 1; a < argc; ++a) {
     if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
     else if (!std::strcmp(argv[a], "--min-time") && a + 1 < argc) min_time = std::atof(argv[++a]);
     else if (!std::strcmp(argv[a], "--variants")) variants = true;
     else if (!std::strcmp(argv[a], "--quick")) quick = true;
     else if (!std::strcmp(argv[a], "--paths")) paths = true;
+    else if (!std::strcmp(argv[a], "--winograd")) winograd = true;
     else if (!std::strcmp(argv[a], "--cpu")) g_cpu_clock = true;
     else if (!std::strcmp(argv[a], "--acc-kb") && a + 1 < argc) g_acc_bytes = 1024 * std::atol(argv[++a]);
     else if (!std::strcmp(argv[a], "--xb-kb") && a + 1 < argc) g_xb_bytes = 1024 * std::atol(argv[++a]);
@@ -228,6 +233,8 @@ int main(int argc, char** argv) {
       {"3x3 64px 128->128 (r.25)", 64, 128, 128, false},
       {"3x3 128px 64->64", 128, 64, 64, false},
       {"3x3 256px 32->32", 256, 32, 32, false},
+      {"3x3 512px 64->64", 512, 64, 64, false},
+      {"3x3 1024px 32->32", 1024, 32, 32, false},
       {"up 4->8 512->512", 4, 512, 512, true},
       {"up 8->16 512->512", 8, 512, 512, true},
       {"up 16->32 512->512", 16, 512, 512, true},
@@ -268,6 +275,12 @@ int main(int argc, char** argv) {
       Result small = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, 1);
       std::printf("   | large %8.3f ms %5.1f%%  small %8.3f ms %5.1f%%", large.ms,
                   100.0 * large.gflops / peak, small.ms, 100.0 * small.gflops / peak);
+    }
+    if (winograd && L.K == 3 && !L.up) {
+      Result direct = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, 0);
+      Result wino = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, 1);
+      std::printf("   | direct %8.3f ms %5.1f%%  winograd %8.3f ms %5.1f%%", direct.ms,
+                  100.0 * direct.gflops / peak, wino.ms, 100.0 * wino.gflops / peak);
     }
     std::printf("\n");
     std::fflush(stdout);

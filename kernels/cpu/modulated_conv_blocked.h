@@ -11,8 +11,11 @@
 // Two paths: below ~16x16 px with many channels (where packing the weight per
 // sample costs as much as the convolution) the style goes on the input and the
 // weight is read in place by a GEMM, see modconv_small.h (use_small_path picks
-// it; ModConvBlocking::small_path forces either). The rest of this file is the
-// blocked path for larger images.
+// it; ModConvBlocking::small_path forces either). The plain 3x3 conv on larger
+// images takes the Winograd F(2x2, 3x3) path of modconv_winograd.h (use_winograd;
+// ModConvBlocking::winograd forces either). The rest of this file is the direct
+// blocked path: the upsampling conv, the 1x1 conv and the 3x3 conv where
+// Winograd does not pay.
 //
 // Implementation (no modulated weight is ever materialised):
 //   * the style is folded into the packed weight tile (W[o,i,tap]*s[i]),
@@ -379,6 +382,7 @@ inline void check_params(const ModConvParams& p) {
 ANYCOST_CPU_NAMESPACE_END
 
 #include "modconv_small.h"
+#include "modconv_winograd.h"
 
 ANYCOST_CPU_NAMESPACE_BEGIN
 
@@ -408,6 +412,10 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
   detail::check_params(p);
   if (detail::use_small_path(p, blocking.small_path)) {
     detail::modulated_conv2d_small(p, pf, blocking.num_threads);
+    return;
+  }
+  if (detail::use_winograd(p, blocking.winograd)) {
+    detail::modulated_conv2d_winograd<MR, NR>(p, pf, blocking);
     return;
   }
   const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, kVecLen * NR);

@@ -55,6 +55,7 @@ ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm512_storeu_ps(p, a.v); }
 ANYCOST_INLINE vfloat vset1(float x) { return {_mm512_set1_ps(x)}; }
 ANYCOST_INLINE vfloat vzero() { return {_mm512_setzero_ps()}; }
 ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) { return {_mm512_add_ps(a.v, b.v)}; }
+ANYCOST_INLINE vfloat vsub(vfloat a, vfloat b) { return {_mm512_sub_ps(a.v, b.v)}; }
 ANYCOST_INLINE vfloat vmul(vfloat a, vfloat b) { return {_mm512_mul_ps(a.v, b.v)}; }
 // a * b + c
 ANYCOST_INLINE vfloat vfma(vfloat a, vfloat b, vfloat c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
@@ -71,6 +72,13 @@ ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
   const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
   lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
   hi.v = _mm512_permutex2var_ps(a.v, ih, b.v);
+}
+// The inverse: a = [a0..a15], b = [b0..b15] into even = [a0 a2 .. a14 b0 .. b14], odd = [a1 .. b15].
+ANYCOST_INLINE void vdeinterleave(vfloat a, vfloat b, vfloat& even, vfloat& odd) {
+  const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  even.v = _mm512_permutex2var_ps(a.v, ie, b.v);
+  odd.v = _mm512_permutex2var_ps(a.v, io, b.v);
 }
 ANYCOST_INLINE __mmask16 vmask(int n) {
   return n >= kVecLen ? __mmask16(0xFFFF) : __mmask16((1u << (n > 0 ? n : 0)) - 1u);
@@ -95,6 +103,7 @@ ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm256_storeu_ps(p, a.v); }
 ANYCOST_INLINE vfloat vset1(float x) { return {_mm256_set1_ps(x)}; }
 ANYCOST_INLINE vfloat vzero() { return {_mm256_setzero_ps()}; }
 ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) { return {_mm256_add_ps(a.v, b.v)}; }
+ANYCOST_INLINE vfloat vsub(vfloat a, vfloat b) { return {_mm256_sub_ps(a.v, b.v)}; }
 ANYCOST_INLINE vfloat vmul(vfloat a, vfloat b) { return {_mm256_mul_ps(a.v, b.v)}; }
 // a * b + c
 ANYCOST_INLINE vfloat vfma(vfloat a, vfloat b, vfloat c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
@@ -114,6 +123,13 @@ ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
   __m256 h = _mm256_unpackhi_ps(a.v, b.v);  // a2 b2 a3 b3 | a6 b6 a7 b7
   lo.v = _mm256_permute2f128_ps(l, h, 0x20);
   hi.v = _mm256_permute2f128_ps(l, h, 0x31);
+}
+// The inverse: a = [a0..a7], b = [b0..b7] into even = [a0 a2 a4 a6 b0 b2 b4 b6], odd = [a1 .. b7].
+ANYCOST_INLINE void vdeinterleave(vfloat a, vfloat b, vfloat& even, vfloat& odd) {
+  const __m256 e = _mm256_shuffle_ps(a.v, b.v, 0x88);  // a0 a2 b0 b2 | a4 a6 b4 b6
+  const __m256 o = _mm256_shuffle_ps(a.v, b.v, 0xDD);  // a1 a3 b1 b3 | a5 a7 b5 b7
+  even.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+  odd.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
 }
 
 #else  // portable
@@ -146,6 +162,10 @@ ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) {
   for (int k = 0; k < kVecLen; ++k) a.v[k] += b.v[k];
   return a;
 }
+ANYCOST_INLINE vfloat vsub(vfloat a, vfloat b) {
+  for (int k = 0; k < kVecLen; ++k) a.v[k] -= b.v[k];
+  return a;
+}
 ANYCOST_INLINE vfloat vmul(vfloat a, vfloat b) {
   for (int k = 0; k < kVecLen; ++k) a.v[k] *= b.v[k];
   return a;
@@ -168,6 +188,14 @@ ANYCOST_INLINE void vinterleave(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
     lo.v[2 * k + 1] = b.v[k];
     hi.v[2 * k] = a.v[k + kVecLen / 2];
     hi.v[2 * k + 1] = b.v[k + kVecLen / 2];
+  }
+}
+ANYCOST_INLINE void vdeinterleave(vfloat a, vfloat b, vfloat& even, vfloat& odd) {
+  for (int k = 0; k < kVecLen / 2; ++k) {
+    even.v[k] = a.v[2 * k];
+    odd.v[k] = a.v[2 * k + 1];
+    even.v[k + kVecLen / 2] = b.v[2 * k];
+    odd.v[k + kVecLen / 2] = b.v[2 * k + 1];
   }
 }
 

@@ -22,6 +22,7 @@ struct Case {
   int blocking = 0;     // 0 default, 1 tiny blocks (many chunks / kc blocks / carries)
   int threads = 1;
   int small = -1;       // ModConvBlocking::small_path: -1 auto, 0 never, 1 always
+  int wino = -1;        // ModConvBlocking::winograd: -1 auto, 0 never, 1 always
   bool w_taps_outer = false;  // weight stored [C_out, K, K, C_in] (non-contiguous taps)
   std::string str() const {
     std::ostringstream os;
@@ -29,7 +30,8 @@ struct Case {
        << " K=" << K << " up=" << up << " demod=" << demod << " noise=" << noise
        << " bcast=" << noise_bcast << " bias=" << bias << " act=" << act << " skip=" << skip
        << " xlayout=" << x_layout << " ostrided=" << out_strided << " blocking=" << blocking
-       << " threads=" << threads << " small=" << small << " wtaps=" << w_taps_outer;
+       << " threads=" << threads << " small=" << small << " wino=" << wino
+       << " wtaps=" << w_taps_outer;
     return os.str();
   }
 };
@@ -94,6 +96,7 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   if (c.blocking == 1) b.mc = 4, b.kc = 5, b.acc_bytes = 1, b.xb_bytes = 1;
   b.num_threads = c.threads;
   b.small_path = c.small;
+  b.winograd = c.wino;
   if (c.threads == 1)
     modulated_conv2d_forward<MR, NR>(p, SerialFor(), b);
   else
@@ -297,6 +300,67 @@ TEST(ModulatedConv, SmallPathLargeChannelsTinyImages) {
   p.H = p.W = 4, p.C_in = 8;
   EXPECT_FALSE(detail::use_small_path(p, -1));
   EXPECT_FALSE(detail::use_small_path(p, 0));
+}
+
+TEST(ModulatedConv, WinogradEveryShapeAndLayout) {
+  // The F(2x2, 3x3) path (modconv_winograd.h), forced on plain 3x3 convs of every size down to
+  // 1x1 (odd sizes leave half tiles), every input layout / epilogue, tiny and default blocking.
+  const int64_t sizes[] = {1, 2, 3, 4, 5, 8, 13, 17};
+  uint32_t seed = 6000;
+  for (int64_t hw : sizes)
+    for (int64_t N : {1, 3})
+      for (int variant = 0; variant < 4; ++variant)
+        for (int blocking = 0; blocking < 2; ++blocking) {
+          Case c = sweep_case(hw, 1, N, variant);
+          c.W = hw + (variant == 3);
+          c.w_taps_outer = variant == 1;
+          c.blocking = blocking;
+          c.wino = 1;
+          SCOPED_TRACE(c.str());
+          auto r = run_case(c, seed++);
+          EXPECT_TRUE(r.ok) << r.msg();
+        }
+}
+
+TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
+  // Rows wider than one chunk (several column chunks per tile row), several channel blocks and
+  // K blocks, both paths, other micro-kernel shapes (the last strip of a chunk is narrower).
+  uint32_t seed = 7000;
+  struct S {
+    int64_t cin, cout, h, w;
+  };
+  const S shapes[] = {{20, 33, 7, 601}, {37, 70, 37, 29}, {64, 64, 32, 32}, {9, 5, 6, 40}};
+  for (const S& s : shapes)
+    for (int wino : {0, 1})
+      for (int threads : {1, 2}) {
+        Case c;
+        c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w;
+        c.bias = c.act = c.noise = true;
+        c.wino = wino;
+        c.threads = threads;
+        SCOPED_TRACE(c.str());
+        auto r = run_case(c, seed++);
+        EXPECT_TRUE(r.ok) << r.msg();
+        auto r2 = run_case<4, 2>(c, seed++);
+        EXPECT_TRUE(r2.ok) << "4x2 " << r2.msg();
+      }
+  // The automatic choice: plain 3x3 convs from 32x32 px with 32+ channels each side.
+  ModConvParams p;
+  p.C_in = 512, p.C_out = 512, p.K = 3;
+  p.H = p.W = 32;
+  EXPECT_TRUE(detail::use_winograd(p, -1));
+  p.H = p.W = 16;
+  EXPECT_FALSE(detail::use_winograd(p, -1));
+  EXPECT_TRUE(detail::use_winograd(p, 1));
+  p.H = p.W = 1024, p.C_in = p.C_out = 16;
+  EXPECT_FALSE(detail::use_winograd(p, -1));
+  p.C_in = p.C_out = 32;
+  EXPECT_TRUE(detail::use_winograd(p, -1));
+  EXPECT_FALSE(detail::use_winograd(p, 0));
+  p.upsample = true;
+  EXPECT_FALSE(detail::use_winograd(p, 1));
+  p.upsample = false, p.K = 1;
+  EXPECT_FALSE(detail::use_winograd(p, 1));
 }
 
 TEST(ModulatedConv, RejectsBadParams) {

@@ -68,6 +68,20 @@ def test_low_resolution_many_channels(cpu_level, upsample, batch, c_in, c_out, s
             _close(out[n : n + 1], ops.modulated_conv2d(x[n : n + 1], weight, styles[n : n + 1], impl="kernel", **one))
 
 
+# Plain 3x3 convs from 32x32 px with 32+ channels each side take the Winograd F(2x2, 3x3) path
+# (kernels/cpu/modconv_winograd.h): odd sizes (half tiles), batches, strided inputs, every epilogue.
+@pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "contiguous_x"), [
+    (1, 32, 40, 33, True), (2, 48, 36, 32, False), (1, 64, 64, 45, True)])
+def test_winograd_path_matches_reference(cpu_level, batch, c_in, c_out, size, contiguous_x):
+    x, weight, styles, scale = _case(batch, c_in, c_out, size, full=(c_out + 3, c_in + 5), seed=size,
+                                     contiguous_x=contiguous_x)
+    args = dict(weight_scale=scale, noise=torch.randn(1, 1, size, size + 1), noise_strength=torch.tensor([0.3]),
+                bias=torch.randn(c_out), activate=True)
+    for demodulate, kwargs in ((True, args), (False, dict(weight_scale=scale))):
+        _close(ops.modulated_conv2d(x, weight, styles, impl="kernel", demodulate=demodulate, **kwargs),
+               ops.modulated_conv2d(x, weight, styles, impl="ref", demodulate=demodulate, **kwargs))
+
+
 def test_broadcast_noise_and_non_contiguous_input(cpu_level):
     x, weight, styles, scale = _case(2, 11, 6, 6, contiguous_x=False)
     assert not x.is_contiguous()
