@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "common.h"
+#include "output_cache.h"
 #include "cpu/op_params.h"
 
 namespace {
@@ -57,7 +58,7 @@ at::Tensor bf16_epilogue_cpu(const at::Tensor& x_in, bool upsample, const std::o
     p.noise_strength = static_cast<float>(noise_strength);
   }
   p.activate = activate;
-  at::Tensor out = at::empty({N, p.C, p.H, p.W}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  at::Tensor out = anycost::cached_empty({N, p.C, p.H, p.W}, x.options(), at::MemoryFormat::ChannelsLast);
   p.out = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>());
   p.o_sn = out.stride(0), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
   anycost::kernels().bf16_epilogue(p, anycost::aten_parallel_fn());

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common.h"
+#include "output_cache.h"
 #include "cpu/op_params.h"
 
 namespace {
@@ -31,7 +32,7 @@ at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, 
   p.weight = weight.data_ptr<float>();
   p.w_sc = weight.stride(0), p.w_sh = weight.stride(2), p.w_sw = weight.stride(3);
   anycost::set_bias(p, bias, p.C);
-  at::Tensor out = at::empty({p.N, p.C, p.H, p.W}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor out = anycost::cached_empty({p.N, p.C, p.H, p.W}, x.options());
   if (out.numel() == 0) return out;
   p.out = out.data_ptr<float>();
   anycost::kernels().depthwise_conv3x3(p, anycost::aten_parallel_fn());

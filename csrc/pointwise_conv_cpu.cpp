@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "common.h"
+#include "output_cache.h"
 #include "cpu/op_params.h"
 
 namespace {
@@ -34,7 +35,7 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, 
   p.weight = weight.data_ptr<float>();
   p.w_so = weight.stride(0), p.w_si = weight.stride(1);
   anycost::set_bias(p, bias, p.C_out);
-  at::Tensor out = at::empty({N, p.C_out, H, W}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  at::Tensor out = anycost::cached_empty({N, p.C_out, H, W}, x.options());
   if (out.numel() == 0) return out;
   p.out = out.data_ptr<float>();
   anycost::kernels().pointwise_conv(p, anycost::aten_parallel_fn());

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "common.h"
+#include "output_cache.h"
 #include "cpu/qconv_params.h"
 
 namespace {
@@ -91,7 +92,7 @@ at::Tensor qconv2d_cpu(const at::Tensor& x, const at::Tensor& styles, std::optio
                        const std::optional<at::Tensor>& bias, bool activate) {
   cpu::QConvParams p = make_params(x, styles, act_scale, packed, wsum, out_scale, upsample);
   anycost::set_epilogue(p, noise, noise_strength, bias, activate);
-  at::Tensor out = at::empty({p.N, p.C_out, p.H_out(), p.W_out()}, x.options());
+  at::Tensor out = anycost::cached_empty({p.N, p.C_out, p.H_out(), p.W_out()}, x.options());
   p.out = out.data_ptr<float>();
   p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
   cpu::QConvBlocking blocking;

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common.h"
+#include "output_cache.h"
 #include "cpu/op_params.h"
 
 namespace {
@@ -40,7 +41,7 @@ at::Tensor small_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const
   p.weight = weight.data_ptr<float>();
   p.w_so = weight.stride(0), p.w_si = weight.stride(1), p.w_sh = weight.stride(2), p.w_sw = weight.stride(3);
   anycost::set_bias(p, bias, p.C_out);
-  at::Tensor out = at::empty({N, p.C_out, p.H_out(), p.W_out()}, x.options());
+  at::Tensor out = anycost::cached_empty({N, p.C_out, p.H_out(), p.W_out()}, x.options());
   p.out = out.data_ptr<float>();
   anycost::kernels().small_conv2d(p, anycost::aten_parallel_fn());
   return out;

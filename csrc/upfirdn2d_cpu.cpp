@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include "common.h"
+#include "output_cache.h"
 #include "cpu/op_params.h"
 
 namespace {
@@ -36,7 +37,7 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& kernel, int64_t 
   p.x_sn = x.stride(0), p.x_sc = x.stride(1), p.x_sh = x.stride(2), p.x_sw = x.stride(3);
   p.kernel = kernel.data_ptr<float>();
   p.k_sh = kernel.stride(0), p.k_sw = kernel.stride(1);
-  at::Tensor out = at::empty({p.N, p.C, p.H_out(), p.W_out()}, x.options());
+  at::Tensor out = anycost::cached_empty({p.N, p.C, p.H_out(), p.W_out()}, x.options());
   p.out = out.data_ptr<float>();
   p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
   anycost::kernels().upfirdn2d(p, anycost::aten_parallel_fn());

@@ -23,6 +23,11 @@ next layer and `to_rgb(..., precision="bf16")`; it is for inference on the CPU (
 gradient). Narrow layers, where bf16 measured slower than the fp32 kernels, stay in fp32 and return float32
 (`anycost.ops.bf16.pays`).
 
+The native ops' outputs come from a process-wide cache of the blocks of at least 1 MiB that earlier outputs freed
+(exact sizes; a generator asks for the same ones every forward), which spares the page faults of first-touching
+fresh memory: up to ANYCOST_OUTPUT_CACHE_MB MiB of free blocks (default 1024; 0 turns it off) stay held;
+`output_cache_bytes()` says how much, `clear_output_cache()` releases it.
+
 For a modulated conv that "auto" would give the native kernel, this machine's tuning table
 (`anycost.ops.tuning`, built by `anycost tune`) picks the backend when it has the call's shape: "kernel",
 "ref" (oneDNN's fp32 conv) or "bf16"; shapes it lacks follow the fixed rule above. Compiled graphs
@@ -39,9 +44,10 @@ import torch
 from anycost.ops import _ext, bf16, ref, tuning
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "cpu_capabilities", "cpu_capability", "cpu_model",
-           "depthwise_conv3x3", "fir_kernel", "modulated_conv2d", "modulated_conv2d_backend", "pointwise_conv",
-           "qconv2d", "qconv2d_pack", "resolve_impl", "small_conv2d", "small_conv_transpose2d", "to_rgb", "upfirdn2d"]
+__all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "clear_output_cache", "cpu_capabilities",
+           "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "modulated_conv2d",
+           "modulated_conv2d_backend", "output_cache_bytes", "pointwise_conv", "qconv2d", "qconv2d_pack",
+           "resolve_impl", "small_conv2d", "small_conv_transpose2d", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -76,6 +82,17 @@ def cpu_model() -> str:
 def cpu_capabilities() -> tuple[str, ...]:
     """The levels this CPU supports, lowest first (empty without the native ops)."""
     return _ext.cpu_capabilities() if NATIVE else ()
+
+
+def output_cache_bytes() -> int:
+    """Bytes the native ops' output cache holds in free blocks (0 without the native ops)."""
+    return _ext.output_cache() if NATIVE else 0
+
+
+def clear_output_cache() -> None:
+    """Release the free blocks of the native ops' output cache (no-op without the native ops)."""
+    if NATIVE:
+        _ext.output_cache(clear=True)
 
 
 def _set_cpu_capability_for_testing(level: str | None) -> None:

@@ -3,7 +3,7 @@
 The extension registers its ops with `TORCH_LIBRARY` (no Python module init), so it is loaded with
 `torch.ops.load_library`; its ops then appear as ``torch.ops.anycost.*``. The choice of the CPU
 instruction-set level (kernels/cpu/dispatch.h) is reached through three C functions of the same
-library, called with ctypes (`cpu_capability`, `cpu_capabilities`, `set_cpu_capability`).
+library, called with ctypes (`cpu_capability`, `cpu_capabilities`, `set_cpu_capability`, `output_cache`).
 
 setup.py writes what the extension was built against to `_build_info.json` beside it. A C++ extension is
 tied to the exact torch it was compiled with (its ABI), so the library is not even opened when the running
@@ -130,6 +130,14 @@ def set_cpu_capability(level: str | None) -> None:
     rc, text = _call("anycost_set_cpu_capability", (level or "").encode())
     if rc:
         raise RuntimeError(text)
+
+
+def output_cache(clear: bool = False) -> int:
+    """Bytes the native ops' output cache holds in free blocks (csrc/output_cache.cpp); `clear` releases them first."""
+    fn = _clib.get().anycost_output_cache
+    fn.restype = ctypes.c_size_t
+    fn.argtypes = [ctypes.c_int]
+    return int(fn(1 if clear else 0))
 
 
 def load():
