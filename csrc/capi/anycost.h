@@ -142,7 +142,9 @@ ANYCOST_API int anycost_mapping(const anycost_model *m, const float *z, int n, f
  * Noise is the constant noise stored in the model (Python's noise="const"). Returns ANYCOST_OK or a
  * negative code with a message: ANYCOST_E_ARGUMENT (NULL pointer, n <= 0, NaN truncation, truncation
  * != 1 without a mean), ANYCOST_E_RESOLUTION, ANYCOST_E_WIDTH (bad width or ratio),
- * ANYCOST_E_MEMORY, ANYCOST_E_INTERNAL. Thread-safe: concurrent calls on one model are independent. */
+ * ANYCOST_E_MEMORY, ANYCOST_E_INTERNAL. Thread-safe: concurrent calls on one model are independent.
+ * Memory: the model keeps the scratch of its largest render so far (2 feature maps of the widest layer,
+ * 2 x 128 MiB at 1024 px for config-f) for the next call, until anycost_free. */
 ANYCOST_API int anycost_render(const anycost_model *m, const float *w, int n, int w_plus, int resolution,
                                const int *widths, float ratio, const float *truncation_mean, float truncation,
                                float *rgb, char *err, size_t err_len);

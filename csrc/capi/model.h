@@ -4,8 +4,10 @@
 // the synthesis of one config (synthesis.cpp) and the config rules (config.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,27 @@ struct StyledLayer {
   const float* bias = nullptr;  // [c_out]
 };
 
+// The scratch memory of a render, kept between the calls on one model (synthesis.cpp): a fresh block
+// costs a page fault and the zeroing of a page per 4 KiB on first touch (the two 128 MiB feature maps of
+// a 1024 px render: 64k faults). A call takes the kept block when it is big enough, else a new one, and
+// gives it back when done; one block, the larger, stays kept until the model is freed. Concurrent
+// calls each get their own block.
+class ScratchKeeper {
+ public:
+  ScratchKeeper() = default;
+  ScratchKeeper(const ScratchKeeper&) = delete;
+  ScratchKeeper& operator=(const ScratchKeeper&) = delete;
+  ~ScratchKeeper();
+  // A 64-byte aligned block of at least `floats` floats, its size in `got` (std::bad_alloc).
+  float* take(size_t floats, size_t& got);
+  void give_back(float* block, size_t floats);
+
+ private:
+  std::mutex mu_;
+  float* kept_ = nullptr;
+  size_t kept_floats_ = 0;
+};
+
 struct Model {
   Arch arch;
   std::vector<int> full_widths;      // full width of every layer
@@ -67,6 +90,7 @@ struct Model {
   std::vector<StyledLayer> to_rgbs;  // to_rgb1, to_rgbs.0, ...: ToRGB t reads width 2t + 1
   const float* w_avg = nullptr;      // [style_dim]
   std::vector<float> storage;        // every tensor above points into this
+  mutable ScratchKeeper scratch;     // the renders' scratch between calls
 };
 
 // Loads and checks a generator file (model_load.cpp); capi::Error on any problem.

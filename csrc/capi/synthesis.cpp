@@ -3,7 +3,8 @@
 // then per resolution an upsampling conv, a conv and a ToRGB whose output adds the upsampled skip
 // image; a lower resolution stops after its own ToRGB. Every layer is one call of the fused
 // modulated-conv kernel on prefix slices of the stored weights (strided views, no copies); the
-// styles come from the layer's modulation (mapping.cpp). All scratch memory belongs to the call.
+// styles come from the layer's modulation (mapping.cpp). The scratch memory of a call is one block
+// from the model's ScratchKeeper (model.h).
 #include <algorithm>
 #include <memory>
 
@@ -15,13 +16,23 @@ namespace capi {
 
 namespace {
 
-struct FreeFloats {
-  void operator()(float* p) const { cpu::AlignedFree()(p); }
-};
-using Buffer = std::unique_ptr<float, FreeFloats>;
+// Floats rounded up to whole 64-byte lines, so that every part carved from a block stays aligned.
+size_t lines(size_t floats) { return (floats + 15) / 16 * 16; }
 
-// Uninitialised, 64-byte aligned scratch (std::bad_alloc when memory runs out).
-Buffer scratch(size_t count) { return Buffer(static_cast<float*>(cpu::aligned_malloc_bytes(count * sizeof(float)))); }
+// A block of the model's ScratchKeeper for the length of one call.
+class Lease {
+ public:
+  Lease(ScratchKeeper& k, size_t floats) : k_(k) { p_ = k_.take(floats, floats_); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { k_.give_back(p_, floats_); }
+  float* get() const { return p_; }
+
+ private:
+  ScratchKeeper& k_;
+  float* p_ = nullptr;
+  size_t floats_ = 0;
+};
 
 // A feature map [n, c, h, h] read through strides (the constant input has n-stride 0).
 struct Map {
@@ -77,6 +88,36 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
 
 }  // namespace
 
+ScratchKeeper::~ScratchKeeper() { std::free(kept_); }
+
+float* ScratchKeeper::take(size_t floats, size_t& got) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (kept_ && kept_floats_ >= floats) {
+      float* p = kept_;
+      got = kept_floats_;
+      kept_ = nullptr;
+      kept_floats_ = 0;
+      return p;
+    }
+  }
+  got = floats;
+  return static_cast<float*>(cpu::aligned_malloc_bytes(floats * sizeof(float)));
+}
+
+void ScratchKeeper::give_back(float* block, size_t floats) {
+  float* drop = block;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (floats > kept_floats_) {
+      drop = kept_;
+      kept_ = block;
+      kept_floats_ = floats;
+    }
+  }
+  std::free(drop);
+}
+
 void synthesize(const Model& m, const RenderRequest& q, const Exec& ex) {
   const std::vector<int>& wd = q.widths;
   const int layers = static_cast<int>(wd.size());
@@ -88,28 +129,31 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex) {
     act_floats = std::max(act_floats, size_t(n) * wd[j] * h * h);
   }
   const size_t skip_floats = size_t(n) * 3 * (q.resolution / 2) * (q.resolution / 2);
-  Buffer act[2] = {scratch(act_floats), scratch(act_floats)};
-  Buffer skips[2] = {scratch(skip_floats), scratch(skip_floats)};
-  Buffer styles = scratch(size_t(n) * *std::max_element(wd.begin(), wd.end()));
-  Buffer wrows = scratch(size_t(n) * m.arch.style_dim);
+  const size_t style_floats = size_t(n) * *std::max_element(wd.begin(), wd.end());
+  const size_t wrow_floats = size_t(n) * m.arch.style_dim;
+  Lease lease(m.scratch, 2 * lines(act_floats) + 2 * lines(skip_floats) + lines(style_floats) + lines(wrow_floats));
+  float* const act[2] = {lease.get(), lease.get() + lines(act_floats)};
+  float* const skips[2] = {act[1] + lines(act_floats), act[1] + lines(act_floats) + lines(skip_floats)};
+  float* const styles = skips[1] + lines(skip_floats);
+  float* const wrows = styles + lines(style_floats);
   auto modulate = [&](const StyledLayer& L, int style, int c_in) {
-    style_rows(m, q, style, wrows.get());
-    linear(L.modulation, c_in, wrows.get(), n, styles.get(), ex);
+    style_rows(m, q, style, wrows);
+    linear(L.modulation, c_in, wrows, n, styles, ex);
   };
 
   Map x{m.input, 0, 16, 4, wd[0], 4};  // input.input[:, :widths[0]], broadcast over the batch
   const float* skip = nullptr;
   for (int j = 0; j + 1 < layers; ++j) {  // conv j: width j -> j + 1, style j, noise j
-    float* out = act[j % 2].get();
+    float* out = act[j % 2];
     modulate(m.convs[j], j, x.c);
-    run_layer(m.convs[j], ex, n, x, wd[j + 1], styles.get(), nullptr, out);
+    run_layer(m.convs[j], ex, n, x, wd[j + 1], styles, nullptr, out);
     const int h = layer_resolution(j + 1);
     x = Map{out, int64_t(wd[j + 1]) * h * h, int64_t(h) * h, h, wd[j + 1], h};
     if (j % 2 == 0) {  // after conv1 and after each block's second conv: ToRGB t, style 2t + 1
       const int t = j / 2;
-      float* rgb = j + 2 == layers ? q.rgb : skips[t % 2].get();
+      float* rgb = j + 2 == layers ? q.rgb : skips[t % 2];
       modulate(m.to_rgbs[t], 2 * t + 1, x.c);
-      run_layer(m.to_rgbs[t], ex, n, x, 3, styles.get(), skip, rgb);
+      run_layer(m.to_rgbs[t], ex, n, x, 3, styles, skip, rgb);
       skip = rgb;
     }
   }
