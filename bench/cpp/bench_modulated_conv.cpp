@@ -4,8 +4,8 @@
 //
 //   --paths: also time each layer with the small-image path forced off / on
 //            (ModConvBlocking::small_path 0 / 1; the default column is the automatic choice);
-//   --winograd: also time each plain 3x3 layer with the Winograd path forced off / on
-//            (ModConvBlocking::winograd 0 / 1);
+//   --winograd: also time each plain 3x3 layer direct, F(2x2, 3x3) and F(4x4, 3x3)
+//            (ModConvBlocking::winograd 0 / 2 / 4);
 //   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine);
 //   --filter TEXT: only the layers whose name contains TEXT;
 //   --acc-kb / --xb-kb N: override ModConvBlocking::acc_bytes / xb_bytes (tuning);
@@ -280,9 +280,11 @@ int main(int argc, char** argv) {
     }
     if (winograd && L.K == 3 && !L.up) {
       Result direct = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, 0);
-      Result wino = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, 1);
-      std::printf("   | direct %8.3f ms %5.1f%%  winograd %8.3f ms %5.1f%%", direct.ms,
-                  100.0 * direct.gflops / peak, wino.ms, 100.0 * wino.gflops / peak);
+      Result f2 = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, 2);
+      Result f4 = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, 4);
+      std::printf("   | direct %8.3f ms %5.1f%%  F2 %8.3f ms %5.1f%%  F4 %8.3f ms %5.1f%%", direct.ms,
+                  100.0 * direct.gflops / peak, f2.ms, 100.0 * f2.gflops / peak, f4.ms,
+                  100.0 * f4.gflops / peak);
     }
     std::printf("\n");
     std::fflush(stdout);

@@ -59,7 +59,8 @@ struct ModConvBlocking {
   int64_t xb_bytes = 512 * 1024;   // budget of the packed input block
   int num_threads = 1;             // threads behind parallel_for (task balancing)
   int small_path = -1;             // small-image path (modconv_small.h): -1 auto, 0 never, 1 always
-  int winograd = -1;               // Winograd path of the plain 3x3 conv (modconv_winograd.h): same
+  int winograd = -1;               // Winograd tile of the plain 3x3 conv (modconv_winograd.h): -1 auto,
+                                   // 0 never (direct), 2 F(2x2, 3x3), 4 F(4x4, 3x3)
 };
 
 }  // namespace cpu

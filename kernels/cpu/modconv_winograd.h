@@ -1,33 +1,39 @@
-// Winograd F(2x2, 3x3) path of the fused modulated conv: the plain 3x3 conv (no upsampling, no
-// skip) in 16 multiplications per 2x2 output tile and input channel instead of 36.
+// Winograd path of the fused modulated conv: the plain 3x3 conv (no upsampling, no skip) as
+// F(2x2, 3x3) (16 products per 2x2 output tile and input channel instead of 36) or F(4x4, 3x3)
+// (36 per 4x4 tile instead of 144).
 //
-// For every 2x2 output tile t the 4x4 input patch d (rows 2ty-1 .. 2ty+2, cols 2tx-1 .. 2tx+2,
-// zero outside the image) is transformed to v = B^T d B, the style-scaled 3x3 filter g of every
-// (o, i) to u = G g G^T, and
+// For every M x M output tile t the T x T input patch d (T = M + 2; rows M ty - 1 .. M ty + M,
+// cols likewise, zero outside the image) is transformed to v = B^T d B, the style-scaled 3x3 filter
+// g of every (o, i) to u = G g G^T, and
 //     out_tile = A^T [ sum_i u[o, i] (.) v[i, t] ] A
-// where (.) is the product per position xi of the 4x4 transform domain. So the conv becomes 16
+// where (.) is the product per position xi of the T x T transform domain. So the conv becomes T*T
 // independent GEMMs  M[xi][o][t] = sum_i U[xi][o][i] V[xi][i][t], which run on the register-
 // blocked micro-kernel of the direct path (conv_ukernel with one tap), followed by the output
 // transform A^T M A and the usual epilogue (demodulation scale, noise, bias, leaky ReLU).
 //
-//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
-//   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
-//   A^T = [1 1 1 0; 0 1 -1 -1]
+//   F(2x2, 3x3), points 0, 1, -1:
+//     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//     G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+//     A^T = [1 1 1 0; 0 1 -1 -1]
+//   F(4x4, 3x3), points 0, 1, -1, 2, -2:
+//     B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//     G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //
 // Blocking (per task = sample n x block of MC output channels x band of tile rows):
 //   pack U for the task's channels and all C_in (times the style; demodulation sums of squares of
 //   the untransformed style-scaled weights on the way)
-//   for each chunk of tiles (tile rows x tile columns; M: 16 x MC x tiles fits acc_bytes)
+//   for each chunk of tiles (tile rows x tile columns; M: T*T x MC x tiles fits acc_bytes)
 //     for each block of KC input channels
-//       stage the chunk's input window, transform it to V (16 x KC x tiles)
-//       for each xi, strip of V tiles, MR-slice of the block: micro-kernel into M
+//       stage the chunk's input window, transform it to V (T*T x KC x tiles)
+//       for each xi, strip of tiles, MR-slice of the block: micro-kernel into M
 //     output transform + epilogue, write out.
-// Vectors run along tiles: the input transform reads each row of the window as even / odd
-// columns (vdeinterleave), the output transform interleaves the two output columns back.
+// Vectors run along tiles: the input transform reads each row of the window as M column phases
+// (vdeinterleave), the output transform interleaves the M output columns back.
 //
-// Accuracy: the transforms add a few roundings per output (the F(2x2, 3x3) matrices hold only
-// 0, +-1 and +-1/2); tests/cpp/test_modulated_conv.cpp checks both paths against a double
-// reference with the same bound.
+// Accuracy: the F(2x2) matrices hold only 0, +-1 and +-1/2; F(4x4)'s larger entries cost a few more
+// roundings. tests/cpp/test_modulated_conv.cpp checks both against a double reference with the
+// direct path's bound.
 #pragma once
 
 #include "isa.h"
@@ -45,19 +51,120 @@
 ANYCOST_CPU_NAMESPACE_BEGIN
 namespace detail {
 
-constexpr int kWinoXi = 16;  // positions of the 4x4 transform domain
+// The output tile size of the Winograd path for p (0: the direct path). force is
+// ModConvBlocking::winograd: -1 automatic, 0 never, 2 or 4 that tile size.
+inline int winograd_tile(const ModConvParams& p, int force) {
+  if (p.K != 3 || p.upsample || p.skip) return 0;
+  if (force >= 0) return force == 2 || force == 4 ? force : 0;
+  // bench/cpp/bench_modulated_conv --winograd (AMX Xeon, AVX-512, 2 threads), against the direct
+  // path: F(4x4) 1.2-1.9x on the config-f layers from 64 px, 8 to 512 channels (64 px 512 ch
+  // 58.0 -> 33.8 ms, 1024 px 32 ch 73.5 -> 52.9 ms, 8 ch 6.8 -> 5.9 ms); at 32 px 512 ch F(2x2) is
+  // the faster (10.5 against 14.1 direct and 15.7 F(4x4): the per-task transform of the weights
+  // is paid for 64 tiles only); at 16 px and below, or under 32 channels at 32 px, neither pays.
+  const int64_t P = p.H * p.W, c = std::min(p.C_in, p.C_out);
+  if (P >= 64 * 64 && c >= 8) return 4;
+  return P >= 32 * 32 && c >= 32 ? 2 : 0;
+}
 
-// Whether the forward takes the Winograd path (force: ModConvBlocking::winograd).
-inline bool use_winograd(const ModConvParams& p, int force) {
-  if (p.K != 3 || p.upsample || p.skip) return false;
-  if (force >= 0) return force == 1;
-  // bench/cpp/bench_modulated_conv --winograd (AMX Xeon, AVX-512, 2 threads): 1.24-1.56x the direct
-  // path on the config-f layers from 32 px with 32+ channels; a tie at 16 px 512 ch, slower at 8-16
-  // channels (the transforms cost as much as the 16 products per tile saved).
-  return p.H * p.W >= 32 * 32 && std::min(p.C_in, p.C_out) >= 32;
+// The 1-D transforms of a tile size: in (T -> T values, B^T), out (T -> M, A^T), weight (3 -> T, G).
+template <int M>
+struct WinoTile;
+
+template <>
+struct WinoTile<2> {
+  static constexpr int T = 4;
+  static ANYCOST_INLINE void in(const vfloat* d, vfloat* o) {
+    o[0] = vsub(d[0], d[2]);
+    o[1] = vadd(d[1], d[2]);
+    o[2] = vsub(d[2], d[1]);
+    o[3] = vsub(d[1], d[3]);
+  }
+  static ANYCOST_INLINE void out(const vfloat* m, vfloat* y) {
+    y[0] = vadd(vadd(m[0], m[1]), m[2]);
+    y[1] = vsub(vsub(m[1], m[2]), m[3]);
+  }
+  static void weight(const float* g, float* u) {
+    u[0] = g[0];
+    u[1] = 0.5f * (g[0] + g[1] + g[2]);
+    u[2] = 0.5f * (g[0] - g[1] + g[2]);
+    u[3] = g[2];
+  }
+};
+
+template <>
+struct WinoTile<4> {
+  static constexpr int T = 6;
+  static ANYCOST_INLINE void in(const vfloat* d, vfloat* o) {
+    const vfloat four = vset1(4.f), m4 = vset1(-4.f), m5 = vset1(-5.f), two = vset1(2.f);
+    o[0] = vadd(vfma(m5, d[2], vmul(four, d[0])), d[4]);
+    const vfloat a = vfma(m4, d[2], d[4]), b = vfma(m4, d[1], d[3]);
+    o[1] = vadd(a, b);
+    o[2] = vsub(a, b);
+    const vfloat c = vsub(d[4], d[2]), e = vmul(two, vsub(d[3], d[1]));
+    o[3] = vadd(c, e);
+    o[4] = vsub(c, e);
+    o[5] = vadd(vfma(m5, d[3], vmul(four, d[1])), d[5]);
+  }
+  static ANYCOST_INLINE void out(const vfloat* m, vfloat* y) {
+    const vfloat s = vadd(m[1], m[2]), d = vsub(m[1], m[2]);
+    const vfloat s2 = vadd(m[3], m[4]), d2 = vsub(m[3], m[4]);
+    y[0] = vadd(vadd(m[0], s), s2);
+    y[1] = vfma(vset1(2.f), d2, d);
+    y[2] = vfma(vset1(4.f), s2, s);
+    y[3] = vadd(vfma(vset1(8.f), d2, d), m[5]);
+  }
+  static void weight(const float* g, float* u) {
+    u[0] = g[0] / 4.f;
+    u[1] = -(g[0] + g[1] + g[2]) / 6.f;
+    u[2] = -(g[0] - g[1] + g[2]) / 6.f;
+    u[3] = g[0] / 24.f + g[1] / 12.f + g[2] / 6.f;
+    u[4] = g[0] / 24.f - g[1] / 12.f + g[2] / 6.f;
+    u[5] = g[2];
+  }
+};
+
+// out[c][j] = q[M j + c] for the T column phases c of kVecLen tiles (reads 2 M kVecLen + M floats).
+template <int M>
+ANYCOST_INLINE void load_phases(const float* q, vfloat* out);
+
+template <>
+ANYCOST_INLINE void load_phases<2>(const float* q, vfloat* out) {
+  vdeinterleave(vload(q), vload(q + kVecLen), out[0], out[1]);
+  vdeinterleave(vload(q + 2), vload(q + 2 + kVecLen), out[2], out[3]);
+}
+
+ANYCOST_INLINE void phases4(const float* q, vfloat* p) {
+  vfloat e0, o0, e1, o1;
+  vdeinterleave(vload(q), vload(q + kVecLen), e0, o0);
+  vdeinterleave(vload(q + 2 * kVecLen), vload(q + 3 * kVecLen), e1, o1);
+  vdeinterleave(e0, e1, p[0], p[2]);
+  vdeinterleave(o0, o1, p[1], p[3]);
+}
+
+template <>
+ANYCOST_INLINE void load_phases<4>(const float* q, vfloat* out) {
+  phases4(q, out);
+  vfloat next[4];
+  phases4(q + 4, next);
+  out[4] = next[0];
+  out[5] = next[1];
+}
+
+// The M output columns of kVecLen tiles, interleaved into M vectors of consecutive outputs.
+ANYCOST_INLINE void interleave_columns(const vfloat* y, vfloat* row, int M) {
+  if (M == 2) {
+    vinterleave(y[0], y[1], row[0], row[1]);
+    return;
+  }
+  vfloat a0, a1, b0, b1;
+  vinterleave(y[0], y[2], a0, a1);
+  vinterleave(y[1], y[3], b0, b1);
+  vinterleave(a0, b0, row[0], row[1]);
+  vinterleave(a1, b1, row[2], row[3]);
 }
 
 struct WinoPlan {
+  int64_t M, T, XI;                  // output tile size, input tile size, transform positions
   int64_t MR, V;
   int64_t TH, TW;                    // output tiles per column / row
   int64_t MC, MCp, n_ocb;            // output-channel blocks
@@ -69,21 +176,24 @@ struct WinoPlan {
   size_t ws_bytes;
 };
 
-inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b, int64_t MR,
+inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b, int M, int64_t MR,
                                int64_t V) {
   WinoPlan pl{};
+  pl.M = M;
+  pl.T = M + 2;
+  pl.XI = pl.T * pl.T;
   pl.MR = MR;
   pl.V = V;
-  pl.TH = ceil_div(p.H, 2);
-  pl.TW = ceil_div(p.W, 2);
+  pl.TH = ceil_div(p.H, M);
+  pl.TW = ceil_div(p.W, M);
   const int64_t nt = std::max(1, b.num_threads);
   const int64_t n_ocb = ceil_div(p.C_out, std::max<int64_t>(b.mc, MR));
   pl.MC = round_up(ceil_div(p.C_out, n_ocb), MR);
   pl.n_ocb = ceil_div(p.C_out, pl.MC);
   pl.MCp = pl.MC;
 
-  // Tiles per chunk from the accumulator budget (16 x MCp x tiles floats).
-  const int64_t tmax = std::max<int64_t>(kVecLen, b.acc_bytes / (4 * kWinoXi * pl.MCp));
+  // Tiles per chunk from the accumulator budget (XI x MCp x tiles floats).
+  const int64_t tmax = std::max<int64_t>(kVecLen, b.acc_bytes / (4 * pl.XI * pl.MCp));
   if (pl.TW <= tmax) {
     pl.chunk_cols = pl.TW;
     pl.chunk_rows = std::max<int64_t>(1, tmax / pl.TW);
@@ -99,23 +209,23 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
   // Full vectors are stored and loaded past the last tile of a chunk: one vector of slack.
   pl.Tp = skew_ld(round_up(tiles, kVecLen) + kVecLen);
 
-  // Input channels per block: the block of V (16 x KC x Tp floats) within xb_bytes, not below 8.
+  // Input channels per block: the block of V (XI x KC x Tp floats) within xb_bytes, not below 8.
   int64_t KC = std::min<int64_t>(std::max<int64_t>(b.kc, 1), p.C_in);
-  while (KC > 8 && 4 * kWinoXi * KC * pl.Tp > b.xb_bytes) KC = ceil_div(KC, 2);
+  while (KC > 8 && 4 * pl.XI * KC * pl.Tp > b.xb_bytes) KC = ceil_div(KC, 2);
   const int64_t n_kc = ceil_div(p.C_in, KC);
   pl.KC = ceil_div(p.C_in, n_kc);
 
-  // The window of a chunk: 2 rows / cols per tile plus one on each side; the transform reads up
-  // to two vectors past a row's last tile.
-  pl.in_pitch = 2 * pl.chunk_cols + 2;
-  pl.in_cs = skew_ld(round_up((2 * pl.chunk_rows + 2) * pl.in_pitch + 2 * kVecLen + 2, 16));
+  // The window of a chunk: M rows / cols per tile plus one on each side; the column phases of a
+  // row's last tiles read up to 2 M vectors + M floats past them.
+  pl.in_pitch = M * pl.chunk_cols + 2;
+  pl.in_cs = skew_ld(round_up((M * pl.chunk_rows + 2) * pl.in_pitch + 2 * M * kVecLen + M, 16));
 
   size_t ws = 0;
-  ws += carve_bytes(sizeof(float) * kWinoXi * pl.MCp * pl.Tp);  // M
-  ws += carve_bytes(sizeof(float) * kWinoXi * pl.KC * pl.Tp);   // V
-  ws += carve_bytes(sizeof(float) * kWinoXi * pl.MCp * p.C_in);  // U
-  ws += carve_bytes(sizeof(float) * pl.KC * pl.in_cs);            // input window
-  ws += carve_bytes(sizeof(double) * pl.MCp);                     // sumsq
+  ws += carve_bytes(sizeof(float) * pl.XI * pl.MCp * pl.Tp);  // M
+  ws += carve_bytes(sizeof(float) * pl.XI * pl.KC * pl.Tp);   // V
+  ws += carve_bytes(sizeof(float) * pl.XI * pl.MCp * p.C_in);  // U
+  ws += carve_bytes(sizeof(float) * pl.KC * pl.in_cs);          // input window
+  ws += carve_bytes(sizeof(double) * pl.MCp);                   // sumsq
   pl.ws_bytes = ws;
   return pl;
 }
@@ -128,9 +238,9 @@ struct WinoBuffers {
 inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams& p) {
   Carver c(ws);
   WinoBuffers t;
-  t.M = c.take<float>(kWinoXi * pl.MCp * pl.Tp);
-  t.V = c.take<float>(kWinoXi * pl.KC * pl.Tp);
-  t.U = c.take<float>(kWinoXi * pl.MCp * p.C_in);
+  t.M = c.take<float>(pl.XI * pl.MCp * pl.Tp);
+  t.V = c.take<float>(pl.XI * pl.KC * pl.Tp);
+  t.U = c.take<float>(pl.XI * pl.MCp * p.C_in);
   t.win = c.take<float>(pl.KC * pl.in_cs);
   t.sumsq = c.take<double>(pl.MCp);
   return t;
@@ -139,8 +249,10 @@ inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams&
 // U[xi][ob][i][m] = (G (s_i W[o, i]) G^T)[xi] for o = o0 + ob*MR + m (zero for o >= o_end), all
 // C_in input channels; sumsq[o - o0] = sum over i and taps of (s_i W[o, i])^2. Input channel outer,
 // so that each (xi, i) row of MR values is written at once.
-inline void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl,
-                              const float* s_n, int64_t o0, int64_t o_end, double* sumsq) {
+template <int M>
+void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, const float* s_n,
+                       int64_t o0, int64_t o_end, double* sumsq) {
+  constexpr int T = WinoTile<M>::T, XI = T * T;
   constexpr int kMaxMR = 16;
   const int64_t MR = pl.MR, u_xi = pl.MCp * p.C_in;
   for (int64_t ob = 0; ob < pl.MCp / MR; ++ob) {
@@ -148,7 +260,7 @@ inline void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& 
     float ss[kMaxMR] = {};
     for (int64_t i = 0; i < p.C_in; ++i) {
       const float s = s_n[i * p.s_sc];
-      float u[kWinoXi][kMaxMR] = {};
+      float u[XI][kMaxMR] = {};
       for (int64_t m = 0; m < nm; ++m) {
         const float* w = p.weight + (o0 + ob * MR + m) * p.w_so + i * p.w_si;
         float g[3][3];
@@ -157,22 +269,20 @@ inline void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& 
             g[ky][kx] = w[ky * p.w_sh + kx * p.w_sw] * s;
             ss[m] += g[ky][kx] * g[ky][kx];
           }
-        float t[4][3];  // G g
+        float t[3][T];  // (G g^T)^T: column c of g transformed, by tap column
         for (int c = 0; c < 3; ++c) {
-          t[0][c] = g[0][c];
-          t[1][c] = 0.5f * (g[0][c] + g[1][c] + g[2][c]);
-          t[2][c] = 0.5f * (g[0][c] - g[1][c] + g[2][c]);
-          t[3][c] = g[2][c];
+          const float col[3] = {g[0][c], g[1][c], g[2][c]};
+          WinoTile<M>::weight(col, t[c]);
         }
-        for (int r = 0; r < 4; ++r) {  // (G g) G^T
-          u[4 * r][m] = t[r][0];
-          u[4 * r + 1][m] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-          u[4 * r + 2][m] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-          u[4 * r + 3][m] = t[r][2];
+        for (int r = 0; r < T; ++r) {  // row r of G g, transformed along the columns
+          const float row[3] = {t[0][r], t[1][r], t[2][r]};
+          float ur[T];
+          WinoTile<M>::weight(row, ur);
+          for (int c = 0; c < T; ++c) u[r * T + c][m] = ur[c];
         }
       }
       float* d = U + (ob * p.C_in + i) * MR;
-      for (int xi = 0; xi < kWinoXi; ++xi) std::memcpy(d + xi * u_xi, u[xi], sizeof(float) * MR);
+      for (int xi = 0; xi < XI; ++xi) std::memcpy(d + xi * u_xi, u[xi], sizeof(float) * MR);
     }
     for (int64_t m = 0; m < MR; ++m) sumsq[ob * MR + m] = ss[m];
   }
@@ -207,86 +317,80 @@ inline void stage_window(float* dst, int64_t cs, int64_t pitch, const float* src
   }
 }
 
-// One row of the transform's 4x4 butterfly: (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
-ANYCOST_INLINE void wino_in_1d(vfloat d0, vfloat d1, vfloat d2, vfloat d3, vfloat* out) {
-  out[0] = vsub(d0, d2);
-  out[1] = vadd(d1, d2);
-  out[2] = vsub(d2, d1);
-  out[3] = vsub(d1, d3);
-}
-
 // V[xi][i][t] = (B^T d B)[xi] of the staged window of kc channels for the chunk's rows x cols
 // tiles (t = row * cols + col); the tiles up to the next whole vector are zero.
-inline void wino_input_transform(float* Vb, const WinoPlan& pl, const float* win, int64_t kc,
-                                 int64_t rows, int64_t cols) {
+template <int M>
+void wino_input_transform(float* Vb, const WinoPlan& pl, const float* win, int64_t kc, int64_t rows,
+                          int64_t cols) {
+  constexpr int T = WinoTile<M>::T;
   const int64_t v_xi = pl.KC * pl.Tp, tiles = rows * cols, tend = round_up(tiles, kVecLen);
   for (int64_t i = 0; i < kc; ++i) {
     const float* wi = win + i * pl.in_cs;
     float* vi = Vb + i * pl.Tp;
     for (int64_t r = 0; r < rows; ++r) {
-      const float* row0 = wi + 2 * r * pl.in_pitch;
+      const float* row0 = wi + M * r * pl.in_pitch;
       // Full vectors: the lanes past the row's last tile are overwritten by the next row (or by
       // the zero fill below).
       for (int64_t c = 0; c < cols; c += kVecLen) {
-        vfloat t[4][4];  // B^T d, by row of d
-        vfloat d[4][4];
-        for (int k = 0; k < 4; ++k) {
-          const float* q = row0 + k * pl.in_pitch + 2 * c;
-          vdeinterleave(vload(q), vload(q + kVecLen), d[k][0], d[k][1]);
-          vdeinterleave(vload(q + 2), vload(q + 2 + kVecLen), d[k][2], d[k][3]);
-        }
-        for (int k = 0; k < 4; ++k) {
-          vfloat col[4];
-          wino_in_1d(d[0][k], d[1][k], d[2][k], d[3][k], col);
-          for (int a = 0; a < 4; ++a) t[a][k] = col[a];
+        vfloat t[T][T];  // B^T d: [transformed row a][column]
+        {
+          vfloat d[T][T];  // [window row k][column phase]
+          for (int k = 0; k < T; ++k) load_phases<M>(row0 + k * pl.in_pitch + M * c, d[k]);
+          for (int col = 0; col < T; ++col) {
+            vfloat in[T], o[T];
+            for (int k = 0; k < T; ++k) in[k] = d[k][col];
+            WinoTile<M>::in(in, o);
+            for (int a = 0; a < T; ++a) t[a][col] = o[a];
+          }
         }
         float* dst = vi + r * cols + c;
-        for (int a = 0; a < 4; ++a) {
-          vfloat v[4];
-          wino_in_1d(t[a][0], t[a][1], t[a][2], t[a][3], v);
-          for (int b2 = 0; b2 < 4; ++b2) vstore(dst + (4 * a + b2) * v_xi, v[b2]);
+        for (int a = 0; a < T; ++a) {
+          vfloat v[T];
+          WinoTile<M>::in(t[a], v);
+          for (int b = 0; b < T; ++b) vstore(dst + (a * T + b) * v_xi, v[b]);
         }
       }
     }
-    for (int xi = 0; xi < kWinoXi; ++xi)
+    for (int xi = 0; xi < T * T; ++xi)
       std::memset(vi + xi * v_xi + tiles, 0, sizeof(float) * (tend - tiles));
   }
 }
 
-// Output transform and epilogue of channel e for the chunk's tiles: tile rows [tr0, tr0 + rows),
+// Output transform and epilogue of one channel for the chunk's tiles: tile rows [tr0, tr0 + rows),
 // tile cols [c0, c0 + cols); mo points at M[0][o][0].
-inline void wino_output(const EpilogueChannel& ec, const WinoPlan& pl, const float* mo,
-                        const ModConvParams& p, int64_t tr0, int64_t rows, int64_t c0,
-                        int64_t cols) {
+template <int M>
+void wino_output(const EpilogueChannel& ec, const WinoPlan& pl, const float* mo,
+                 const ModConvParams& p, int64_t tr0, int64_t rows, int64_t c0, int64_t cols) {
+  constexpr int T = WinoTile<M>::T;
   const EpilogueRegs e(ec);
   const int64_t m_xi = pl.MCp * pl.Tp;
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t y = 2 * (tr0 + r);
+    const int64_t y = M * (tr0 + r);
     for (int64_t c = 0; c < cols; c += kVecLen) {
       const float* m = mo + r * cols + c;
-      vfloat s[2][4];  // A^T M, by column of M
-      for (int k = 0; k < 4; ++k) {
-        const vfloat m0 = vload(m + k * m_xi), m1 = vload(m + (4 + k) * m_xi),
-                     m2 = vload(m + (8 + k) * m_xi), m3 = vload(m + (12 + k) * m_xi);
-        s[0][k] = vadd(vadd(m0, m1), m2);
-        s[1][k] = vsub(vsub(m1, m2), m3);
+      vfloat s[M][T];  // A^T M: [output row a][column]
+      for (int col = 0; col < T; ++col) {
+        vfloat in[T], o[M];
+        for (int k = 0; k < T; ++k) in[k] = vload(m + (k * T + col) * m_xi);
+        WinoTile<M>::out(in, o);
+        for (int a = 0; a < M; ++a) s[a][col] = o[a];
       }
-      const int64_t x = 2 * (c0 + c);
-      const int64_t nx = std::min<int64_t>(2 * std::min<int64_t>(kVecLen, cols - c), p.W - x);
-      for (int a = 0; a < 2 && y + a < p.H; ++a) {
-        const vfloat y0 = vadd(vadd(s[a][0], s[a][1]), s[a][2]);
-        const vfloat y1 = vsub(vsub(s[a][1], s[a][2]), s[a][3]);
-        vfloat lo, hi;
-        vinterleave(y0, y1, lo, hi);
-        finish_store(e, lo, y + a, x, int(std::min<int64_t>(kVecLen, nx)), nullptr);
-        if (nx > kVecLen) finish_store(e, hi, y + a, x + kVecLen, int(nx - kVecLen), nullptr);
+      const int64_t x = M * (c0 + c);
+      const int64_t nx = std::min<int64_t>(M * std::min<int64_t>(kVecLen, cols - c), p.W - x);
+      for (int a = 0; a < M && y + a < p.H; ++a) {
+        vfloat yv[M], row[M];
+        WinoTile<M>::out(s[a], yv);
+        interleave_columns(yv, row, M);
+        for (int q = 0; q < M && nx > q * kVecLen; ++q)
+          finish_store(e, row[q], y + a, x + q * kVecLen,
+                       int(std::min<int64_t>(kVecLen, nx - q * kVecLen)), nullptr);
       }
     }
   }
 }
 
 // One chunk of tiles (rows [tr0, tr0 + rows) x cols [c0, c0 + cols)) of channels [o0, o_end).
-template <int MR, int NR>
+template <int M, int MR, int NR>
 void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& tb, int64_t n,
                 int64_t o0, int64_t o_end, int64_t tr0, int64_t rows, int64_t c0, int64_t cols) {
   constexpr int64_t V = kVecLen * NR;
@@ -297,10 +401,10 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
   for (int64_t i0 = 0; i0 < p.C_in; i0 += pl.KC) {
     const int64_t kc = std::min(pl.KC, p.C_in - i0);
     stage_window(tb.win, pl.in_cs, pl.in_pitch, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
-                 2 * tr0 - 1, 2 * rows + 2, 2 * c0 - 1, 2 * cols + 2, p.H, p.W);
-    wino_input_transform(tb.V, pl, tb.win, kc, rows, cols);
+                 M * tr0 - 1, M * rows + 2, M * c0 - 1, M * cols + 2, p.H, p.W);
+    wino_input_transform<M>(tb.V, pl, tb.win, kc, rows, cols);
     const bool accum = i0 > 0;
-    for (int xi = 0; xi < kWinoXi; ++xi) {
+    for (int64_t xi = 0; xi < pl.XI; ++xi) {
       const float* u = tb.U + xi * u_xi + i0 * MR;
       const float* v = tb.V + xi * v_xi;
       float* m = tb.M + xi * m_xi;
@@ -325,14 +429,13 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
     }
   }
   for (int64_t o = o0; o < o_end; ++o)
-    wino_output(make_epilogue(p, n, o, tb.sumsq[o - o0], tr0 == 0 && c0 == 0), pl,
-                tb.M + (o - o0) * pl.Tp, p, tr0, rows, c0, cols);
+    wino_output<M>(make_epilogue(p, n, o, tb.sumsq[o - o0], tr0 == 0 && c0 == 0), pl,
+                   tb.M + (o - o0) * pl.Tp, p, tr0, rows, c0, cols);
 }
 
-template <int MR, int NR, class ParallelFor>
-void modulated_conv2d_winograd(const ModConvParams& p, const ParallelFor& pf,
-                               const ModConvBlocking& blocking) {
-  const WinoPlan pl = make_wino_plan(p, blocking, MR, kVecLen * NR);
+template <int M, int MR, int NR, class ParallelFor>
+void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConvBlocking& blocking) {
+  const WinoPlan pl = make_wino_plan(p, blocking, M, MR, kVecLen * NR);
   const int64_t bands = pl.n_bands, n_ocb = pl.n_ocb;
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const WinoBuffers tb = carve_wino(thread_workspace(pl.ws_bytes), pl, p);
@@ -343,13 +446,23 @@ void modulated_conv2d_winograd(const ModConvParams& p, const ParallelFor& pf,
       const int64_t o0 = ocb * pl.MC, o_end = std::min(p.C_out, o0 + pl.MC);
       const int64_t rA = band * pl.TH / bands, rB = (band + 1) * pl.TH / bands;
       if (rA >= rB) continue;
-      pack_wino_weights(tb.U, p, pl, p.styles + n * p.s_sn, o0, o_end, tb.sumsq);
+      pack_wino_weights<M>(tb.U, p, pl, p.styles + n * p.s_sn, o0, o_end, tb.sumsq);
       for (int64_t tr0 = rA; tr0 < rB; tr0 += pl.chunk_rows)
         for (int64_t c0 = 0; c0 < pl.TW; c0 += pl.chunk_cols)
-          wino_chunk<MR, NR>(p, pl, tb, n, o0, o_end, tr0, std::min(pl.chunk_rows, rB - tr0), c0,
-                             std::min(pl.chunk_cols, pl.TW - c0));
+          wino_chunk<M, MR, NR>(p, pl, tb, n, o0, o_end, tr0, std::min(pl.chunk_rows, rB - tr0), c0,
+                                std::min(pl.chunk_cols, pl.TW - c0));
     }
   });
+}
+
+// The Winograd path with tile size `tile` (2 or 4; see winograd_tile).
+template <int MR, int NR, class ParallelFor>
+void modulated_conv2d_winograd(const ModConvParams& p, const ParallelFor& pf,
+                               const ModConvBlocking& blocking, int tile) {
+  if (tile == 4)
+    winograd_tasks<4, MR, NR>(p, pf, blocking);
+  else
+    winograd_tasks<2, MR, NR>(p, pf, blocking);
 }
 
 }  // namespace detail

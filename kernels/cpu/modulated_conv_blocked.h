@@ -12,10 +12,10 @@
 // sample costs as much as the convolution) the style goes on the input and the
 // weight is read in place by a GEMM, see modconv_small.h (use_small_path picks
 // it; ModConvBlocking::small_path forces either). The plain 3x3 conv on larger
-// images takes the Winograd F(2x2, 3x3) path of modconv_winograd.h (use_winograd;
-// ModConvBlocking::winograd forces either). The rest of this file is the direct
-// blocked path: the upsampling conv, the 1x1 conv and the 3x3 conv where
-// Winograd does not pay.
+// images takes the Winograd F(2x2, 3x3) or F(4x4, 3x3) path of modconv_winograd.h
+// (winograd_tile; ModConvBlocking::winograd forces a tile or none). The rest of
+// this file is the direct blocked path: the upsampling conv, the 1x1 conv and the
+// 3x3 conv where Winograd does not pay.
 //
 // Implementation (no modulated weight is ever materialised):
 //   * the style is folded into the packed weight tile (W[o,i,tap]*s[i]),
@@ -414,8 +414,8 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
     detail::modulated_conv2d_small(p, pf, blocking.num_threads);
     return;
   }
-  if (detail::use_winograd(p, blocking.winograd)) {
-    detail::modulated_conv2d_winograd<MR, NR>(p, pf, blocking);
+  if (const int tile = detail::winograd_tile(p, blocking.winograd)) {
+    detail::modulated_conv2d_winograd<MR, NR>(p, pf, blocking, tile);
     return;
   }
   const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, kVecLen * NR);

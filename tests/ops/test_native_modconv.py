@@ -68,10 +68,12 @@ def test_low_resolution_many_channels(cpu_level, upsample, batch, c_in, c_out, s
             _close(out[n : n + 1], ops.modulated_conv2d(x[n : n + 1], weight, styles[n : n + 1], impl="kernel", **one))
 
 
-# Plain 3x3 convs from 32x32 px with 32+ channels each side take the Winograd F(2x2, 3x3) path
-# (kernels/cpu/modconv_winograd.h): odd sizes (half tiles), batches, strided inputs, every epilogue.
+# Plain 3x3 convs take the Winograd paths (kernels/cpu/modconv_winograd.h): F(2x2, 3x3) from 32x32 px with 32+
+# channels each side, F(4x4, 3x3) from 64x64 px with 8+; sizes that leave part tiles, batches, strided inputs,
+# every epilogue.
 @pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "contiguous_x"), [
-    (1, 32, 40, 33, True), (2, 48, 36, 32, False), (1, 64, 64, 45, True)])
+    (1, 32, 40, 33, True), (2, 48, 36, 32, False), (1, 64, 64, 45, True), (1, 16, 24, 70, True),
+    (2, 8, 12, 64, False)])
 def test_winograd_path_matches_reference(cpu_level, batch, c_in, c_out, size, contiguous_x):
     x, weight, styles, scale = _case(batch, c_in, c_out, size, full=(c_out + 3, c_in + 5), seed=size,
                                      contiguous_x=contiguous_x)
