@@ -2,7 +2,7 @@
 //
 // Input: rows of KC channels copied into the "flattened padded" layout read
 // by conv_ukernel (pitch Wp = W + 1 with one shared zero column, or W for
-// 1x1). Weights: a tile of MR output channels x KC input channels x taps of
+// 1x1), or the window of a chunk of Winograd tiles. Weights: a tile of MR output channels x KC input channels x taps of
 // the strided (sliced) weight view, multiplied by the style of each input
 // channel, stored so that the micro-kernel broadcasts walk one contiguous
 // stream; the sums of squares for the demodulation come for free.
@@ -20,31 +20,35 @@
 ANYCOST_CPU_NAMESPACE_BEGIN
 namespace detail {
 
-// Pack rows [y0, y0 + nrows) of kc channels into the flattened padded layout:
-// dst[i*dst_cs + r*Wp + lead + x] = src[i, y0 + r, x] (zero outside the image),
-// with the `lead` (0 or 1) column and all slack up to dst_cs zeroed.
-inline void pack_input_rows(float* dst, int64_t dst_cs, const float* src, int64_t sc, int64_t sh,
-                            int64_t sw, int64_t kc, int64_t y0, int64_t nrows, int64_t H,
-                            int64_t W, int64_t Wp, int64_t lead) {
+// Copy the window rows [y0, y0 + nrows) x cols [x0, x0 + ncols) of kc channels (zero outside the
+// image) to dst[i * cs + r * pitch + c]; the rest of each row and of each channel is zeroed. With
+// x0 = -1, ncols = W + 1 and pitch W + 1 this is the direct path's "flattened padded" layout (one
+// zero column shared by the right edge of a row and the left edge of the next, see
+// conv_microkernel.h); the Winograd path stages the window of a chunk of tiles.
+inline void pack_input_window(float* dst, int64_t cs, int64_t pitch, const float* src, int64_t sc,
+                              int64_t sh, int64_t sw, int64_t kc, int64_t y0, int64_t nrows,
+                              int64_t x0, int64_t ncols, int64_t H, int64_t W) {
+  const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min(x0 + ncols, W);
   for (int64_t i = 0; i < kc; ++i) {
-    float* d = dst + i * dst_cs;
+    float* d = dst + i * cs;
     const float* s = src + i * sc;
     for (int64_t r = 0; r < nrows; ++r) {
-      float* dr = d + r * Wp;
+      float* dr = d + r * pitch;
       const int64_t y = y0 + r;
-      if (lead) dr[0] = 0.f;
-      if (y < 0 || y >= H) {
-        std::memset(dr + lead, 0, sizeof(float) * W);
+      if (y < 0 || y >= H || xa >= xb) {
+        std::memset(dr, 0, sizeof(float) * pitch);
         continue;
       }
+      std::memset(dr, 0, sizeof(float) * (xa - x0));
       const float* sr = s + y * sh;
       if (sw == 1) {
-        std::memcpy(dr + lead, sr, sizeof(float) * W);
+        std::memcpy(dr + (xa - x0), sr + xa, sizeof(float) * (xb - xa));
       } else {
-        for (int64_t x = 0; x < W; ++x) dr[lead + x] = sr[x * sw];
+        for (int64_t x = xa; x < xb; ++x) dr[x - x0] = sr[x * sw];
       }
+      std::memset(dr + (xb - x0), 0, sizeof(float) * (pitch - (xb - x0)));
     }
-    std::memset(d + nrows * Wp, 0, sizeof(float) * (dst_cs - nrows * Wp));
+    std::memset(d + nrows * pitch, 0, sizeof(float) * (cs - nrows * pitch));
   }
 }
 

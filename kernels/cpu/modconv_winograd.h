@@ -25,7 +25,7 @@
 //   the untransformed style-scaled weights on the way)
 //   for each chunk of tiles (tile rows x tile columns; M: T*T x MC x tiles fits acc_bytes)
 //     for each block of KC input channels
-//       stage the chunk's input window, transform it to V (T*T x KC x tiles)
+//       stage the chunk's input window (pack_input_window), transform it to V (T*T x KC x tiles)
 //       for each xi, strip of tiles, MR-slice of the block: micro-kernel into M
 //     output transform + epilogue, write out.
 // Vectors run along tiles: the input transform reads each row of the window as M column phases
@@ -44,6 +44,7 @@
 
 #include "conv_microkernel.h"
 #include "modconv_epilogue.h"
+#include "modconv_pack.h"
 #include "modconv_params.h"
 #include "parallel.h"
 #include "simd.h"
@@ -288,35 +289,6 @@ void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, con
   }
 }
 
-// Copy the window rows [y0, y0 + nrows) x cols [x0, x0 + ncols) of kc channels (zero outside the
-// image) to dst[i * cs + r * pitch + c]; the rest of each row and of each channel is zeroed.
-inline void stage_window(float* dst, int64_t cs, int64_t pitch, const float* src, int64_t sc,
-                         int64_t sh, int64_t sw, int64_t kc, int64_t y0, int64_t nrows,
-                         int64_t x0, int64_t ncols, int64_t H, int64_t W) {
-  const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min(x0 + ncols, W);
-  for (int64_t i = 0; i < kc; ++i) {
-    float* d = dst + i * cs;
-    const float* s = src + i * sc;
-    for (int64_t r = 0; r < nrows; ++r) {
-      float* dr = d + r * pitch;
-      const int64_t y = y0 + r;
-      if (y < 0 || y >= H || xa >= xb) {
-        std::memset(dr, 0, sizeof(float) * pitch);
-        continue;
-      }
-      std::memset(dr, 0, sizeof(float) * (xa - x0));
-      const float* sr = s + y * sh;
-      if (sw == 1) {
-        std::memcpy(dr + (xa - x0), sr + xa, sizeof(float) * (xb - xa));
-      } else {
-        for (int64_t x = xa; x < xb; ++x) dr[x - x0] = sr[x * sw];
-      }
-      std::memset(dr + (xb - x0), 0, sizeof(float) * (pitch - (xb - x0)));
-    }
-    std::memset(d + nrows * pitch, 0, sizeof(float) * (cs - nrows * pitch));
-  }
-}
-
 // V[xi][i][t] = (B^T d B)[xi] of the staged window of kc channels for the chunk's rows x cols
 // tiles (t = row * cols + col); the tiles up to the next whole vector are zero.
 template <int M>
@@ -400,7 +372,7 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
   const int64_t m_xi = pl.MCp * pl.Tp, v_xi = pl.KC * pl.Tp, u_xi = pl.MCp * p.C_in;
   for (int64_t i0 = 0; i0 < p.C_in; i0 += pl.KC) {
     const int64_t kc = std::min(pl.KC, p.C_in - i0);
-    stage_window(tb.win, pl.in_cs, pl.in_pitch, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
+    pack_input_window(tb.win, pl.in_cs, pl.in_pitch, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
                  M * tr0 - 1, M * rows + 2, M * c0 - 1, M * cols + 2, p.H, p.W);
     wino_input_transform<M>(tb.V, pl, tb.win, kc, rows, cols);
     const bool accum = i0 > 0;
@@ -436,21 +408,16 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
 template <int M, int MR, int NR, class ParallelFor>
 void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConvBlocking& blocking) {
   const WinoPlan pl = make_wino_plan(p, blocking, M, MR, kVecLen * NR);
-  const int64_t bands = pl.n_bands, n_ocb = pl.n_ocb;
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const WinoBuffers tb = carve_wino(thread_workspace(pl.ws_bytes), pl, p);
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t band = t % bands;
-      const int64_t ocb = (t / bands) % n_ocb;
-      const int64_t n = t / (bands * n_ocb);
-      const int64_t o0 = ocb * pl.MC, o_end = std::min(p.C_out, o0 + pl.MC);
-      const int64_t rA = band * pl.TH / bands, rB = (band + 1) * pl.TH / bands;
-      if (rA >= rB) continue;
-      pack_wino_weights<M>(tb.U, p, pl, p.styles + n * p.s_sn, o0, o_end, tb.sumsq);
-      for (int64_t tr0 = rA; tr0 < rB; tr0 += pl.chunk_rows)
+      const ConvTask k = conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, pl.TH);  // rows: tile rows
+      if (k.r0 >= k.r1) continue;
+      pack_wino_weights<M>(tb.U, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
+      for (int64_t tr0 = k.r0; tr0 < k.r1; tr0 += pl.chunk_rows)
         for (int64_t c0 = 0; c0 < pl.TW; c0 += pl.chunk_cols)
-          wino_chunk<M, MR, NR>(p, pl, tb, n, o0, o_end, tr0, std::min(pl.chunk_rows, rB - tr0), c0,
-                                std::min(pl.chunk_cols, pl.TW - c0));
+          wino_chunk<M, MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, tr0, std::min(pl.chunk_rows, k.r1 - tr0),
+                                c0, std::min(pl.chunk_cols, pl.TW - c0));
     }
   });
 }

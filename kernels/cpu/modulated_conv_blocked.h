@@ -238,8 +238,8 @@ void plain_chunk(const ModConvParams& p, const ModConvPlan& pl, const TaskBuffer
   const int64_t n_ob = ceil_div(o_end - o0, MR);
   for (int64_t i0 = 0; i0 < p.C_in; i0 += pl.KC) {
     const int64_t kc = std::min(pl.KC, p.C_in - i0);
-    pack_input_rows(tb.xb, pl.xb_cs, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc, y0 - pad,
-                    (y1 - y0) + 2 * pad, p.H, p.W, pl.Wp, pad);
+    pack_input_window(tb.xb, pl.xb_cs, pl.Wp, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc, y0 - pad,
+                      (y1 - y0) + 2 * pad, -pad, p.W + pad, p.H, p.W);
     const float* wblk = tb.wpack + pl.MCp * i0 * pl.taps;
     const bool accum = i0 > 0;
     const int64_t w_ob = kc * pl.taps * MR;
@@ -287,8 +287,8 @@ void up_phases(const ModConvParams& p, const ModConvPlan& pl, const TaskBuffers&
     const int64_t kc = std::min(pl.KC, p.C_in - i0);
     // Input rows g_lo-1 .. g_hi; grid (m, n) reads (m, n) and (m-1, n-1) neighbours:
     // base(g) = g + Wp + 1 for flattened grid index g = (m - g_lo) * Wp + n.
-    pack_input_rows(tb.xb, pl.xb_cs, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc, g_lo - 1,
-                    g_hi - g_lo + 2, p.H, p.W, Wp, 1);
+    pack_input_window(tb.xb, pl.xb_cs, Wp, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc, g_lo - 1,
+                      g_hi - g_lo + 2, -1, p.W + 1, p.H, p.W);
     const float* wblk = tb.wpack + pl.MCp * i0 * 9;
     const bool accum = i0 > 0;
     const int64_t w_ob = kc * 9 * MR;
@@ -419,22 +419,17 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
     return;
   }
   const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, kVecLen * NR);
-  const int64_t bands = pl.n_bands, n_ocb = pl.n_ocb;
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const detail::TaskBuffers tb = detail::carve(thread_workspace(pl.ws_bytes), pl, p);
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t band = t % bands;
-      const int64_t ocb = (t / bands) % n_ocb;
-      const int64_t n = t / (bands * n_ocb);
-      const int64_t o0 = ocb * pl.MC, o_end = std::min(p.C_out, o0 + pl.MC);
-      const int64_t rA = band * p.H / bands, rB = (band + 1) * p.H / bands;
-      if (rA >= rB) continue;
-      detail::pack_weight_block(tb.wpack, p, pl, p.styles + n * p.s_sn, o0, o_end, tb.sumsq);
+      const detail::ConvTask k = detail::conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, p.H);
+      if (k.r0 >= k.r1) continue;
+      detail::pack_weight_block(tb.wpack, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
       if (!p.upsample) {
-        for (int64_t y0 = rA; y0 < rB; y0 += pl.R)
-          detail::plain_chunk<MR, NR>(p, pl, tb, n, o0, o_end, y0, std::min(rB, y0 + pl.R));
+        for (int64_t y0 = k.r0; y0 < k.r1; y0 += pl.R)
+          detail::plain_chunk<MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, y0, std::min(k.r1, y0 + pl.R));
       } else {
-        detail::up_band<MR, NR>(p, pl, tb, n, o0, o_end, rA, rB);
+        detail::up_band<MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, k.r0, k.r1);
       }
     }
   });

@@ -102,6 +102,23 @@ inline int64_t bands_for_threads(int64_t base, int64_t nt, int64_t rows) {
   }
   return std::max<int64_t>(1, std::min(nb, rows));
 }
+
+// Task t of the conv drivers' split (sample-major, then block of MC output channels, then band of
+// rows): its sample, output channels [o0, o_end) and rows [r0, r1) (empty when rows < bands).
+struct ConvTask {
+  int64_t n, o0, o_end, r0, r1;
+};
+inline ConvTask conv_task(int64_t t, int64_t bands, int64_t n_ocb, int64_t MC, int64_t C_out,
+                          int64_t rows) {
+  const int64_t band = t % bands, ocb = (t / bands) % n_ocb;
+  ConvTask k;
+  k.n = t / (bands * n_ocb);
+  k.o0 = ocb * MC;
+  k.o_end = std::min(C_out, k.o0 + MC);
+  k.r0 = band * rows / bands;
+  k.r1 = (band + 1) * rows / bands;
+  return k;
+}
 }  // namespace detail
 
 // ---------------------------------------------------------------------------

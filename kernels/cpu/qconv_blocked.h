@@ -353,17 +353,15 @@ void qconv2d_forward(const QConvParams& params, const ParallelFor& pf,
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const detail::QConvBuffers tb = detail::carve_qconv(thread_workspace(pl.ws_bytes), pl, p);
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t band = t % pl.n_bands, ocb = (t / pl.n_bands) % pl.n_ocb, n = t / (pl.n_bands * pl.n_ocb);
-      const int64_t o0 = ocb * pl.MC, o_end = std::min(p.C_out, o0 + pl.MC);
-      const int64_t rA = band * p.H / pl.n_bands, rB = (band + 1) * p.H / pl.n_bands;
-      if (rA >= rB) continue;
-      const uint32_t* xq_n = xq + n * pl.G * pl.plane_words;
-      detail::qconv_init(p, pl, o0, tb.init);
+      const detail::ConvTask k = detail::conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, p.H);
+      if (k.r0 >= k.r1) continue;
+      const uint32_t* xq_n = xq + k.n * pl.G * pl.plane_words;
+      detail::qconv_init(p, pl, k.o0, tb.init);
       if (p.upsample) {
-        detail::qconv_up_band<MR, NR>(p, pl, xq_n, tb, n, o0, o_end, rA, rB);
+        detail::qconv_up_band<MR, NR>(p, pl, xq_n, tb, k.n, k.o0, k.o_end, k.r0, k.r1);
       } else {
-        for (int64_t y0 = rA; y0 < rB; y0 += pl.R)
-          detail::qconv_chunk<MR, NR>(p, pl, xq_n, tb, n, o0, o_end, y0, std::min(rB, y0 + pl.R));
+        for (int64_t y0 = k.r0; y0 < k.r1; y0 += pl.R)
+          detail::qconv_chunk<MR, NR>(p, pl, xq_n, tb, k.n, k.o0, k.o_end, y0, std::min(k.r1, y0 + pl.R));
       }
     }
   });
