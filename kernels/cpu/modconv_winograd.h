@@ -250,18 +250,17 @@ inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams&
 // U[xi][ob][i][m] = (G (s_i W[o, i]) G^T)[xi] for o = o0 + ob*MR + m (zero for o >= o_end), all
 // C_in input channels; sumsq[o - o0] = sum over i and taps of (s_i W[o, i])^2. Input channel outer,
 // so that each (xi, i) row of MR values is written at once.
-template <int M>
+template <int M, int MR>
 void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, const float* s_n,
                        int64_t o0, int64_t o_end, double* sumsq) {
   constexpr int T = WinoTile<M>::T, XI = T * T;
-  constexpr int kMaxMR = 16;
-  const int64_t MR = pl.MR, u_xi = pl.MCp * p.C_in;
+  const int64_t u_xi = pl.MCp * p.C_in;
   for (int64_t ob = 0; ob < pl.MCp / MR; ++ob) {
-    const int64_t nm = std::max<int64_t>(0, std::min(MR, o_end - (o0 + ob * MR)));
-    float ss[kMaxMR] = {};
+    const int64_t nm = std::max<int64_t>(0, std::min<int64_t>(MR, o_end - (o0 + ob * MR)));
+    float ss[MR] = {};
     for (int64_t i = 0; i < p.C_in; ++i) {
       const float s = s_n[i * p.s_sc];
-      float u[XI][kMaxMR] = {};
+      float u[XI][MR] = {};
       for (int64_t m = 0; m < nm; ++m) {
         const float* w = p.weight + (o0 + ob * MR + m) * p.w_so + i * p.w_si;
         float g[3][3];
@@ -285,7 +284,7 @@ void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, con
       float* d = U + (ob * p.C_in + i) * MR;
       for (int xi = 0; xi < XI; ++xi) std::memcpy(d + xi * u_xi, u[xi], sizeof(float) * MR);
     }
-    for (int64_t m = 0; m < MR; ++m) sumsq[ob * MR + m] = ss[m];
+    for (int m = 0; m < MR; ++m) sumsq[ob * MR + m] = ss[m];
   }
 }
 
@@ -413,7 +412,7 @@ void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConv
     for (int64_t t = t0; t < t1; ++t) {
       const ConvTask k = conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, pl.TH);  // rows: tile rows
       if (k.r0 >= k.r1) continue;
-      pack_wino_weights<M>(tb.U, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
+      pack_wino_weights<M, MR>(tb.U, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
       for (int64_t tr0 = k.r0; tr0 < k.r1; tr0 += pl.chunk_rows)
         for (int64_t c0 = 0; c0 < pl.TW; c0 += pl.chunk_cols)
           wino_chunk<M, MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, tr0, std::min(pl.chunk_rows, k.r1 - tr0),
