@@ -165,8 +165,7 @@ ANYCOST_INLINE void interleave_columns(const vfloat* y, vfloat* row, int M) {
 }
 
 struct WinoPlan {
-  int64_t M, T, XI;                  // output tile size, input tile size, transform positions
-  int64_t MR, V;
+  int64_t XI;                        // positions of the transform domain, (M + 2)^2
   int64_t TH, TW;                    // output tiles per column / row
   int64_t MC, MCp, n_ocb;            // output-channel blocks
   int64_t KC;                        // input channels per block
@@ -177,14 +176,9 @@ struct WinoPlan {
   size_t ws_bytes;
 };
 
-inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b, int M, int64_t MR,
-                               int64_t V) {
+inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b, int M, int64_t MR) {
   WinoPlan pl{};
-  pl.M = M;
-  pl.T = M + 2;
-  pl.XI = pl.T * pl.T;
-  pl.MR = MR;
-  pl.V = V;
+  pl.XI = int64_t(M + 2) * (M + 2);
   pl.TH = ceil_div(p.H, M);
   pl.TW = ceil_div(p.W, M);
   const int64_t nt = std::max(1, b.num_threads);
@@ -406,7 +400,7 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
 
 template <int M, int MR, int NR, class ParallelFor>
 void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConvBlocking& blocking) {
-  const WinoPlan pl = make_wino_plan(p, blocking, M, MR, kVecLen * NR);
+  const WinoPlan pl = make_wino_plan(p, blocking, M, MR);
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const WinoBuffers tb = carve_wino(thread_workspace(pl.ws_bytes), pl, p);
     for (int64_t t = t0; t < t1; ++t) {
