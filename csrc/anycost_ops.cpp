@@ -12,6 +12,12 @@ TORCH_LIBRARY(anycost, m) {
   // ToRGB: 1x1 modulated conv without demodulation + bias + the 2x-upsampled skip image.
   m.def(
       "to_rgb(Tensor x, Tensor weight, Tensor styles, Tensor bias, float weight_scale, Tensor? skip) -> Tensor");
+  // A plain styled conv (modulated_conv2d with demodulate, activate, no upsample) and the ToRGB that reads its
+  // output, fused: returns (the conv's output, or an empty tensor without keep_x; the ToRGB's output).
+  m.def(
+      "styled_conv_to_rgb(Tensor x, Tensor weight, Tensor styles, float weight_scale, Tensor? noise, "
+      "Tensor? noise_strength, Tensor? bias, Tensor rgb_weight, Tensor rgb_styles, Tensor rgb_bias, "
+      "float rgb_weight_scale, Tensor? skip, bool keep_x) -> (Tensor, Tensor)");
   // upsample (zero insertion) by `up`, pad (x0, x1, y0, y1; negative crops), FIR-filter with `kernel`
   // (a true convolution), keep every `down`-th sample: StyleGAN2's blur / up / downsampling.
   m.def("upfirdn2d(Tensor x, Tensor kernel, int up, int down, int[4] pad) -> Tensor");

@@ -1,4 +1,6 @@
-"""Per-layer timings of one generator forward (forward hooks on every StyledConv and ToRGB), as a table."""
+"""Per-layer timings of one generator forward (forward hooks on every StyledConv and ToRGB), as a table. A ToRGB
+fused into the conv before it (`anycost.ops.styled_conv_to_rgb`) is timed, and its MACs counted, with that conv
+(kind "conv+rgb")."""
 
 from __future__ import annotations
 
@@ -44,9 +46,16 @@ def layer_times(G, w: torch.Tensor, config: SubnetConfig, impl: str, repeats: in
             samples.setdefault(name, []).append(now() - starts[name])
             x = args[0]
             if name not in meta:
-                macs = layer_macs(module, x.shape, out.shape[1], G.arch.style_dim)
-                kind = "upconv" if getattr(module, "upsample", False) else type(module).__name__
-                meta[name] = {"layer": name, "kind": kind, "shape": f"{x.shape[1]}->{out.shape[1]} @ {out.shape[2]}",
+                fused = isinstance(out, tuple) and out[1] is not None  # a StyledConv with its ToRGB
+                c_out = args[2] if isinstance(module, StyledConv) else out.shape[1]
+                macs = layer_macs(module, x.shape, c_out, G.arch.style_dim)
+                if fused:
+                    macs += to_rgb_macs(G.arch.style_dim, c_out, x.shape[2])
+                kind = type(module).__name__
+                if isinstance(module, StyledConv) and (module.upsample or fused):
+                    kind = "upconv" if module.upsample else "conv+rgb"
+                size = x.shape[2] * (2 if kind == "upconv" else 1)
+                meta[name] = {"layer": name, "kind": kind, "shape": f"{x.shape[1]}->{c_out} @ {size}",
                               "macs": macs}
         return hook
 

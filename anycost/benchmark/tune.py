@@ -26,7 +26,7 @@ def layer_shapes(G, configs: Iterable[SubnetConfig], batches: Sequence[int], pre
 
     def record(module, args, out):
         x = args[0]
-        found.setdefault((x.shape[1], out.shape[1], x.shape[2], x.shape[3], module.upsample), None)
+        found.setdefault((x.shape[1], args[2], x.shape[2], x.shape[3], module.upsample), None)  # args[2]: c_out
 
     handles = [m.register_forward_hook(record) for m in G.modules() if isinstance(m, StyledConv)]
     try:

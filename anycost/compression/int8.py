@@ -98,7 +98,9 @@ class Int8StyledConv(StyledConv):
     def runs_int8(self, c_in: int, c_out: int, size: int) -> bool:
         return self.smooth is not None and min(c_in, c_out) >= self.min_channels and size >= self.min_size
 
-    def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto", precision: str = "fp32"):
+    def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto", precision: str = "fp32",
+                to_rgb: tuple | None = None):
+        """As `StyledConv.forward`; an int8 layer takes no ToRGB into it ((x, None) with `to_rgb`)."""
         c_in = x.shape[1]
         if self.observing:
             with torch.no_grad():
@@ -106,16 +108,17 @@ class Int8StyledConv(StyledConv):
                 seen = (x * styles[:, :, None, None]).abs().amax((0, 2, 3)).float()
                 self.observed[:c_in] = torch.maximum(self.observed[:c_in], seen)
         if not self.runs_int8(c_in, c_out, x.shape[2]):
-            return super().forward(x, w, c_out, noise, impl, precision)
+            return super().forward(x, w, c_out, noise, impl, precision, to_rgb)
         with torch.no_grad():
             styles = self.conv.modulation(w, c_in, impl=impl).float()
             packed, wsum, w_scales, square_sums = self._packed(c_out, c_in)
             demod = torch.rsqrt(styles.square() @ square_sums.T + ref.DEMOD_EPS)
             # dynamic (act_scale None): the op finds each sample's scale and multiplies it into out_scale
             out_scale = demod.mul_(w_scales if self.act_scale is None else w_scales * self.act_scale)
-            return ops.qconv2d(x.float(), styles / self.smooth[:c_in], self.act_scale, packed, wsum, out_scale,
-                               upsample=self.upsample, noise=noise, noise_strength=self.noise.weight,
-                               bias=self.activate.bias[:c_out], activate=True, impl=impl)
+            out = ops.qconv2d(x.float(), styles / self.smooth[:c_in], self.act_scale, packed, wsum, out_scale,
+                              upsample=self.upsample, noise=noise, noise_strength=self.noise.weight,
+                              bias=self.activate.bias[:c_out], activate=True, impl=impl)
+        return out if to_rgb is None else (out, None)
 
     def _packed(self, c_out: int, c_in: int):
         """(packed int8 weight and its sums (`ops.qconv2d_pack`), weight scales x weight_scale [c_out], fp32 sums of
@@ -185,7 +188,7 @@ def int8_layer_count(Gq, config) -> tuple[int, int]:
     """(3x3 styled convs that run int8, 3x3 styled convs run) in a forward of `Gq` at `config`: how much of the
     model the integer path covers (by the rule of the module docstring, the rest runs fp32)."""
     ran = []
-    hooks = [m.register_forward_hook(lambda m, args, out: ran.append(m.runs_int8(args[0].shape[1], out.shape[1],
+    hooks = [m.register_forward_hook(lambda m, args, out: ran.append(m.runs_int8(args[0].shape[1], args[2],
                                                                                  args[0].shape[2])))
              for m in Gq.modules() if isinstance(m, Int8StyledConv)]
     try:

@@ -28,6 +28,10 @@ The native ops' outputs come from a process-wide cache of the blocks of at least
 fresh memory: up to ANYCOST_OUTPUT_CACHE_MB MiB of free blocks (default 1024; 0 turns it off) stay held;
 `output_cache_bytes()` says how much, `clear_output_cache()` releases it.
 
+`styled_conv_to_rgb` is a generator's plain styled conv and the ToRGB after it as one native op (inference, fp32):
+the RGB is summed from the conv's outputs while they are in cache, and the last layer's output, which nothing else
+reads, is never written. `fuses_to_rgb` says when a forward takes it.
+
 For a modulated conv that "auto" would give the native kernel, this machine's tuning table
 (`anycost.ops.tuning`, built by `anycost tune`) picks the backend when it has the call's shape: "kernel",
 "ref" (oneDNN's fp32 conv) or "bf16"; shapes it lacks follow the fixed rule above. Compiled graphs
@@ -47,7 +51,8 @@ from anycost.ops.ref import fir_kernel
 __all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "clear_output_cache", "cpu_capabilities",
            "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "modulated_conv2d",
            "modulated_conv2d_backend", "output_cache_bytes", "pointwise_conv", "qconv2d", "qconv2d_pack",
-           "resolve_impl", "small_conv2d", "small_conv_transpose2d", "to_rgb", "upfirdn2d"]
+           "resolve_impl", "small_conv2d", "small_conv_transpose2d", "styled_conv_to_rgb", "fuses_to_rgb", "to_rgb",
+           "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -106,8 +111,8 @@ def _set_cpu_capability_for_testing(level: str | None) -> None:
 
 
 #: Ops that have a native kernel today; the others always run the reference.
-NATIVE_OPS = ("modulated_conv2d", "to_rgb", "upfirdn2d", "bias_act", "depthwise_conv3x3", "pointwise_conv",
-              "small_conv2d", "small_conv_transpose2d", "qconv2d_pack", "qconv2d")
+NATIVE_OPS = ("modulated_conv2d", "to_rgb", "styled_conv_to_rgb", "upfirdn2d", "bias_act", "depthwise_conv3x3",
+              "pointwise_conv", "small_conv2d", "small_conv_transpose2d", "qconv2d_pack", "qconv2d")
 ACTIVATIONS = ("linear", "lrelu")
 
 
@@ -267,6 +272,51 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto", pre
     if resolve_impl(impl, x, weight, styles, bias, skip, op="to_rgb") == "kernel":
         return _call_native(torch.ops.anycost.to_rgb, x, weight, styles, bias, weight_scale, skip)
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
+
+
+# When "auto" fuses a ToRGB into the conv before it (`fuses_to_rgb`; `bench/bench_modulated_conv.py
+# --to-rgb`, AMX Xeon, 2 threads, ms of conv + ToRGB / fused / fused without the conv's output): the conv's
+# output unused (the last layer) from 32 x 32 px, where the fused op spares writing it (1024 px 32 ch:
+# 69.1 / 65.5 / 53.4; 512 px 64 ch: 50.1 / 48.2 / 37.4; 256 px 128 ch: 38.2 / 39.0 / 34.5); with it kept, for
+# 64 channels and fewer only: the head's per-channel sums cost about what a separate ToRGB does with more.
+FUSE_TO_RGB_MIN = 32 * 32
+FUSE_TO_RGB_KEEP_MAX_CHANNELS = 64
+
+
+def fuses_to_rgb(impl, precision, keep_x, x, weight, styles, *tensors) -> bool:
+    """Whether a plain styled conv (x, weight, styles and its other inputs `tensors`, the ToRGB's included) runs
+    with the ToRGB after it fused in (`styled_conv_to_rgb`): in fp32 on float32 inputs, when the conv would take the
+    native kernel (`modulated_conv2d`'s backend) and no input needs a gradient; with impl "auto" also only where
+    that measured faster (FUSE_TO_RGB_MIN, FUSE_TO_RGB_KEEP_MAX_CHANNELS with `keep_x`)."""
+    if precision != "fp32" or x.dtype != torch.float32:
+        return False
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, styles, *tensors)):
+        return False
+    if impl == "auto" and (x.shape[2] * x.shape[3] < FUSE_TO_RGB_MIN
+                           or (keep_x and weight.shape[0] > FUSE_TO_RGB_KEEP_MAX_CHANNELS)):
+        return False
+    return _modconv_backend(impl, precision, x, weight, False, styles, *tensors) == "kernel"
+
+
+def styled_conv_to_rgb(x, weight, styles, *, weight_scale, noise, noise_strength, bias, rgb_weight, rgb_styles,
+                       rgb_bias, rgb_weight_scale, skip=None, keep_x=True):
+    """A plain styled conv (`modulated_conv2d` with demodulate and activate) and the ToRGB that reads its output
+    (`to_rgb`) as one native op; returns (x, rgb), x None when not `keep_x` (then it is never written). Native
+    and inference only (no autograd; `fuses_to_rgb` says when a generator takes it); the definition is
+    `anycost.ops.ref.styled_conv_to_rgb`."""
+    _check_modconv(x, weight, styles, False, noise)
+    _float_tensor("rgb_weight", rgb_weight, 4)
+    _float_tensor("rgb_styles", rgb_styles, 2)
+    n, c_out = x.shape[0], weight.shape[0]
+    if tuple(rgb_weight.shape) != (3, c_out, 1, 1):
+        raise ValueError(f"rgb_weight must be [3, {c_out}, 1, 1] (the conv has {c_out} outputs), got "
+                         f"{tuple(rgb_weight.shape)}")
+    if tuple(rgb_styles.shape) != (n, c_out):
+        raise ValueError(f"rgb_styles must be [{n}, {c_out}], got {tuple(rgb_styles.shape)}")
+    resolve_impl("kernel")  # the error when the native ops are not built
+    out, rgb = _call_native(torch.ops.anycost.styled_conv_to_rgb, x, weight, styles, weight_scale, noise,
+                            noise_strength, bias, rgb_weight, rgb_styles, rgb_bias, rgb_weight_scale, skip, keep_x)
+    return (out if keep_x else None), rgb
 
 
 # Shape rules of "auto" where the native kernel is not always the faster one (measured with 1 thread, CPU

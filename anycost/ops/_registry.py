@@ -31,6 +31,12 @@ def _to_rgb_fake(x, weight, styles, bias, weight_scale, skip):
     return x.new_empty(x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
 
 
+def _styled_conv_to_rgb_fake(x, weight, styles, weight_scale, noise, noise_strength, bias, rgb_weight, rgb_styles,
+                             rgb_bias, rgb_weight_scale, skip, keep_x):
+    n, _, h, w = x.shape
+    return (x.new_empty(n, weight.shape[0], h, w) if keep_x else x.new_empty(0)), x.new_empty(n, 3, h, w)
+
+
 def _upfirdn2d_fake(x, kernel, up, down, pad):
     x0, x1, y0, y1 = pad
     kh, kw = kernel.shape
@@ -153,6 +159,7 @@ def register() -> None:
     torch.library.register_autograd("anycost::modulated_conv2d", backward, setup_context=setup)
     setup, backward = _reference_backward(_to_rgb_ref, _TO_RGB_TENSORS)
     torch.library.register_autograd("anycost::to_rgb", backward, setup_context=setup)
+    torch.library.register_fake("anycost::styled_conv_to_rgb")(_styled_conv_to_rgb_fake)  # inference only
     torch.library.register_fake("anycost::upfirdn2d")(_upfirdn2d_fake)
     setup, backward = _reference_backward(_upfirdn2d_ref, _UPFIRDN2D_TENSORS)
     torch.library.register_autograd("anycost::upfirdn2d", backward, setup_context=setup)

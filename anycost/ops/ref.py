@@ -122,6 +122,16 @@ def to_rgb(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, bias: to
     return out
 
 
+def styled_conv_to_rgb(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, weight_scale: float,
+                       noise: torch.Tensor | None, noise_strength: torch.Tensor | None, bias: torch.Tensor | None,
+                       rgb_weight: torch.Tensor, rgb_styles: torch.Tensor, rgb_bias: torch.Tensor,
+                       rgb_weight_scale: float, skip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A plain styled conv (demodulated, activated) and the ToRGB that reads its output: (x, rgb)."""
+    x = modulated_conv2d(x, weight, styles, weight_scale=weight_scale, noise=noise, noise_strength=noise_strength,
+                         bias=bias, activate=True)
+    return x, to_rgb(x, rgb_weight, rgb_styles, rgb_bias, weight_scale=rgb_weight_scale, skip=skip)
+
+
 #: int8 conv layout (kernels/cpu/qconv_params.h): output channels per packed tile, input channels per 32-bit word.
 QCONV_TILE, QCONV_GROUP = 8, 4
 #: int8 activations and weights are symmetric: q in [-QMAX, QMAX].

@@ -30,8 +30,14 @@ struct EpilogueChannel {
   int64_t noise_sh = 0, noise_sw = 1;
   bool act = false;
   float alpha = 0.2f, gain = 1.f;
-  float* out = nullptr;  // output plane of this channel
+  float* out = nullptr;  // output plane of this channel (null: not written)
   int64_t out_sh = 0, out_sw = 1;
+  // RGB head (modconv_rgb.h): the final values also accumulate, times rgb_w[c], into the three planes
+  // at rgb (plane pitch rgb_sc, row pitch rgb_sh) that hold image rows and columns from rgb_y0, rgb_x0;
+  // null: no head.
+  float* rgb = nullptr;
+  int64_t rgb_sc = 0, rgb_sh = 0, rgb_y0 = 0, rgb_x0 = 0;
+  float rgb_w[3] = {};
 };
 
 // Register-resident copy of the constants of one channel (a local, so the
@@ -43,10 +49,15 @@ struct EpilogueRegs {
   bool act;
   float* out;
   int64_t out_sh, out_sw;
+  float* rgb;
+  int64_t rgb_sc, rgb_sh, rgb_y0, rgb_x0;
+  vfloat rgb_w[3];
   explicit EpilogueRegs(const EpilogueChannel& e)
       : scale(vset1(e.scale)), bias(vset1(e.bias)), ns(vset1(e.noise_strength)),
         alpha(vset1(e.alpha)), gain(vset1(e.gain)), noise(e.noise), noise_sh(e.noise_sh),
-        noise_sw(e.noise_sw), act(e.act), out(e.out), out_sh(e.out_sh), out_sw(e.out_sw) {}
+        noise_sw(e.noise_sw), act(e.act), out(e.out), out_sh(e.out_sh), out_sw(e.out_sw),
+        rgb(e.rgb), rgb_sc(e.rgb_sc), rgb_sh(e.rgb_sh), rgb_y0(e.rgb_y0), rgb_x0(e.rgb_x0),
+        rgb_w{vset1(e.rgb_w[0]), vset1(e.rgb_w[1]), vset1(e.rgb_w[2])} {}
 };
 
 // Finish nv (<= kVecLen) consecutive outputs of row y starting at column x0.
@@ -62,11 +73,28 @@ ANYCOST_INLINE void finish_store(const EpilogueRegs& e, vfloat v, int64_t y, int
   v = vfma(v, e.scale, add);
   if (e.act) v = vmul(vlrelu(v, e.alpha), e.gain);
   if (skip_row) v = vadd(v, vload_n(skip_row + x0, nv));
-  float* op = e.out + y * e.out_sh + x0 * e.out_sw;
-  if (nv == kVecLen && e.out_sw == 1)
-    vstore(op, v);
-  else
-    vstore_strided(op, e.out_sw, v, nv);
+  // The RGB sums are loaded before the output store: a load after a store to the same 4 KiB offset
+  // (the output's planes and rows are 4 KiB multiples apart) waits for it.
+  float* r = e.rgb ? e.rgb + (y - e.rgb_y0) * e.rgb_sh + (x0 - e.rgb_x0) : nullptr;
+  vfloat rgb[3];
+  if (r)
+    for (int c = 0; c < 3; ++c) rgb[c] = nv == kVecLen ? vload(r + c * e.rgb_sc) : vload_n(r + c * e.rgb_sc, nv);
+  if (e.out) {
+    float* op = e.out + y * e.out_sh + x0 * e.out_sw;
+    if (nv == kVecLen && e.out_sw == 1)
+      vstore(op, v);
+    else
+      vstore_strided(op, e.out_sw, v, nv);
+  }
+  if (r) {
+    for (int c = 0; c < 3; ++c) {
+      rgb[c] = vfma(e.rgb_w[c], v, rgb[c]);
+      if (nv == kVecLen)
+        vstore(r + c * e.rgb_sc, rgb[c]);
+      else
+        vstore_n(r + c * e.rgb_sc, rgb[c], nv);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------

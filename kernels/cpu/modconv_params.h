@@ -8,6 +8,19 @@
 namespace anycost {
 namespace cpu {
 
+// Optional ToRGB head of a plain conv (the generator's last conv of a resolution and the ToRGB
+// after it, fused): the final outputs v[o] of the conv (after the activation) also give
+//   rgb[n, c] = bias[c] + sum_o w[n, c, o] v[o]  [+ upfirdn2d-up2(skip)[n, c]],   c < 3
+// accumulated while v is still in cache, so the ToRGB never reads the conv's output back.
+constexpr int kRgbChannels = 3;
+struct RgbHead {
+  const float* w = nullptr;     // [N, 3, C_out] contiguous: the ToRGB weight x its scale x its style
+  const float* bias = nullptr;  // [3]
+  const float* skip = nullptr;  // optional [N, 3, H/2, W/2] (even H and W only)
+  int64_t skip_sn = 0, skip_sc = 0, skip_sh = 0, skip_sw = 1;
+  float* out = nullptr;  // [N, 3, H, W] contiguous; null: no head
+};
+
 // All pointers are fp32; strides are in elements and may be anything
 // (including 0 for broadcast where noted). Sizes refer to the sliced views.
 struct ModConvParams {
@@ -38,8 +51,10 @@ struct ModConvParams {
   const float* skip = nullptr;  // [N, C_out, H/2, W/2]
   int64_t skip_sn = 0, skip_sc = 0, skip_sh = 0, skip_sw = 1;
 
-  float* out = nullptr;  // [N, C_out, H_out, W_out]
+  float* out = nullptr;  // [N, C_out, H_out, W_out]; may be null with an RGB head (the conv's output unused)
   int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
+
+  RgbHead rgb;  // plain conv only, no skip; the small-image path is not taken with a head
 
   // Optional: receives the demodulation coefficients
   // d[n,o] = 1/sqrt(weight_scale^2 * sum_i s[n,i]^2 sum_tap W[o,i,tap]^2 + eps)

@@ -47,6 +47,7 @@
 #include "modconv_epilogue.h"
 #include "modconv_pack.h"
 #include "modconv_params.h"
+#include "modconv_rgb.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -174,6 +175,7 @@ struct WinoPlan {
   int64_t Tp;                        // floats between rows of M and V (tiles per chunk, rounded)
   int64_t in_pitch, in_cs;           // staged input window: row pitch, floats per channel
   int64_t n_bands, tasks;
+  RgbLayout rgb;                     // a chunk's RGB sums (RGB head)
   size_t ws_bytes;
 };
 
@@ -222,6 +224,9 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
   ws += carve_bytes(sizeof(float) * pl.XI * pl.MCp * p.C_in);  // U
   ws += carve_bytes(sizeof(float) * pl.KC * pl.in_cs);          // input window
   ws += carve_bytes(sizeof(double) * pl.MCp);                   // sumsq
+  pl.rgb = rgb_layout(M * pl.chunk_rows, M * pl.chunk_cols);
+  ws += carve_bytes(sizeof(float) * rgb_scratch_floats(p, pl.rgb));  // RGB sums
+  ws += carve_bytes(sizeof(float) * (p.W + 32));                    // row scratch (RGB head)
   pl.ws_bytes = ws;
   return pl;
 }
@@ -229,6 +234,7 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
 struct WinoBuffers {
   float *M, *V, *U, *win;
   double* sumsq;
+  float *rgb, *row;
 };
 
 inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams& p) {
@@ -239,6 +245,8 @@ inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams&
   t.U = c.take<float>(pl.XI * pl.MCp * p.C_in);
   t.win = c.take<float>(pl.KC * pl.in_cs);
   t.sumsq = c.take<double>(pl.MCp);
+  t.rgb = c.take<float>(rgb_scratch_floats(p, pl.rgb));
+  t.row = c.take<float>(p.W + 32);
   return t;
 }
 
@@ -355,10 +363,12 @@ void wino_output(const EpilogueChannel& ec, const WinoPlan& pl, const float* mo,
   }
 }
 
-// One chunk of tiles (rows [tr0, tr0 + rows) x cols [c0, c0 + cols)) of channels [o0, o_end).
+// One chunk of tiles (rows [tr0, tr0 + rows) x cols [c0, c0 + cols)) of channels [o0, o_end), the RGB
+// head's sums into channel block ocb's planes (modconv_rgb.h).
 template <int M, int MR, int NR>
 void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& tb, int64_t n,
-                int64_t o0, int64_t o_end, int64_t tr0, int64_t rows, int64_t c0, int64_t cols) {
+                int64_t o0, int64_t o_end, int64_t tr0, int64_t rows, int64_t c0, int64_t cols,
+                float* rgb_parts, int64_t ocb) {
   constexpr int64_t V = kVecLen * NR;
   const float* x_n = p.x + n * p.x_sn;
   const int64_t tiles = rows * cols;
@@ -394,14 +404,21 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
       }
     }
   }
-  for (int64_t o = o0; o < o_end; ++o)
-    wino_output<M>(make_epilogue(p, n, o, tb.sumsq[o - o0], tr0 == 0 && c0 == 0), pl,
-                   tb.M + (o - o0) * pl.Tp, p, tr0, rows, c0, cols);
+  const RgbChunk rgb = rgb_chunk(p, tb.rgb, pl.rgb, n, M * tr0, std::min(p.H, M * (tr0 + rows)), M * c0,
+                                 std::min(p.W, M * (c0 + cols)));
+  if (rgb.acc) rgb_begin(p, rgb, ocb == 0, tb.row);
+  for (int64_t o = o0; o < o_end; ++o) {
+    EpilogueChannel e = make_epilogue(p, n, o, tb.sumsq[o - o0], tr0 == 0 && c0 == 0);
+    set_rgb(e, p, rgb, o);
+    wino_output<M>(e, pl, tb.M + (o - o0) * pl.Tp, p, tr0, rows, c0, cols);
+  }
+  if (rgb.acc) rgb_end(p, rgb, rgb_parts, ocb);
 }
 
 template <int M, int MR, int NR, class ParallelFor>
 void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConvBlocking& blocking) {
   const WinoPlan pl = make_wino_plan(p, blocking, M, MR);
+  const std::unique_ptr<float[]> rgb_parts = rgb_partials(p, pl.n_ocb);
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const WinoBuffers tb = carve_wino(thread_workspace(pl.ws_bytes), pl, p);
     for (int64_t t = t0; t < t1; ++t) {
@@ -411,9 +428,10 @@ void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConv
       for (int64_t tr0 = k.r0; tr0 < k.r1; tr0 += pl.chunk_rows)
         for (int64_t c0 = 0; c0 < pl.TW; c0 += pl.chunk_cols)
           wino_chunk<M, MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, tr0, std::min(pl.chunk_rows, k.r1 - tr0),
-                                c0, std::min(pl.chunk_cols, pl.TW - c0));
+                                c0, std::min(pl.chunk_cols, pl.TW - c0), rgb_parts.get(), k.o0 / pl.MC);
     }
   });
+  rgb_reduce(p, rgb_parts.get(), pl.n_ocb, pf);
 }
 
 // The Winograd path with tile size `tile` (2 or 4; see winograd_tile).

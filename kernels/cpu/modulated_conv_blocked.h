@@ -63,15 +63,13 @@
 #include "modconv_epilogue.h"
 #include "modconv_pack.h"
 #include "modconv_params.h"
+#include "modconv_rgb.h"
 #include "parallel.h"
 #include "simd.h"
 
 ANYCOST_CPU_NAMESPACE_BEGIN
 
 namespace detail {
-
-// Avoid row pitches that are multiples of 4 KiB (L1 set / 4K-aliasing conflicts).
-inline int64_t skew_ld(int64_t ld) { return (ld % 1024 == 0) ? ld + 16 : ld; }
 
 struct ModConvPlan {
   int64_t MR, V;        // micro-kernel rows / positions per strip
@@ -85,6 +83,7 @@ struct ModConvPlan {
   int64_t acc_ld;       // floats between consecutive output channels in acc
   int64_t xb_cs;        // floats per channel in the packed input block
   int64_t taps;         // taps per input channel in the packed weight (K*K)
+  RgbLayout rgb;        // a chunk's RGB sums (RGB head)
   int64_t tasks;
   size_t ws_bytes;
 };
@@ -162,6 +161,8 @@ inline ModConvPlan make_plan(const ModConvParams& p, const ModConvBlocking& b, i
   ws += carve_bytes(sizeof(float) * pl.MCp * p.C_in * pl.taps);          // wpack
   ws += carve_bytes(sizeof(double) * pl.MCp);                            // sumsq
   ws += carve_bytes(sizeof(float) * 3 * (p.W_out() + 32));               // row scratch
+  pl.rgb = rgb_layout(pl.R, p.W);
+  ws += carve_bytes(sizeof(float) * rgb_scratch_floats(p, pl.rgb));       // RGB sums
   pl.ws_bytes = ws;
   return pl;
 }
@@ -187,6 +188,7 @@ struct TaskBuffers {
   float* wpack;
   double* sumsq;
   float* rows;  // 3 scratch rows of W_out + 32 floats
+  float* rgb;   // a chunk's RGB sums (RGB head)
 };
 
 inline TaskBuffers carve(void* ws, const ModConvPlan& pl, const ModConvParams& p) {
@@ -197,6 +199,7 @@ inline TaskBuffers carve(void* ws, const ModConvPlan& pl, const ModConvParams& p
   t.wpack = c.take<float>(pl.MCp * p.C_in * pl.taps);
   t.sumsq = c.take<double>(pl.MCp);
   t.rows = c.take<float>(3 * (p.W_out() + 32));
+  t.rgb = c.take<float>(rgb_scratch_floats(p, pl.rgb));
   return t;
 }
 
@@ -220,17 +223,18 @@ inline EpilogueChannel make_epilogue(const ModConvParams& p, int64_t n, int64_t 
   e.act = p.act == Activation::LRelu;
   e.alpha = p.act_alpha;
   e.gain = p.act_gain;
-  e.out = p.out + n * p.o_sn + o * p.o_sc;
+  e.out = p.out ? p.out + n * p.o_sn + o * p.o_sc : nullptr;
   e.out_sh = p.o_sh;
   e.out_sw = p.o_sw;
   return e;
 }
 
 // ---------------------------------------------------------------------------
-// One chunk of the plain conv: output rows [y0, y1) of channels [o0, o_end).
+// One chunk of the plain conv: output rows [y0, y1) of channels [o0, o_end), the RGB head's sums
+// into channel block ocb's planes (modconv_rgb.h).
 template <int MR, int NR>
 void plain_chunk(const ModConvParams& p, const ModConvPlan& pl, const TaskBuffers& tb, int64_t n,
-                 int64_t o0, int64_t o_end, int64_t y0, int64_t y1) {
+                 int64_t o0, int64_t o_end, int64_t y0, int64_t y1, float* rgb_parts, int64_t ocb) {
   constexpr int64_t V = kVecLen * NR;
   const float* x_n = p.x + n * p.x_sn;
   const int64_t pad = p.K / 2;
@@ -257,12 +261,16 @@ void plain_chunk(const ModConvParams& p, const ModConvPlan& pl, const TaskBuffer
       }
     }
   }
+  const RgbChunk rgb = rgb_chunk(p, tb.rgb, pl.rgb, n, y0, y1, 0, p.W);
+  if (rgb.acc) rgb_begin(p, rgb, ocb == 0, tb.rows);
   for (int64_t o = o0; o < o_end; ++o) {
-    const EpilogueChannel e = make_epilogue(p, n, o, tb.sumsq[o - o0], y0 == 0);
+    EpilogueChannel e = make_epilogue(p, n, o, tb.sumsq[o - o0], y0 == 0);
+    set_rgb(e, p, rgb, o);
     const float* skip = p.skip ? p.skip + n * p.skip_sn + o * p.skip_sc : nullptr;
     epilogue_plain(e, tb.acc + (o - o0) * pl.acc_ld, pl.Wp, y0, y1, p.W, skip, p.skip_sh,
                    p.skip_sw, p.H / 2, tb.rows);
   }
+  if (rgb.acc) rgb_end(p, rgb, rgb_parts, ocb);
 }
 
 // Sub-pixel phases of the transposed conv of one chunk. Acc grid row j holds
@@ -374,8 +382,15 @@ inline void check_params(const ModConvParams& p) {
   if (p.upsample && p.K != 3) throw std::invalid_argument("modulated_conv2d: upsample needs K=3");
   if (p.skip && (p.upsample || (p.H % 2) || (p.W % 2)))
     throw std::invalid_argument("modulated_conv2d: skip needs no upsample and even H, W");
-  if (!p.x || !p.weight || !p.styles || !p.out)
+  if (!p.x || !p.weight || !p.styles || (!p.out && !p.rgb.out))
     throw std::invalid_argument("modulated_conv2d: null tensor");
+  if (p.rgb.out) {
+    if (p.upsample || p.skip)
+      throw std::invalid_argument("modulated_conv2d: an RGB head needs a plain conv without skip");
+    if (!p.rgb.w || !p.rgb.bias) throw std::invalid_argument("modulated_conv2d: RGB head without weight or bias");
+    if (p.rgb.skip && ((p.H % 2) || (p.W % 2)))
+      throw std::invalid_argument("modulated_conv2d: an RGB skip needs even H, W");
+  }
 }
 
 }  // namespace detail
@@ -410,7 +425,7 @@ template <int MR = kModConvMR, int NR = kModConvNR, class ParallelFor>
 void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
                               const ModConvBlocking& blocking = ModConvBlocking()) {
   detail::check_params(p);
-  if (detail::use_small_path(p, blocking.small_path)) {
+  if (!p.rgb.out && detail::use_small_path(p, blocking.small_path)) {
     detail::modulated_conv2d_small(p, pf, blocking.num_threads);
     return;
   }
@@ -419,6 +434,7 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
     return;
   }
   const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, kVecLen * NR);
+  const std::unique_ptr<float[]> rgb_partials = detail::rgb_partials(p, pl.n_ocb);
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const detail::TaskBuffers tb = detail::carve(thread_workspace(pl.ws_bytes), pl, p);
     for (int64_t t = t0; t < t1; ++t) {
@@ -427,12 +443,14 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
       detail::pack_weight_block(tb.wpack, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
       if (!p.upsample) {
         for (int64_t y0 = k.r0; y0 < k.r1; y0 += pl.R)
-          detail::plain_chunk<MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, y0, std::min(k.r1, y0 + pl.R));
+          detail::plain_chunk<MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, y0, std::min(k.r1, y0 + pl.R),
+                                      rgb_partials.get(), k.o0 / pl.MC);
       } else {
         detail::up_band<MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, k.r0, k.r1);
       }
     }
   });
+  detail::rgb_reduce(p, rgb_partials.get(), pl.n_ocb, pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END

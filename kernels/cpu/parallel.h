@@ -90,6 +90,8 @@ struct ThreadedFor {
 namespace detail {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+// Avoid float pitches that are multiples of 4 KiB (L1 set / 4K-aliasing conflicts).
+inline int64_t skew_ld(int64_t ld) { return (ld % 1024 == 0) ? ld + 16 : ld; }
 
 // Bands of rows per (sample, channel block) so that `base` such units times the bands split evenly
 // over nt threads (static schedules): the fewest that do, at most `rows`. Each band repeats its

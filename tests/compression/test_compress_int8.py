@@ -32,7 +32,7 @@ def test_every_config_runs_int8_close_to_fp32(tiny_generator, quantized, latents
     calls = []
     for m in quantized.modules():
         if isinstance(m, int8.Int8StyledConv):
-            m.register_forward_hook(lambda mod, inp, out: calls.append(mod.runs_int8(inp[0].shape[1], out.shape[1],
+            m.register_forward_hook(lambda mod, inp, out: calls.append(mod.runs_int8(inp[0].shape[1], inp[2],
                                                                                     inp[0].shape[2])))
     with torch.no_grad():
         for config in configs:

@@ -173,6 +173,37 @@ inline std::vector<double> modulated_conv2d(const anycost::cpu::ModConvParams& p
   return out;
 }
 
+// The RGB head of p (modconv_params.h) on the conv's outputs `conv` ([N][C_out][H][W], as
+// modulated_conv2d returns them): [N][3][H][W].
+inline std::vector<double> rgb_head(const anycost::cpu::ModConvParams& p, const std::vector<double>& conv) {
+  const anycost::cpu::RgbHead& h = p.rgb;
+  const int64_t P = p.H * p.W;
+  std::vector<double> blur(16);
+  const double k1[4] = {1, 3, 3, 1};
+  for (int a = 0; a < 4; ++a)
+    for (int b = 0; b < 4; ++b) blur[a * 4 + b] = k1[a] * k1[b] / 64.0 * 4.0;
+  std::vector<double> out;
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int c = 0; c < anycost::cpu::kRgbChannels; ++c) {
+      Plane sk;
+      if (h.skip) {
+        Plane s(p.H / 2, p.W / 2);
+        for (int64_t y = 0; y < s.H; ++y)
+          for (int64_t x = 0; x < s.W; ++x)
+            s.at(y, x) = h.skip[n * h.skip_sn + c * h.skip_sc + y * h.skip_sh + x * h.skip_sw];
+        sk = upfirdn2d_plane(s, blur, 4, 4, 2, 2, 1, 1, 2, 1, 2, 1);
+      }
+      for (int64_t q = 0; q < P; ++q) {
+        double v = h.bias[c];
+        for (int64_t o = 0; o < p.C_out; ++o)
+          v += double(h.w[(n * anycost::cpu::kRgbChannels + c) * p.C_out + o]) * conv[(n * p.C_out + o) * P + q];
+        if (h.skip) v += sk.at(q / p.W, q % p.W);
+        out.push_back(v);
+      }
+    }
+  return out;
+}
+
 inline std::vector<double> bias_act(const anycost::cpu::BiasActParams& p) {
   std::vector<double> out;
   for (int64_t n = 0; n < p.N; ++n)

@@ -24,6 +24,8 @@ struct Case {
   int small = -1;       // ModConvBlocking::small_path: -1 auto, 0 never, 1 always
   int wino = -1;        // ModConvBlocking::winograd: -1 auto, 0 never, 2 or 4 that tile
   bool w_taps_outer = false;  // weight stored [C_out, K, K, C_in] (non-contiguous taps)
+  int rgb = 0;          // RGB head: 0 none, 1 with the conv's output, 2 without it (out null)
+  bool rgb_skip = false;
   std::string str() const {
     std::ostringstream os;
     os << "N=" << N << " Cin=" << C_in << " Cout=" << C_out << " H=" << H << " W=" << W
@@ -31,7 +33,7 @@ struct Case {
        << " bcast=" << noise_bcast << " bias=" << bias << " act=" << act << " skip=" << skip
        << " xlayout=" << x_layout << " ostrided=" << out_strided << " blocking=" << blocking
        << " threads=" << threads << " small=" << small << " wino=" << wino
-       << " wtaps=" << w_taps_outer;
+       << " wtaps=" << w_taps_outer << " rgb=" << rgb << " rgb_skip=" << rgb_skip;
     return os.str();
   }
 };
@@ -91,6 +93,18 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   p.out = out.data(), p.o_sn = c.C_out * Ho * osh, p.o_sc = Ho * osh, p.o_sh = osh, p.o_sw = 1;
   std::vector<float> demod(N * c.C_out, NAN);
   p.demod_out = demod.data(), p.d_sn = c.C_out, p.d_sc = 1;
+  std::vector<float> rgb_w, rgb_bias, rgb_skip, rgb(N * kRgbChannels * H * W, NAN);
+  if (c.rgb) {
+    rgb_w = testutil::random_vec(N * kRgbChannels * c.C_out, seed + 7);
+    rgb_bias = testutil::random_vec(kRgbChannels, seed + 8);
+    p.rgb.w = rgb_w.data(), p.rgb.bias = rgb_bias.data(), p.rgb.out = rgb.data();
+    if (c.rgb_skip) {  // a channels-last view, as strides are free
+      rgb_skip = testutil::random_vec(N * kRgbChannels * (H / 2) * (W / 2), seed + 9);
+      p.rgb.skip = rgb_skip.data(), p.rgb.skip_sn = kRgbChannels * (H / 2) * (W / 2), p.rgb.skip_sc = 1,
+      p.rgb.skip_sh = (W / 2) * kRgbChannels, p.rgb.skip_sw = kRgbChannels;
+    }
+    if (c.rgb == 2) p.out = nullptr;
+  }
 
   ModConvBlocking b;
   if (c.blocking == 1) b.mc = 4, b.kc = 5, b.acc_bytes = 1, b.xb_bytes = 1;
@@ -106,11 +120,21 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   // F(4x4, 3x3)'s transforms (entries up to 8 and 1/24) amplify the roundings: its error measured
   // 1-2e-5 of the outputs' rms here, 10x the direct path's, so it gets 1e-4 instead of 1e-5.
   const double rtol = detail::winograd_tile(p, b.winograd) == 4 ? 1e-4 : 1e-5;
-  auto res = testutil::compare(ref, [&](size_t k) {
-    const int64_t x = k % Wo, y = (k / Wo) % Ho, o = (k / (Wo * Ho)) % c.C_out,
-                  n = k / (Wo * Ho * c.C_out);
-    return double(out[n * p.o_sn + o * p.o_sc + y * p.o_sh + x]);
-  }, rtol);
+  testutil::CompareResult res;
+  if (p.out)
+    res = testutil::compare(ref, [&](size_t k) {
+      const int64_t x = k % Wo, y = (k / Wo) % Ho, o = (k / (Wo * Ho)) % c.C_out,
+                    n = k / (Wo * Ho * c.C_out);
+      return double(out[n * p.o_sn + o * p.o_sc + y * p.o_sh + x]);
+    }, rtol);
+  else if (!std::all_of(out.begin(), out.end(), [](float v) { return std::isnan(v); }))
+    res.ok = false, std::printf("the output was written without p.out\n");
+  if (c.rgb) {
+    const testutil::CompareResult r = testutil::compare(naive::rgb_head(p, ref), [&](size_t k) {
+      return double(rgb[k]);
+    }, rtol);
+    if (!r.ok) res.ok = false, std::printf("RGB head: %s\n", r.msg().c_str());
+  }
   if (c.demod) {
     // Demodulation coefficients.
     for (int64_t n = 0; n < N; ++n)
@@ -372,11 +396,52 @@ TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
   EXPECT_EQ(detail::winograd_tile(p, 2), 0);
 }
 
+TEST(ModulatedConv, RgbHeadEveryPath) {
+  // The fused ToRGB on the direct path (3x3 and 1x1) and both Winograd tiles: with and without the
+  // conv's output and the skip, one or several channel blocks (partial planes), part tiles, column
+  // chunks, batches, threads.
+  uint32_t seed = 8000;
+  struct S {
+    int64_t cin, cout, h, w;
+    int k;
+  };
+  const S shapes[] = {{23, 17, 6, 10, 3}, {20, 33, 8, 602, 3}, {9, 70, 7, 9, 3}, {16, 12, 12, 12, 1}};
+  for (const S& s : shapes)
+    for (int wino : {0, 2, 4})
+      for (int variant = 0; variant < 4; ++variant) {
+        if (s.k == 1 && wino) continue;
+        Case c;
+        c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w, c.K = s.k;
+        c.bias = c.act = c.noise = true;
+        c.wino = wino;
+        c.rgb = 1 + variant % 2;
+        c.rgb_skip = (s.h % 2 == 0) && (s.w % 2 == 0) && variant < 2;
+        c.threads = 1 + variant / 2;
+        c.N = variant == 3 ? 2 : 1;
+        c.blocking = variant == 2;
+        SCOPED_TRACE(c.str());
+        auto r = run_case(c, seed++);
+        EXPECT_TRUE(r.ok) << r.msg();
+      }
+}
+
 TEST(ModulatedConv, RejectsBadParams) {
   ModConvParams p;
   EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
   float dummy[16] = {0};
   p.N = 1, p.C_in = 1, p.C_out = 1, p.H = 2, p.W = 2, p.K = 1, p.upsample = true;
   p.x = dummy, p.weight = dummy, p.styles = dummy, p.out = dummy;
+  EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
+  // An RGB head: not on the upsampling conv, not beside the ToRGB skip, not without its weight, its
+  // skip only on even sizes; without out and head nothing is written.
+  p.rgb.out = dummy, p.rgb.w = dummy, p.rgb.bias = dummy;
+  EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
+  p.upsample = false, p.skip = dummy;
+  EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
+  p.skip = nullptr, p.rgb.w = nullptr;
+  EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
+  p.rgb.w = dummy, p.H = 3, p.rgb.skip = dummy;
+  EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
+  p.H = 2, p.rgb.skip = nullptr, p.rgb.out = nullptr, p.out = nullptr;
   EXPECT_THROW(modulated_conv2d_forward(p, SerialFor()), std::invalid_argument);
 }

@@ -189,16 +189,26 @@ class Generator(nn.Module):
         x = self.input.input[:, : widths[0]].expand(styles.shape[0], -1, -1, -1)
         if precision == "bf16":  # the activations between layers stay bf16 (the RGB skip images stay fp32)
             x = x.to(torch.bfloat16)
-        x = self.conv1(x, styles[:, 0], widths[1], noises[0], impl, precision)
-        skip = self.to_rgb1(x, styles[:, 1], impl=impl, precision=precision)
+        blocks = (len(widths) - 2) // 2
+        x, skip = _conv_to_rgb(self.conv1, self.to_rgb1, x, styles[:, 0], styles[:, 1], widths[1], noises[0], None,
+                               impl, precision, last=blocks == 0)
         rgbs = [skip]
-        for k in range((len(widths) - 2) // 2):
+        for k in range(blocks):
             x = self.convs[2 * k](x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl, precision)
-            x = self.convs[2 * k + 1](x, styles[:, 2 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], impl,
-                                      precision)
-            skip = self.to_rgbs[k](x, styles[:, 3 + 2 * k], skip, impl, precision)
+            x, skip = _conv_to_rgb(self.convs[2 * k + 1], self.to_rgbs[k], x, styles[:, 2 + 2 * k],
+                                   styles[:, 3 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], skip, impl, precision,
+                                   last=k == blocks - 1)
             rgbs.append(skip)
         return (skip, rgbs) if return_rgbs else skip
 
     def extra_repr(self) -> str:
         return repr(self.arch)
+
+
+def _conv_to_rgb(conv, to_rgb, x, w_conv, w_rgb, c_out, noise, skip, impl, precision, last):
+    """A resolution's plain conv and its ToRGB: (x, rgb), the ToRGB fused into the conv where the ops take both
+    (`StyledConv.forward`); the last one's x, which nothing reads, is then not even written (None)."""
+    x, rgb = conv(x, w_conv, c_out, noise, impl, precision, (to_rgb, w_rgb, skip, not last))
+    if rgb is None:
+        rgb = to_rgb(x, w_rgb, skip, impl, precision)
+    return x, rgb

@@ -87,14 +87,28 @@ class StyledConv(nn.Module):
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channel)
 
-    def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto", precision: str = "fp32"):
+    def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto", precision: str = "fp32",
+                to_rgb: tuple | None = None):
+        """The layer's output; with `to_rgb` = (the ToRGB layer after this plain conv, its w, its skip, keep_x):
+        (x, rgb) with that ToRGB fused into this conv where `ops.fuses_to_rgb` says so (x None without keep_x:
+        never written), else (x, None) and the caller runs the ToRGB."""
         c_in = x.shape[1]
         styles = self.conv.modulation(w, c_in, impl=impl)
-        return ops.modulated_conv2d(
-            x, self.conv.sliced(c_out, c_in), styles, weight_scale=self.conv.scale, demodulate=True,
-            upsample=self.upsample, noise=noise, noise_strength=self.noise.weight,
-            bias=self.activate.bias[:c_out], activate=True, impl=impl, precision=precision,
+        weight, bias = self.conv.sliced(c_out, c_in), self.activate.bias[:c_out]
+        if to_rgb is not None and not self.upsample:
+            layer, w_rgb, skip, keep_x = to_rgb
+            rgb_weight, rgb_bias = layer.conv.sliced(3, c_out), layer.bias.reshape(3)
+            if ops.fuses_to_rgb(impl, precision, keep_x, x, weight, styles, noise, self.noise.weight, bias, w_rgb,
+                                rgb_weight, rgb_bias, skip):
+                return ops.styled_conv_to_rgb(
+                    x, weight, styles, weight_scale=self.conv.scale, noise=noise, noise_strength=self.noise.weight,
+                    bias=bias, rgb_weight=rgb_weight, rgb_styles=layer.conv.modulation(w_rgb, c_out, impl=impl),
+                    rgb_bias=rgb_bias, rgb_weight_scale=layer.conv.scale, skip=skip, keep_x=keep_x)
+        out = ops.modulated_conv2d(
+            x, weight, styles, weight_scale=self.conv.scale, demodulate=True, upsample=self.upsample, noise=noise,
+            noise_strength=self.noise.weight, bias=bias, activate=True, impl=impl, precision=precision,
         )
+        return out if to_rgb is None else (out, None)
 
 
 class ToRGB(nn.Module):
