@@ -55,3 +55,43 @@ def test_modulated_conv2d(benchmark, layer, res, c_in, c_out, upsample, impl):
                        rounds=_rounds(macs), warmup_rounds=1)
     record(benchmark, macs, kind="op", op="modulated_conv2d", impl=impl, resolution=res, upsample=upsample,
            shape=f"{c_in}->{c_out} @ {size_in}->{res}")
+
+
+def _to_rgb_cases():
+    """(resolution, channels) of config-f's plain convs that take a ToRGB, from 32 px, ratio 1."""
+    from anycost.models.stylegan2 import GeneratorArch
+
+    arch = GeneratorArch(1024, 2)
+    return [pytest.param(res, arch.channels(res, 1.0), id=f"{res}px-{arch.channels(res, 1.0)}ch")
+            for res in (32, 64, 128, 256, 512, 1024)]
+
+
+@pytest.mark.parametrize("variant", ["separate", "fused", "fused-no-x"])
+@pytest.mark.parametrize(("res", "channels"), _to_rgb_cases())
+def test_conv_to_rgb(benchmark, res, channels, variant):
+    """A plain styled conv and the ToRGB after it: two native ops, `styled_conv_to_rgb` keeping the conv's output,
+    and without it (the last layer): the numbers behind `anycost.ops.FUSE_TO_RGB_KEEP_MAX_CHANNELS`."""
+    gen = torch.Generator().manual_seed(res)
+    x = torch.randn(1, channels, res, res, generator=gen)
+    conv = dict(weight=torch.randn(channels, channels, 3, 3, generator=gen), styles=torch.rand(1, channels) + 0.5,
+                weight_scale=1 / (3 * channels ** 0.5), noise=torch.randn(1, 1, res, res, generator=gen),
+                noise_strength=torch.tensor([0.1]), bias=torch.zeros(channels))
+    rgb = dict(rgb_weight=torch.randn(3, channels, 1, 1, generator=gen), rgb_styles=torch.rand(1, channels) + 0.5,
+               rgb_bias=torch.zeros(3), rgb_weight_scale=channels ** -0.5,
+               skip=torch.randn(1, 3, res // 2, res // 2, generator=gen))
+
+    def separate():
+        out = ops.modulated_conv2d(x, conv["weight"], conv["styles"], weight_scale=conv["weight_scale"],
+                                   noise=conv["noise"], noise_strength=conv["noise_strength"], bias=conv["bias"],
+                                   activate=True, impl="kernel")
+        return ops.to_rgb(out, rgb["rgb_weight"], rgb["rgb_styles"], rgb["rgb_bias"],
+                          weight_scale=rgb["rgb_weight_scale"], skip=rgb["skip"], impl="kernel")
+
+    def fused():
+        return ops.styled_conv_to_rgb(x, **conv, **rgb, keep_x=variant == "fused")
+
+    macs = modconv_macs(channels, channels, res, False) + channels * 3 * res * res
+    benchmark.group = f"conv + ToRGB {channels}ch @ {res}px"
+    benchmark.pedantic(separate if variant == "separate" else fused, rounds=_rounds(macs), warmup_rounds=1)
+    record(benchmark, macs, kind="op", op="styled_conv_to_rgb", impl=variant, resolution=res,
+           shape=f"{channels}->{channels}+rgb @ {res}")

@@ -274,12 +274,13 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto", pre
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
 
 
-# When "auto" fuses a ToRGB into the conv before it (`fuses_to_rgb`; `bench/bench_modulated_conv.py
-# --to-rgb`, AMX Xeon, 2 threads, ms of conv + ToRGB / fused / fused without the conv's output): the conv's
-# output unused (the last layer) from 32 x 32 px, where the fused op spares writing it (1024 px 32 ch:
-# 69.1 / 65.5 / 53.4; 512 px 64 ch: 50.1 / 48.2 / 37.4; 256 px 128 ch: 38.2 / 39.0 / 34.5); with it kept, for
-# 64 channels and fewer only: the head's per-channel sums cost about what a separate ToRGB does with more.
-FUSE_TO_RGB_MIN = 32 * 32
+# When "auto" fuses a ToRGB into the conv before it (`fuses_to_rgb`). `pytest bench/bench_modulated_conv.py -k
+# conv_to_rgb --benchmark-only` (AMX Xeon, 2 threads; median ms of conv + ToRGB / fused / fused without the conv's
+# output): 1024 px 32 ch 70.4 / 67.9 / 55.6; 512 px 64 ch 52.2 / 50.7 / 40.6; 256 px 128 ch 40.4 / 41.9 / 34.8;
+# 128 px 256 ch 36.2 / 35.8 / 34.3; 64 px 512 ch 34.1 / 33.4 / 33.5; 32 px 512 ch 11.4 / 11.6 / 11.6. So: from
+# 64 x 64 px; keeping the conv's output, for 64 channels and fewer only (the head's per-channel sums cost about
+# what a separate ToRGB does with more); without it (the last layer) always, as it is then never written.
+FUSE_TO_RGB_MIN = 64 * 64
 FUSE_TO_RGB_KEEP_MAX_CHANNELS = 64
 
 

@@ -57,7 +57,7 @@ def test_opcheck():
 
 
 def test_fuses_only_where_it_pays_and_never_for_gradients():
-    big, small = _inputs(1, 4, 8, 32, 32), _inputs(1, 4, 128, 32, 32)
+    big, small = _inputs(1, 4, 8, 64, 64), _inputs(1, 4, 128, 64, 64)
 
     def fuses(args, impl="auto", precision="fp32", keep_x=False):
         return ops.fuses_to_rgb(impl, precision, keep_x, args["x"], args["weight"], args["styles"], args["bias"],
@@ -66,7 +66,7 @@ def test_fuses_only_where_it_pays_and_never_for_gradients():
     assert fuses(big) and fuses(big, keep_x=True)
     assert fuses(small) and not fuses(small, keep_x=True)  # many channels: only when x is not kept
     assert fuses(small, impl="kernel", keep_x=True)
-    assert not fuses(_inputs(1, 4, 8, 16, 16))  # below FUSE_TO_RGB_MIN
+    assert not fuses(_inputs(1, 4, 8, 32, 32))  # below FUSE_TO_RGB_MIN
     assert not fuses(big, impl="ref") and not fuses(big, precision="bf16")
     big["styles"].requires_grad_(True)
     assert not fuses(big)
