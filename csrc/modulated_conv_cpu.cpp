@@ -57,7 +57,7 @@ at::Tensor run(cpu::ModConvParams& p, const at::Tensor& x, bool keep_out = true)
     p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
   }
   const cpu::KernelTable& k = anycost::kernels();
-  cpu::ModConvBlocking blocking;
+  cpu::ModConvBlocking blocking = cpu::machine_modconv_blocking();
   blocking.num_threads = at::get_num_threads();
   k.modulated_conv2d(p, blocking, anycost::aten_parallel_fn());
   return out;

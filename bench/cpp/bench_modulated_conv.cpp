@@ -8,8 +8,9 @@
 //            (ModConvBlocking::winograd 0 / 2 / 4);
 //   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine);
 //   --filter TEXT: only the layers whose name contains TEXT;
-//   --acc-kb / --xb-kb N: override ModConvBlocking::acc_bytes / xb_bytes (tuning);
-//   --kc / --mc N: override ModConvBlocking::kc / mc (tuning).
+//   --acc-kb / --xb-kb N: override the acc_bytes / xb_bytes of both paths' ModConvBudget (tuning; the
+//   defaults are machine_modconv_blocking()'s);
+//   --kc / --mc N: override their kc / mc (tuning).
 //
 // (a) measures the practical fp32 peak of the level with an FMA throughput
 //     loop on all threads (12 independent FMA chains of the level's vectors per thread);
@@ -165,14 +166,16 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int s
   }
   p.out = out.data(), p.o_sn = L.C_out * res_out * res_out, p.o_sc = res_out * res_out,
   p.o_sh = res_out, p.o_sw = 1;
-  ModConvBlocking b;
+  ModConvBlocking b = machine_modconv_blocking();
   b.num_threads = pf.num_threads();
   b.small_path = small_path;
   b.winograd = winograd;
-  if (g_acc_bytes) b.acc_bytes = g_acc_bytes;
-  if (g_xb_bytes) b.xb_bytes = g_xb_bytes;
-  if (g_kc) b.kc = g_kc;
-  if (g_mc) b.mc = g_mc;
+  for (ModConvBudget* bb : {&b.direct, &b.wino}) {
+    if (g_acc_bytes) bb->acc_bytes = g_acc_bytes;
+    if (g_xb_bytes) bb->xb_bytes = g_xb_bytes;
+    if (g_kc) bb->kc = g_kc;
+    if (g_mc) bb->mc = g_mc;
+  }
 
   const double macs = double(H) * W * L.C_in * L.C_out * KK +
                       (L.up ? 16.0 * res_out * res_out * L.C_out : 0.0);

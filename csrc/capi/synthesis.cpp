@@ -81,7 +81,7 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
   }
   const int64_t ho = p.H_out();
   p.out = out, p.o_sn = c_out * ho * ho, p.o_sc = ho * ho, p.o_sh = ho, p.o_sw = 1;
-  cpu::ModConvBlocking blocking;
+  cpu::ModConvBlocking blocking = cpu::machine_modconv_blocking();
   blocking.num_threads = ex.threads;
   ex.kernels.modulated_conv2d(p, blocking, ex.pf);
 }

@@ -1,7 +1,10 @@
 // Parameters of the fused modulated convolution (see modulated_conv_blocked.h).
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdlib>
 
 #include "op_params.h"  // Activation
 
@@ -66,17 +69,63 @@ struct ModConvParams {
   int64_t W_out() const { return upsample ? 2 * W : W; }
 };
 
-// Cache-blocking knobs (defaults tuned on AMD Zen 2: 32 KiB L1d, 512 KiB L2).
-struct ModConvBlocking {
+// Channel blocks and cache budgets of one path of the modulated conv.
+constexpr int64_t kWinoWideChannels = 64;
+struct ModConvBudget {
   int64_t mc = 64;                 // output channels per task block (rounded to MR)
   int64_t kc = 32;                 // input channels per packed block
   int64_t acc_bytes = 512 * 1024;  // budget of the accumulator tile (L2)
   int64_t xb_bytes = 512 * 1024;   // budget of the packed input block
+};
+
+// Cache-blocking knobs (defaults tuned on AMD Zen 2: 32 KiB L1d, 512 KiB L2; modconv_blocking_for_l2
+// gives the ones for another L2).
+struct ModConvBlocking {
+  ModConvBudget direct;            // the direct blocked path's (modulated_conv_blocked.h)
+  ModConvBudget wino;              // the Winograd path's on layers of kWinoWideChannels channels and more each
+                                   // side (its blocks are transform-domain tiles); narrower ones take `direct`
   int num_threads = 1;             // threads behind parallel_for (task balancing)
   int small_path = -1;             // small-image path (modconv_small.h): -1 auto, 0 never, 1 always
   int winograd = -1;               // Winograd tile of the plain 3x3 conv (modconv_winograd.h): -1 auto,
                                    // 0 never (direct), 2 F(2x2, 3x3), 4 F(4x4, 3x3)
 };
+
+// The blocking for a CPU with l2_bytes of L2 per core (0: unknown, as Zen 2's). The Winograd path takes
+// larger blocks on wide layers from 2 MiB: on an AMX Xeon (2 MiB L2, 2 threads; bench/cpp/
+// bench_modulated_conv --mc, --kc, --acc-kb, --xb-kb) 128 channels, 64 per input block and 1.5 / 1 MiB
+// budgets ran config-f's 3x3 layers of 64+ channels 10-24% faster than the Zen 2 values (64 px 512 ch
+// 33.6 -> 27.9 ms, 128 px 256 ch 35.9 -> 27.2, 256 px 128 ch 39.4 -> 31.2, 512 px 64 ch 48.4 -> 41.4),
+// but the narrow ones up to 1.5x slower (512 px 16 ch 4.1 -> 6.1 ms, 256 px 32 ch 2.9 -> 3.7), which
+// keep them (kWinoWideChannels); the direct path gained at most 5% and keeps them too, as do smaller
+// L2s (Zen 4's 1 MiB is unmeasured).
+inline ModConvBlocking modconv_blocking_for_l2(int64_t l2_bytes) {
+  ModConvBlocking b;
+  if (l2_bytes >= 2 * 1024 * 1024) {
+    b.wino.mc = 128;
+    b.wino.kc = 64;
+    b.wino.acc_bytes = 1536 * 1024;
+    b.wino.xb_bytes = 1024 * 1024;
+  }
+  return b;
+}
+
+// Bytes of L2 cache per core, read once: ANYCOST_L2_KB (KiB) when set (to compare blockings on one
+// machine), else sysconf's (0 when unknown).
+inline int64_t l2_cache_bytes() {
+  static const int64_t bytes = [] {
+    if (const char* kb = std::getenv("ANYCOST_L2_KB")) return int64_t(std::atoll(kb)) * 1024;
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? int64_t(v) : int64_t(0);
+#else
+    return int64_t(0);
+#endif
+  }();
+  return bytes;
+}
+
+// The modulated conv's blocking for this machine.
+inline ModConvBlocking machine_modconv_blocking() { return modconv_blocking_for_l2(l2_cache_bytes()); }
 
 }  // namespace cpu
 }  // namespace anycost

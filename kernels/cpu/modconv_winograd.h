@@ -185,13 +185,14 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
   pl.TH = ceil_div(p.H, M);
   pl.TW = ceil_div(p.W, M);
   const int64_t nt = std::max(1, b.num_threads);
-  const int64_t n_ocb = ceil_div(p.C_out, std::max<int64_t>(b.mc, MR));
+  const ModConvBudget& bb = std::min(p.C_in, p.C_out) >= kWinoWideChannels ? b.wino : b.direct;
+  const int64_t n_ocb = ceil_div(p.C_out, std::max<int64_t>(bb.mc, MR));
   pl.MC = round_up(ceil_div(p.C_out, n_ocb), MR);
   pl.n_ocb = ceil_div(p.C_out, pl.MC);
   pl.MCp = pl.MC;
 
   // Tiles per chunk from the accumulator budget (XI x MCp x tiles floats).
-  const int64_t tmax = std::max<int64_t>(kVecLen, b.acc_bytes / (4 * pl.XI * pl.MCp));
+  const int64_t tmax = std::max<int64_t>(kVecLen, bb.acc_bytes / (4 * pl.XI * pl.MCp));
   if (pl.TW <= tmax) {
     pl.chunk_cols = pl.TW;
     pl.chunk_rows = std::max<int64_t>(1, tmax / pl.TW);
@@ -208,8 +209,8 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
   pl.Tp = skew_ld(round_up(tiles, kVecLen) + kVecLen);
 
   // Input channels per block: the block of V (XI x KC x Tp floats) within xb_bytes, not below 8.
-  int64_t KC = std::min<int64_t>(std::max<int64_t>(b.kc, 1), p.C_in);
-  while (KC > 8 && 4 * pl.XI * KC * pl.Tp > b.xb_bytes) KC = ceil_div(KC, 2);
+  int64_t KC = std::min<int64_t>(std::max<int64_t>(bb.kc, 1), p.C_in);
+  while (KC > 8 && 4 * pl.XI * KC * pl.Tp > bb.xb_bytes) KC = ceil_div(KC, 2);
   const int64_t n_kc = ceil_div(p.C_in, KC);
   pl.KC = ceil_div(p.C_in, n_kc);
 

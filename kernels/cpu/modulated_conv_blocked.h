@@ -99,7 +99,7 @@ inline ModConvPlan make_plan(const ModConvParams& p, const ModConvBlocking& b, i
   const int64_t phases = p.upsample ? 4 : 1;
 
   // Output-channel blocks: even split, rounded up to MR.
-  int64_t n_ocb = ceil_div(p.C_out, std::max<int64_t>(b.mc, MR));
+  int64_t n_ocb = ceil_div(p.C_out, std::max<int64_t>(b.direct.mc, MR));
   // At batch 1 make sure every thread gets channel blocks on small images
   // (bands there would be too thin to amortise the halo).
   if (p.N * n_ocb < nt && p.H * p.W <= 32 * 32)
@@ -108,7 +108,7 @@ inline ModConvPlan make_plan(const ModConvParams& p, const ModConvBlocking& b, i
   pl.n_ocb = ceil_div(p.C_out, pl.MC);
   pl.MCp = pl.MC;
 
-  int64_t n_kc = ceil_div(p.C_in, std::max<int64_t>(b.kc, 1));
+  int64_t n_kc = ceil_div(p.C_in, std::max<int64_t>(b.direct.kc, 1));
   pl.KC = ceil_div(p.C_in, n_kc);
 
   // Task split: N x n_ocb x n_bands (bands of rows, each processed in chunks
@@ -122,7 +122,7 @@ inline ModConvPlan make_plan(const ModConvParams& p, const ModConvBlocking& b, i
   // Rows per chunk from the accumulator budget (L2) ...
   const int64_t halo = p.upsample ? 2 : 0;
   const int64_t row_floats = pl.MCp * phases * pl.Wp;
-  int64_t R = b.acc_bytes / (4 * row_floats) - halo;
+  int64_t R = b.direct.acc_bytes / (4 * row_floats) - halo;
   // ... but at least ~16 strips of positions per chunk, so that rounding the
   // last strip and (upsampling) the carried halo stay a few percent.
   R = std::max(R, ceil_div(16 * V, pl.Wp));
@@ -143,7 +143,7 @@ inline ModConvPlan make_plan(const ModConvParams& p, const ModConvBlocking& b, i
   pl.R = R;
   // Packed input block: KC x (R + 2 or 3) rows; shrink KC (not below 8) to fit.
   const int64_t in_rows = R + 3;
-  while (pl.KC > 8 && pl.KC * in_rows * pl.Wp * 4 > b.xb_bytes) pl.KC = ceil_div(pl.KC, 2);
+  while (pl.KC > 8 && pl.KC * in_rows * pl.Wp * 4 > b.direct.xb_bytes) pl.KC = ceil_div(pl.KC, 2);
   pl.KC = std::min(pl.KC, p.C_in);
   n_kc = ceil_div(p.C_in, pl.KC);
   pl.KC = ceil_div(p.C_in, n_kc);

@@ -145,3 +145,20 @@ TEST(Dispatch, ChoiceAndErrors) {
   limit_cpu_capabilities_for_testing(-1);
   set_active_capability("");
 }
+
+TEST(Dispatch, BlockingFollowsTheL2) {
+  // Below 2 MiB of L2 (and when unknown) both paths keep the defaults; from 2 MiB the Winograd path
+  // takes larger blocks and the direct path keeps its own.
+  const ModConvBudget def;
+  for (int64_t l2 : {int64_t(0), int64_t(512) << 10, int64_t(1) << 20}) {
+    const ModConvBlocking b = modconv_blocking_for_l2(l2);
+    EXPECT_EQ(b.wino.mc, def.mc);
+    EXPECT_EQ(b.wino.acc_bytes, def.acc_bytes);
+  }
+  const ModConvBlocking big = modconv_blocking_for_l2(int64_t(2) << 20);
+  EXPECT_EQ(big.wino.mc, 128);
+  EXPECT_EQ(big.wino.kc, 64);
+  EXPECT_EQ(big.direct.mc, def.mc);
+  EXPECT_EQ(big.direct.acc_bytes, def.acc_bytes);
+  EXPECT_LE(0, l2_cache_bytes());
+}

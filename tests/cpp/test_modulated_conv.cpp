@@ -19,7 +19,7 @@ struct Case {
   bool noise = false, noise_bcast = false, bias = false, act = false, skip = false;
   int x_layout = 0;     // 0 contiguous, 1 channels-last, 2 strided + padded storage
   bool out_strided = false;
-  int blocking = 0;     // 0 default, 1 tiny blocks (many chunks / kc blocks / carries)
+  int blocking = 0;     // 0 default, 1 tiny blocks (many chunks / kc blocks / carries), 2 the large-L2 ones
   int threads = 1;
   int small = -1;       // ModConvBlocking::small_path: -1 auto, 0 never, 1 always
   int wino = -1;        // ModConvBlocking::winograd: -1 auto, 0 never, 2 or 4 that tile
@@ -107,7 +107,11 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   }
 
   ModConvBlocking b;
-  if (c.blocking == 1) b.mc = 4, b.kc = 5, b.acc_bytes = 1, b.xb_bytes = 1;
+  if (c.blocking == 1) {
+    b.direct = b.wino = ModConvBudget{4, 5, 1, 1};
+  } else if (c.blocking == 2) {
+    b = modconv_blocking_for_l2(2 << 20);  // the large-L2 blocks
+  }
   b.num_threads = c.threads;
   b.small_path = c.small;
   b.winograd = c.wino;
@@ -353,12 +357,14 @@ TEST(ModulatedConv, WinogradEveryShapeAndLayout) {
 
 TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
   // Rows wider than one chunk (several column chunks per tile row), several channel blocks and
-  // K blocks, both paths, other micro-kernel shapes (the last strip of a chunk is narrower).
+  // K blocks, both paths, other micro-kernel shapes (the last strip of a chunk is narrower), the
+  // default and the large-L2 blocking.
   uint32_t seed = 7000;
   struct S {
     int64_t cin, cout, h, w;
   };
-  const S shapes[] = {{20, 33, 7, 601}, {37, 70, 37, 29}, {64, 64, 32, 32}, {9, 5, 6, 40}, {8, 8, 66, 70}};
+  const S shapes[] = {{20, 33, 7, 601}, {37, 70, 37, 29}, {64, 64, 32, 32}, {9, 5, 6, 40}, {8, 8, 66, 70},
+                      {150, 140, 20, 23}};
   for (const S& s : shapes)
     for (int wino : {0, 2, 4})
       for (int threads : {1, 2}) {
@@ -366,6 +372,7 @@ TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
         c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w;
         c.bias = c.act = c.noise = true;
         c.wino = wino;
+        c.blocking = threads == 2 ? 2 : 0;
         c.threads = threads;
         SCOPED_TRACE(c.str());
         auto r = run_case(c, seed++);
