@@ -70,7 +70,7 @@ def _to_rgb_cases():
 @pytest.mark.parametrize(("res", "channels"), _to_rgb_cases())
 def test_conv_to_rgb(benchmark, res, channels, variant):
     """A plain styled conv and the ToRGB after it: two native ops, `styled_conv_to_rgb` keeping the conv's output,
-    and without it (the last layer): the numbers behind `anycost.ops.FUSE_TO_RGB_KEEP_MAX_CHANNELS`."""
+    and without it (the last layer): the numbers behind `rgb_head_pays` (kernels/cpu/modconv_params.h)."""
     gen = torch.Generator().manual_seed(res)
     x = torch.randn(1, channels, res, res, generator=gen)
     conv = dict(weight=torch.randn(channels, channels, 3, 3, generator=gen), styles=torch.rand(1, channels) + 0.5,

@@ -55,6 +55,11 @@ __attribute__((visibility("default"))) int anycost_set_cpu_capability(const char
   }
 }
 
+// anycost::cpu::rgb_head_pays (modconv_params.h): 1 when a ToRGB fused into the conv before it pays.
+__attribute__((visibility("default"))) int anycost_rgb_head_pays(int64_t c_out, int64_t pixels, int keep_out) {
+  return anycost::cpu::rgb_head_pays(c_out, pixels, keep_out != 0) ? 1 : 0;
+}
+
 // Testing: pretend the CPU supports no level above max_level (0 portable, 1 avx2, 2 avx512, 3 avx512_vnni;
 // -1 no cap).
 __attribute__((visibility("default"))) int anycost_limit_cpu_capabilities_for_testing(int max_level, char*, size_t) {

@@ -274,27 +274,16 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto", pre
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
 
 
-# When "auto" fuses a ToRGB into the conv before it (`fuses_to_rgb`). `pytest bench/bench_modulated_conv.py -k
-# conv_to_rgb --benchmark-only` (AMX Xeon, 2 threads; median ms of conv + ToRGB / fused / fused without the conv's
-# output): 1024 px 32 ch 70.4 / 67.9 / 55.6; 512 px 64 ch 52.2 / 50.7 / 40.6; 256 px 128 ch 40.4 / 41.9 / 34.8;
-# 128 px 256 ch 36.2 / 35.8 / 34.3; 64 px 512 ch 34.1 / 33.4 / 33.5; 32 px 512 ch 11.4 / 11.6 / 11.6. So: from
-# 64 x 64 px; keeping the conv's output, for 64 channels and fewer only (the head's per-channel sums cost about
-# what a separate ToRGB does with more); without it (the last layer) always, as it is then never written.
-FUSE_TO_RGB_MIN = 64 * 64
-FUSE_TO_RGB_KEEP_MAX_CHANNELS = 64
-
-
 def fuses_to_rgb(impl, precision, keep_x, x, weight, styles, *tensors) -> bool:
     """Whether a plain styled conv (x, weight, styles and its other inputs `tensors`, the ToRGB's included) runs
     with the ToRGB after it fused in (`styled_conv_to_rgb`): in fp32 on float32 inputs, when the conv would take the
     native kernel (`modulated_conv2d`'s backend) and no input needs a gradient; with impl "auto" also only where
-    that measured faster (FUSE_TO_RGB_MIN, FUSE_TO_RGB_KEEP_MAX_CHANNELS with `keep_x`)."""
+    that measured faster (the kernels' rule, `rgb_head_pays` in kernels/cpu/modconv_params.h)."""
     if precision != "fp32" or x.dtype != torch.float32:
         return False
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, styles, *tensors)):
         return False
-    if impl == "auto" and (x.shape[2] * x.shape[3] < FUSE_TO_RGB_MIN
-                           or (keep_x and weight.shape[0] > FUSE_TO_RGB_KEEP_MAX_CHANNELS)):
+    if impl == "auto" and NATIVE and not _ext.rgb_head_pays(weight.shape[0], x.shape[2] * x.shape[3], keep_x):
         return False
     return _modconv_backend(impl, precision, x, weight, False, styles, *tensors) == "kernel"
 

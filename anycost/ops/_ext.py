@@ -3,7 +3,8 @@
 The extension registers its ops with `TORCH_LIBRARY` (no Python module init), so it is loaded with
 `torch.ops.load_library`; its ops then appear as ``torch.ops.anycost.*``. The choice of the CPU
 instruction-set level (kernels/cpu/dispatch.h) is reached through three C functions of the same
-library, called with ctypes (`cpu_capability`, `cpu_capabilities`, `set_cpu_capability`, `output_cache`).
+library, called with ctypes (`cpu_capability`, `cpu_capabilities`, `set_cpu_capability`, `output_cache`,
+`rgb_head_pays`).
 
 setup.py writes what the extension was built against to `_build_info.json` beside it. A C++ extension is
 tied to the exact torch it was compiled with (its ABI), so the library is not even opened when the running
@@ -138,6 +139,19 @@ def output_cache(clear: bool = False) -> int:
     fn.restype = ctypes.c_size_t
     fn.argtypes = [ctypes.c_int]
     return int(fn(1 if clear else 0))
+
+
+@cache
+def _rgb_head_pays_fn():
+    fn = _clib.get().anycost_rgb_head_pays
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+    return fn
+
+
+def rgb_head_pays(c_out: int, pixels: int, keep_out: bool) -> bool:
+    """The kernels' rule for fusing a ToRGB into the conv before it (kernels/cpu/modconv_params.h)."""
+    return bool(_rgb_head_pays_fn()(c_out, pixels, 1 if keep_out else 0))
 
 
 def load():

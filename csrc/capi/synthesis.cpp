@@ -2,9 +2,10 @@
 // anycost/models/stylegan2/generator.py: the constant input sliced to widths[0], conv1 and ToRGB1,
 // then per resolution an upsampling conv, a conv and a ToRGB whose output adds the upsampled skip
 // image; a lower resolution stops after its own ToRGB. Every layer is one call of the fused
-// modulated-conv kernel on prefix slices of the stored weights (strided views, no copies); the
-// styles come from the layer's modulation (mapping.cpp). The scratch memory of a call is one block
-// from the model's ScratchKeeper (model.h).
+// modulated-conv kernel on prefix slices of the stored weights (strided views, no copies), a ToRGB
+// the RGB head of the conv before it where cpu::rgb_head_pays says so (then the last conv's output,
+// which only its ToRGB reads, is never written); the styles come from the layer's modulation
+// (mapping.cpp). The scratch memory of a call is one block from the model's ScratchKeeper (model.h).
 #include <algorithm>
 #include <memory>
 
@@ -59,9 +60,10 @@ void style_rows(const Model& m, const RenderRequest& q, int s, float* dst) {
   }
 }
 
-// One modulated conv: x -> out [n, c_out, h_out, h_out]; `skip` [n, 3, h/2, h/2] for a ToRGB.
+// One modulated conv: x -> out [n, c_out, h_out, h_out] (null: not written, with a head); `skip`
+// [n, 3, h/2, h/2] for a ToRGB; `head`: the ToRGB fused into this conv, if any.
 void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_out, const float* styles,
-               const float* skip, float* out) {
+               const float* skip, float* out, const cpu::RgbHead& head = cpu::RgbHead()) {
   cpu::ModConvParams p;
   p.N = n, p.C_in = x.c, p.C_out = c_out, p.H = p.W = x.h;
   p.K = L.k, p.demodulate = L.demodulate, p.upsample = L.upsample, p.weight_scale = L.weight_scale;
@@ -81,6 +83,7 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
   }
   const int64_t ho = p.H_out();
   p.out = out, p.o_sn = c_out * ho * ho, p.o_sc = ho * ho, p.o_sh = ho, p.o_sw = 1;
+  p.rgb = head;
   cpu::ModConvBlocking blocking = cpu::machine_modconv_blocking();
   blocking.num_threads = ex.threads;
   ex.kernels.modulated_conv2d(p, blocking, ex.pf);
@@ -131,11 +134,14 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex) {
   const size_t skip_floats = size_t(n) * 3 * (q.resolution / 2) * (q.resolution / 2);
   const size_t style_floats = size_t(n) * *std::max_element(wd.begin(), wd.end());
   const size_t wrow_floats = size_t(n) * m.arch.style_dim;
-  Lease lease(m.scratch, 2 * lines(act_floats) + 2 * lines(skip_floats) + lines(style_floats) + lines(wrow_floats));
+  const size_t head_floats = size_t(n) * 3 * *std::max_element(wd.begin(), wd.end());
+  Lease lease(m.scratch, 2 * lines(act_floats) + 2 * lines(skip_floats) + lines(style_floats) + lines(wrow_floats) +
+                             lines(head_floats));
   float* const act[2] = {lease.get(), lease.get() + lines(act_floats)};
   float* const skips[2] = {act[1] + lines(act_floats), act[1] + lines(act_floats) + lines(skip_floats)};
   float* const styles = skips[1] + lines(skip_floats);
   float* const wrows = styles + lines(style_floats);
+  float* const head_w = wrows + lines(wrow_floats);  // [n, 3, c]: a fused ToRGB's weight x scale x style
   auto modulate = [&](const StyledLayer& L, int style, int c_in) {
     style_rows(m, q, style, wrows);
     linear(L.modulation, c_in, wrows, n, styles, ex);
@@ -145,15 +151,33 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex) {
   const float* skip = nullptr;
   for (int j = 0; j + 1 < layers; ++j) {  // conv j: width j -> j + 1, style j, noise j
     float* out = act[j % 2];
+    const int c = wd[j + 1], h = layer_resolution(j + 1), t = j / 2;
+    // After conv1 and after each block's second conv: ToRGB t, style 2t + 1, into rgb.
+    const bool to_rgb = j % 2 == 0, last = j + 2 == layers;
+    float* rgb = !to_rgb ? nullptr : last ? q.rgb : skips[t % 2];
+    cpu::RgbHead head;
+    if (to_rgb && cpu::rgb_head_pays(c, int64_t(h) * h, !last)) {
+      const StyledLayer& R = m.to_rgbs[t];
+      modulate(R, 2 * t + 1, c);
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < 3; ++k)
+          for (int o = 0; o < c; ++o)
+            head_w[(int64_t(r) * 3 + k) * c + o] =
+                R.weight[int64_t(k) * R.c_in + o] * R.weight_scale * styles[int64_t(r) * c + o];
+      head.w = head_w, head.bias = R.bias, head.out = rgb;
+      if (skip) {
+        const int64_t hs = h / 2;
+        head.skip = skip, head.skip_sn = 3 * hs * hs, head.skip_sc = hs * hs, head.skip_sh = hs, head.skip_sw = 1;
+      }
+    }
     modulate(m.convs[j], j, x.c);
-    run_layer(m.convs[j], ex, n, x, wd[j + 1], styles, nullptr, out);
-    const int h = layer_resolution(j + 1);
-    x = Map{out, int64_t(wd[j + 1]) * h * h, int64_t(h) * h, h, wd[j + 1], h};
-    if (j % 2 == 0) {  // after conv1 and after each block's second conv: ToRGB t, style 2t + 1
-      const int t = j / 2;
-      float* rgb = j + 2 == layers ? q.rgb : skips[t % 2];
-      modulate(m.to_rgbs[t], 2 * t + 1, x.c);
-      run_layer(m.to_rgbs[t], ex, n, x, 3, styles, skip, rgb);
+    run_layer(m.convs[j], ex, n, x, c, styles, nullptr, head.out && last ? nullptr : out, head);
+    x = Map{out, int64_t(c) * h * h, int64_t(h) * h, h, c, h};
+    if (to_rgb) {
+      if (!head.out) {
+        modulate(m.to_rgbs[t], 2 * t + 1, x.c);
+        run_layer(m.to_rgbs[t], ex, n, x, 3, styles, skip, rgb);
+      }
       skip = rgb;
     }
   }

@@ -24,6 +24,18 @@ struct RgbHead {
   float* out = nullptr;  // [N, 3, H, W] contiguous; null: no head
 };
 
+// Whether running a ToRGB as the RGB head of the conv before it (c_out channels, `pixels` per image;
+// keep_out: that conv's output is needed too) measured faster than the two layers apart: from 64 x 64
+// px; keeping the output, for 64 channels and fewer only (the head's per-channel sums then cost about
+// what a separate ToRGB does); without it (a generator's last layer) always, as it is then never
+// written. `pytest bench/bench_modulated_conv.py -k conv_to_rgb --benchmark-only` (AMX Xeon, 2 threads;
+// median ms of conv + ToRGB / fused / fused without the conv's output): 1024 px 32 ch 70.4 / 67.9 /
+// 55.6; 512 px 64 ch 52.2 / 50.7 / 40.6; 256 px 128 ch 40.4 / 41.9 / 34.8; 128 px 256 ch 36.2 / 35.8 /
+// 34.3; 64 px 512 ch 34.1 / 33.4 / 33.5; 32 px 512 ch 11.4 / 11.6 / 11.6.
+inline bool rgb_head_pays(int64_t c_out, int64_t pixels, bool keep_out) {
+  return pixels >= 64 * 64 && (!keep_out || c_out <= 64);
+}
+
 // All pointers are fp32; strides are in elements and may be anything
 // (including 0 for broadcast where noted). Sizes refer to the sliced views.
 struct ModConvParams {

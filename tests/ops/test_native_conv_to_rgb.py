@@ -66,7 +66,7 @@ def test_fuses_only_where_it_pays_and_never_for_gradients():
     assert fuses(big) and fuses(big, keep_x=True)
     assert fuses(small) and not fuses(small, keep_x=True)  # many channels: only when x is not kept
     assert fuses(small, impl="kernel", keep_x=True)
-    assert not fuses(_inputs(1, 4, 8, 32, 32))  # below FUSE_TO_RGB_MIN
+    assert not fuses(_inputs(1, 4, 8, 32, 32))  # below 64 x 64 px
     assert not fuses(big, impl="ref") and not fuses(big, precision="bf16")
     big["styles"].requires_grad_(True)
     assert not fuses(big)
