@@ -403,17 +403,21 @@ def pointwise_conv(x, weight, bias=None, *, normalize=False, relu=False, eps=1e-
     return ref.pointwise_conv(x, weight, bias, normalize, relu, eps)
 
 
-#: The smallest kernel size at which "auto" takes `small_conv2d`'s kernel: at 7x7 it measured 1.3-2.6x faster than
-#: the reference (pad + oneDNN conv) on the image-to-image generators' stems and heads (3 <-> 3-16 channels, 32 and
-#: 256 px, 2 threads, AMX Xeon); at 3x3 (their stride-2 convs, 8-64 channels) oneDNN was 1.2-5x faster.
+#: Where "auto" takes `small_conv2d`'s kernel (2 threads, AMX Xeon, against the reference: pad + oneDNN conv +
+#: instance norm): kernels from SMALL_CONV_MIN_KERNEL, 1.3-2.6x faster on the image-to-image generators' 7x7 stems and
+#: heads (3 <-> 3-16 channels, 32 and 256 px); the stride-2 3x3 convs below SMALL_CONV_STRIDED_MAX_C_IN input
+#: channels, 1.2-3.0x faster on theirs (8 -> 20, 16 -> 32, 20 -> 40 at 16-256 px), where with 32 inputs it ranged
+#: 0.8-1.7x (`small_conv2d` stages rows vectorised and keeps 8 output channels in registers on narrow rows).
 SMALL_CONV_MIN_KERNEL = 7
+SMALL_CONV_STRIDED_MAX_C_IN = 32
 
 
 def small_conv2d(x, weight, bias=None, *, stride=1, reflect=True, normalize=False, relu=False, eps=1e-5,
                  impl="auto"):
     """Dense K x K conv (K odd, stride 1 or 2, padding K // 2: reflected or zeros) + bias, then optionally the
     instance norm of each output plane and a ReLU; see `ref.small_conv2d`. "auto" takes the kernel for kernels of at
-    least SMALL_CONV_MIN_KERNEL when no input needs a gradient (the rule of `depthwise_conv3x3`)."""
+    least SMALL_CONV_MIN_KERNEL, and at stride 2 for fewer than SMALL_CONV_STRIDED_MAX_C_IN input channels, when no
+    input needs a gradient (the rule of `depthwise_conv3x3`)."""
     _float_tensor("x", x, 4)
     _float_tensor("weight", weight, 4)
     c, k = x.shape[1], weight.shape[-1]
@@ -431,7 +435,8 @@ def small_conv2d(x, weight, bias=None, *, stride=1, reflect=True, normalize=Fals
     out_hw = [(s + 2 * (k // 2) - k) // stride + 1 for s in x.shape[2:]]
     if normalize and out_hw[0] * out_hw[1] < 2:
         raise ValueError(f"the instance norm needs more than one position per plane, got an output of {out_hw}")
-    if (impl != "auto" or k >= SMALL_CONV_MIN_KERNEL) and _i2i_kernel(impl, "small_conv2d", x, weight, bias):
+    pays = k >= SMALL_CONV_MIN_KERNEL or (stride == 2 and c < SMALL_CONV_STRIDED_MAX_C_IN)
+    if (impl != "auto" or pays) and _i2i_kernel(impl, "small_conv2d", x, weight, bias):
         return _call_native(torch.ops.anycost.small_conv2d, x, weight, bias, int(stride), bool(reflect),
                             bool(normalize), bool(relu), float(eps))
     return ref.small_conv2d(x, weight, bias, stride, reflect, normalize, relu, eps)

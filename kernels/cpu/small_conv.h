@@ -8,9 +8,10 @@
 // 1. Pad every input plane once into a buffer all tasks read (the calling thread's kCallSlot scratch).
 //    With stride 2 each padded row is stored as its even columns, then its odd ones, so the taps of
 //    consecutive outputs are consecutive floats: tap kx of output x is column kx % 2, index x + kx / 2.
-// 2. Tasks = (sample, block of up to 4 output channels, band of rows): per row, strips of 2 vectors of
-//    outputs x up to 4 channels stay in registers over all C_in x K x K taps (each input vector feeds
-//    up to 4 FMAs, each broadcast weight 2).
+// 2. Tasks = (sample, output row, block of output channels): per row, strips of NV vectors of outputs x
+//    up to OB channels stay in registers over all C_in x K x K taps (each input vector feeds OB FMAs,
+//    each broadcast weight NV). NV follows the output width (a 16-wide row in a 64-wide strip wasted 3/4
+//    of the FMAs), and narrow strips take 8 channels (small_conv_shape).
 // 3. With normalize, one task per output plane applies the norm (instance_norm.h) and the ReLU.
 #pragma once
 
@@ -30,8 +31,24 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 
 namespace detail {
 
-constexpr int kSmallConvOB = 4;  // output channels per task
-constexpr int kSmallConvNV = kVecLen == 16 ? 4 : 2;  // vectors of output positions per strip (registers: OB x NV + NV + 1)
+constexpr int kSmallConvOB = 4;  // output channels per task, unless small_conv_shape takes 8
+constexpr int kSmallConvNV = kVecLen == 16 ? 4 : 2;  // most vectors of output positions per strip
+constexpr int kSmallConvRegs = kVecLen == 16 ? 32 : 16;  // vector registers (a strip needs OB x NV + NV + 1)
+
+// Channels per block and vectors per strip for p: as few vectors as cover a row (up to kSmallConvNV),
+// and 8 channels where their accumulators fit the registers and there are 8.
+struct SmallConvShape {
+  int ob, nv;
+};
+
+inline SmallConvShape small_conv_shape(const SmallConv2dParams& p) {
+  const int64_t vectors = (p.W_out() + kVecLen - 1) / kVecLen;
+  if (p.C_out >= 8) {  // 8 channels in strips of as many vectors as fit beside their accumulators
+    const int nv = int(std::min<int64_t>(vectors, (kSmallConvRegs - 1) / 9));
+    return {8, nv};
+  }
+  return {kSmallConvOB, vectors >= kSmallConvNV ? kSmallConvNV : vectors > 1 ? 2 : 1};
+}
 
 struct SmallConvLayout {
   int64_t pad, Hp, Wp;  // padding, padded rows and columns
@@ -65,9 +82,29 @@ inline void small_conv_pad_row(const SmallConv2dParams& p, const SmallConvLayout
   const int64_t src_row = small_conv_src(r - l.pad, p.H, p.reflect);
   if (src_row < 0) return;
   const float* src = p.x + n * p.x_sn + i * p.x_sc + src_row * p.x_sh;
-  for (int64_t c = 0; c < l.Wp; ++c) {
-    const int64_t sc = small_conv_src(c - l.pad, p.W, p.reflect);
-    dst[(c % p.stride) * l.seg + c / p.stride] = sc < 0 ? 0.f : src[sc * p.x_sw];
+  auto put = [&](int64_t c, float v) { dst[(c % p.stride) * l.seg + c / p.stride] = v; };
+  // The interior (columns pad .. pad + W - 1 hold the source row), vectorised for contiguous rows: at
+  // stride 2 the source's even elements go to phase pad % 2, its odd ones to the other.
+  int64_t j = 0;
+  if (p.x_sw == 1 && p.stride == 1) {
+    std::copy(src, src + p.W, dst + l.pad);
+    j = p.W;
+  } else if (p.x_sw == 1) {
+    float* even = dst + (l.pad % 2) * l.seg + l.pad / 2;
+    float* odd = dst + ((l.pad + 1) % 2) * l.seg + (l.pad + 1) / 2;
+    for (; j + 2 * kVecLen <= p.W; j += 2 * kVecLen) {
+      vfloat e, o;
+      vdeinterleave(vload(src + j), vload(src + j + kVecLen), e, o);
+      vstore(even + j / 2, e);
+      vstore(odd + j / 2, o);
+    }
+  }
+  for (; j < p.W; ++j) put(l.pad + j, src[j * p.x_sw]);
+  for (int64_t c = 0; c < l.pad; ++c) {  // the borders
+    const int64_t left = small_conv_src(c - l.pad, p.W, p.reflect);
+    const int64_t right = small_conv_src(p.W + c, p.W, p.reflect);
+    put(c, left < 0 ? 0.f : src[left * p.x_sw]);
+    put(l.pad + p.W + c, right < 0 ? 0.f : src[right * p.x_sw]);
   }
 }
 
@@ -82,7 +119,7 @@ ANYCOST_INLINE void output_rows(const Params& p, int64_t n, int64_t o0, int64_t 
   }
 }
 
-template <int OB, int S>
+template <int OB, int S, int NV>
 void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const float* padded, int64_t n,
                     int64_t o0, int64_t y) {
   const int64_t Wo = p.W_out(), Ho = p.H_out();
@@ -91,18 +128,18 @@ void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const 
   vfloat bias[OB];
   output_rows<OB>(p, n, o0, y, Ho, Wo, out_row, bias);
   const bool relu_here = p.relu && !p.normalize;
-  for (int64_t x0 = 0; x0 < Wo; x0 += kSmallConvNV * kVecLen) {
-    vfloat acc[OB][kSmallConvNV];
+  for (int64_t x0 = 0; x0 < Wo; x0 += NV * kVecLen) {
+    vfloat acc[OB][NV];
     for (int ob = 0; ob < OB; ++ob)
-      for (int j = 0; j < kSmallConvNV; ++j) acc[ob][j] = bias[ob];
+      for (int j = 0; j < NV; ++j) acc[ob][j] = bias[ob];
     for (int64_t i = 0; i < p.C_in; ++i) {
       const float* w_i = p.weight + o0 * p.w_so + i * p.w_si;
       for (int ky = 0; ky < p.K; ++ky) {
         const float* row = in_n + i * l.plane + (S * y + ky) * l.pitch + x0;
         for (int kx = 0; kx < p.K; ++kx) {
           const float* src = row + (kx % S) * l.seg + kx / S;
-          vfloat a[kSmallConvNV];
-          for (int j = 0; j < kSmallConvNV; ++j) {
+          vfloat a[NV];
+          for (int j = 0; j < NV; ++j) {
             a[j] = vload(src + j * kVecLen);
 #if ANYCOST_CPU_AVX512 && defined(__GNUC__)
             // GCC folds the load into each of the OB FMAs; pinning it in a register measured 20% faster with
@@ -112,13 +149,13 @@ void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const 
           }
           for (int ob = 0; ob < OB; ++ob) {
             const vfloat wv = vset1(w_i[ob * p.w_so + ky * p.w_sh + kx * p.w_sw]);
-            for (int j = 0; j < kSmallConvNV; ++j) acc[ob][j] = vfma(wv, a[j], acc[ob][j]);
+            for (int j = 0; j < NV; ++j) acc[ob][j] = vfma(wv, a[j], acc[ob][j]);
           }
         }
       }
     }
     for (int ob = 0; ob < OB; ++ob)
-      for (int j = 0; j < kSmallConvNV; ++j) {
+      for (int j = 0; j < NV; ++j) {
         const int64_t x = x0 + j * kVecLen;
         if (x >= Wo) break;
         const vfloat v = relu_here ? vlrelu(acc[ob][j], vzero()) : acc[ob][j];
@@ -127,15 +164,38 @@ void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const 
   }
 }
 
-// One output row of channels [o0, o0 + ob), ob <= kSmallConvOB, at stride S.
-template <int S>
+// One output row of channels [o0, o0 + ob), ob <= 8, at stride S, in strips of NV vectors.
+template <int S, int NV>
 void small_conv_block(const SmallConv2dParams& p, const SmallConvLayout& l, const float* padded, int64_t n,
                       int64_t o0, int64_t ob, int64_t y) {
   switch (ob) {
-    case 1: small_conv_row<1, S>(p, l, padded, n, o0, y); break;
-    case 2: small_conv_row<2, S>(p, l, padded, n, o0, y); break;
-    case 3: small_conv_row<3, S>(p, l, padded, n, o0, y); break;
-    default: small_conv_row<4, S>(p, l, padded, n, o0, y); break;
+    case 1: small_conv_row<1, S, NV>(p, l, padded, n, o0, y); break;
+    case 2: small_conv_row<2, S, NV>(p, l, padded, n, o0, y); break;
+    case 3: small_conv_row<3, S, NV>(p, l, padded, n, o0, y); break;
+    case 4: small_conv_row<4, S, NV>(p, l, padded, n, o0, y); break;
+    default:
+      if constexpr (8 * NV + NV + 1 <= kSmallConvRegs) {
+        switch (ob) {
+          case 5: small_conv_row<5, S, NV>(p, l, padded, n, o0, y); break;
+          case 6: small_conv_row<6, S, NV>(p, l, padded, n, o0, y); break;
+          case 7: small_conv_row<7, S, NV>(p, l, padded, n, o0, y); break;
+          default: small_conv_row<8, S, NV>(p, l, padded, n, o0, y); break;
+        }
+      } else {
+        throw std::invalid_argument("small_conv2d: more than 4 channels per block in wide strips");
+      }
+      break;
+  }
+}
+
+template <int S>
+void small_conv_block(const SmallConv2dParams& p, const SmallConvLayout& l, const float* padded, int64_t n,
+                      int64_t o0, int64_t ob, int64_t y, int nv) {
+  switch (nv) {
+    case 1: small_conv_block<S, 1>(p, l, padded, n, o0, ob, y); break;
+    case 2: small_conv_block<S, 2>(p, l, padded, n, o0, ob, y); break;
+    case 3: small_conv_block<S, 3>(p, l, padded, n, o0, ob, y); break;
+    default: small_conv_block<S, kSmallConvNV>(p, l, padded, n, o0, ob, y); break;
   }
 }
 
@@ -156,16 +216,19 @@ void small_conv2d(const SmallConv2dParams& p, const ParallelFor& pf) {
     }
   });
   const int64_t Ho = p.H_out(), Wo = p.W_out();
-  const int64_t blocks = (p.C_out + detail::kSmallConvOB - 1) / detail::kSmallConvOB;
-  const int64_t row_work = Wo * p.C_in * p.K * p.K * detail::kSmallConvOB;
+  const detail::SmallConvShape shape = detail::small_conv_shape(p);
+  const int64_t blocks = (p.C_out + shape.ob - 1) / shape.ob;
+  const int64_t row_work = Wo * p.C_in * p.K * p.K * shape.ob;
   pf(0, p.N * blocks * Ho, std::max<int64_t>(1, 65536 / row_work), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t y = t % Ho, nb = t / Ho, n = nb / blocks, o0 = (nb % blocks) * detail::kSmallConvOB;
-      const int64_t ob = std::min<int64_t>(detail::kSmallConvOB, p.C_out - o0);
+      // Channel blocks innermost: a thread's consecutive tasks read the same padded input rows, which
+      // stay in L2 across the blocks (rows innermost re-streamed the whole padded input once per block).
+      const int64_t o0 = (t % blocks) * shape.ob, y = (t / blocks) % Ho, n = t / (blocks * Ho);
+      const int64_t ob = std::min<int64_t>(shape.ob, p.C_out - o0);
       if (p.stride == 1)
-        detail::small_conv_block<1>(p, l, padded, n, o0, ob, y);
+        detail::small_conv_block<1>(p, l, padded, n, o0, ob, y, shape.nv);
       else
-        detail::small_conv_block<2>(p, l, padded, n, o0, ob, y);
+        detail::small_conv_block<2>(p, l, padded, n, o0, ob, y, shape.nv);
     }
   });
   if (p.normalize) instance_norm_planes(p.out, p.N * p.C_out, Ho * Wo, p.eps, p.relu, pf);

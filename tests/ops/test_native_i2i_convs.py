@@ -225,9 +225,11 @@ def _small_inputs(n, c_in, c_out, h, w, k, seed=0):
     return x, weight, bias
 
 
-# Kernel sizes 1-7, outputs in blocks of 4 with every tail (1-9 channels), widths around a vector, odd sizes.
+# Kernel sizes 1-7, outputs in blocks of 4 or 8 with every tail (1-20 channels), strips of 1-4 vectors (outputs 3-100
+# wide), odd sizes, rows whose interior is staged in vectors at both padding parities.
 SMALL_CASES = [(1, 3, 8, 32, 32, 7, 1), (1, 4, 3, 19, 37, 7, 1), (2, 8, 16, 17, 16, 3, 2), (1, 16, 9, 9, 40, 3, 2),
-               (1, 5, 7, 9, 33, 5, 1), (2, 2, 1, 3, 3, 1, 1), (1, 3, 6, 8, 8, 3, 2), (1, 1, 2, 8, 5, 7, 2)]
+               (1, 5, 7, 9, 33, 5, 1), (2, 2, 1, 3, 3, 1, 1), (1, 3, 6, 8, 8, 3, 2), (1, 1, 2, 8, 5, 7, 2),
+               (1, 5, 20, 34, 66, 3, 2), (1, 3, 13, 40, 70, 5, 2), (2, 4, 11, 20, 100, 7, 1), (1, 6, 9, 16, 33, 3, 2)]
 
 
 @pytest.mark.parametrize("case", SMALL_CASES)
@@ -266,18 +268,21 @@ def test_small_conv_gradients_come_from_the_reference():
         _close(a, g)
 
 
-def test_small_conv_auto_takes_the_kernel_for_large_kernels_without_gradients(monkeypatch):
+def test_small_conv_auto_takes_the_kernel_where_it_measured_faster(monkeypatch):
     calls = []
     real = torch.ops.anycost.small_conv2d
     monkeypatch.setattr(torch.ops.anycost, "small_conv2d", lambda *args: calls.append(args) or real(*args))
     x, w7, b = _small_inputs(1, 3, 4, 12, 12, 7)
-    ops.small_conv2d(x, w7, b)
-    assert len(calls) == 1
-    ops.small_conv2d(x, w7[:, :, 2:5, 2:5], b, stride=2)  # 3x3: oneDNN measured faster, the reference
-    ops.small_conv2d(x, w7.clone().requires_grad_(True), b)  # training: the reference
-    assert len(calls) == 1
-    ops.small_conv2d(x, w7[:, :, 2:5, 2:5], b, stride=2, impl="kernel")
+    ops.small_conv2d(x, w7, b)  # 7x7
+    ops.small_conv2d(x, w7[:, :, 2:5, 2:5], b, stride=2)  # stride 2, few input channels
     assert len(calls) == 2
+    ops.small_conv2d(x, w7[:, :, 2:5, 2:5], b)  # 3x3 at stride 1: the reference
+    wide = torch.randn(4, 32, 3, 3)
+    ops.small_conv2d(torch.randn(1, 32, 12, 12), wide, b, stride=2)  # stride 2, 32 input channels: the reference
+    ops.small_conv2d(x, w7.clone().requires_grad_(True), b)  # training: the reference
+    assert len(calls) == 2
+    ops.small_conv2d(x, w7[:, :, 2:5, 2:5], b, impl="kernel")
+    assert len(calls) == 3
 
 
 def test_small_conv_opcheck():
