@@ -33,8 +33,10 @@ inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* 
   for (int64_t y = 0; y < H; ++y) {
     const float* row = src + y * p.x_sh;
     float* dst = pad + (y + 1) * Wp;
-    if (p.x_sw == 1) {
-      std::memcpy(dst + 1, row, sizeof(float) * W);
+    if (p.x_sw == 1) {  // in vectors: a memcpy call per row of 8-64 floats cost as much as the row's conv
+      int64_t x = 0;
+      for (; x + kVecLen <= W; x += kVecLen) vstore(dst + 1 + x, vload(row + x));
+      if (x < W) vstore_n(dst + 1 + x, vload_n(row + x, int(W - x)), int(W - x));
     } else {
       for (int64_t x = 0; x < W; ++x) dst[x + 1] = row[x * p.x_sw];
     }
@@ -72,17 +74,22 @@ void depthwise_conv3x3(const DepthwiseConv3x3Params& p, const ParallelFor& pf) {
       float* out = p.out + t * plane;
       for (int64_t y = 0; y < H; ++y) {
         const float* r0 = pad + y * Wp;
-        for (int64_t x = 0; x < W; x += kVecLen) {
-          const int n_lanes = static_cast<int>(std::min<int64_t>(kVecLen, W - x));
+        // Whole vectors, then the row's tail (masked loads and stores measured slower in the interior).
+        auto row_vector = [&](int64_t x, int n_lanes) {
           vfloat acc = b;
           for (int dy = 0; dy < 3; ++dy) {
             const float* r = r0 + dy * Wp + x;
-            acc = vfma(w[3 * dy], vload_n(r, n_lanes), acc);
-            acc = vfma(w[3 * dy + 1], vload_n(r + 1, n_lanes), acc);
-            acc = vfma(w[3 * dy + 2], vload_n(r + 2, n_lanes), acc);
+            for (int dx = 0; dx < 3; ++dx)
+              acc = vfma(w[3 * dy + dx], n_lanes == kVecLen ? vload(r + dx) : vload_n(r + dx, n_lanes), acc);
           }
-          vstore_n(out + y * W + x, acc, n_lanes);
-        }
+          if (n_lanes == kVecLen)
+            vstore(out + y * W + x, acc);
+          else
+            vstore_n(out + y * W + x, acc, n_lanes);
+        };
+        int64_t x = 0;
+        for (; x + kVecLen <= W; x += kVecLen) row_vector(x, kVecLen);
+        if (x < W) row_vector(x, static_cast<int>(W - x));
       }
       if (p.normalize) detail::instance_norm_plane(out, plane, p.eps, false);
     }

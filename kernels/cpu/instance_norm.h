@@ -22,20 +22,33 @@ ANYCOST_INLINE double vsum_lanes(vfloat v) {
   return s;
 }
 
+// step(acc, x) folded over the vectors of v[0 .. full) (full a multiple of kVecLen) into four independent
+// accumulators, then summed: one chain of dependent adds ran at one vector per add latency, the norm's two
+// passes then cost as much as the depthwise conv before them.
+template <class Step>
+ANYCOST_INLINE double fold_lanes(const float* v, int64_t full, Step step) {
+  vfloat a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+  int64_t i = 0;
+  for (; i + 4 * kVecLen <= full; i += 4 * kVecLen) {
+    a0 = step(a0, vload(v + i));
+    a1 = step(a1, vload(v + i + kVecLen));
+    a2 = step(a2, vload(v + i + 2 * kVecLen));
+    a3 = step(a3, vload(v + i + 3 * kVecLen));
+  }
+  for (; i < full; i += kVecLen) a0 = step(a0, vload(v + i));
+  return vsum_lanes(vadd(vadd(a0, a1), vadd(a2, a3)));
+}
+
 inline void instance_norm_plane(float* v, int64_t count, float eps, bool relu) {
   const int64_t full = count / kVecLen * kVecLen;
-  vfloat acc = vzero();
-  for (int64_t i = 0; i < full; i += kVecLen) acc = vadd(acc, vload(v + i));
-  double sum = vsum_lanes(acc);
+  double sum = fold_lanes(v, full, [](vfloat acc, vfloat x) { return vadd(acc, x); });
   for (int64_t i = full; i < count; ++i) sum += v[i];
   const float mean = static_cast<float>(sum / count);
   const vfloat vmean = vset1(mean), vneg = vset1(-1.f);
-  acc = vzero();
-  for (int64_t i = 0; i < full; i += kVecLen) {
-    const vfloat d = vfma(vmean, vneg, vload(v + i));
-    acc = vfma(d, d, acc);
-  }
-  double sq = vsum_lanes(acc);
+  double sq = fold_lanes(v, full, [&](vfloat acc, vfloat x) {
+    const vfloat d = vfma(vmean, vneg, x);
+    return vfma(d, d, acc);
+  });
   for (int64_t i = full; i < count; ++i) sq += double(v[i] - mean) * double(v[i] - mean);
   const float inv = static_cast<float>(1.0 / std::sqrt(sq / count + double(eps)));
   const vfloat vinv = vset1(inv), vshift = vset1(-mean * inv), slope = vzero();  // ReLU: leaky ReLU of slope 0
