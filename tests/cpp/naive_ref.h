@@ -82,6 +82,15 @@ inline std::vector<double> blur_kernel_up() {  // outer([1,3,3,1])/64 * 4
   return k;
 }
 
+// A ToRGB skip image's plane (H2 x W2, read through strides), 2x upsampled with the [1,3,3,1] filter:
+// upfirdn2d(skip, blur, up=2, pad=(2, 1)).
+inline Plane upsampled_skip(const float* plane, int64_t sh, int64_t sw, int64_t H2, int64_t W2) {
+  Plane s(H2, W2);
+  for (int64_t y = 0; y < H2; ++y)
+    for (int64_t x = 0; x < W2; ++x) s.at(y, x) = plane[y * sh + x * sw];
+  return upfirdn2d_plane(s, blur_kernel_up(), 4, 4, 2, 2, 1, 1, 2, 1, 2, 1);
+}
+
 inline double act(double v, Activation a, double alpha, double gain) {
   if (a == Activation::LRelu) v = v > 0 ? v : v * alpha;
   return a == Activation::LRelu ? v * gain : v;
@@ -149,13 +158,8 @@ inline std::vector<double> modulated_conv2d(const anycost::cpu::ModConvParams& p
         t = upfirdn2d_plane(tt, blur, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1);
       }
       Plane sk;
-      if (p.skip) {
-        Plane s(p.H / 2, p.W / 2);
-        for (int64_t y = 0; y < s.H; ++y)
-          for (int64_t x = 0; x < s.W; ++x)
-            s.at(y, x) = p.skip[n * p.skip_sn + o * p.skip_sc + y * p.skip_sh + x * p.skip_sw];
-        sk = upfirdn2d_plane(s, blur, 4, 4, 2, 2, 1, 1, 2, 1, 2, 1);
-      }
+      if (p.skip)
+        sk = upsampled_skip(p.skip + n * p.skip_sn + o * p.skip_sc, p.skip_sh, p.skip_sw, p.H / 2, p.W / 2);
       // 3. noise, bias, activation, skip
       for (int64_t y = 0; y < Ho; ++y)
         for (int64_t x = 0; x < Wo; ++x) {
@@ -178,21 +182,12 @@ inline std::vector<double> modulated_conv2d(const anycost::cpu::ModConvParams& p
 inline std::vector<double> rgb_head(const anycost::cpu::ModConvParams& p, const std::vector<double>& conv) {
   const anycost::cpu::RgbHead& h = p.rgb;
   const int64_t P = p.H * p.W;
-  std::vector<double> blur(16);
-  const double k1[4] = {1, 3, 3, 1};
-  for (int a = 0; a < 4; ++a)
-    for (int b = 0; b < 4; ++b) blur[a * 4 + b] = k1[a] * k1[b] / 64.0 * 4.0;
   std::vector<double> out;
   for (int64_t n = 0; n < p.N; ++n)
     for (int c = 0; c < anycost::cpu::kRgbChannels; ++c) {
       Plane sk;
-      if (h.skip) {
-        Plane s(p.H / 2, p.W / 2);
-        for (int64_t y = 0; y < s.H; ++y)
-          for (int64_t x = 0; x < s.W; ++x)
-            s.at(y, x) = h.skip[n * h.skip_sn + c * h.skip_sc + y * h.skip_sh + x * h.skip_sw];
-        sk = upfirdn2d_plane(s, blur, 4, 4, 2, 2, 1, 1, 2, 1, 2, 1);
-      }
+      if (h.skip)
+        sk = upsampled_skip(h.skip + n * h.skip_sn + c * h.skip_sc, h.skip_sh, h.skip_sw, p.H / 2, p.W / 2);
       for (int64_t q = 0; q < P; ++q) {
         double v = h.bias[c];
         for (int64_t o = 0; o < p.C_out; ++o)
