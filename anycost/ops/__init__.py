@@ -278,8 +278,9 @@ def fuses_to_rgb(impl, precision, keep_x, x, weight, styles, *tensors) -> bool:
     """Whether a plain styled conv (x, weight, styles and its other inputs `tensors`, the ToRGB's included) runs
     with the ToRGB after it fused in (`styled_conv_to_rgb`): in fp32 on float32 inputs, when the conv would take the
     native kernel (`modulated_conv2d`'s backend) and no input needs a gradient; with impl "auto" also only where
-    that measured faster (the kernels' rule, `rgb_head_pays` in kernels/cpu/modconv_params.h)."""
-    if precision != "fp32" or x.dtype != torch.float32:
+    that measured faster (the kernels' rule, `rgb_head_pays` in kernels/cpu/modconv_params.h). Compiled graphs
+    (`torch.compile`) keep the two apart: the rule is read through ctypes."""
+    if precision != "fp32" or x.dtype != torch.float32 or torch.compiler.is_compiling():
         return False
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, styles, *tensors)):
         return False

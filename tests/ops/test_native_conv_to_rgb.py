@@ -109,3 +109,14 @@ def test_generator_fused_equals_separate(tiny_generator, resolution, ratio, monk
     _close(image, want)
     for got, ref_rgb in zip(rgbs, want_rgbs):
         _close(got, ref_rgb)
+
+
+def test_generator_compiles_whole_and_matches(tiny_generator):
+    """Under torch.compile the ToRGBs stay separate ops (the rule is read through ctypes) and the graph is whole."""
+    G = tiny_generator
+    config = G.subnet(32, 1.0)
+    w = G.mapping(torch.randn(1, G.arch.style_dim, generator=torch.Generator().manual_seed(2)))
+    with torch.inference_mode():
+        want = G(w, config=config, noise="const")
+        compiled = torch.compile(lambda w: G(w, config=config, noise="const"), fullgraph=True, backend="eager")
+        _close(compiled(w), want)
