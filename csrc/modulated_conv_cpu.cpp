@@ -1,8 +1,7 @@
-// CPU kernels of anycost::modulated_conv2d, anycost::to_rgb and anycost::styled_conv_to_rgb: argument checks, then
-// the torch-free
-// blocked kernel of kernels/cpu/modulated_conv_blocked.h, at the instruction-set level in use
-// (kernels/cpu/dispatch.h), on the tensors' raw pointers and strides (sliced weight views are read
-// in place, never copied).
+// CPU kernels of anycost::modulated_conv2d, anycost::to_rgb and anycost::styled_conv_to_rgb: argument checks,
+// then the torch-free blocked kernel of kernels/cpu/modulated_conv_blocked.h, at the instruction-set level in use
+// (kernels/cpu/dispatch.h), on the tensors' raw pointers and strides (sliced weight views are read in place, never
+// copied).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 

@@ -10,8 +10,9 @@
 //    consecutive outputs are consecutive floats: tap kx of output x is column kx % 2, index x + kx / 2.
 // 2. Tasks = (sample, output row, block of output channels): per row, strips of NV vectors of outputs x
 //    up to OB channels stay in registers over all C_in x K x K taps (each input vector feeds OB FMAs,
-//    each broadcast weight NV). NV follows the output width (a 16-wide row in a 64-wide strip wasted 3/4
-//    of the FMAs), and narrow strips take 8 channels (small_conv_shape).
+//    each broadcast weight NV). With 8 or more output channels OB is 8 and NV as many vectors as fit
+//    beside their accumulators; with fewer, OB is 4 and NV follows the output width (a 16-wide row in a
+//    64-wide strip wasted 3/4 of the FMAs): small_conv_shape.
 // 3. With normalize, one task per output plane applies the norm (instance_norm.h) and the ReLU.
 #pragma once
 
@@ -35,8 +36,9 @@ constexpr int kSmallConvOB = 4;  // output channels per task, unless small_conv_
 constexpr int kSmallConvNV = kVecLen == 16 ? 4 : 2;  // most vectors of output positions per strip
 constexpr int kSmallConvRegs = kVecLen == 16 ? 32 : 16;  // vector registers (a strip needs OB x NV + NV + 1)
 
-// Channels per block and vectors per strip for p: as few vectors as cover a row (up to kSmallConvNV),
-// and 8 channels where their accumulators fit the registers and there are 8.
+// Channels per block and vectors per strip for p: 8 channels whenever there are 8, in strips of up to
+// (registers - 1) / 9 vectors (3 at AVX-512, 1 at AVX2; measured at AVX-512 only); else 4 channels in
+// strips of as few vectors as cover a row, up to kSmallConvNV.
 struct SmallConvShape {
   int ob, nv;
 };
