@@ -41,6 +41,11 @@ TORCH_LIBRARY(anycost, m) {
   // image-to-image generators' upsampling convs.
   m.def(
       "small_conv_transpose2d(Tensor x, Tensor weight, Tensor? bias, bool normalize, bool relu, float eps) -> Tensor");
+  // The ResNet image-to-image generator of anycost/models/i2i (inference): `params` its parameters in module order
+  // (each layer's leading channels are used), `widths` one output width per layer (stem, down1, down2, one inner
+  // width per residual block, up1, up2), `separable` its blocks' kind, `small_native` for each small_conv2d layer
+  // (stem, down1, down2, the dense blocks' convs, head) whether it runs the kernel or pad + ATen conv + norm.
+  m.def("i2i_forward(Tensor x, Tensor[] params, int[] widths, bool separable, bool[] small_native) -> Tensor");
   // The epilogue of the bf16 styled conv (kernels/cpu/bf16_epilogue.h): from oneDNN's bf16 channels_last conv output
   // (with upsample, the 4 * C sub-pixel phase planes of the stride-2 transposed conv, blurred here), act(v * scale[n,
   // c] + bias[c] + noise * noise_strength), act a leaky ReLU (slope 0.2, no gain), rounded to bf16 channels_last.

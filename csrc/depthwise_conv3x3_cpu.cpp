@@ -7,12 +7,11 @@
 #include <optional>
 
 #include "common.h"
+#include "i2i_ops.h"
 #include "output_cache.h"
 #include "cpu/op_params.h"
 
-namespace {
-
-using anycost::check_float;
+namespace anycost {
 
 at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                  bool reflect, bool normalize, double eps) {
@@ -39,6 +38,6 @@ at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, 
   return out;
 }
 
-}  // namespace
+}  // namespace anycost
 
-TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("depthwise_conv3x3", &depthwise_conv3x3_cpu); }
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("depthwise_conv3x3", &anycost::depthwise_conv3x3_cpu); }

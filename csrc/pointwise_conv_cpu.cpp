@@ -8,12 +8,11 @@
 #include <optional>
 
 #include "common.h"
+#include "i2i_ops.h"
 #include "output_cache.h"
 #include "cpu/op_params.h"
 
-namespace {
-
-using anycost::check_float;
+namespace anycost {
 
 at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                               bool normalize, bool relu, double eps) {
@@ -42,6 +41,6 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, 
   return out;
 }
 
-}  // namespace
+}  // namespace anycost
 
-TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("pointwise_conv", &pointwise_conv_cpu); }
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("pointwise_conv", &anycost::pointwise_conv_cpu); }

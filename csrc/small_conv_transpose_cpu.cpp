@@ -7,12 +7,11 @@
 #include <optional>
 
 #include "common.h"
+#include "i2i_ops.h"
 #include "output_cache.h"
 #include "cpu/op_params.h"
 
-namespace {
-
-using anycost::check_float;
+namespace anycost {
 
 at::Tensor small_conv_transpose2d_cpu(const at::Tensor& x, const at::Tensor& weight,
                                       const std::optional<at::Tensor>& bias, bool normalize, bool relu, double eps) {
@@ -39,6 +38,6 @@ at::Tensor small_conv_transpose2d_cpu(const at::Tensor& x, const at::Tensor& wei
   return out;
 }
 
-}  // namespace
+}  // namespace anycost
 
-TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("small_conv_transpose2d", &small_conv_transpose2d_cpu); }
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("small_conv_transpose2d", &anycost::small_conv_transpose2d_cpu); }

@@ -49,10 +49,10 @@ from anycost.ops import _ext, bf16, ref, tuning
 from anycost.ops.ref import fir_kernel
 
 __all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "clear_output_cache", "cpu_capabilities",
-           "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "modulated_conv2d",
+           "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "i2i_forward", "modulated_conv2d",
            "modulated_conv2d_backend", "output_cache_bytes", "pointwise_conv", "qconv2d", "qconv2d_pack",
-           "resolve_impl", "small_conv2d", "small_conv_transpose2d", "styled_conv_to_rgb", "fuses_to_rgb", "to_rgb",
-           "upfirdn2d"]
+           "resolve_impl", "small_conv2d", "small_conv_pays", "small_conv_transpose2d", "styled_conv_to_rgb",
+           "fuses_to_rgb", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -112,7 +112,7 @@ def _set_cpu_capability_for_testing(level: str | None) -> None:
 
 #: Ops that have a native kernel today; the others always run the reference.
 NATIVE_OPS = ("modulated_conv2d", "to_rgb", "styled_conv_to_rgb", "upfirdn2d", "bias_act", "depthwise_conv3x3",
-              "pointwise_conv", "small_conv2d", "small_conv_transpose2d", "qconv2d_pack", "qconv2d")
+              "pointwise_conv", "small_conv2d", "small_conv_transpose2d", "i2i_forward", "qconv2d_pack", "qconv2d")
 ACTIVATIONS = ("linear", "lrelu")
 
 
@@ -413,6 +413,12 @@ SMALL_CONV_MIN_KERNEL = 7
 SMALL_CONV_STRIDED_MAX_C_IN = 32
 
 
+def small_conv_pays(kernel: int, stride: int, c_in: int) -> bool:
+    """Whether "auto" runs `small_conv2d`'s kernel for a conv of this kernel size, stride and input width (the rule
+    above)."""
+    return kernel >= SMALL_CONV_MIN_KERNEL or (stride == 2 and c_in < SMALL_CONV_STRIDED_MAX_C_IN)
+
+
 def small_conv2d(x, weight, bias=None, *, stride=1, reflect=True, normalize=False, relu=False, eps=1e-5,
                  impl="auto"):
     """Dense K x K conv (K odd, stride 1 or 2, padding K // 2: reflected or zeros) + bias, then optionally the
@@ -436,8 +442,7 @@ def small_conv2d(x, weight, bias=None, *, stride=1, reflect=True, normalize=Fals
     out_hw = [(s + 2 * (k // 2) - k) // stride + 1 for s in x.shape[2:]]
     if normalize and out_hw[0] * out_hw[1] < 2:
         raise ValueError(f"the instance norm needs more than one position per plane, got an output of {out_hw}")
-    pays = k >= SMALL_CONV_MIN_KERNEL or (stride == 2 and c < SMALL_CONV_STRIDED_MAX_C_IN)
-    if (impl != "auto" or pays) and _i2i_kernel(impl, "small_conv2d", x, weight, bias):
+    if (impl != "auto" or small_conv_pays(k, stride, c)) and _i2i_kernel(impl, "small_conv2d", x, weight, bias):
         return _call_native(torch.ops.anycost.small_conv2d, x, weight, bias, int(stride), bool(reflect),
                             bool(normalize), bool(relu), float(eps))
     return ref.small_conv2d(x, weight, bias, stride, reflect, normalize, relu, eps)
@@ -461,6 +466,22 @@ def small_conv_transpose2d(x, weight, bias=None, *, normalize=False, relu=False,
         return _call_native(torch.ops.anycost.small_conv_transpose2d, x, weight, bias, bool(normalize), bool(relu),
                             float(eps))
     return ref.small_conv_transpose2d(x, weight, bias, normalize, relu, eps)
+
+
+def i2i_forward(x, params, widths, separable: bool, small_native) -> torch.Tensor:
+    """The ResNet image-to-image generator of `anycost.models.i2i` at inference, every layer in one native call
+    (`I2IGenerator.forward` takes it when it can): `params` the generator's parameters in module order, each layer
+    using its leading channels; `widths` one output width per layer (stem, down1, down2, one inner width per residual
+    block, up1, up2); `separable` the blocks' kind; `small_native` for each `small_conv2d` layer (stem, down1,
+    down2, the dense blocks' two convs each, head) whether it runs the kernel (`small_conv_pays`) or, as the
+    reference does, pad + conv + instance norm. Each layer is the call the module would make, without the Python
+    and dispatcher costs between them (most of a 32 px student's time). Needs the extension and float32 CPU
+    tensors; inference only: runs under no_grad."""
+    if not NATIVE:
+        raise RuntimeError(f"i2i_forward needs the native extension, but {_ext.reason()}")
+    with torch.no_grad():  # each layer's native wrapper checks its tensors (float32, CPU, shapes)
+        return torch.ops.anycost.i2i_forward(x, list(params), [int(c) for c in widths], bool(separable),
+                                             [bool(b) for b in small_native])
 
 
 def _check_norm_size(x, normalize) -> None:
