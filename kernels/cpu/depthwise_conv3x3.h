@@ -40,8 +40,10 @@ inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* 
     } else {
       for (int64_t x = 0; x < W; ++x) dst[x + 1] = row[x * p.x_sw];
     }
-    dst[0] = p.reflect ? dst[2] : 0.f;
-    dst[W + 1] = p.reflect ? dst[W - 1] : 0.f;
+    // From the source row: reading them back from the vector just stored into `dst` stalled on store forwarding
+    // (a quarter of the time of the 8 x 8 planes of a 32 px student).
+    dst[0] = p.reflect ? row[p.x_sw] : 0.f;
+    dst[W + 1] = p.reflect ? row[(W - 2) * p.x_sw] : 0.f;
   }
   if (p.reflect) {
     std::memcpy(pad, pad + 2 * Wp, sizeof(float) * Wp);

@@ -27,35 +27,54 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 namespace detail {
 
 constexpr int kPointwiseRows = 4;  // output channels per tile
-constexpr int kPointwiseCols = 3;  // vectors of positions per tile
+// Vectors of positions per tile at most: kPointwiseRows x this many accumulators, plus the input vectors and a
+// broadcast weight, fill the 32 zmm / 16 ymm registers.
+constexpr int kPointwiseCols = kVecLen == 16 ? 4 : 3;
 
-// Output channels [o0, o0 + rows) (rows <= kPointwiseRows) of sample n, positions [s0, s0 + lanes) where
-// lanes <= kPointwiseCols * kVecLen.
-template <int Rows>
+// Output channels [o0, o0 + Rows) of sample n, positions [s0, s0 + lanes) where (Cols - 1) * kVecLen < lanes <=
+// Cols * kVecLen (the last vector may be partial).
+template <int Rows, int Cols>
 ANYCOST_INLINE void pointwise_tile(const PointwiseConvParams& p, int64_t n, int64_t o0, int64_t s0, int64_t lanes) {
-  constexpr int C = kPointwiseCols;
-  vfloat acc[Rows][C];
-  int n_lanes[C];
-  for (int k = 0; k < C; ++k) n_lanes[k] = static_cast<int>(std::clamp<int64_t>(lanes - k * kVecLen, 0, kVecLen));
+  const int last = static_cast<int>(lanes - (Cols - 1) * kVecLen);
+  auto load = [&](const float* src, int k) {
+    return k < Cols - 1 || last == kVecLen ? vload(src) : vload_n(src, last);
+  };
+  vfloat acc[Rows][Cols];
   for (int r = 0; r < Rows; ++r) {
     const vfloat b = vset1(p.bias ? p.bias[(o0 + r) * p.bias_s] : 0.f);
-    for (int k = 0; k < C; ++k) acc[r][k] = b;
+    for (int k = 0; k < Cols; ++k) acc[r][k] = b;
   }
   const float* xs = p.x + n * p.x_sn + s0;
   const float* w = p.weight + o0 * p.w_so;
   for (int64_t i = 0; i < p.C_in; ++i) {
     const float* xi = xs + i * p.x_sc;
-    vfloat xv[C];
-    for (int k = 0; k < C; ++k) xv[k] = n_lanes[k] ? vload_n(xi + k * kVecLen, n_lanes[k]) : vzero();
+    vfloat xv[Cols];
+    for (int k = 0; k < Cols; ++k) xv[k] = load(xi + k * kVecLen, k);
     for (int r = 0; r < Rows; ++r) {
       const vfloat wv = vset1(w[r * p.w_so + i * p.w_si]);
-      for (int k = 0; k < C; ++k) acc[r][k] = vfma(wv, xv[k], acc[r][k]);
+      for (int k = 0; k < Cols; ++k) acc[r][k] = vfma(wv, xv[k], acc[r][k]);
     }
   }
   float* out = p.out + (n * p.C_out + o0) * p.S + s0;
-  for (int r = 0; r < Rows; ++r)
-    for (int k = 0; k < C; ++k)
-      if (n_lanes[k]) vstore_n(out + r * p.S + k * kVecLen, acc[r][k], n_lanes[k]);
+  for (int r = 0; r < Rows; ++r) {
+    for (int k = 0; k < Cols; ++k) {
+      float* dst = out + r * p.S + k * kVecLen;
+      if (k < Cols - 1 || last == kVecLen)
+        vstore(dst, acc[r][k]);
+      else
+        vstore_n(dst, acc[r][k], last);
+    }
+  }
+}
+
+// A tile of as many vectors as the strip of `lanes` positions needs (no FMAs on empty vectors: a 64-position plane
+// in tiles of 3 vectors did 6 vectors of work for 4).
+template <int Rows, int Cols = kPointwiseCols>
+ANYCOST_INLINE void pointwise_strip(const PointwiseConvParams& p, int64_t n, int64_t o0, int64_t s0, int64_t lanes) {
+  if constexpr (Cols > 1) {
+    if (lanes <= (Cols - 1) * kVecLen) return pointwise_strip<Rows, Cols - 1>(p, n, o0, s0, lanes);
+  }
+  pointwise_tile<Rows, Cols>(p, n, o0, s0, lanes);
 }
 
 }  // namespace detail
@@ -75,10 +94,10 @@ void pointwise_conv(const PointwiseConvParams& p, const ParallelFor& pf) {
       for (int64_t s0 = 0; s0 < p.S; s0 += strip) {
         const int64_t lanes = std::min(strip, p.S - s0);
         switch (rows) {
-          case 4: detail::pointwise_tile<4>(p, n, o0, s0, lanes); break;
-          case 3: detail::pointwise_tile<3>(p, n, o0, s0, lanes); break;
-          case 2: detail::pointwise_tile<2>(p, n, o0, s0, lanes); break;
-          default: detail::pointwise_tile<1>(p, n, o0, s0, lanes); break;
+          case 4: detail::pointwise_strip<4>(p, n, o0, s0, lanes); break;
+          case 3: detail::pointwise_strip<3>(p, n, o0, s0, lanes); break;
+          case 2: detail::pointwise_strip<2>(p, n, o0, s0, lanes); break;
+          default: detail::pointwise_strip<1>(p, n, o0, s0, lanes); break;
         }
       }
       if (p.normalize || p.relu) {

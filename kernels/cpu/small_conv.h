@@ -84,7 +84,10 @@ inline void small_conv_pad_row(const SmallConv2dParams& p, const SmallConvLayout
   const int64_t src_row = small_conv_src(r - l.pad, p.H, p.reflect);
   if (src_row < 0) return;
   const float* src = p.x + n * p.x_sn + i * p.x_sc + src_row * p.x_sh;
-  auto put = [&](int64_t c, float v) { dst[(c % p.stride) * l.seg + c / p.stride] = v; };
+  // Column c of the padded row (stride 1 or 2: shifts, where a division per element was half of a 32 px student's
+  // stride-2 convs).
+  const int shift = p.stride == 2 ? 1 : 0;
+  auto put = [&](int64_t c, float v) { dst[(c & shift) * l.seg + (c >> shift)] = v; };
   // The interior (columns pad .. pad + W - 1 hold the source row), vectorised for contiguous rows: at
   // stride 2 the source's even elements go to phase pad % 2, its odd ones to the other.
   int64_t j = 0;
@@ -99,6 +102,14 @@ inline void small_conv_pad_row(const SmallConv2dParams& p, const SmallConvLayout
       vdeinterleave(vload(src + j), vload(src + j + kVecLen), e, o);
       vstore(even + j / 2, e);
       vstore(odd + j / 2, o);
+    }
+    if (const int m = static_cast<int>(p.W - j); m > 0) {  // the rest, masked (m < 2 * kVecLen)
+      vfloat e, o;
+      vdeinterleave(vload_n(src + j, std::min(m, kVecLen)), m > kVecLen ? vload_n(src + j + kVecLen, m - kVecLen)
+                                                                        : vzero(), e, o);
+      vstore_n(even + j / 2, e, (m + 1) / 2);
+      if (m > 1) vstore_n(odd + j / 2, o, m / 2);
+      j = p.W;
     }
   }
   for (; j < p.W; ++j) put(l.pad + j, src[j * p.x_sw]);

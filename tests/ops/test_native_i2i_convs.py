@@ -142,9 +142,10 @@ def test_bad_inputs_are_clear_errors(x, w, b, reflect, message):
             ops.depthwise_conv3x3(x, w, b, reflect=reflect, impl=impl)
 
 
-# Positions narrower and wider than one tile (3 vectors), output channels at every tile remainder (1-4 rows).
+# Positions narrower and wider than one tile (3 vectors at avx2, 4 at avx512), a last strip of 1-4 vectors, full or
+# partial, output channels at every tile remainder (1-4 rows).
 PW_SHAPES = [(1, 8, 16, 8, 8), (2, 5, 7, 3, 9), (1, 1, 1, 1, 2), (1, 32, 13, 17, 33), (3, 16, 6, 16, 16),
-             (1, 24, 32, 64, 64)]  # (N, C_in, C_out, H, W)
+             (1, 24, 32, 64, 64), (1, 6, 5, 8, 13)]  # (N, C_in, C_out, H, W)
 
 
 def _pointwise_inputs(n, c_in, c_out, h, w, seed=0):
@@ -226,10 +227,12 @@ def _small_inputs(n, c_in, c_out, h, w, k, seed=0):
 
 
 # Kernel sizes 1-7, outputs in blocks of 4 or 8 with every tail (1-20 channels), strips of 1-4 vectors (outputs 3-100
-# wide), odd sizes, rows whose interior is staged in vectors at both padding parities.
+# wide), odd sizes, rows whose interior is staged in vectors at both padding parities, stride-2 rows whose masked
+# rest is 1 to 2 vectors less one lane (27 and 29 wide).
 SMALL_CASES = [(1, 3, 8, 32, 32, 7, 1), (1, 4, 3, 19, 37, 7, 1), (2, 8, 16, 17, 16, 3, 2), (1, 16, 9, 9, 40, 3, 2),
                (1, 5, 7, 9, 33, 5, 1), (2, 2, 1, 3, 3, 1, 1), (1, 3, 6, 8, 8, 3, 2), (1, 1, 2, 8, 5, 7, 2),
-               (1, 5, 20, 34, 66, 3, 2), (1, 3, 13, 40, 70, 5, 2), (2, 4, 11, 20, 100, 7, 1), (1, 6, 9, 16, 33, 3, 2)]
+               (1, 5, 20, 34, 66, 3, 2), (1, 3, 13, 40, 70, 5, 2), (2, 4, 11, 20, 100, 7, 1), (1, 6, 9, 16, 33, 3, 2),
+               (1, 3, 5, 12, 27, 3, 2), (1, 2, 4, 10, 29, 5, 2)]
 
 
 @pytest.mark.parametrize("case", SMALL_CASES)
