@@ -7,6 +7,15 @@ input and output widths, so the key is ``{place}/{size_in}/{c_in}/{c_out}`` and 
 latency is the sum over its convs. Each conv is timed with the supernet's own module on its leading channels,
 followed by the instance norm that follows every conv but the head (batch 1, this machine's torch threads);
 ReLUs, the residual adds and the tanh are left out (elementwise, a few percent at these sizes).
+
+A conv timed alone pays its Python call, which the generator's inference forward (one native call,
+`anycost.ops.i2i_forward`) does not: at 32 px that was ~10 us a conv, more than many of the convs themselves. The
+table's `call_overhead_ms` is that cost per conv, found by timing whole forwards of the full network and of the
+smallest one against the sums of their entries, and `predict` subtracts it once per conv. That puts predictions on
+the scale of the forward (the bundled 32 px student: 0.36-0.51 ms predicted for 0.24-0.45 ms measured over six
+sub-networks, where the plain sums said 1.17-1.33 ms), but at that size the entries barely tell widths apart (a
+conv's compute is a few us of its ~25 us call, and a sliced weight costs the call more than a full one), so they
+order close sub-networks poorly: a MACs budget is the better one there.
 """
 
 from __future__ import annotations
@@ -63,6 +72,11 @@ def table_specs(arch: I2IArch) -> dict:
     return specs
 
 
+#: A timed sample of a conv is as many back-to-back calls as take about this long: single calls of the 10-30 us convs
+#: of a 32 px student varied by more than the differences between their widths.
+SAMPLE_S = 2e-4
+
+
 def _conv_ms(G, spec, repeats: int, warmup: int, gen: torch.Generator) -> float:
     """Median ms of `spec`'s conv of `G` (on its leading channels) and the instance norm after it, batch 1."""
     from anycost.benchmark import time_call
@@ -76,7 +90,9 @@ def _conv_ms(G, spec, repeats: int, warmup: int, gen: torch.Generator) -> float:
         return module(x, spec.c_out, normalize=spec.name != "head")
 
     with torch.inference_mode():
-        return time_call(call, repeats, warmup).median_s * 1000
+        once = time_call(call, 1, warmup).median_s
+        calls = max(1, min(50, round(SAMPLE_S / max(once, 1e-9))))
+        return time_call(lambda: [call() for _ in range(calls)], repeats, 0).median_s * 1000 / calls
 
 
 def measure_i2i_latency(G, repeats: int = 5, warmup: int = 1, seed: int = 0) -> I2ILatencyTable:
@@ -86,7 +102,24 @@ def measure_i2i_latency(G, repeats: int = 5, warmup: int = 1, seed: int = 0) -> 
 
     gen = torch.Generator().manual_seed(seed)
     entries = {key: _conv_ms(G, spec, repeats, warmup, gen) for key, spec in table_specs(G.arch).items()}
-    return I2ILatencyTable(G.arch, entries, "torch", torch.get_num_threads(), 0.0, machine_info())
+    overhead = _call_overhead_ms(G, entries, repeats, warmup, gen)
+    return I2ILatencyTable(G.arch, entries, "torch", torch.get_num_threads(), 0.0, machine_info(), overhead)
+
+
+def _call_overhead_ms(G, entries: dict[str, float], repeats: int, warmup: int, gen: torch.Generator) -> float:
+    """Per conv, how much the entries of a sub-network sum to more than its measured forward (see the module
+    docstring): the mean over the full network and the smallest one, at least 0."""
+    from anycost.benchmark import time_call
+
+    arch = G.arch
+    x = torch.rand(1, arch.in_channels, arch.image_size, arch.image_size, generator=gen) * 2 - 1
+    excess = []
+    with torch.inference_mode():
+        for config in (I2IConfig.full(arch), I2IConfig(arch, tuple(c[0] for c in arch.width_choices()))):
+            keys = conv_keys(config)
+            forward_ms = time_call(lambda config=config: G(x, config=config), repeats, warmup).median_s * 1000
+            excess.append((sum(entries[k] for k in keys) - forward_ms) / len(keys))
+    return max(0.0, sum(excess) / len(excess))
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ class LatencyTable:
     threads: int = 1
     mapping_ms: float = 0.0
     machine: dict = field(default_factory=dict)
+    #: What timing a layer alone costs per layer beyond its share of a whole forward (its Python call, where the
+    #: forward is one native call), subtracted once per layer by `predict` (which never goes below a tenth of the
+    #: entries' sum); 0 where the forward runs layer by layer.
+    call_overhead_ms: float = 0.0
 
     def breakdown(self, config: SubnetConfig) -> list[tuple[str, float]]:
         """(key, ms) of every layer of `config`."""
@@ -76,15 +80,19 @@ class LatencyTable:
         return out
 
     def predict(self, config: SubnetConfig, include_mapping: bool = False) -> float:
-        """Predicted ms of ``G(w, config=config)`` for one image (plus the mapping when asked)."""
-        return sum(ms for _, ms in self.breakdown(config)) + (self.mapping_ms if include_mapping else 0.0)
+        """Predicted ms of ``G(w, config=config)`` for one image (plus the mapping when asked): the sum of its
+        layers' entries, less `call_overhead_ms` per layer (at least a tenth of the sum)."""
+        layers = self.breakdown(config)
+        total = sum(ms for _, ms in layers)
+        total = max(total - self.call_overhead_ms * len(layers), 0.1 * total)
+        return total + (self.mapping_ms if include_mapping else 0.0)
 
     __call__ = predict
 
     def to_dict(self) -> dict:
         return {"kind": TABLE_KIND, "version": TABLE_VERSION, "arch": self.arch.to_dict(), "impl": self.impl,
-                "threads": self.threads, "mapping_ms": self.mapping_ms, "machine": self.machine,
-                "entries": dict(sorted(self.entries.items()))}
+                "threads": self.threads, "mapping_ms": self.mapping_ms, "call_overhead_ms": self.call_overhead_ms,
+                "machine": self.machine, "entries": dict(sorted(self.entries.items()))}
 
     @classmethod
     def from_dict(cls, data: dict) -> LatencyTable:
@@ -100,8 +108,11 @@ class LatencyTable:
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"the table is not of a {cls.arch_type.__name__} generator (a table of another "
                              f"generator family?): {err}") from None
+        overhead = float(data.get("call_overhead_ms", 0.0))  # tables from before the field: 0
+        if not 0 <= overhead < float("inf"):
+            raise ValueError(f"call_overhead_ms must be a finite number >= 0, got {overhead}")
         return cls(arch, entries, data.get("impl", "auto"), data.get("threads", 1),
-                   float(data.get("mapping_ms", 0.0)), data.get("machine", {}))
+                   float(data.get("mapping_ms", 0.0)), data.get("machine", {}), overhead)
 
     def save(self, path) -> Path:
         text = json.dumps(self.to_dict(), indent=1)

@@ -25,10 +25,29 @@ def test_table_covers_every_sub_network_and_sums_its_convs(table, tmp_path):
     for config in [space.cheapest(), I2IConfig.full(table.arch)] + [space.sample(rng) for _ in range(20)]:
         keys = conv_keys(config)
         assert len(keys) == 3 + 2 * 2 * 2 + 3  # stem, downs, 2 separable blocks of 2 dw + 2 pw, ups, head
-        assert space.cost(config) == pytest.approx(sum(table.entries[k] for k in keys))
+        raw = sum(table.entries[k] for k in keys)
+        assert space.cost(config) == pytest.approx(max(raw - len(keys) * table.call_overhead_ms, 0.1 * raw))
     assert all(v > 0 for v in table.entries.values())
+    assert table.call_overhead_ms >= 0
     loaded = I2ILatencyTable.load(table.save(tmp_path / "latency.json"))
     assert loaded == table and isinstance(loaded, I2ILatencyTable)
+
+
+def test_the_call_overhead_is_taken_once_per_conv_and_checked(table):
+    config = I2IConfig.full(table.arch)
+    n = len(conv_keys(config))
+    raw = sum(table.entries[k] for k in conv_keys(config))
+    data = table.to_dict()
+    data["call_overhead_ms"] = 0.5 * min(table.entries.values())
+    assert I2ILatencyTable.from_dict(data).predict(config) == pytest.approx(raw - n * data["call_overhead_ms"])
+    del data["call_overhead_ms"]  # a table written before the field: no overhead
+    assert I2ILatencyTable.from_dict(data).predict(config) == pytest.approx(raw)
+    data["call_overhead_ms"] = raw  # more than the whole sum: a tenth of it is left
+    assert I2ILatencyTable.from_dict(data).predict(config) == pytest.approx(0.1 * raw)
+    for bad in (-1e-3, float("inf"), float("nan")):
+        data["call_overhead_ms"] = bad
+        with pytest.raises(ValueError, match="call_overhead_ms must be"):
+            I2ILatencyTable.from_dict(data)
 
 
 def test_table_refuses_other_configs(table):
