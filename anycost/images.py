@@ -45,20 +45,50 @@ def save_image(image: torch.Tensor, path) -> Path:
 
 
 def image_grid(rows: list[torch.Tensor], size: int, labels: list[list[str]] | None = None,
-               label_height: int = 14, pad: int = 2) -> Image.Image:
+               label_height: int = 14, pad: int = 2, header: list[str] | None = None) -> Image.Image:
     """A grid of raw outputs: one row per tensor [N, 3, h, w], every cell resized to `size` (nearest).
 
-    Optional `labels[r][c]` are drawn under each cell.
+    Optional `labels[r][c]` are drawn under each cell (cut to the cell's width, ending in ".."), and `header[c]`,
+    column names, once above the first row, wrapped onto as many lines of `label_height` as the widest needs.
     """
     n_cols = max(r.shape[0] for r in rows)
     cell_h = size + (label_height if labels else 0)
-    grid = Image.new("RGB", (n_cols * (size + pad) + pad, len(rows) * (cell_h + pad) + pad), "white")
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    header_lines = [_wrap(measure, text, size - 2) for text in header] if header else []
+    top = max((len(lines) for lines in header_lines), default=0) * label_height
+    grid = Image.new("RGB", (n_cols * (size + pad) + pad, top + len(rows) * (cell_h + pad) + pad), "white")
     draw = ImageDraw.Draw(grid)
+    for c, lines in enumerate(header_lines):
+        for i, line in enumerate(lines):
+            draw.text((pad + c * (size + pad) + 1, pad + i * label_height), line, fill="black")
     for r, row in enumerate(rows):
         up = F.interpolate(row.detach().float().cpu(), size=(size, size), mode="nearest")
         for c, pixels in enumerate(to_uint8(up)):
-            x, y = pad + c * (size + pad), pad + r * (cell_h + pad)
+            x, y = pad + c * (size + pad), top + pad + r * (cell_h + pad)
             grid.paste(Image.fromarray(pixels), (x, y))
             if labels:
-                draw.text((x + 1, y + size + 1), labels[r][c], fill="black")
+                draw.text((x + 1, y + size + 1), _cut(draw, labels[r][c], size - 2), fill="black")
     return grid
+
+
+def _cut(draw: ImageDraw.ImageDraw, text: str, width: float) -> str:
+    """`text`, or its longest prefix + ".." that fits `width` pixels."""
+    if draw.textlength(text) <= width:
+        return text
+    while text and draw.textlength(text + "..") > width:
+        text = text[:-1]
+    return text + ".."
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, width: float) -> list[str]:
+    """`text` in lines that fit `width` pixels, broken after "-", "_" or " " where it can be, else anywhere."""
+    lines = []
+    while draw.textlength(text) > width:
+        fit = len(text)
+        while fit > 1 and draw.textlength(text[:fit]) > width:
+            fit -= 1
+        breaks = [i + 1 for i, ch in enumerate(text[:fit]) if ch in "-_ "]
+        cut = breaks[-1] if breaks else fit
+        lines.append(text[:cut].rstrip())
+        text = text[cut:]
+    return lines + [text]

@@ -404,6 +404,6 @@ def cmd_evaluate(args) -> None:
     labels = ["input", *(label for label, _ in models)]
     if targets is not None:
         columns, labels = [*columns, targets[shown]], [*labels, "target"]
-    grid = image_grid([torch.stack(row) for row in zip(*columns)], 64, [labels] + [[""] * len(labels)] * 7)
+    grid = image_grid([torch.stack(row) for row in zip(*columns)], 64, header=labels)
     grid.save(out / "samples.png")
     print(table + f"wrote {out / 'eval.md'}, eval.json and samples.png")
