@@ -33,11 +33,14 @@ from anycost import ops
 from anycost.compression.int8 import quantize_weight
 from anycost.ops import ref
 
-# (c_in, c_out, input size, upsample): config-f's plain and upsampling layers at full width and ratio 0.25.
+# (c_in, c_out, input size, upsample): config-f's plain and upsampling layers at full width and ratio 0.25, up to
+# 1024 px.
 SHAPES = ((512, 512, 16, False), (512, 512, 32, False), (512, 512, 64, False), (256, 256, 128, False),
-          (128, 128, 256, False), (128, 128, 16, False), (128, 128, 64, False), (64, 64, 128, False),
-          (32, 32, 256, False), (512, 512, 8, True), (512, 512, 16, True), (512, 512, 32, True), (512, 256, 64, True),
-          (256, 128, 128, True), (128, 64, 64, True), (64, 32, 128, True))
+          (128, 128, 256, False), (64, 64, 512, False), (32, 32, 1024, False), (128, 128, 16, False),
+          (128, 128, 64, False), (64, 64, 128, False), (32, 32, 256, False), (16, 16, 512, False), (8, 8, 1024, False),
+          (512, 512, 8, True), (512, 512, 16, True), (512, 512, 32, True), (512, 256, 64, True),
+          (256, 128, 128, True), (128, 64, 256, True), (64, 32, 512, True), (128, 64, 64, True), (64, 32, 128, True),
+          (32, 16, 256, True), (16, 8, 512, True))
 ZP = 128  # oneDNN's u8 zero point
 
 
