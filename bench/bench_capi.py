@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from _timing import THREADS, config_f, record
 
 import anycost
@@ -83,7 +84,11 @@ def test_capi_vs_python(benchmark, lib, models, name, resolution, ratio, side):
     config = SubnetConfig.uniform(G.arch, ratio, resolution)
     w = latent(G)
     if side == "python":
-        fn, args, kwargs = G, (w,), dict(config=config, noise="const")
+        def fn():  # as an app renders: no autograd (G's parameters require grad)
+            with torch.inference_mode():
+                return G(w, config=config, noise="const")
+
+        args, kwargs = (), {}
     else:
         lib.raw.anycost_set_num_threads(THREADS)
         fn, args, kwargs = _c_call(model, np.ascontiguousarray(w.numpy(), np.float32), resolution, ratio), (), {}
