@@ -112,7 +112,7 @@ def _set_cpu_capability_for_testing(level: str | None) -> None:
 
 #: Ops that have a native kernel today; the others always run the reference.
 NATIVE_OPS = ("modulated_conv2d", "to_rgb", "styled_conv_to_rgb", "upfirdn2d", "bias_act", "depthwise_conv3x3",
-              "pointwise_conv", "small_conv2d", "small_conv_transpose2d", "i2i_forward", "qconv2d_pack", "qconv2d")
+              "pointwise_conv", "small_conv2d", "small_conv_transpose2d", "qconv2d_pack", "qconv2d")
 ACTIVATIONS = ("linear", "lrelu")
 
 
