@@ -1,6 +1,6 @@
 """int8 against fp32, one styled conv at a time: our int8 kernel (`ops.qconv2d`), our fp32 kernel
 (`ops.modulated_conv2d`) and oneDNN's int8 conv through torch, at config-f layer shapes (plain 3x3 and 2x upsampling,
-16-256 px, 32-512 channels, batch 1). Every variant is a whole generator layer: fp32 NCHW in, modulation,
+8-1024 px, 8-512 channels, batch 1). Every variant is a whole generator layer: fp32 NCHW in, modulation,
 demodulation, noise, bias and leaky ReLU included, fp32 NCHW out; so the int8 variants pay their quantise step and
 fp32 epilogue (oneDNN also its NCHW <-> channels_last changes) inside the timing. Weights are packed beforehand (once
 per layer and width, as `compression.int8` caches them).
