@@ -36,9 +36,7 @@ constexpr int kPointwiseCols = kVecLen == 16 ? 4 : 3;
 template <int Rows, int Cols>
 ANYCOST_INLINE void pointwise_tile(const PointwiseConvParams& p, int64_t n, int64_t o0, int64_t s0, int64_t lanes) {
   const int last = static_cast<int>(lanes - (Cols - 1) * kVecLen);
-  auto load = [&](const float* src, int k) {
-    return k < Cols - 1 || last == kVecLen ? vload(src) : vload_n(src, last);
-  };
+  auto whole = [&](int k) { return k < Cols - 1 || last == kVecLen; };  // vector k has all its lanes
   vfloat acc[Rows][Cols];
   for (int r = 0; r < Rows; ++r) {
     const vfloat b = vset1(p.bias ? p.bias[(o0 + r) * p.bias_s] : 0.f);
@@ -49,7 +47,7 @@ ANYCOST_INLINE void pointwise_tile(const PointwiseConvParams& p, int64_t n, int6
   for (int64_t i = 0; i < p.C_in; ++i) {
     const float* xi = xs + i * p.x_sc;
     vfloat xv[Cols];
-    for (int k = 0; k < Cols; ++k) xv[k] = load(xi + k * kVecLen, k);
+    for (int k = 0; k < Cols; ++k) xv[k] = whole(k) ? vload(xi + k * kVecLen) : vload_n(xi + k * kVecLen, last);
     for (int r = 0; r < Rows; ++r) {
       const vfloat wv = vset1(w[r * p.w_so + i * p.w_si]);
       for (int k = 0; k < Cols; ++k) acc[r][k] = vfma(wv, xv[k], acc[r][k]);
@@ -59,7 +57,7 @@ ANYCOST_INLINE void pointwise_tile(const PointwiseConvParams& p, int64_t n, int6
   for (int r = 0; r < Rows; ++r) {
     for (int k = 0; k < Cols; ++k) {
       float* dst = out + r * p.S + k * kVecLen;
-      if (k < Cols - 1 || last == kVecLen)
+      if (whole(k))
         vstore(dst, acc[r][k]);
       else
         vstore_n(dst, acc[r][k], last);
