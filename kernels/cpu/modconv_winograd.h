@@ -61,12 +61,15 @@ inline int winograd_tile(const ModConvParams& p, int force) {
   if (force >= 0) return force == 2 || force == 4 ? force : 0;
   // bench/cpp/bench_modulated_conv --winograd (AMX Xeon, AVX-512, 2 threads), against the direct
   // path: F(4x4) 1.2-1.9x on the config-f layers from 64 px, 8 to 512 channels (64 px 512 ch
-  // 58.0 -> 33.8 ms, 1024 px 32 ch 73.5 -> 52.9 ms, 8 ch 6.8 -> 5.9 ms); at 32 px 512 ch F(2x2) is
-  // the faster (10.5 against 14.1 direct and 15.7 F(4x4): the per-task transform of the weights
-  // is paid for 64 tiles only); at 16 px and below, or under 32 channels at 32 px, neither pays.
+  // 58.0 -> 33.8 ms, 1024 px 32 ch 73.5 -> 52.9 ms, 8 ch 6.8 -> 5.9 ms). With 256+ channels F(4x4)
+  // also at 32 px (two runs, ms direct / F(2x2) / F(4x4): 512 ch 16.7 / 11.1 / 10.1-10.7, 256 ch
+  // 3.8-4.1 / 2.7-2.8 / 2.5-2.6) and F(2x2) at 16 px (512 ch 4.6-4.7 / 4.1-4.2 / 5.3-5.5, 256 ch
+  // 1.12-1.16 / 1.04-1.09 / 1.36-1.44); with fewer, F(2x2) from 32 px (32+ channels) and the
+  // direct path below (128 ch at 16 px: 0.28-0.29 / 0.38 / 0.68).
   const int64_t P = p.H * p.W, c = std::min(p.C_in, p.C_out);
   if (P >= 64 * 64 && c >= 8) return 4;
-  return P >= 32 * 32 && c >= 32 ? 2 : 0;
+  if (P >= 32 * 32) return c >= 256 ? 4 : c >= 32 ? 2 : 0;
+  return P >= 16 * 16 && c >= 256 ? 2 : 0;
 }
 
 // The 1-D transforms of a tile size: in (T -> T values, B^T), out (T -> M, A^T), weight (3 -> T, G).
@@ -251,14 +254,15 @@ inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams&
   return t;
 }
 
-// U[xi][ob][i][m] = (G (s_i W[o, i]) G^T)[xi] for o = o0 + ob*MR + m (zero for o >= o_end), all
-// C_in input channels; sumsq[o - o0] = sum over i and taps of (s_i W[o, i])^2. Input channel outer,
-// so that each (xi, i) row of MR values is written at once.
+// U = (G (s_i W[o, i]) G^T)[xi] for o = o0 + ob*MR + m (zero for o >= o_end), all C_in input channels,
+// by block of KC input channels (i0 = its first, kc its size): at U + i0 * XI * MCp + xi * MCp * kc +
+// ob * kc * MR + (i - i0) * MR + m, so that the GEMMs of a block read one contiguous stream.
+// sumsq[o - o0] = sum over i and taps of (s_i W[o, i])^2. Input channel outer, so that each (xi, i)
+// row of MR values is written at once.
 template <int M, int MR>
 void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, const float* s_n,
                        int64_t o0, int64_t o_end, double* sumsq) {
   constexpr int T = WinoTile<M>::T, XI = T * T;
-  const int64_t u_xi = pl.MCp * p.C_in;
   for (int64_t ob = 0; ob < pl.MCp / MR; ++ob) {
     const int64_t nm = std::max<int64_t>(0, std::min<int64_t>(MR, o_end - (o0 + ob * MR)));
     float ss[MR] = {};
@@ -285,8 +289,9 @@ void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, con
           for (int c = 0; c < T; ++c) u[r * T + c][m] = ur[c];
         }
       }
-      float* d = U + (ob * p.C_in + i) * MR;
-      for (int xi = 0; xi < XI; ++xi) std::memcpy(d + xi * u_xi, u[xi], sizeof(float) * MR);
+      const int64_t i0 = i / pl.KC * pl.KC, kc = std::min(pl.KC, p.C_in - i0);
+      float* d = U + i0 * XI * pl.MCp + (ob * kc + i - i0) * MR;
+      for (int xi = 0; xi < XI; ++xi) std::memcpy(d + xi * pl.MCp * kc, u[xi], sizeof(float) * MR);
     }
     for (int m = 0; m < MR; ++m) sumsq[ob * MR + m] = ss[m];
   }
@@ -374,7 +379,7 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
   const float* x_n = p.x + n * p.x_sn;
   const int64_t tiles = rows * cols;
   const int64_t n_ob = ceil_div(o_end - o0, MR);
-  const int64_t m_xi = pl.MCp * pl.Tp, v_xi = pl.KC * pl.Tp, u_xi = pl.MCp * p.C_in;
+  const int64_t m_xi = pl.MCp * pl.Tp, v_xi = pl.KC * pl.Tp;
   for (int64_t i0 = 0; i0 < p.C_in; i0 += pl.KC) {
     const int64_t kc = std::min(pl.KC, p.C_in - i0);
     pack_input_window(tb.win, pl.in_cs, pl.in_pitch, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
@@ -382,13 +387,13 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
     wino_input_transform<M>(tb.V, pl, tb.win, kc, rows, cols);
     const bool accum = i0 > 0;
     for (int64_t xi = 0; xi < pl.XI; ++xi) {
-      const float* u = tb.U + xi * u_xi + i0 * MR;
+      const float* u = tb.U + i0 * pl.XI * pl.MCp + xi * pl.MCp * kc;
       const float* v = tb.V + xi * v_xi;
       float* m = tb.M + xi * m_xi;
       for (int64_t g = 0; g < tiles; g += V) {
         const int64_t nvec = std::min<int64_t>(NR, ceil_div(tiles - g, kVecLen));
         for (int64_t ob = 0; ob < n_ob; ++ob) {
-          const float* uo = u + ob * p.C_in * MR;
+          const float* uo = u + ob * kc * MR;
           float* mo = m + ob * MR * pl.Tp + g;
           if (nvec == NR) {
             conv_ukernel<MR, NR, 1, 1, 1>(uo, MR, v + g, pl.Tp, 0, kc, mo, pl.Tp, accum);

@@ -380,15 +380,21 @@ TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
         auto r2 = run_case<4, 2>(c, seed++);
         EXPECT_TRUE(r2.ok) << "4x2 " << r2.msg();
       }
-  // The automatic choice: F(4x4) from 64x64 px with 8+ channels each side, F(2x2) from 32x32 px
-  // with 32+, else direct.
+  // The automatic choice: F(4x4) from 64x64 px with 8+ channels each side and from 32x32 px with
+  // 256+, F(2x2) from 32x32 px with 32+ and from 16x16 px with 256+, else direct.
   ModConvParams p;
   p.C_in = 512, p.C_out = 512, p.K = 3;
   p.H = p.W = 64;
   EXPECT_EQ(detail::winograd_tile(p, -1), 4);
   p.H = p.W = 32;
+  EXPECT_EQ(detail::winograd_tile(p, -1), 4);
+  p.C_out = 128;
   EXPECT_EQ(detail::winograd_tile(p, -1), 2);
   p.H = p.W = 16;
+  EXPECT_EQ(detail::winograd_tile(p, -1), 0);
+  p.C_out = 256;
+  EXPECT_EQ(detail::winograd_tile(p, -1), 2);
+  p.H = p.W = 8;
   EXPECT_EQ(detail::winograd_tile(p, -1), 0);
   EXPECT_EQ(detail::winograd_tile(p, 4), 4);
   EXPECT_EQ(detail::winograd_tile(p, 2), 2);

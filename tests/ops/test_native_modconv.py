@@ -69,11 +69,11 @@ def test_low_resolution_many_channels(cpu_level, upsample, batch, c_in, c_out, s
 
 
 # Plain 3x3 convs take the Winograd paths (kernels/cpu/modconv_winograd.h): F(2x2, 3x3) from 32x32 px with 32+
-# channels each side, F(4x4, 3x3) from 64x64 px with 8+; sizes that leave part tiles, batches, strided inputs,
-# every epilogue.
+# channels each side and from 16x16 px with 256+, F(4x4, 3x3) from 64x64 px with 8+ and from 32x32 px with 256+;
+# sizes that leave part tiles, batches, strided inputs, every epilogue.
 @pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "contiguous_x"), [
     (1, 32, 40, 33, True), (2, 48, 36, 32, False), (1, 64, 64, 45, True), (1, 16, 24, 70, True),
-    (2, 8, 12, 64, False)])
+    (2, 8, 12, 64, False), (1, 256, 260, 17, False), (1, 260, 256, 33, True)])
 def test_winograd_path_matches_reference(cpu_level, batch, c_in, c_out, size, contiguous_x):
     x, weight, styles, scale = _case(batch, c_in, c_out, size, full=(c_out + 3, c_in + 5), seed=size,
                                      contiguous_x=contiguous_x)
