@@ -141,7 +141,10 @@ def _extensions():
     cuda_cpp = rel("csrc/*_cuda.cpp")
     # The torch-free CPU kernels: dispatch.cpp picks the level at run time; isa_<level>.cpp compile the
     # kernels once per instruction-set level through target pragmas (kernels/cpu/isa_kernels.inc).
-    sources = [s for s in rel("csrc/*.cpp") if s not in cuda_cpp] + rel("kernels/cpu/*.cpp")
+    # The C library's synthesis (with its config rules and style products) runs the generator's whole forward
+    # as one op (csrc/synthesis_cpu.cpp).
+    capi = [f"csrc/capi/{name}.cpp" for name in ("synthesis", "config", "mapping")]
+    sources = [s for s in rel("csrc/*.cpp") if s not in cuda_cpp] + capi + rel("kernels/cpu/*.cpp")
     # No -march: one build runs on every x86-64 CPU. ANYCOST_NATIVE=1 opts in to -march=native (a build
     # for this machine only: it may die with an illegal instruction elsewhere).
     native = ["-march=native"] if os.environ.get("ANYCOST_NATIVE") == "1" else []

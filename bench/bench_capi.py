@@ -1,7 +1,9 @@
-"""libanycost (the C API) vs the Python path, per config, batch 1, fp32, 2 threads on both sides: the bundled model
-and config-f random weights (saved to a file the library loads). Both render the same w with the constant noise;
+"""libanycost (the C API) vs the Python path, per config, batch 1, fp32, 2 threads on every side: the bundled model
+and config-f random weights (saved to a file the library loads). All render the same w with the constant noise;
 the C side is called through ctypes with its arguments prepared once (what a native app's call costs, plus a few
-microseconds of ctypes). The library is built as the tests build it (tests/capi/_capi.py, cached under
+microseconds of ctypes); "python" is `G(w, ...)` (at fp32 inference one native call, `anycost.ops.synthesis`),
+"layers" the same forward layer by layer through the ops (what it cost before that call, and what training,
+bf16 and hooked forwards still run). The library is built as the tests build it (tests/capi/_capi.py, cached under
 build/capi-test/).
 
     make bench BENCH_ARGS='-k capi'      # or: python -m pytest bench/bench_capi.py --benchmark-only
@@ -75,7 +77,7 @@ def _c_call(model: _capi.Model, w: np.ndarray, resolution: int, ratio: float):
     return call
 
 
-@pytest.mark.parametrize("side", ["python", "capi"])
+@pytest.mark.parametrize("side", ["layers", "python", "capi"])
 @pytest.mark.parametrize("name,resolution,ratio", CONFIGS, ids=[f"{n}-{r}-{q:g}" for n, r, q in CONFIGS])
 def test_capi_vs_python(benchmark, lib, models, name, resolution, ratio, side):
     if name not in models:
@@ -87,6 +89,15 @@ def test_capi_vs_python(benchmark, lib, models, name, resolution, ratio, side):
         def fn():  # as an app renders: no autograd (G's parameters require grad)
             with torch.inference_mode():
                 return G(w, config=config, noise="const")
+
+        args, kwargs = (), {}
+    elif side == "layers":
+        layers = len(config.widths)
+        styles, noises = G._styles(w, layers, 1.0), G._noise("const", 1, layers - 1, None)
+
+        def fn():
+            with torch.inference_mode():
+                return G._layers(styles, noises, config.widths, "auto", "fp32", False)
 
         args, kwargs = (), {}
     else:

@@ -46,6 +46,14 @@ TORCH_LIBRARY(anycost, m) {
   // width per residual block, up1, up2), `separable` its blocks' kind, `small_native` for each small_conv2d layer
   // (stem, down1, down2, the dense blocks' convs, head) whether it runs the kernel or pad + ATen conv + norm.
   m.def("i2i_forward(Tensor x, Tensor[] params, int[] widths, bool separable, bool[] small_native) -> Tensor");
+  // The StyleGAN2 synthesis network (anycost/models/stylegan2, inference, fp32) of one config in one call: `w` the
+  // styles [N, entries, style_dim] (W+, already truncated; at least one entry per layer) or [N, style_dim],
+  // `tensors` the generator's by their state-dict `names` (input.input, each conv's and ToRGB's, w_avg, and
+  // noises.noise_j: [1 or N, 1, s, s], the noise of conv j), `full_widths` the generator's layer widths and
+  // `widths` the config's, for output `resolution`. Returns the image [N, 3, resolution, resolution].
+  m.def(
+      "synthesis(Tensor w, Tensor[] tensors, str[] names, int[] full_widths, int[] widths, int resolution) -> "
+      "Tensor");
   // The epilogue of the bf16 styled conv (kernels/cpu/bf16_epilogue.h): from oneDNN's bf16 channels_last conv output
   // (with upsample, the 4 * C sub-pixel phase planes of the stride-2 transposed conv, blurred here), act(v * scale[n,
   // c] + bias[c] + noise * noise_strength), act a leaky ReLU (slope 0.2, no gain), rounded to bf16 channels_last.

@@ -17,25 +17,32 @@ def layer_backends(G, w: torch.Tensor, config: SubnetConfig, impl: str, precisio
 
     The choice is read where it is made: for that forward, `anycost.ops._modconv_backend` (which every
     `ops.modulated_conv2d` call asks) is wrapped to note its answer under the name of the StyledConv running, which a
-    forward pre-hook sets. Not thread-safe (it swaps a module attribute): call it with no other forward running.
+    forward pre-hook sets; a forward that is one native call (`anycost.ops.synthesis`, which `Generator.forward`
+    takes at fp32 inference) runs the kernel in every styled conv of the config. Not thread-safe (it swaps module
+    attributes): call it with no other forward running.
     """
     running: list[str] = []  # the StyledConv being called, by name (the last one)
     taken: dict[str, str] = {}
-    choose = ops._modconv_backend
+    choose, synthesis = ops._modconv_backend, ops.synthesis
 
     def noting(*args):
         backend = choose(*args)
         taken[running[-1]] = backend
         return backend
 
+    def whole(*args):
+        convs = len(config.widths) - 1  # conv1, convs.0, ...
+        taken.update({"conv1" if j == 0 else f"convs.{j - 1}": "kernel" for j in range(convs)})
+        return synthesis(*args)
+
     handles = [m.register_forward_pre_hook(lambda module, args, name=name: running.append(name))
                for name, m in G.named_modules() if isinstance(m, StyledConv)]
-    ops._modconv_backend = noting
+    ops._modconv_backend, ops.synthesis = noting, whole
     try:
         with torch.inference_mode():
             G(w, config=config, noise="const", impl=impl, precision=precision)
     finally:
-        ops._modconv_backend = choose
+        ops._modconv_backend, ops.synthesis = choose, synthesis
         for h in handles:
             h.remove()
     return taken

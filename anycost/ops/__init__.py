@@ -52,7 +52,7 @@ __all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "clear_output_
            "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "i2i_forward", "modulated_conv2d",
            "modulated_conv2d_backend", "output_cache_bytes", "pointwise_conv", "qconv2d", "qconv2d_pack",
            "resolve_impl", "small_conv2d", "small_conv_pays", "small_conv_transpose2d", "styled_conv_to_rgb",
-           "fuses_to_rgb", "to_rgb", "upfirdn2d"]
+           "fuses_to_rgb", "synthesis", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -482,6 +482,21 @@ def i2i_forward(x, params, widths, separable: bool, small_native) -> torch.Tenso
     with torch.no_grad():  # each layer's native wrapper checks its tensors (float32, CPU, shapes)
         return torch.ops.anycost.i2i_forward(x, list(params), [int(c) for c in widths], bool(separable),
                                              [bool(b) for b in small_native])
+
+
+def synthesis(w, names, tensors, full_widths, widths, resolution: int) -> torch.Tensor:
+    """The StyleGAN2 synthesis network of `anycost.models.stylegan2` at inference, one config in one native call
+    (`Generator.forward` takes it when it can): `w` the styles, W+ [N, entries, style_dim] (already truncated, an
+    entry per layer at least) or W [N, style_dim]; `tensors` the generator's, by their state-dict `names` (the
+    constant input, every conv's and ToRGB's up to `resolution`, ``w_avg``, and as ``noises.noise_<j>`` the noise of
+    conv j, [1 or N, 1, s, s]); `full_widths` and `widths` the generator's and the config's layer widths. Every layer
+    is the fused kernel the modules call (the C library's synthesis, csrc/capi/synthesis.cpp), without Python and the
+    dispatcher between them. Needs the extension and float32 CPU tensors; inference only: runs under no_grad."""
+    if not NATIVE:
+        raise RuntimeError(f"synthesis needs the native extension, but {_ext.reason()}")
+    with torch.no_grad():  # the op checks every tensor (float32, CPU, contiguous, its shape)
+        return torch.ops.anycost.synthesis(w, list(tensors), list(names), [int(c) for c in full_widths],
+                                           [int(c) for c in widths], int(resolution))
 
 
 def _check_norm_size(x, normalize) -> None:

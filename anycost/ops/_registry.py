@@ -57,6 +57,10 @@ def _i2i_forward_fake(x, params, widths, separable, small_native):
     return x.new_empty(x.shape[0], params[-1].shape[0], x.shape[2], x.shape[3])  # params[-1]: the head's bias
 
 
+def _synthesis_fake(w, tensors, names, full_widths, widths, resolution):
+    return w.new_empty(w.shape[0], 3, resolution, resolution)
+
+
 def _pointwise_fake(x, weight, bias, normalize, relu, eps):
     return x.new_empty(x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
 
@@ -180,3 +184,4 @@ def register() -> None:
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)
     torch.library.register_fake("anycost::bf16_epilogue")(_bf16_epilogue_fake)  # inference only, as the bf16 path
     torch.library.register_fake("anycost::i2i_forward")(_i2i_forward_fake)  # inference only
+    torch.library.register_fake("anycost::synthesis")(_synthesis_fake)  # inference only

@@ -187,6 +187,13 @@ def lookup(shape: tuple) -> str | None:
     return choices.get(shape)
 
 
+def overrides_kernel(precision: str) -> bool:
+    """Whether the table in use picks another backend than the native kernel for some shape of `precision` (then
+    a generator's forward keeps its layers apart, each taking its tuned backend)."""
+    choices = _CHOICES if _CHOICES is not None else _load()
+    return any(backend != "kernel" for shape, backend in choices.items() if shape[-1] == precision)
+
+
 def reload() -> None:
     """Forget the table read by this process: the next lookup reads the file again."""
     global _CHOICES

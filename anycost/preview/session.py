@@ -7,8 +7,10 @@ request and returns its id. One worker thread then
    dropped: only the latest matters);
 2. once no new request has arrived for `idle_s` seconds, renders the *full* config for it.
 
-A full render whose request is superseded is abandoned: on an `nn.Module` generator, a forward
-pre-hook on its layers stops it at the next layer; on any other callable its result is discarded.
+A full render whose request is superseded is abandoned: on an `nn.Module` generator, forward pre-hooks on its
+layers, there for the length of each full render, stop it at the next layer (so a full render runs layer by layer:
+`Generator.forward` keeps its layers apart while they have hooks; previews run as one native call where they can);
+on any other callable its result is discarded.
 Either way a stale full render is never delivered. Previews are always delivered, even when a newer
 request arrived while they rendered, so a continuous drag still shows frames.
 
@@ -116,7 +118,6 @@ class PreviewSession:
         self._latest_render: dict[str, Render] = {}
         self._outcomes: OrderedDict[tuple[str, int], Render | BaseException] = OrderedDict()
         self._last_error: BaseException | None = None
-        self._hooks = self._install_hooks()
         self._worker = threading.Thread(target=self._run, name=name, daemon=True)
         self._worker.start()
 
@@ -200,9 +201,6 @@ class PreviewSession:
             self._cond.notify_all()
         if threading.current_thread() is not self._worker:
             self._worker.join(timeout)
-        for h in self._hooks:
-            h.remove()
-        self._hooks = []
 
     @property
     def closed(self) -> bool:
@@ -216,7 +214,8 @@ class PreviewSession:
 
     # -- the worker ----------------------------------------------------------------------------
     def _install_hooks(self) -> list:
-        """Pre-hooks on the generator's layers that stop a stale full render (only in the worker thread)."""
+        """Pre-hooks on the generator's layers that stop a stale full render (only in the worker thread): installed
+        for the length of one full render."""
         if not isinstance(self.G, torch.nn.Module):
             return []
 
@@ -250,8 +249,13 @@ class PreviewSession:
             return None
 
     def _render(self, kind: str, req: Request) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.G(req.w, config=req.config(kind, self.configs), noise=self.noise, impl=self.impl)
+        hooks = self._install_hooks() if kind == "full" else []
+        try:
+            with torch.inference_mode():
+                return self.G(req.w, config=req.config(kind, self.configs), noise=self.noise, impl=self.impl)
+        finally:
+            for h in hooks:
+                h.remove()
 
     def _finish(self, kind: str, rid: int, outcome) -> bool:
         """Record an outcome unless it is a stale full render (or the session closed); True if recorded."""

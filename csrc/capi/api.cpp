@@ -27,6 +27,21 @@ using anycost::capi::Error;
 namespace capi = anycost::capi;
 namespace cpu = anycost::cpu;
 
+// A block of the model's ScratchKeeper for the length of one call.
+class Lease {
+ public:
+  Lease(capi::ScratchKeeper& k, size_t floats) : k_(k) { p_ = k_.take(floats, floats_); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { k_.give_back(p_, floats_); }
+  float* get() const { return p_; }
+
+ private:
+  capi::ScratchKeeper& k_;
+  float* p_ = nullptr;
+  size_t floats_ = 0;
+};
+
 // Copies `msg` into err[0 .. err_len), always NUL-terminated, truncated if need be.
 void write_err(char* err, size_t err_len, const std::string& msg) {
   if (!err || err_len == 0) return;
@@ -202,7 +217,8 @@ int anycost_render(const anycost_model* m, const float* w, int n, int w_plus, in
     }
     if (truncation != 1.f) q.truncation_mean = truncation_mean, q.truncation = truncation;
     capi::CallThreads threads;
-    capi::synthesize(model, q, capi::Exec{cpu::active_kernels(), threads.fn(), threads.count()});
+    Lease scratch(model.scratch, capi::synthesis_scratch_floats(model, q));
+    capi::synthesize(model, q, capi::Exec{cpu::active_kernels(), threads.fn(), threads.count()}, scratch.get());
   });
 }
 

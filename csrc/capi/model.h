@@ -54,8 +54,9 @@ struct StyledLayer {
   float weight_scale = 1.f;  // 1 / sqrt(c_in * k * k) of the FULL layer
   Linear modulation;         // w -> styles of the input channels
   bool upsample = false, demodulate = true, activate = true;
-  const float* noise = nullptr;  // constant noise [noise_size, noise_size] (convs only)
+  const float* noise = nullptr;  // noise [n or 1, noise_size, noise_size] (convs only)
   int noise_size = 0;
+  int64_t noise_sn = 0;          // floats between the samples' noise; 0: one noise for the batch
   float noise_strength = 0.f;
   const float* bias = nullptr;  // [c_out]
 };
@@ -123,13 +124,17 @@ struct RenderRequest {
   const float* w = nullptr;
   int n = 0;
   bool w_plus = false;
+  int w_entries = 0;  // W+ entries per sample (0: n_styles)
   int resolution = 0;
   std::vector<int> widths;
   const float* truncation_mean = nullptr;  // nullptr: none
   float truncation = 1.f;
   float* rgb = nullptr;
 };
-void synthesize(const Model& m, const RenderRequest& q, const Exec& ex);
+// The floats of scratch memory synthesize needs for q.
+size_t synthesis_scratch_floats(const Model& m, const RenderRequest& q);
+// Renders q into q.rgb; `scratch`: synthesis_scratch_floats(m, q) floats, 64-byte aligned.
+void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* scratch);
 
 }  // namespace capi
 }  // namespace anycost

@@ -5,7 +5,8 @@
 // modulated-conv kernel on prefix slices of the stored weights (strided views, no copies), a ToRGB
 // the RGB head of the conv before it where cpu::rgb_head_pays says so (then the last conv's output,
 // which only its ToRGB reads, is never written); the styles come from the layer's modulation
-// (mapping.cpp). The scratch memory of a call is one block from the model's ScratchKeeper (model.h).
+// (mapping.cpp). The scratch memory of a call is one block the caller gives (the C API: from the model's
+// ScratchKeeper, model.h; the torch op: from the native ops' output cache).
 #include <algorithm>
 #include <memory>
 
@@ -20,21 +21,6 @@ namespace {
 // Floats rounded up to whole 64-byte lines, so that every part carved from a block stays aligned.
 size_t lines(size_t floats) { return (floats + 15) / 16 * 16; }
 
-// A block of the model's ScratchKeeper for the length of one call.
-class Lease {
- public:
-  Lease(ScratchKeeper& k, size_t floats) : k_(k) { p_ = k_.take(floats, floats_); }
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  ~Lease() { k_.give_back(p_, floats_); }
-  float* get() const { return p_; }
-
- private:
-  ScratchKeeper& k_;
-  float* p_ = nullptr;
-  size_t floats_ = 0;
-};
-
 // A feature map [n, c, h, h] read through strides (the constant input has n-stride 0).
 struct Map {
   const float* p;
@@ -45,7 +31,7 @@ struct Map {
 // dst [n, style_dim] = the w of style entry `s` of every sample, truncated as torch.lerp(mean, w, t).
 void style_rows(const Model& m, const RenderRequest& q, int s, float* dst) {
   const int sd = m.arch.style_dim;
-  const int64_t per_sample = q.w_plus ? int64_t(m.arch.n_styles()) * sd : sd;
+  const int64_t per_sample = q.w_plus ? int64_t(q.w_entries ? q.w_entries : m.arch.n_styles()) * sd : sd;
   const float* mean = q.truncation_mean;
   const float t = q.truncation;
   for (int r = 0; r < q.n; ++r) {
@@ -72,7 +58,7 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
   p.weight = L.weight, p.w_so = L.c_in * taps, p.w_si = taps, p.w_sh = L.k, p.w_sw = 1;
   p.styles = styles, p.s_sn = x.c, p.s_sc = 1;
   if (L.noise) {
-    p.noise = L.noise, p.noise_sn = 0, p.noise_sh = L.noise_size, p.noise_sw = 1;
+    p.noise = L.noise, p.noise_sn = L.noise_sn, p.noise_sh = L.noise_size, p.noise_sw = 1;
     p.noise_strength = L.noise_strength;
   }
   p.bias = L.bias, p.bias_s = 1;
@@ -121,27 +107,44 @@ void ScratchKeeper::give_back(float* block, size_t floats) {
   std::free(drop);
 }
 
-void synthesize(const Model& m, const RenderRequest& q, const Exec& ex) {
+namespace {
+
+// The parts of a render's scratch: two feature maps (ping-pong), two skip images, the styles and w rows of
+// one layer, a fused ToRGB's weight.
+struct ScratchPlan {
+  size_t act, skip, style, wrow, head;
+  size_t total() const { return 2 * lines(act) + 2 * lines(skip) + lines(style) + lines(wrow) + lines(head); }
+};
+
+ScratchPlan scratch_plan(const Model& m, const RenderRequest& q) {
+  const std::vector<int>& wd = q.widths;
+  const size_t n = q.n, widest = *std::max_element(wd.begin(), wd.end());
+  ScratchPlan s{};
+  for (size_t j = 1; j < wd.size(); ++j) {
+    const size_t h = layer_resolution(int(j));
+    s.act = std::max(s.act, n * wd[j] * h * h);
+  }
+  s.skip = n * 3 * (q.resolution / 2) * (q.resolution / 2);
+  s.style = n * widest;
+  s.wrow = n * m.arch.style_dim;
+  s.head = n * 3 * widest;
+  return s;
+}
+
+}  // namespace
+
+size_t synthesis_scratch_floats(const Model& m, const RenderRequest& q) { return scratch_plan(m, q).total(); }
+
+void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* scratch) {
   const std::vector<int>& wd = q.widths;
   const int layers = static_cast<int>(wd.size());
   const int n = q.n;
-  // Scratch: two feature maps (ping-pong), two skip images, the styles and w rows of one layer.
-  size_t act_floats = 0;
-  for (int j = 1; j < layers; ++j) {
-    const size_t h = layer_resolution(j);
-    act_floats = std::max(act_floats, size_t(n) * wd[j] * h * h);
-  }
-  const size_t skip_floats = size_t(n) * 3 * (q.resolution / 2) * (q.resolution / 2);
-  const size_t style_floats = size_t(n) * *std::max_element(wd.begin(), wd.end());
-  const size_t wrow_floats = size_t(n) * m.arch.style_dim;
-  const size_t head_floats = size_t(n) * 3 * *std::max_element(wd.begin(), wd.end());
-  Lease lease(m.scratch, 2 * lines(act_floats) + 2 * lines(skip_floats) + lines(style_floats) + lines(wrow_floats) +
-                             lines(head_floats));
-  float* const act[2] = {lease.get(), lease.get() + lines(act_floats)};
-  float* const skips[2] = {act[1] + lines(act_floats), act[1] + lines(act_floats) + lines(skip_floats)};
-  float* const styles = skips[1] + lines(skip_floats);
-  float* const wrows = styles + lines(style_floats);
-  float* const head_w = wrows + lines(wrow_floats);  // [n, 3, c]: a fused ToRGB's weight x scale x style
+  const ScratchPlan s = scratch_plan(m, q);
+  float* const act[2] = {scratch, scratch + lines(s.act)};
+  float* const skips[2] = {act[1] + lines(s.act), act[1] + lines(s.act) + lines(s.skip)};
+  float* const styles = skips[1] + lines(s.skip);
+  float* const wrows = styles + lines(s.style);
+  float* const head_w = wrows + lines(s.wrow);  // [n, 3, c]: a fused ToRGB's weight x scale x style
   auto modulate = [&](const StyledLayer& L, int style, int c_in) {
     style_rows(m, q, style, wrows);
     linear(L.modulation, c_in, wrows, n, styles, ex);

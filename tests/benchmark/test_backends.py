@@ -59,7 +59,7 @@ def test_the_wrapper_and_hooks_are_gone_afterwards_even_after_an_error(tiny_gene
     with pytest.raises(ValueError, match="precision"):
         B.layer_backends(G, B.latent(G), G.full_config, "ref", "fp16")
     B.layer_backends(G, B.latent(G), G.full_config, "ref")
-    assert ops._modconv_backend is choose
+    assert ops._modconv_backend is choose and ops.synthesis.__name__ == "synthesis"
     assert not any(m._forward_pre_hooks for m in G.modules())
     with torch.inference_mode():  # and the model still runs
         G(B.latent(G), noise="const", impl="ref")

@@ -211,6 +211,18 @@ class Model:
         return code, rgb, err.value.decode()
 
 
+def layer_render(G, w, config, impl="auto", truncation=1.0):
+    """`G(w, config=config, noise="const", impl=impl, truncation=truncation)` layer by layer: at fp32 inference the
+    forward itself would take the C library's synthesis (`anycost.ops.synthesis`), the code under test."""
+    import torch  # the library's own checks need no torch; only the references do
+
+    layers = len(config.widths)
+    with torch.no_grad():
+        styles = G._styles(w, layers, truncation)
+        noises = G._noise("const", styles.shape[0], layers - 1, None)
+        return G._layers(styles, noises, config.widths, impl, "fp32", False)
+
+
 def max_rel_diff(got: np.ndarray, want: np.ndarray) -> float:
     """max |got - want| over the range of `want` (the tests' tolerance is 1e-4 of it)."""
     return float(np.abs(got - want).max() / (want.max() - want.min()))

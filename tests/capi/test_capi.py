@@ -46,9 +46,8 @@ def latents(G, n=2, seed=0) -> torch.Tensor:
         return G.mapping(z)
 
 
-def python_render(G, w, config, **kwargs) -> np.ndarray:
-    with torch.no_grad():
-        return G(w, config=config, noise="const", **kwargs).numpy()
+def python_render(G, w, config, impl="auto", truncation=1.0) -> np.ndarray:
+    return _capi.layer_render(G, w, config, impl, truncation).numpy()
 
 
 def test_version_capability_and_threads(lib):

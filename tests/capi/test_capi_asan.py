@@ -64,8 +64,7 @@ def _references(G, folder: Path) -> tuple[Path, list[dict]]:
             else:
                 config = G.subnet(case["resolution"], case["ratio"])
             arrays[f"case{i}_w"] = w.numpy()
-            arrays[f"case{i}_want"] = G(w, config=config, noise="const",
-                                        truncation=case.get("truncation", 1.0)).numpy()
+            arrays[f"case{i}_want"] = _capi.layer_render(G, w, config, truncation=case.get("truncation", 1.0)).numpy()
     np.savez(folder / "refs.npz", **arrays)
     return folder / "refs.npz", cases
 

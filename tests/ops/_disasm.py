@@ -40,13 +40,14 @@ def classify(path: str) -> dict[str, set[str]]:
         if not m or func is None or m.group(2) is None:
             continue
         raw = m.group(1).split()
-        mnemonic, operands = m.group(2), m.group(3) or ""
+        mnemonic, operands = m.group(2), (m.group(3) or "").split("#")[0]  # not objdump's comment: its symbol
+        # names may spell "ymm" (c10::Type::symmetric)
         while raw and raw[0] == "67":
             raw = raw[1:]
         if mnemonic.startswith("vpdp"):
             found[func].add("vnni")
-        if (raw and raw[0] == "62") or "zmm" in operands or _HIGH_REG.search(operands) or _MASK_REG.search(operands):
+        if (raw and raw[0] == "62") or "%zmm" in operands or _HIGH_REG.search(operands) or _MASK_REG.search(operands):
             found[func].add("evex")
-        elif mnemonic.startswith("v") or "ymm" in operands:
+        elif mnemonic.startswith("v") or "%ymm" in operands:
             found[func].add("vex")
     return dict(found)

@@ -6,10 +6,12 @@ so two configs can run at once on one model. State-dict keys match the official 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from anycost import ops
 from anycost.models.stylegan2.arch import GeneratorArch, n_layers
@@ -185,7 +187,56 @@ class Generator(nn.Module):
         widths = config.widths
         styles = self._styles(w, len(widths), truncation)
         noises = self._noise(noise, styles.shape[0], len(widths) - 1, rng)
+        if not return_rgbs and precision == "fp32" and self._runs_native(styles, noises, impl):
+            return ops.synthesis(styles, _synthesis_names(len(widths)), self._synthesis_tensors(noises, len(widths)),
+                                 self.arch.full_widths[: len(widths)], widths, config.resolution)
+        return self._layers(styles, noises, widths, impl, precision, return_rgbs)
 
+    def _runs_native(self, styles: torch.Tensor, noises: list, impl: str) -> bool:
+        """Whether the forward can be one native call (`anycost.ops.synthesis`): impl "kernel", or "auto" with no
+        tuning-table entry choosing another fp32 backend; the extension built; styles, weights and noise float32 on
+        the CPU; the plain StyledConv / ToRGB layers (not int8 ones) and no forward hook that expects their calls
+        (per-layer timings, a preview session's abort check); no gradient needed; and no dispatch mode (e.g.
+        torch's FlopCounterMode) watching the ops, which would see one opaque call."""
+        if impl not in ("auto", "kernel") or not ops.NATIVE or torch.compiler.is_compiling():
+            return False
+        weight = self.conv1.conv.weight
+        if not (styles.device.type == weight.device.type == "cpu" and styles.dtype == weight.dtype == torch.float32):
+            return False
+        if any(n.device.type != "cpu" or n.dtype != torch.float32 for n in noises):
+            return False
+        convs, rgbs = (self.conv1, *self.convs._modules.values()), (self.to_rgb1, *self.to_rgbs._modules.values())
+        if any(type(m) is not StyledConv for m in convs) or any(type(m) is not ToRGB for m in rgbs):
+            return False
+        if _hooked(convs + rgbs):
+            return False
+        if impl == "auto" and ops.tuning.overrides_kernel("fp32"):
+            return False
+        if _get_current_dispatch_mode() is not None:
+            return False
+        return not torch.is_grad_enabled() or not (styles.requires_grad or any(n.requires_grad for n in noises) or
+                                                   any(p.requires_grad for p in self.parameters()))
+
+    def _synthesis_tensors(self, noises: list, layers: int) -> list:
+        """The tensors of `ops.synthesis` for a config of `layers` layer widths, in `_synthesis_names`' order. (The
+        modules' own dicts, not attribute access: at a 64 px preview's 0.4 ms the ~100 `nn.Module.__getattr__`
+        calls and a ModuleList slice cost half as much again.)"""
+        tensors = [self.input._parameters["input"], self._buffers["w_avg"]]
+        convs = list(self.convs._modules.values())
+        for layer in [self.conv1, *convs[: layers - 2]]:
+            conv, mod = layer._modules["conv"], layer._modules["conv"]._modules["modulation"]._parameters
+            tensors += [conv._parameters["weight"], mod["weight"], mod["bias"],
+                        layer._modules["noise"]._parameters["weight"], layer._modules["activate"]._parameters["bias"]]
+        rgbs = list(self.to_rgbs._modules.values())
+        for layer in [self.to_rgb1, *rgbs[: (layers - 2) // 2]]:
+            conv, mod = layer._modules["conv"], layer._modules["conv"]._modules["modulation"]._parameters
+            tensors += [conv._parameters["weight"], mod["weight"], mod["bias"], layer._parameters["bias"]]
+        return tensors + [n.contiguous() for n in noises]
+
+    def _layers(self, styles: torch.Tensor, noises: list, widths: Sequence[int], impl: str, precision: str,
+                return_rgbs: bool):
+        """The forward layer by layer (every op through `anycost.ops`): for training, bf16, the skip images of every
+        scale, the reference ops, and wherever the native forward does not apply."""
         x = self.input.input[:, : widths[0]].expand(styles.shape[0], -1, -1, -1)
         if precision == "bf16":  # the activations between layers stay bf16 (the RGB skip images stay fp32)
             x = x.to(torch.bfloat16)
@@ -203,6 +254,27 @@ class Generator(nn.Module):
 
     def extra_repr(self) -> str:
         return repr(self.arch)
+
+
+def _hooked(modules) -> bool:
+    """Whether forward hooks would see these modules' calls (their own, or global ones)."""
+    if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
+@functools.cache
+def _synthesis_names(layers: int) -> tuple[str, ...]:
+    """The state-dict names of `Generator._synthesis_tensors(noises, layers)`, in its order."""
+    names = ["input.input", "w_avg"]
+    for j in range(layers - 1):
+        p = "conv1" if j == 0 else f"convs.{j - 1}"
+        names += [f"{p}.conv.weight", f"{p}.conv.modulation.weight", f"{p}.conv.modulation.bias", f"{p}.noise.weight",
+                  f"{p}.activate.bias"]
+    for t in range(layers // 2):
+        p = "to_rgb1" if t == 0 else f"to_rgbs.{t - 1}"
+        names += [f"{p}.conv.weight", f"{p}.conv.modulation.weight", f"{p}.conv.modulation.bias", f"{p}.bias"]
+    return tuple(names + [f"noises.noise_{j}" for j in range(layers - 1)])
 
 
 def _conv_to_rgb(conv, to_rgb, x, w_conv, w_rgb, c_out, noise, skip, impl, precision, last):

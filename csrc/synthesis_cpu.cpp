@@ -1,0 +1,108 @@
+// CPU kernel of anycost::synthesis: the whole StyleGAN2 synthesis network of one config in one native call, the C
+// library's (csrc/capi/synthesis.cpp) over the module's own tensors. Every layer is the same fused modulated conv
+// the Python layers call; what one call saves is Python, the dispatcher and the glue around each of the ~30 layers
+// and style products (the bundled model's 64 px / 0.25 preview: 0.40 ms through the C API, 2.25 ms layer by layer).
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "capi/error.h"
+#include "capi/model.h"
+#include "capi/model_build.h"
+#include "common.h"
+#include "output_cache.h"
+
+namespace anycost {
+namespace {
+
+std::string shape_text(const capi::Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// The generator's tensors by name, each checked when a layer asks for it: float32, CPU, contiguous, the shape
+// `want` gives (a noise: a batch of 1 or n).
+class Tensors {
+ public:
+  Tensors(at::TensorList tensors, const c10::List<std::string>& names, std::map<std::string, capi::Shape> want,
+          int64_t n)
+      : want_(std::move(want)), n_(n) {
+    TORCH_CHECK(tensors.size() == names.size(), "anycost: synthesis: ", tensors.size(), " tensors but ", names.size(),
+                " names");
+    for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(names.get(i), tensors[i]);
+  }
+
+  const at::Tensor& get(const std::string& name) const {
+    const auto it = by_name_.find(name);
+    TORCH_CHECK(it != by_name_.end(), "anycost: synthesis: no tensor '", name, "'");
+    const at::Tensor& t = it->second;
+    check_float(t, name.c_str());
+    TORCH_CHECK(t.is_contiguous(), "anycost: synthesis: '", name, "' must be contiguous");
+    capi::Shape got(t.sizes().begin(), t.sizes().end());
+    const capi::Shape& want = want_.at(name);
+    if (name.rfind("noises.", 0) == 0 && got.size() == 4 && got[0] == n_) got[0] = 1;
+    TORCH_CHECK(got == want, "anycost: synthesis: '", name, "' has shape ", t.sizes(), ", expected ",
+                shape_text(want), name.rfind("noises.", 0) == 0 ? " (or a batch of N)" : "");
+    return t;
+  }
+
+ private:
+  std::unordered_map<std::string, at::Tensor> by_name_;
+  std::map<std::string, capi::Shape> want_;
+  int64_t n_;
+};
+
+at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<std::string> names,
+                         at::IntArrayRef full_widths, at::IntArrayRef widths, int64_t resolution) {
+  check_float(w, "w");
+  TORCH_CHECK(w.dim() == 2 || w.dim() == 3, "anycost: synthesis: w must be [N, style_dim] or [N, entries, style_dim], "
+              "got ", w.sizes());
+  const int64_t n = w.size(0), layers = static_cast<int64_t>(widths.size());
+  TORCH_CHECK(n > 0, "anycost: synthesis: w has an empty batch");
+  capi::Model m;
+  m.arch.resolution = static_cast<int>(resolution);
+  m.arch.style_dim = static_cast<int>(w.size(-1));
+  m.arch.n_mlp = 0;
+  std::vector<int> wd(widths.begin(), widths.end());
+  try {
+    TORCH_CHECK(resolution >= 8 && resolution <= 1024 && (resolution & (resolution - 1)) == 0,
+                "anycost: synthesis: resolution must be a power of two in [8, 1024], got ", resolution);
+    TORCH_CHECK(static_cast<int64_t>(full_widths.size()) == capi::n_layers(static_cast<int>(resolution)),
+                "anycost: synthesis: ", resolution, " px has ", capi::n_layers(static_cast<int>(resolution)),
+                " layers, got ", full_widths.size(), " full widths");
+    m.full_widths.assign(full_widths.begin(), full_widths.end());
+    capi::check_widths(m, static_cast<int>(resolution), wd.data(), static_cast<int>(layers));
+  } catch (const capi::Error& e) {
+    TORCH_CHECK(false, "anycost: synthesis: ", e.what());
+  }
+  TORCH_CHECK(w.dim() == 2 || w.size(1) >= layers, "anycost: synthesis: W+ needs ", layers, " entries, got ",
+              w.size(1));
+  const Tensors named(tensors, names, capi::expected_tensors(m.arch, m.full_widths), n);
+  capi::build_synthesis(m, [&](const std::string& name) { return named.get(name).data_ptr<float>(); });
+  for (size_t j = 0; j < m.convs.size(); ++j) {
+    const at::Tensor& noise = named.get("noises.noise_" + std::to_string(j));
+    m.convs[j].noise_sn = noise.size(0) == 1 ? 0 : noise.stride(0);
+  }
+
+  const at::Tensor wc = w.contiguous();
+  capi::RenderRequest q;
+  q.w = wc.data_ptr<float>(), q.n = static_cast<int>(n);
+  q.w_plus = w.dim() == 3, q.w_entries = w.dim() == 3 ? static_cast<int>(w.size(1)) : 0;
+  q.resolution = static_cast<int>(resolution), q.widths = wd;
+  at::Tensor rgb = at::empty({n, 3, resolution, resolution}, w.options());
+  q.rgb = rgb.data_ptr<float>();
+  const at::Tensor scratch =
+      cached_empty({static_cast<int64_t>(capi::synthesis_scratch_floats(m, q))}, w.options());
+  const cpu::ParallelFn pf = aten_parallel_fn();
+  capi::synthesize(m, q, capi::Exec{kernels(), pf, at::get_num_threads()}, scratch.data_ptr<float>());
+  return rgb;
+}
+
+}  // namespace
+}  // namespace anycost
+
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("synthesis", &anycost::synthesis_cpu); }
