@@ -1,7 +1,8 @@
 // CPU kernel of anycost::synthesis: the whole StyleGAN2 synthesis network of one config in one native call, the C
 // library's (csrc/capi/synthesis.cpp) over the module's own tensors. Every layer is the same fused modulated conv
 // the Python layers call; what one call saves is Python, the dispatcher and the glue around each of the ~30 layers
-// and style products (the bundled model's 64 px / 0.25 preview: 0.40 ms through the C API, 2.25 ms layer by layer).
+// and style products (bench/bench_capi.py, AMX Xeon: the bundled model's 64 px / 0.25 preview in 0.74 ms against 1.69
+// layer by layer).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
