@@ -58,12 +58,14 @@ def test_modulated_conv2d(benchmark, layer, res, c_in, c_out, upsample, impl):
 
 
 def _to_rgb_cases():
-    """(resolution, channels) of config-f's plain convs that take a ToRGB, from 32 px, ratio 1."""
+    """(resolution, channels) of config-f's plain convs that take a ToRGB, from 32 px at ratio 1 and from 256 px at
+    ratio 0.25 (where they are the narrowest)."""
     from anycost.models.stylegan2 import GeneratorArch
 
     arch = GeneratorArch(1024, 2)
-    return [pytest.param(res, arch.channels(res, 1.0), id=f"{res}px-{arch.channels(res, 1.0)}ch")
-            for res in (32, 64, 128, 256, 512, 1024)]
+    cases = [(res, 1.0) for res in (32, 64, 128, 256, 512, 1024)] + [(res, 0.25) for res in (256, 512, 1024)]
+    return [pytest.param(res, arch.channels(res, ratio), id=f"{res}px-{arch.channels(res, ratio)}ch")
+            for res, ratio in cases]
 
 
 @pytest.mark.parametrize("variant", ["separate", "fused", "fused-no-x"])
