@@ -1,11 +1,12 @@
 // CPU kernel of anycost::synthesis: the whole StyleGAN2 synthesis network of one config in one native call, the C
 // library's (csrc/capi/synthesis.cpp) over the module's own tensors. Every layer is the same fused modulated conv
 // the Python layers call; what one call saves is Python, the dispatcher and the glue around each of the ~30 layers
-// and style products (bench/bench_capi.py, AMX Xeon: the bundled model's 64 px / 0.25 preview in 0.74 ms against 1.69
+// and style products (bench/bench_capi.py, AMX Xeon: the bundled model's 64 px / 0.25 preview in 0.62 ms against 1.24
 // layer by layer).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -29,9 +30,9 @@ std::string shape_text(const capi::Shape& s) {
 // `want` gives (a noise: a batch of 1 or n).
 class Tensors {
  public:
-  Tensors(at::TensorList tensors, const c10::List<std::string>& names, std::map<std::string, capi::Shape> want,
+  Tensors(at::TensorList tensors, const c10::List<std::string>& names, const std::map<std::string, capi::Shape>& want,
           int64_t n)
-      : want_(std::move(want)), n_(n) {
+      : want_(want), n_(n) {
     TORCH_CHECK(tensors.size() == names.size(), "anycost: synthesis: ", tensors.size(), " tensors but ", names.size(),
                 " names");
     for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(names.get(i), tensors[i]);
@@ -43,19 +44,34 @@ class Tensors {
     const at::Tensor& t = it->second;
     check_float(t, name.c_str());
     TORCH_CHECK(t.is_contiguous(), "anycost: synthesis: '", name, "' must be contiguous");
-    capi::Shape got(t.sizes().begin(), t.sizes().end());
     const capi::Shape& want = want_.at(name);
-    if (name.rfind("noises.", 0) == 0 && got.size() == 4 && got[0] == n_) got[0] = 1;
-    TORCH_CHECK(got == want, "anycost: synthesis: '", name, "' has shape ", t.sizes(), ", expected ",
-                shape_text(want), name.rfind("noises.", 0) == 0 ? " (or a batch of N)" : "");
+    const bool noise = name.rfind("noises.", 0) == 0;
+    bool same = t.dim() == static_cast<int64_t>(want.size());
+    for (int64_t d = 0; same && d < t.dim(); ++d)
+      same = t.size(d) == want[d] || (noise && d == 0 && t.size(0) == n_);
+    TORCH_CHECK(same, "anycost: synthesis: '", name, "' has shape ", t.sizes(), ", expected ", shape_text(want),
+                noise ? " (or a batch of N)" : "");
     return t;
   }
 
  private:
   std::unordered_map<std::string, at::Tensor> by_name_;
-  std::map<std::string, capi::Shape> want_;
+  const std::map<std::string, capi::Shape>& want_;
   int64_t n_;
 };
+
+// capi::expected_tensors of the generator, kept per thread for the last one asked (a preview calls this op every
+// frame with the same generator; building the map of ~100 names costs as much as a small layer).
+const std::map<std::string, capi::Shape>& expected(const capi::Arch& a, const std::vector<int>& full) {
+  thread_local int resolution = 0, style_dim = 0;
+  thread_local std::vector<int> widths;
+  thread_local std::map<std::string, capi::Shape> want;
+  if (a.resolution != resolution || a.style_dim != style_dim || full != widths) {
+    want = capi::expected_tensors(a, full);
+    resolution = a.resolution, style_dim = a.style_dim, widths = full;
+  }
+  return want;
+}
 
 at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<std::string> names,
                          at::IntArrayRef full_widths, at::IntArrayRef widths, int64_t resolution) {
@@ -82,7 +98,7 @@ at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<
   }
   TORCH_CHECK(w.dim() == 2 || w.size(1) >= layers, "anycost: synthesis: W+ needs ", layers, " entries, got ",
               w.size(1));
-  const Tensors named(tensors, names, capi::expected_tensors(m.arch, m.full_widths), n);
+  const Tensors named(tensors, names, expected(m.arch, m.full_widths), n);
   capi::build_synthesis(m, [&](const std::string& name) { return named.get(name).data_ptr<float>(); });
   for (size_t j = 0; j < m.convs.size(); ++j) {
     const at::Tensor& noise = named.get("noises.noise_" + std::to_string(j));
