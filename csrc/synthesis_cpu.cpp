@@ -26,8 +26,8 @@ std::string shape_text(const capi::Shape& s) {
   return out + "]";
 }
 
-// The generator's tensors by name, each checked when a layer asks for it: float32, CPU, contiguous, the shape
-// `want` gives (a noise: a batch of 1 or n).
+// The generator's tensors by name (a strided one as a contiguous copy for the call), each checked when a layer asks
+// for it: float32, CPU, the shape `want` gives (a noise: a batch of 1 or n).
 class Tensors {
  public:
   Tensors(at::TensorList tensors, const c10::List<std::string>& names, const std::map<std::string, capi::Shape>& want,
@@ -35,7 +35,7 @@ class Tensors {
       : want_(want), n_(n) {
     TORCH_CHECK(tensors.size() == names.size(), "anycost: synthesis: ", tensors.size(), " tensors but ", names.size(),
                 " names");
-    for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(names.get(i), tensors[i]);
+    for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(names.get(i), tensors[i].contiguous());
   }
 
   const at::Tensor& get(const std::string& name) const {
@@ -43,7 +43,6 @@ class Tensors {
     TORCH_CHECK(it != by_name_.end(), "anycost: synthesis: no tensor '", name, "'");
     const at::Tensor& t = it->second;
     check_float(t, name.c_str());
-    TORCH_CHECK(t.is_contiguous(), "anycost: synthesis: '", name, "' must be contiguous");
     const capi::Shape& want = want_.at(name);
     const bool noise = name.rfind("noises.", 0) == 0;
     bool same = t.dim() == static_cast<int64_t>(want.size());

@@ -231,7 +231,7 @@ class Generator(nn.Module):
         for layer in [self.to_rgb1, *rgbs[: (layers - 2) // 2]]:
             conv, mod = layer._modules["conv"], layer._modules["conv"]._modules["modulation"]._parameters
             tensors += [conv._parameters["weight"], mod["weight"], mod["bias"], layer._parameters["bias"]]
-        return tensors + [n.contiguous() for n in noises]
+        return tensors + list(noises)
 
     def _layers(self, styles: torch.Tensor, noises: list, widths: Sequence[int], impl: str, precision: str,
                 return_rgbs: bool):
