@@ -123,6 +123,10 @@ def test_the_module_takes_it_only_at_fp32_inference(monkeypatch):
     hook.remove()
     G(w)
     assert len(calls) == 6
+    hook = G.conv1.conv.modulation.register_forward_hook(lambda module, args, out: seen.append(2))
+    G(w)
+    assert len(calls) == 6 and seen == [1, 2]
+    hook.remove()
 
 
 def _op_args(G, config, batch=1):

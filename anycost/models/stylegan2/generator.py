@@ -208,7 +208,8 @@ class Generator(nn.Module):
         convs, rgbs = (self.conv1, *self.convs._modules.values()), (self.to_rgb1, *self.to_rgbs._modules.values())
         if any(type(m) is not StyledConv for m in convs) or any(type(m) is not ToRGB for m in rgbs):
             return False
-        if _hooked(convs + rgbs):
+        modulations = [m._modules["conv"]._modules["modulation"] for m in convs + rgbs]  # called as modules too
+        if _hooked(convs + rgbs) or _hooked(modulations):
             return False
         if impl == "auto" and ops.tuning.overrides_kernel("fp32"):
             return False
@@ -257,7 +258,7 @@ class Generator(nn.Module):
 
 
 def _hooked(modules) -> bool:
-    """Whether forward hooks would see these modules' calls (their own, or global ones)."""
+    """Whether forward hooks would see these modules' calls (their own hooks, or global ones)."""
     if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
         return True
     return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
