@@ -20,12 +20,6 @@
 namespace anycost {
 namespace {
 
-std::string shape_text(const capi::Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 // The generator's tensors by name (a strided one as a contiguous copy for the call), each checked when a layer asks
 // for it: float32, CPU, the shape `want` gives (a noise: a batch of 1 or n).
 class Tensors {
@@ -48,7 +42,7 @@ class Tensors {
     bool same = t.dim() == static_cast<int64_t>(want.size());
     for (int64_t d = 0; same && d < t.dim(); ++d)
       same = t.size(d) == want[d] || (noise && d == 0 && t.size(0) == n_);
-    TORCH_CHECK(same, "anycost: synthesis: '", name, "' has shape ", t.sizes(), ", expected ", shape_text(want),
+    TORCH_CHECK(same, "anycost: synthesis: '", name, "' has shape ", t.sizes(), ", expected ", at::IntArrayRef(want),
                 noise ? " (or a batch of N)" : "");
     return t;
   }
@@ -82,7 +76,7 @@ at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<
   capi::Model m;
   m.arch.resolution = static_cast<int>(resolution);
   m.arch.style_dim = static_cast<int>(w.size(-1));
-  m.arch.n_mlp = 0;
+  m.arch.n_mlp = 0;  // the mapping does not run here: no style.* tensors
   std::vector<int> wd(widths.begin(), widths.end());
   try {
     TORCH_CHECK(resolution >= 8 && resolution <= 1024 && (resolution & (resolution - 1)) == 0,
