@@ -494,7 +494,7 @@ def synthesis(w, names, tensors, full_widths, widths, resolution: int) -> torch.
     dispatcher between them. Needs the extension and float32 CPU tensors; inference only: runs under no_grad."""
     if not NATIVE:
         raise RuntimeError(f"synthesis needs the native extension, but {_ext.reason()}")
-    with torch.no_grad():  # the op checks every tensor (float32, CPU, contiguous, its shape)
+    with torch.no_grad():  # the op checks every tensor (float32, CPU, its shape; a strided one it copies)
         return torch.ops.anycost.synthesis(w, list(tensors), list(names), [int(c) for c in full_widths],
                                            [int(c) for c in widths], int(resolution))
 
