@@ -60,6 +60,16 @@ TORCH_LIBRARY(anycost, m) {
   m.def(
       "bf16_epilogue(Tensor x, bool upsample, Tensor? scale, Tensor? bias, Tensor? noise, float noise_strength, "
       "bool activate) -> Tensor");
+  // bf16_epilogue of a plain layer (no upsample) and the ToRGB of its output in fp32: (out, or an empty tensor without
+  // keep_x; rgb [N, 3, H, W] = rgb_bias + skip + sum_c rgb_weight[n, :, c] * out[n, c]), rgb_weight [N, 3, C] the
+  // modulated ToRGB weight, skip the upsampled RGB of the scale before.
+  m.def(
+      "bf16_epilogue_to_rgb(Tensor x, Tensor? scale, Tensor? bias, Tensor? noise, float noise_strength, "
+      "bool activate, Tensor rgb_weight, Tensor rgb_bias, Tensor? skip, bool keep_x) -> (Tensor, Tensor)");
+  // Zeros of `size` with like's dtype and device (channels_last: in that memory format), stored in the output cache
+  // (csrc/output_cache.h): the buffer that an in-place op of another library (oneDNN's conv + add, anycost/ops/bf16.py)
+  // writes the layer's output into, instead of a fresh block each call.
+  m.def("cached_zeros(Tensor like, int[] size, bool channels_last) -> Tensor");
   // int8 styled conv (kernels/cpu/qconv_params.h). qconv2d_pack: an int8 weight [C_out, C_in, K, K]
   // (K 1 or 3, values in [-127, 127]) in the kernels' layout [ceil(C_out/8), ceil(C_in/4), K*K, 8, 4],
   // and its sums over the input channels (int32 [C_out, K*K]); once per (layer, width).

@@ -28,9 +28,9 @@ The native ops' outputs come from a process-wide cache of the blocks of at least
 fresh memory: up to ANYCOST_OUTPUT_CACHE_MB MiB of free blocks (default 1024; 0 turns it off) stay held;
 `output_cache_bytes()` says how much, `clear_output_cache()` releases it.
 
-`styled_conv_to_rgb` is a generator's plain styled conv and the ToRGB after it as one native op (inference, fp32):
-the RGB is summed from the conv's outputs while they are in cache, and the last layer's output, which nothing else
-reads, is never written. `fuses_to_rgb` says when a forward takes it.
+`styled_conv_to_rgb` is a generator's plain styled conv and the ToRGB after it as one native op (inference; fp32, or
+a bf16 layer whose epilogue sums the ToRGB): the RGB is summed from the conv's outputs while they are in cache, and
+the last layer's output, which nothing else reads, is never written. `fuses_to_rgb` says when a forward takes it.
 
 For a modulated conv that "auto" would give the native kernel, this machine's tuning table
 (`anycost.ops.tuning`, built by `anycost tune`) picks the backend when it has the call's shape: "kernel",
@@ -276,26 +276,33 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto", pre
 
 def fuses_to_rgb(impl, precision, keep_x, x, weight, styles, *tensors) -> bool:
     """Whether a plain styled conv (x, weight, styles and its other inputs `tensors`, the ToRGB's included) runs
-    with the ToRGB after it fused in (`styled_conv_to_rgb`): in fp32 on float32 inputs, when the conv would take the
-    native kernel (`modulated_conv2d`'s backend) and no input needs a gradient; with impl "auto" also only where
-    that measured faster (the kernels' rule, `rgb_head_pays` in kernels/cpu/modconv_params.h). Compiled graphs
-    (`torch.compile`) keep the two apart: the rule is read through ctypes."""
-    if precision != "fp32" or x.dtype != torch.float32 or torch.compiler.is_compiling():
+    with the ToRGB after it fused in (`styled_conv_to_rgb`), by the backend the conv would take
+    (`modulated_conv2d`'s): "bf16" always (the ToRGB is summed in its epilogue); the native kernel on float32 x when
+    no input needs a gradient and, with impl "auto", where that measured faster (the kernels' rule, `rgb_head_pays`
+    in kernels/cpu/modconv_params.h). Compiled graphs (`torch.compile`) keep the two apart: the rule is read
+    through ctypes."""
+    if not NATIVE or torch.compiler.is_compiling():
+        return False
+    backend = _modconv_backend(impl, precision, x, weight, False, styles, *tensors)
+    if backend == "bf16":
+        return True
+    if backend != "kernel" or x.dtype != torch.float32:
         return False
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, styles, *tensors)):
         return False
-    if impl == "auto" and NATIVE and not _ext.rgb_head_pays(weight.shape[0], x.shape[2] * x.shape[3], keep_x):
-        return False
-    return _modconv_backend(impl, precision, x, weight, False, styles, *tensors) == "kernel"
+    return impl != "auto" or _ext.rgb_head_pays(weight.shape[0], x.shape[2] * x.shape[3], keep_x)
 
 
 def styled_conv_to_rgb(x, weight, styles, *, weight_scale, noise, noise_strength, bias, rgb_weight, rgb_styles,
-                       rgb_bias, rgb_weight_scale, skip=None, keep_x=True):
+                       rgb_bias, rgb_weight_scale, skip=None, keep_x=True, impl="auto", precision="fp32"):
     """A plain styled conv (`modulated_conv2d` with demodulate and activate) and the ToRGB that reads its output
     (`to_rgb`) as one native op; returns (x, rgb), x None when not `keep_x` (then it is never written). Native
     and inference only (no autograd; `fuses_to_rgb` says when a generator takes it); the definition is
-    `anycost.ops.ref.styled_conv_to_rgb`."""
+    `anycost.ops.ref.styled_conv_to_rgb`. Where the conv runs in bf16 (`modulated_conv2d`'s backend for impl and
+    precision), x is bf16 channels_last as there and the ToRGB is summed in float32 from it in the conv's epilogue
+    (`bf16.styled_conv`); otherwise both run in fp32 (`anycost::styled_conv_to_rgb`)."""
     _check_modconv(x, weight, styles, False, noise)
+    check_precision(precision, x, weight, styles, noise, noise_strength, bias, rgb_weight, rgb_styles, rgb_bias, skip)
     _float_tensor("rgb_weight", rgb_weight, 4)
     _float_tensor("rgb_styles", rgb_styles, 2)
     n, c_out = x.shape[0], weight.shape[0]
@@ -305,6 +312,16 @@ def styled_conv_to_rgb(x, weight, styles, *, weight_scale, noise, noise_strength
     if tuple(rgb_styles.shape) != (n, c_out):
         raise ValueError(f"rgb_styles must be [{n}, {c_out}], got {tuple(rgb_styles.shape)}")
     resolve_impl("kernel")  # the error when the native ops are not built
+    if _modconv_backend(impl, precision, x, weight, False, styles, noise, noise_strength, bias) == "bf16":
+        up = None if skip is None else upfirdn2d(skip.float(), fir_kernel(gain=4.0), up=2, pad=(2, 1), impl=impl)
+        with torch.no_grad():
+            out, rgb = bf16.styled_conv(x, weight, styles, weight_scale, True, False, noise, noise_strength, bias, True,
+                                        to_rgb=(rgb_weight, rgb_styles, rgb_bias, rgb_weight_scale, up, keep_x))
+        if out is not None and x.dtype != torch.bfloat16:
+            out = out.to(x.dtype, memory_format=torch.contiguous_format)
+        return out, rgb
+    if x.dtype == torch.bfloat16:
+        x = x.to(torch.float32, memory_format=torch.contiguous_format)
     out, rgb = _call_native(torch.ops.anycost.styled_conv_to_rgb, x, weight, styles, weight_scale, noise,
                             noise_strength, bias, rgb_weight, rgb_styles, rgb_bias, rgb_weight_scale, skip, keep_x)
     return (out if keep_x else None), rgb

@@ -57,6 +57,11 @@ def _i2i_forward_fake(x, params, widths, separable, small_native):
     return x.new_empty(x.shape[0], params[-1].shape[0], x.shape[2], x.shape[3])  # params[-1]: the head's bias
 
 
+def _cached_zeros_fake(like, size, channels_last):
+    out = like.new_zeros(size)
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
+
+
 def _synthesis_fake(w, tensors, names, full_widths, widths, resolution):
     return w.new_empty(w.shape[0], 3, resolution, resolution)
 
@@ -108,6 +113,12 @@ def _bf16_epilogue_fake(x, upsample, scale, bias, noise, noise_strength, activat
     n, c, h, w = x.shape
     shape = (n, c // 4, 2 * (h - 1), 2 * (w - 1)) if upsample else (n, c, h, w)
     return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
+
+
+def _bf16_epilogue_to_rgb_fake(x, scale, bias, noise, noise_strength, activate, rgb_weight, rgb_bias, skip, keep_x):
+    n, c, h, w = x.shape
+    out = x.new_empty(n, c, h, w).contiguous(memory_format=torch.channels_last) if keep_x else x.new_empty(0)
+    return out, rgb_weight.new_empty(n, rgb_weight.shape[1], h, w)
 
 
 def _modconv_ref(x, weight, styles, weight_scale, demodulate, upsample, noise, noise_strength, bias, activate):
@@ -183,5 +194,7 @@ def register() -> None:
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)
     torch.library.register_fake("anycost::bf16_epilogue")(_bf16_epilogue_fake)  # inference only, as the bf16 path
+    torch.library.register_fake("anycost::bf16_epilogue_to_rgb")(_bf16_epilogue_to_rgb_fake)  # inference only
     torch.library.register_fake("anycost::i2i_forward")(_i2i_forward_fake)  # inference only
     torch.library.register_fake("anycost::synthesis")(_synthesis_fake)  # inference only
+    torch.library.register_fake("anycost::cached_zeros")(_cached_zeros_fake)

@@ -33,6 +33,7 @@ replaced. Updates through `.data`, and of parameters that are inference tensors 
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import weakref
@@ -62,6 +63,12 @@ DEFAULT_CACHE_MB = 256
 # AMX Xeon (2 threads, whole renders, with the native epilogue): running the 8-channel layers in bf16 too made
 # 1024 / 0.25 49.8 -> 56.6 ms and 512 / 0.25 26.8 -> 27.8 ms, so the rule holds there as well.
 MIN_CHANNELS = 16  # min(c_in, c_out) of a layer run in bf16
+
+# glibc maps every block of 32 MiB or more anew and unmaps it when freed, so a conv output that large costs a page
+# fault and the zeroing of a page per 4 KiB on first touch. At 1024 / 1.0 four convs write 32-67 MiB: 32->32 @ 1024
+# px took 30.5 ms into a fresh block, 15.0 ms (zeroing included) added into a reused one; below the size the reused
+# block measured no faster, and 0-1 ms slower inside whole renders (AMX Xeon, 2 threads).
+FRESH_BLOCK_BYTES = 32 << 20
 
 
 def pays(c_in: int, c_out: int) -> bool:
@@ -184,7 +191,7 @@ def folds(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 
 def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsample: bool, noise, noise_strength,
-                bias, activate: bool) -> torch.Tensor:
+                bias, activate: bool, to_rgb: tuple | None = None):
     """The whole styled conv of `anycost.ops.ref.modulated_conv2d` in bf16, from and to bf16 channels_last
     activations (`x` of any dtype is converted first); inference only (call it under no_grad).
 
@@ -193,7 +200,14 @@ def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsamp
     bf16 copy of the weight; otherwise the cached prepacked weight convolves the modulated input and the epilogue
     applies the scale. The upsampling conv is the ordinary conv of `ref.upsample_phase_weight` (the four
     sub-pixel phases of the stride-2 transposed conv). One `epilogue` pass then does the rest: the blur of the
-    phases when upsampling, the scale, the bias, the noise and the leaky ReLU."""
+    phases when upsampling, the scale, the bias, the noise and the leaky ReLU.
+
+    With `to_rgb` = (rgb_weight [3, c_out, 1, 1], rgb_styles [N, c_out], rgb_bias [3], rgb_weight_scale, skip, keep_x)
+    (a plain layer; skip the upsampled RGB of the scale before, or None) the epilogue also sums the ToRGB of its
+    bf16 output in float32 (`anycost::bf16_epilogue_to_rgb`), and this returns (the output, or None without keep_x:
+    then it is never written; the RGB [N, 3, H, W] in float32)."""
+    if to_rgb is not None and upsample:
+        raise ValueError("to_rgb needs a plain (not upsampling) layer")
     xb = activations(x)
     entry = weight_cache().get(weight, weight_scale, upsample, xb.shape)
     styles = styles.float()
@@ -202,15 +216,27 @@ def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsamp
         scale = torch.rsqrt(styles.square() @ entry.square_sums.T + ref.DEMOD_EPS) * gain
     else:
         scale = styles.new_full((x.shape[0], weight.shape[0]), gain)
+    k = weight.shape[-1]
+    conv = (4 * weight.shape[0], 2, k // 2) if upsample else (weight.shape[0], k, k // 2)  # c_out, k, padding
     if folds(xb, weight):
         w = weight.float() * (styles * weight_scale).reshape(1, -1, 1, 1) * scale.reshape(-1, 1, 1, 1)
-        out = _conv(xb, _bf16(ref.upsample_phase_weight(w) if upsample else w))
+        out = _conv(xb, _bf16(ref.upsample_phase_weight(w) if upsample else w), *conv)
         scale = None
     else:
-        out = _shared_weight_conv(xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1), entry, weight.shape[-1])
+        out = _conv(xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1), entry.weight, *conv)
     bias_g = None if bias is None else bias.float() * gain
     strength = 0.0 if noise is None else float(noise_strength) * gain
-    return epilogue(out, upsample, scale, bias_g, None if noise is None else noise.float(), strength, activate)
+    terms = (scale, bias_g, None if noise is None else noise.float(), strength, activate)
+    if to_rgb is None:
+        return epilogue(out, upsample, *terms)
+    rgb_weight, rgb_styles, rgb_bias, rgb_weight_scale, skip, keep_x = to_rgb
+    w_rgb = rgb_weight.float().reshape(1, 3, -1) * (rgb_styles.float() * rgb_weight_scale).unsqueeze(1)
+    rgb_terms = (w_rgb, rgb_bias.float().reshape(3), skip, keep_x)
+    if _ext.load() is not None:
+        out, rgb = torch.ops.anycost.bf16_epilogue_to_rgb(out, *terms, *rgb_terms)
+    else:
+        out, rgb = ref.bf16_epilogue_to_rgb(out, *terms, *rgb_terms)
+    return (out if keep_x else None), rgb
 
 
 def epilogue(out, upsample: bool, scale, bias, noise, noise_strength: float, activate: bool) -> torch.Tensor:
@@ -224,19 +250,20 @@ def _bf16(w: torch.Tensor) -> torch.Tensor:
     return w.to(torch.bfloat16, memory_format=torch.contiguous_format)
 
 
-def _conv(xb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """conv(xb, a plain bf16 weight) with padding k // 2 (1 for the 2x2 phase weight of an upsampling layer): ATen's
-    convolution, which runs oneDNN on bf16 channels_last input."""
-    return F.conv2d(xb, weight, padding=weight.shape[-1] // 2)
-
-
-def _shared_weight_conv(xs: torch.Tensor, entry: Entry, k: int) -> torch.Tensor:
-    """conv(xs, the entry's weight of a k x k layer) with bf16 output (the phase planes [N, 4 * c_out, H + 1, W + 1]
-    of an upsampling layer, whose 2x2 phase weight takes the same padding 1 as its 3x3 weight)."""
+def _conv(xs: torch.Tensor, weight: torch.Tensor, c_out: int, k: int, pad: int) -> torch.Tensor:
+    """oneDNN's conv of bf16 channels_last xs with a bf16 [c_out, c_in, k, k] weight (plain or, with `PREPACK`,
+    prepacked) and padding `pad`, as bf16 channels_last. An output of `FRESH_BLOCK_BYTES` or more is added in place
+    into zeros from the native ops' output cache (`anycost::cached_zeros`) instead: torch would allocate it as a
+    fresh block, which the conv first-touches page by page."""
     if not PREPACK:
-        return _conv(xs, entry.weight)
-    return torch.ops.mkldnn._convolution_pointwise(xs, entry.weight, None, [k // 2] * 2, [1, 1], [1, 1], 1, "none",
-                                                   [], None)
+        return F.conv2d(xs, weight, padding=pad)
+    n, _, h, w = xs.shape
+    size = [n, c_out, h + 2 * pad - k + 1, w + 2 * pad - k + 1]
+    args = [pad] * 2, [1, 1], [1, 1], 1
+    if _ext.load() is None or math.prod(size) * xs.element_size() < FRESH_BLOCK_BYTES:
+        return torch.ops.mkldnn._convolution_pointwise(xs, weight, None, *args, "none", [], None)
+    out = torch.ops.anycost.cached_zeros(xs, size, True)
+    return torch.ops.mkldnn._convolution_pointwise_.binary(out, xs, weight, None, *args, "add", None, None, [], None)
 
 
 def to_rgb_conv(x, weight, styles, weight_scale: float) -> torch.Tensor:

@@ -254,6 +254,20 @@ def bf16_epilogue(x: torch.Tensor, upsample: bool, scale: torch.Tensor | None = 
     return v.to(torch.bfloat16, memory_format=torch.channels_last)
 
 
+def bf16_epilogue_to_rgb(x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor | None,
+                         noise: torch.Tensor | None, noise_strength: float, activate: bool, rgb_weight: torch.Tensor,
+                         rgb_bias: torch.Tensor, skip: torch.Tensor | None = None,
+                         keep_x: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """`bf16_epilogue` of a plain layer and the ToRGB of its (bf16) output in float32: (out, or an empty tensor
+    without `keep_x`; rgb = rgb_bias + skip + sum_c rgb_weight[n, :, c] * out[n, c]) with rgb_weight [N, 3, C] the
+    modulated ToRGB weight and skip [N, 3, H, W] the upsampled RGB of the scale before."""
+    out = bf16_epilogue(x, False, scale, bias, noise, noise_strength, activate)
+    rgb = torch.einsum("noc,nchw->nohw", rgb_weight.float(), out.float()) + rgb_bias.float().reshape(1, -1, 1, 1)
+    if skip is not None:
+        rgb = rgb + skip.float()
+    return (out if keep_x else out.new_empty(0)), rgb.contiguous()
+
+
 def small_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
                  reflect: bool = True, normalize: bool = False, relu: bool = False, eps: float = 1e-5) -> torch.Tensor:
     """K x K conv of x [N, C_in, H, W] with weight [C_out, C_in, K, K] (K odd; stride 1 or 2; padding K // 2,

@@ -12,7 +12,8 @@
 // gain 4, padding 1) is separable:
 //   out[y, x] = sum_{i, j < 4} k[j] k[i] t[y + j - 1, x + i - 1],   k = [1, 3, 3, 1] / 4,
 // with t = 0 outside [0, 2H'] (the phase planes' last odd row and column are not read). Each task is
-// one output row, or two of an upsampling layer (they share three of their input rows).
+// one output row, or two of an upsampling layer (they share three of their input rows). A plain layer may also
+// sum the ToRGB of its result (bf16_epilogue_rgb_row), and then need not keep the result itself.
 // Torch's separate passes (blur as a depthwise conv, noise add, leaky ReLU on bf16) cost 3-4x this.
 #pragma once
 
@@ -32,14 +33,14 @@ namespace detail {
 
 constexpr float kBlurTaps[4] = {0.25f, 0.75f, 0.75f, 0.25f};  // [1, 3, 3, 1] / 4: the 2-D kernel has gain 4
 
-// scale, bias, noise and activation of one position's channels [c0, c0 + n) of v, then bf16 into `out`.
-ANYCOST_INLINE void bf16_finish(const Bf16EpilogueParams& p, const float* scale, vfloat noise, int64_t c0, int n,
-                                vfloat v, uint16_t* out) {
+// scale, bias, noise and activation of one position's channels [c0, c0 + n) of v (before the rounding to bf16).
+ANYCOST_INLINE vfloat bf16_finish(const Bf16EpilogueParams& p, const float* scale, vfloat noise, int64_t c0, int n,
+                                  vfloat v) {
   if (scale) v = vmul(v, vload_n(scale + c0, n));
   if (p.bias) v = vadd(v, vload_strided(p.bias + c0 * p.bias_s, p.bias_s, n));
   if (p.noise) v = vadd(v, noise);
   if (p.activate) v = vlrelu(v, vset1(p.alpha));
-  vstore_bf16(out + c0, v, n);
+  return v;
 }
 
 inline void bf16_epilogue_row(const Bf16EpilogueParams& p, int64_t n, int64_t y) {
@@ -51,7 +52,48 @@ inline void bf16_epilogue_row(const Bf16EpilogueParams& p, int64_t n, int64_t y)
     const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
     for (int64_t c = 0; c < p.C; c += kVecLen) {
       const int nl = static_cast<int>(std::min<int64_t>(kVecLen, p.C - c));
-      bf16_finish(p, scale, noise, c, nl, vload_bf16(x_row + x * p.x_sw + c, nl), out_row + x * p.o_sw);
+      vstore_bf16(out_row + x * p.o_sw + c, bf16_finish(p, scale, noise, c, nl, vload_bf16(x_row + x * p.x_sw + c, nl)),
+                  nl);
+    }
+  }
+}
+
+// Row y of a plain layer with its ToRGB (p.rgb). Each position's channels are finished as in bf16_epilogue_row and
+// rounded to bf16 (stored when the output is kept), and give the three sums of rgb_w[n, o, c] * v[c], which go into
+// acc[o][lane_bitrev[i]] for the i-th position of a block of kVecLen: vsum_lanes(acc[o]) is then the block's RGB in
+// position order.
+inline void bf16_epilogue_rgb_row(const Bf16EpilogueParams& p, int64_t n, int64_t y) {
+  const float* scale = p.scale ? p.scale + n * p.scale_sn : nullptr;
+  const float* noise_row = p.noise ? p.noise + n * p.noise_sn + y * p.noise_sh : nullptr;
+  const uint16_t* x_row = p.x + n * p.x_sn + y * p.x_sh;
+  uint16_t* out_row = p.out ? p.out + n * p.o_sn + y * p.o_sh : nullptr;
+  const int64_t C = p.C, plane = p.H * p.W;
+  const float* w[kRgbChannels];
+  for (int o = 0; o < kRgbChannels; ++o) w[o] = p.rgb_w + (n * kRgbChannels + o) * C;
+  vfloat acc[kRgbChannels][kVecLen];
+  for (int64_t x0 = 0; x0 < p.W; x0 += kVecLen) {
+    const int nb = static_cast<int>(std::min<int64_t>(kVecLen, p.W - x0));
+    for (int j = 0; j < kVecLen; ++j) {
+      vfloat sum[kRgbChannels] = {vzero(), vzero(), vzero()};
+      const int i = lane_bitrev[j];
+      if (i < nb) {
+        const int64_t x = x0 + i;
+        const vfloat noise = vset1(noise_row ? noise_row[x * p.noise_sw] * p.noise_strength : 0.f);
+        for (int64_t c = 0; c < C; c += kVecLen) {
+          const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
+          const vfloat v = bf16_finish(p, scale, noise, c, nl, vload_bf16(x_row + x * p.x_sw + c, nl));
+          if (out_row) vstore_bf16(out_row + x * p.o_sw + c, v, nl);
+          const vfloat r = vround_bf16(v);  // its lanes past nl meet zero weights
+          for (int o = 0; o < kRgbChannels; ++o) sum[o] = vfma(r, vload_n(w[o] + c, nl), sum[o]);
+        }
+      }
+      for (int o = 0; o < kRgbChannels; ++o) acc[o][j] = sum[o];
+    }
+    for (int o = 0; o < kRgbChannels; ++o) {
+      const int64_t at = (n * kRgbChannels + o) * plane + y * p.W + x0;
+      vfloat r = vadd(vsum_lanes(acc[o]), vset1(p.rgb_bias[o]));
+      if (p.rgb_skip) r = vadd(r, vload_n(p.rgb_skip + at, nb));
+      vstore_n(p.rgb + at, r, nb);
     }
   }
 }
@@ -104,7 +146,7 @@ inline void bf16_epilogue_up_rows(const Bf16EpilogueParams& p, int64_t n, int64_
         const int nl = static_cast<int>(std::min<int64_t>(kVecLen, C - c));
         vfloat v = vmul(k0, vadd(vload_n(c0 + c, nl), vload_n(col[row] + c, nl)));
         v = vfma(k1, vadd(vload_n(c1 + c, nl), vload_n(c2 + c, nl)), v);
-        bf16_finish(p, scale, noise, c, nl, v, out);
+        vstore_bf16(out + c, bf16_finish(p, scale, noise, c, nl, v), nl);
       }
     }
   }
@@ -114,7 +156,8 @@ inline void bf16_epilogue_up_rows(const Bf16EpilogueParams& p, int64_t n, int64_
 
 template <class ParallelFor>
 void bf16_epilogue(const Bf16EpilogueParams& p, const ParallelFor& pf) {
-  if (!p.x || !p.out || p.N < 1 || p.C < 1 || p.H < 1 || p.W < 1 || (p.upsample && (p.H % 2 || p.W % 2)))
+  if (!p.x || !(p.out || p.rgb) || p.N < 1 || p.C < 1 || p.H < 1 || p.W < 1 ||
+      (p.upsample && (p.H % 2 || p.W % 2 || p.rgb)) || (p.rgb && !(p.rgb_w && p.rgb_bias)))
     throw std::invalid_argument("bf16_epilogue: bad arguments");
   const int64_t rows = p.upsample ? p.H / 2 : p.H;  // tasks per sample: pairs of rows when upsampling
   const int64_t row_work = p.W * p.C * (p.upsample ? 8 : 1);
@@ -123,6 +166,8 @@ void bf16_epilogue(const Bf16EpilogueParams& p, const ParallelFor& pf) {
     for (int64_t t = t0; t < t1; ++t) {
       if (p.upsample)
         detail::bf16_epilogue_up_rows(p, t / rows, 2 * (t % rows));
+      else if (p.rgb)
+        detail::bf16_epilogue_rgb_row(p, t / rows, t % rows);
       else
         detail::bf16_epilogue_row(p, t / rows, t % rows);
     }

@@ -15,7 +15,6 @@ namespace cpu {
 // after it, fused): the final outputs v[o] of the conv (after the activation) also give
 //   rgb[n, c] = bias[c] + sum_o w[n, c, o] v[o]  [+ upfirdn2d-up2(skip)[n, c]],   c < 3
 // accumulated while v is still in cache, so the ToRGB never reads the conv's output back.
-constexpr int kRgbChannels = 3;
 struct RgbHead {
   const float* w = nullptr;     // [N, 3, C_out] contiguous: the ToRGB weight x its scale x its style
   const float* bias = nullptr;  // [3]

@@ -8,6 +8,8 @@
 namespace anycost {
 namespace cpu {
 
+constexpr int kRgbChannels = 3;  // the planes of a ToRGB's output
+
 enum class Activation : int { Linear = 0, LRelu = 1 };
 
 // upfirdn2d (see upfirdn2d_blocked.h for the semantics).
@@ -137,8 +139,14 @@ struct Bf16EpilogueParams {
   float noise_strength = 0.f;
   bool activate = false;  // leaky ReLU with slope alpha (no gain)
   float alpha = 0.2f;
-  uint16_t* out = nullptr;  // [N, H, W, C], channels contiguous
+  uint16_t* out = nullptr;  // [N, H, W, C], channels contiguous; may be null with rgb (not kept)
   int64_t o_sn = 0, o_sh = 0, o_sw = 0;
+  // Optional, plain layers only: the ToRGB of the bf16-rounded result, summed in fp32:
+  //   rgb[n, o, y, x] = rgb_bias[o] + rgb_skip[n, o, y, x] + sum_c rgb_w[n, o, c] * out[n, y, x, c]
+  float* rgb = nullptr;              // [N, 3, H, W] contiguous
+  const float* rgb_w = nullptr;      // [N, 3, C] contiguous: the modulated ToRGB weight of each sample
+  const float* rgb_bias = nullptr;   // [3]
+  const float* rgb_skip = nullptr;   // optional [N, 3, H, W] contiguous: the upsampled RGB of the scale before
 };
 
 }  // namespace cpu

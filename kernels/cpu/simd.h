@@ -234,6 +234,30 @@ ANYCOST_INLINE float vhmax(vfloat a) {
   return m;
 }
 
+// lane_bitrev[j]: j with its log2(kVecLen) bits reversed, the lane order of vsum_lanes.
+struct LaneBitrev {
+  int at[kVecLen];
+  constexpr LaneBitrev() : at() {
+    for (int j = 0; j < kVecLen; ++j)
+      for (int b = 1, k = j; b < kVecLen; b <<= 1, k >>= 1) at[j] = (at[j] << 1) | (k & 1);
+  }
+  constexpr int operator[](int j) const { return at[j]; }
+};
+inline constexpr LaneBitrev lane_bitrev{};
+
+// The lane sums of kVecLen vectors a[0..kVecLen) in one vector (a is overwritten): lane j holds the sum of the
+// lanes of a[lane_bitrev[j]]. A tree of kVecLen - 1 vinterleave + vadd steps (each pair's lanes k and k + kVecLen / 2
+// added), against kVecLen horizontal sums of log2(kVecLen) shuffles each.
+ANYCOST_INLINE vfloat vsum_lanes(vfloat* a) {
+  for (int n = kVecLen; n > 1; n /= 2)
+    for (int i = 0; i < n / 2; ++i) {
+      vfloat lo, hi;
+      vinterleave(a[2 * i], a[2 * i + 1], lo, hi);
+      a[i] = vadd(lo, hi);
+    }
+  return a[0];
+}
+
 // Scalar leaky ReLU matching vlrelu.
 ANYCOST_INLINE float slrelu(float x, float slope) { return x > 0.f ? x : x * slope; }
 
@@ -285,6 +309,15 @@ ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
   r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
   _mm256_mask_storeu_epi16(p, vmask(n), _mm512_cvtepi32_epi16(r));
 }
+// a rounded to bf16 as vstore_bf16 rounds it, kept as fp32 lanes.
+ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
+  const __m512i bits = _mm512_castps_si512(a.v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+  const __mmask16 nan = _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
+  r = _mm512_mask_or_epi32(r, nan, bits, _mm512_set1_epi32(0x400000));
+  return {_mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32(int(0xFFFF0000u))))};
+}
 #elif ANYCOST_CPU_AVX2
 ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
   __m128i h;
@@ -314,6 +347,15 @@ ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
   _mm_store_si128(reinterpret_cast<__m128i*>(tmp), h);
   for (int k = 0; k < n; ++k) p[k] = tmp[k];
 }
+// a rounded to bf16 as vstore_bf16 rounds it, kept as fp32 lanes.
+ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
+  const __m256i bits = _mm256_castps_si256(a.v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q));
+  r = _mm256_blendv_epi8(r, _mm256_or_si256(bits, _mm256_set1_epi32(0x400000)), nan);
+  return {_mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(int(0xFFFF0000u))))};
+}
 #else
 ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
   vfloat r;
@@ -322,6 +364,11 @@ ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
 }
 ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
   for (int k = 0; k < n && k < kVecLen; ++k) p[k] = float_to_bf16(a.v[k]);
+}
+// a rounded to bf16 as vstore_bf16 rounds it, kept as fp32 lanes.
+ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
+  for (int k = 0; k < kVecLen; ++k) a.v[k] = bf16_to_float(float_to_bf16(a.v[k]));
+  return a;
 }
 #endif
 

@@ -215,3 +215,64 @@ def test_entry_prepacked_for_one_batch_serves_another(route, upsample):
         bf16.clear_weight_cache()
         fresh = ops.modulated_conv2d(x, weight, styles, weight_scale=scale, upsample=upsample, precision="bf16")
     torch.testing.assert_close(reused, fresh)
+
+
+@pytest.mark.parametrize("keep_x", [True, False])
+@pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "skip"), [(1, 10, 12, 8, True), (1, 3, 5, 13, False),
+                                                                       (2, 20, 24, 6, True), (1, 40, 17, 5, False)])
+def test_styled_conv_to_rgb_bf16_within_twice_the_bf16_reference(route, batch, c_in, c_out, size, skip, keep_x):
+    """The conv + ToRGB of a bf16 layer in one epilogue: x as the bf16 layer alone gives it, the RGB within the
+    bound, batch > 1, both routes (folded and not), with and without the skip, the ToRGB's output only."""
+    if not ops.NATIVE:
+        pytest.skip("native ops unavailable")
+    x, param, styles, scale, extra = _case(batch, c_in, c_out, size, False)
+    x, extra["noise"] = x[..., :size].contiguous(), extra["noise"][..., :size]  # square: an even size takes a skip
+    weight = param[0, :c_out, :c_in]
+    g = torch.Generator().manual_seed(c_out)
+    rgb = dict(rgb_weight=torch.randn(3, c_out, 1, 1, generator=g), rgb_styles=torch.rand(batch, c_out, generator=g),
+               rgb_bias=torch.randn(3, generator=g), rgb_weight_scale=0.3)
+    skip = torch.randn(batch, 3, size // 2, size // 2, generator=g) if skip else None
+    conv = dict(weight_scale=scale, noise=extra["noise"], noise_strength=extra["noise_strength"], bias=extra["bias"])
+    assert ops.fuses_to_rgb("auto", "bf16", keep_x, bf16.activations(x), weight, styles)
+    with torch.no_grad():
+        exact = ref.styled_conv_to_rgb(x.double(), weight.double(), styles.double(), skip=_double(skip),
+                                       **_as(torch.float64, conv), **_as(torch.float64, rgb))[1]
+        in_bf16 = ref.styled_conv_to_rgb(x.bfloat16(), weight.bfloat16(), styles.bfloat16(),
+                                         skip=None if skip is None else skip.bfloat16(), **_as(torch.bfloat16, conv),
+                                         **_as(torch.bfloat16, rgb))[1]
+        out, out_rgb = ops.styled_conv_to_rgb(bf16.activations(x), weight, styles, skip=skip, keep_x=keep_x,
+                                              precision="bf16", **conv, **rgb)
+        alone = ops.modulated_conv2d(bf16.activations(x), weight, styles, precision="bf16", activate=True, **conv)
+    if keep_x:
+        assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(out.float(), alone.float(), rtol=0, atol=0)
+    else:
+        assert out is None
+    assert out_rgb.dtype == torch.float32 and out_rgb.shape == exact.shape and out_rgb.is_contiguous()
+    assert 0 < _rel_err(out_rgb, exact) <= 2 * _rel_err(in_bf16, exact)
+
+
+def _double(t):
+    return None if t is None else t.double()
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_conv_output_in_a_cached_block(monkeypatch, upsample, batch):
+    """The convs whose output would be a fresh block (`FRESH_BLOCK_BYTES`, here every one) write it into zeros from the
+    output cache: the same layer output as torch's own allocation, folded (batch 1) or not, again after the block was
+    reused."""
+    if not (bf16.PREPACK and ops.NATIVE):
+        pytest.skip("needs the native ops and torch's oneDNN bf16 convolution")
+    x, param, styles, scale, extra = _case(batch, 16, 24, 9, upsample)
+    weight = param[0, :24, :16]
+
+    def run():
+        with torch.no_grad():
+            return ops.modulated_conv2d(x, weight, styles, weight_scale=scale, upsample=upsample, precision="bf16",
+                                        **extra)
+
+    expected = run()
+    monkeypatch.setattr(bf16, "FRESH_BLOCK_BYTES", 0)
+    for _ in range(2):
+        torch.testing.assert_close(run(), expected, rtol=0, atol=0)

@@ -8,6 +8,11 @@ import torch.nn.functional as F
 
 from anycost.ops import _ext, ref
 
+
+def _bf16_cl(*shape):
+    return torch.randn(*shape).to(torch.bfloat16, memory_format=torch.channels_last)
+
+
 native = pytest.mark.skipif(_ext.load() is None, reason=f"native ops unavailable: {_ext.reason()}")
 
 
@@ -86,6 +91,92 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.anycost.bf16_epilogue, (x, True, scale, bias, noise, 0.5, True))
     x, scale, bias, noise = _inputs(1, 7, 3, 4, False)
     torch.library.opcheck(torch.ops.anycost.bf16_epilogue, (x, False, None, bias, noise, 0.5, False))
+
+
+def _rgb_inputs(n, c, h, w, seed=0):
+    """The ToRGB terms for a plain layer of c channels: the modulated weight [n, 3, c], the bias and a skip."""
+    g = torch.Generator().manual_seed(seed + 1)
+    return torch.randn(n, 3, c, generator=g), torch.randn(3, generator=g), torch.randn(n, 3, h, w, generator=g)
+
+
+@native
+@pytest.mark.parametrize("shape", SHAPES + [(1, 16, 3, 37), (2, 512, 4, 4)])
+@pytest.mark.parametrize("keep_x", [True, False])
+@pytest.mark.parametrize("full", [False, True])
+def test_to_rgb_matches_reference(cpu_level, shape, keep_x, full):
+    """The epilogue with the ToRGB of its output: widths and rows past a vector (blocks of positions with tails),
+    with every term or none, the output kept or not (then never written)."""
+    x, scale, bias, noise = _inputs(*shape, False, seed=sum(shape), shared_noise=shape[0] == 1)
+    rgb_weight, rgb_bias, skip = _rgb_inputs(*shape, seed=sum(shape))
+    args = (scale, bias, noise, 0.3, True) if full else (None, None, None, 0.0, False)
+    rgb_args = (rgb_weight, rgb_bias, skip if full else None, keep_x)
+    out, rgb = torch.ops.anycost.bf16_epilogue_to_rgb(x, *args, *rgb_args)
+    want, want_rgb = ref.bf16_epilogue_to_rgb(x, *args, *rgb_args)
+    if keep_x:
+        _close(out, want)
+    else:
+        assert out.numel() == 0
+    assert rgb.dtype == torch.float32 and rgb.is_contiguous()
+    torch.testing.assert_close(rgb, want_rgb, atol=1e-5 * shape[1], rtol=1e-5)
+
+
+@native
+def test_to_rgb_reads_the_rounded_output():
+    """The ToRGB sums the output as rounded to bf16 (what the next layer reads), not the value before: 1 + 2^-9
+    rounds to 1."""
+    x = torch.ones(1, 16, 1, 2).to(torch.bfloat16, memory_format=torch.channels_last)
+    bias = torch.full((16,), 2**-9)
+    weight = torch.zeros(1, 3, 16)
+    weight[0, 0, 0] = 1.0
+    _, rgb = torch.ops.anycost.bf16_epilogue_to_rgb(x, None, bias, None, 0.0, False, weight, torch.zeros(3), None, True)
+    assert rgb[0, 0].tolist() == [[1.0, 1.0]] and not rgb[0, 1:].any()
+
+
+@native
+def test_to_rgb_opcheck():
+    x, scale, bias, noise = _inputs(2, 5, 3, 4, False, shared_noise=False)
+    rgb_weight, rgb_bias, skip = _rgb_inputs(2, 5, 3, 4)
+    for keep_x in (True, False):
+        torch.library.opcheck(torch.ops.anycost.bf16_epilogue_to_rgb,
+                              (x, scale, bias, noise, 0.5, True, rgb_weight, rgb_bias, skip, keep_x))
+
+
+@native
+@pytest.mark.parametrize(("change", "message"), [
+    ({"rgb_weight": torch.randn(1, 3, 5)}, "rgb_weight must be \\[1, 3, 4\\]"),
+    ({"rgb_weight": torch.randn(1, 4, 4)}, "rgb_weight must be"),
+    ({"rgb_weight": torch.randn(1, 3, 4).double()}, "float32"),
+    ({"rgb_bias": torch.randn(4)}, "rgb_bias must be \\[3\\]"),
+    ({"skip": torch.randn(1, 3, 3, 4)}, "skip must be \\[1, 3, 3, 3\\]"),
+    ({"skip": torch.randn(3, 3, 3)}, "skip"),
+    ({"x": _bf16_cl(1, 16, 3, 3)}, "rgb_weight must be"),
+])
+def test_to_rgb_bad_inputs(change, message):
+    args = dict(x=_bf16_cl(1, 4, 3, 3), scale=None, bias=None, noise=None, noise_strength=0.0, activate=False,
+                rgb_weight=torch.randn(1, 3, 4), rgb_bias=torch.randn(3), skip=None, keep_x=True)
+    args.update(change)
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.anycost.bf16_epilogue_to_rgb(*args.values())
+
+
+@native
+def test_cached_zeros():
+    """Zeros of the asked size and layout, also from a reused block of the output cache that held data."""
+    like = torch.zeros(1, dtype=torch.bfloat16)
+    size = [1, 16, 256, 257]  # 2 MiB: above the cache's smallest block
+    for _ in range(2):
+        out = torch.ops.anycost.cached_zeros(like, size, True)
+        assert out.dtype == torch.bfloat16 and list(out.shape) == size
+        assert out.is_contiguous(memory_format=torch.channels_last) and not out.any()
+        out.fill_(3.0)
+        del out
+    flat = torch.ops.anycost.cached_zeros(torch.zeros(1), [5, 7], False)
+    assert flat.dtype == torch.float32 and flat.is_contiguous() and not flat.any()
+    torch.library.opcheck(torch.ops.anycost.cached_zeros, (like, [2, 3, 4, 5], True))
+    with pytest.raises(RuntimeError, match="sizes must be >= 0"):
+        torch.ops.anycost.cached_zeros(like, [2, -1], False)
+    with pytest.raises(RuntimeError, match="channels_last needs 4 sizes"):
+        torch.ops.anycost.cached_zeros(like, [2, 3], True)
 
 
 def _bf16(*shape):

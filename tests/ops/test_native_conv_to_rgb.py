@@ -67,7 +67,10 @@ def test_fuses_only_where_it_pays_and_never_for_gradients():
     assert fuses(small) and not fuses(small, keep_x=True)  # many channels: only when x is not kept
     assert fuses(small, impl="kernel", keep_x=True)
     assert not fuses(_inputs(1, 4, 8, 32, 32))  # below 64 x 64 px
-    assert not fuses(big, impl="ref") and not fuses(big, precision="bf16")
+    assert not fuses(big, impl="ref")
+    assert fuses(big, precision="bf16")  # a narrow layer of a bf16 render runs in fp32, and fuses as there
+    wide = _inputs(1, 16, 32, 8, 8)
+    assert not fuses(wide) and fuses(wide, precision="bf16")  # a bf16 layer sums the ToRGB in its epilogue
     big["styles"].requires_grad_(True)
     assert not fuses(big)
     with torch.no_grad():

@@ -103,7 +103,8 @@ class StyledConv(nn.Module):
                 return ops.styled_conv_to_rgb(
                     x, weight, styles, weight_scale=self.conv.scale, noise=noise, noise_strength=self.noise.weight,
                     bias=bias, rgb_weight=rgb_weight, rgb_styles=layer.conv.modulation(w_rgb, c_out, impl=impl),
-                    rgb_bias=rgb_bias, rgb_weight_scale=layer.conv.scale, skip=skip, keep_x=keep_x)
+                    rgb_bias=rgb_bias, rgb_weight_scale=layer.conv.scale, skip=skip, keep_x=keep_x, impl=impl,
+                    precision=precision)
         out = ops.modulated_conv2d(
             x, weight, styles, weight_scale=self.conv.scale, demodulate=True, upsample=self.upsample, noise=noise,
             noise_strength=self.noise.weight, bias=bias, activate=True, impl=impl, precision=precision,
