@@ -17,7 +17,10 @@ Per-pixel passes cost as much as the arithmetic on the narrow, high-resolution l
 - then one pass of our own (`epilogue`, `anycost::bf16_epilogue`) does the rest: the blur of the phases when
   upsampling, the demodulation (non-fused form), the bias, the noise and the leaky ReLU, rounding to bf16 once.
   torch's separate passes for these cost more than the conv on the narrow layers (a bf16 leaky ReLU alone took
-  19 ms on 32 x 1024 x 1024 values, 2 threads of an AMX Xeon; the conv before it 13 ms).
+  19 ms on 32 x 1024 x 1024 values, 2 threads of an AMX Xeon; the conv before it 13 ms);
+- a plain layer with the ToRGB after it (`styled_conv(..., to_rgb=...)`) sums that ToRGB in fp32 in the same pass
+  (`anycost::bf16_epilogue_to_rgb`), so the RGB reads no activation back and the last layer writes none;
+- conv outputs of `FRESH_BLOCK_BYTES` or more go into reused blocks of the native ops' output cache (`_conv`).
 oneDNN picks the instruction set itself (AMX where the CPU has it, else AVX512_BF16, else an emulation slower
 than fp32) and accumulates in fp32; the conv rounds its output to bf16, the epilogue its result. The error stays
 within the bound of DESIGN.md 3 (0.46-0.91x the error of the reference formulation run in bf16, in the tests' cases).
@@ -67,7 +70,9 @@ MIN_CHANNELS = 16  # min(c_in, c_out) of a layer run in bf16
 # glibc maps every block of 32 MiB or more anew and unmaps it when freed, so a conv output that large costs a page
 # fault and the zeroing of a page per 4 KiB on first touch. At 1024 / 1.0 four convs write 32-67 MiB: 32->32 @ 1024
 # px took 30.5 ms into a fresh block, 15.0 ms (zeroing included) added into a reused one; below the size the reused
-# block measured no faster, and 0-1 ms slower inside whole renders (AMX Xeon, 2 threads).
+# block measured no faster, and 0-1 ms slower inside whole renders (AMX Xeon, 2 threads). The block is zeroed with
+# non-temporal stores (`anycost::cached_zeros`): whole 1024 / 1.0 forwards 165-176 ms against 174-186 ms with ATen's
+# fill, alternated.
 FRESH_BLOCK_BYTES = 32 << 20
 
 
