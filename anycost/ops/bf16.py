@@ -84,12 +84,15 @@ def pays(c_in: int, c_out: int) -> bool:
 @dataclass(frozen=True)
 class Entry:
     """One cached weight view: its parameter (weakly), the version it was built from, the bf16 weight (prepacked
-    when `PREPACK`), the fp32 sums of squares [c_out, c_in] for the demodulation, and its size in bytes."""
+    when `PREPACK`), the fp32 sums of squares [c_out, c_in] for the demodulation, for an upsampling layer built for
+    a call that folds (`folds`) the fp32 phase weight that the styles then scale (else None), and its size in
+    bytes."""
 
     owner: weakref.ref
     version: int
     weight: torch.Tensor
     square_sums: torch.Tensor
+    phase: torch.Tensor | None
     nbytes: int
 
 
@@ -140,16 +143,20 @@ class WeightCache:
 def _build(weight, owner, weight_scale: float, upsample: bool, input_shape) -> Entry:
     """Scale the fp32 weight, keep its per-(out, in) sums of squares in fp32, round it (the phase weight of
     `ref.upsample_phase_weight` for an upsampling layer) to bf16 once and prepack it for oneDNN
-    (`mkldnn._reorder_convolution_weight`, as torch's inductor does)."""
+    (`mkldnn._reorder_convolution_weight`, as torch's inductor does). An upsampling layer whose call folds the
+    styles into the weight also keeps the fp32 phase weight: building it per call took 9 strided copies and a fill
+    (the folded layers are the narrow ones, so it is small)."""
     with torch.no_grad():
         w = weight.detach().float() * weight_scale
         square_sums = w.square().sum((2, 3))
-        wb = _bf16(ref.upsample_phase_weight(w) if upsample else w)
+        w = ref.upsample_phase_weight(w) if upsample else w
+        phase = w if upsample and input_shape[0] == 1 and weight.numel() <= math.prod(input_shape[1:]) else None
+        wb = _bf16(w)
         pad = [weight.shape[-1] // 2] * 2
         packed = (torch.ops.mkldnn._reorder_convolution_weight(wb, pad, [1, 1], [1, 1], 1, list(input_shape))
                   if PREPACK else wb.contiguous(memory_format=torch.channels_last))
-    nbytes = wb.numel() * wb.element_size() + square_sums.numel() * square_sums.element_size()
-    return Entry(weakref.ref(owner), _version(weight), packed, square_sums, nbytes)
+    nbytes = sum(t.numel() * t.element_size() for t in (wb, square_sums, phase) if t is not None)
+    return Entry(weakref.ref(owner), _version(weight), packed, square_sums, phase, nbytes)
 
 
 def _version(weight: torch.Tensor) -> int:
@@ -224,8 +231,12 @@ def styled_conv(x, weight, styles, weight_scale: float, demodulate: bool, upsamp
     k = weight.shape[-1]
     conv = (4 * weight.shape[0], 2, k // 2) if upsample else (weight.shape[0], k, k // 2)  # c_out, k, padding
     if folds(xb, weight):
-        w = weight.float() * (styles * weight_scale).reshape(1, -1, 1, 1) * scale.reshape(-1, 1, 1, 1)
-        out = _conv(xb, _bf16(ref.upsample_phase_weight(w) if upsample else w), *conv)
+        if upsample and entry.phase is not None:  # phase channel (2 * py + px) * c_out + o takes o's scale
+            w = entry.phase * styles.reshape(1, -1, 1, 1) * scale.reshape(-1).repeat(4).reshape(-1, 1, 1, 1)
+        else:
+            w = weight.float() * (styles * weight_scale).reshape(1, -1, 1, 1) * scale.reshape(-1, 1, 1, 1)
+            w = ref.upsample_phase_weight(w) if upsample else w
+        out = _conv(xb, _bf16(w), *conv)
         scale = None
     else:
         out = _conv(xb * styles.to(torch.bfloat16).reshape(*styles.shape, 1, 1), entry.weight, *conv)

@@ -276,3 +276,29 @@ def test_conv_output_in_a_cached_block(monkeypatch, upsample, batch):
     monkeypatch.setattr(bf16, "FRESH_BLOCK_BYTES", 0)
     for _ in range(2):
         torch.testing.assert_close(run(), expected, rtol=0, atol=0)
+
+
+def test_folded_upsampling_layer_keeps_its_phase_weight(route):
+    """An upsampling layer built for a folded call keeps the fp32 phase weight and scales it per call: the same
+    output as building the phase weight from the scaled weight (up to the bf16 rounding of the weights), and a
+    layer built for an unfolded call keeps none."""
+    x, param, styles, scale, extra = _case(1, 3, 5, 13, True)
+    weight = param[0, :5, :3]
+    assert bf16.folds(x, weight)
+    with torch.no_grad():
+        out = ops.modulated_conv2d(x, weight, styles, weight_scale=scale, upsample=True, precision="bf16", **extra)
+        (entry,) = bf16.weight_cache()._entries.values()
+        assert entry.phase is not None and entry.phase.shape == (20, 3, 2, 2)
+        bf16.clear_weight_cache()
+        wide = _case(1, 40, 48, 5, True)  # a weight larger than the input: the styles scale the activations
+        ops.modulated_conv2d(wide[0], wide[1][0, :48, :40], wide[2], weight_scale=wide[3], upsample=True,
+                             precision="bf16", **wide[4])
+        (unfolded,) = bf16.weight_cache()._entries.values()
+        assert unfolded.phase is None
+        bf16.clear_weight_cache()
+        weight_cache = bf16.weight_cache()
+        built = weight_cache.get(weight, scale, True, (2, 3, 13, 14))  # built for batch 2: no phase weight kept
+        assert built.phase is None
+        rebuilt = ops.modulated_conv2d(x, weight, styles, weight_scale=scale, upsample=True, precision="bf16",
+                                       **extra)
+    torch.testing.assert_close(rebuilt, out, rtol=2**-7, atol=1e-3 * out.abs().max().item())
