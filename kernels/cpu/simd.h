@@ -301,15 +301,7 @@ ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
   const __m256i h = _mm256_maskz_loadu_epi16(vmask(n), p);
   return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
 }
-ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
-  const __m512i bits = _mm512_castps_si512(a.v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
-  const __mmask16 nan = _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
-  r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
-  _mm256_mask_storeu_epi16(p, vmask(n), _mm512_cvtepi32_epi16(r));
-}
-// a rounded to bf16 as vstore_bf16 rounds it, kept as fp32 lanes.
+// a rounded to bf16 (its lower 16 bits zero), kept as fp32 lanes; a NaN stays a quiet NaN.
 ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
   const __m512i bits = _mm512_castps_si512(a.v);
   const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
@@ -317,6 +309,10 @@ ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
   const __mmask16 nan = _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
   r = _mm512_mask_or_epi32(r, nan, bits, _mm512_set1_epi32(0x400000));
   return {_mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32(int(0xFFFF0000u))))};
+}
+ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
+  const __m512i r = _mm512_srli_epi32(_mm512_castps_si512(vround_bf16(a).v), 16);
+  _mm256_mask_storeu_epi16(p, vmask(n), _mm512_cvtepi32_epi16(r));
 }
 #elif ANYCOST_CPU_AVX2
 ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
@@ -330,13 +326,17 @@ ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
   }
   return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))};
 }
-ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
+// a rounded to bf16 (its lower 16 bits zero), kept as fp32 lanes; a NaN stays a quiet NaN.
+ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
   const __m256i bits = _mm256_castps_si256(a.v);
   const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF))), 16);
+  __m256i r = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
   const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q));
-  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
-  r = _mm256_blendv_epi8(r, quiet, nan);
+  r = _mm256_blendv_epi8(r, _mm256_or_si256(bits, _mm256_set1_epi32(0x400000)), nan);
+  return {_mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(int(0xFFFF0000u))))};
+}
+ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
+  const __m256i r = _mm256_srli_epi32(_mm256_castps_si256(vround_bf16(a).v), 16);
   // 32-bit lanes (each < 2^16) to 16 bits: packus works per 128-bit half, the permute joins the halves.
   const __m128i h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
   if (n >= kVecLen) {
@@ -347,15 +347,6 @@ ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
   _mm_store_si128(reinterpret_cast<__m128i*>(tmp), h);
   for (int k = 0; k < n; ++k) p[k] = tmp[k];
 }
-// a rounded to bf16 as vstore_bf16 rounds it, kept as fp32 lanes.
-ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
-  const __m256i bits = _mm256_castps_si256(a.v);
-  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-  __m256i r = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
-  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q));
-  r = _mm256_blendv_epi8(r, _mm256_or_si256(bits, _mm256_set1_epi32(0x400000)), nan);
-  return {_mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(int(0xFFFF0000u))))};
-}
 #else
 ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
   vfloat r;
@@ -365,7 +356,7 @@ ANYCOST_INLINE vfloat vload_bf16(const uint16_t* p, int n) {
 ANYCOST_INLINE void vstore_bf16(uint16_t* p, vfloat a, int n) {
   for (int k = 0; k < n && k < kVecLen; ++k) p[k] = float_to_bf16(a.v[k]);
 }
-// a rounded to bf16 as vstore_bf16 rounds it, kept as fp32 lanes.
+// a rounded to bf16 (its lower 16 bits zero), kept as fp32 lanes; a NaN stays a quiet NaN.
 ANYCOST_INLINE vfloat vround_bf16(vfloat a) {
   for (int k = 0; k < kVecLen; ++k) a.v[k] = bf16_to_float(float_to_bf16(a.v[k]));
   return a;
