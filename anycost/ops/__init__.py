@@ -268,10 +268,15 @@ def to_rgb(x, weight, styles, bias, *, weight_scale, skip=None, impl="auto", pre
             out = bf16.to_rgb_conv(x, weight, styles, weight_scale).add_(bias.float().reshape(1, -1, 1, 1))
             if skip is None:
                 return out
-            return out.add_(upfirdn2d(skip.float(), fir_kernel(gain=4.0), up=2, pad=(2, 1), impl=impl))
+            return out.add_(_upsampled_skip(skip, impl))
     if resolve_impl(impl, x, weight, styles, bias, skip, op="to_rgb") == "kernel":
         return _call_native(torch.ops.anycost.to_rgb, x, weight, styles, bias, weight_scale, skip)
     return ref.to_rgb(x, weight, styles, bias, weight_scale=weight_scale, skip=skip)
+
+
+def _upsampled_skip(skip, impl) -> torch.Tensor:
+    """The RGB of the scale before, 2x upsampled in float32 as `ref.to_rgb` adds it (the bf16 ToRGBs' skip)."""
+    return upfirdn2d(skip.float(), fir_kernel(gain=4.0), up=2, pad=(2, 1), impl=impl)
 
 
 def fuses_to_rgb(impl, precision, keep_x, x, weight, styles, *tensors) -> bool:
@@ -313,7 +318,7 @@ def styled_conv_to_rgb(x, weight, styles, *, weight_scale, noise, noise_strength
         raise ValueError(f"rgb_styles must be [{n}, {c_out}], got {tuple(rgb_styles.shape)}")
     resolve_impl("kernel")  # the error when the native ops are not built
     if _modconv_backend(impl, precision, x, weight, False, styles, noise, noise_strength, bias) == "bf16":
-        up = None if skip is None else upfirdn2d(skip.float(), fir_kernel(gain=4.0), up=2, pad=(2, 1), impl=impl)
+        up = None if skip is None else _upsampled_skip(skip, impl)
         with torch.no_grad():
             out, rgb = bf16.styled_conv(x, weight, styles, weight_scale, True, False, noise, noise_strength, bias, True,
                                         to_rgb=(rgb_weight, rgb_styles, rgb_bias, rgb_weight_scale, up, keep_x))
