@@ -16,7 +16,8 @@ is packed once per (layer, width) (`ops.qconv2d_pack`).
 - Weights: W * a ~ q * s with q in [-127, 127] and one scale s per output channel over *all* input channels of
   the full weight, so a sub-generator's [c_out, c_in] slice is exact (its q, s and a are slices). The generator
   keeps the dequantised q * s / a as its dense weights (its fp32 path runs the same weights), and q and s are
-  re-derived from them and a exactly (the largest |q| of a channel is 127), as k-means re-derives its codebook.
+  re-derived from them and a exactly (the largest |q| of a channel is 127; s keeps 16 significant bits,
+  `weight_scales`), as k-means re-derives its codebook.
   A k-means model keeps its clustered weights instead (the file stores their codebook and indices, 1-8 bits per
   weight, plus the smoothing factors): the int8 layers quantise them when they pack them.
 - Activations: x * styles / a rounded to int8 in [-127, 127] (symmetric), the kernel doing the rounding fused into
@@ -52,11 +53,22 @@ ACTIVATIONS = ("dynamic", "calibrated")  # how the activation scale is chosen (m
 CALIBRATION = 16  # calibration latents drawn by default (`anycost compress`; x3 configs)
 CALIBRATION_BATCH = 8  # latents per calibration forward (memory stays that of batch 8 whatever N is)
 _TINY = torch.finfo(torch.float32).tiny
+SCALE_BITS = 16  # significant bits of a weight scale (`weight_scales`)
 
 
 def weight_scales(weight: torch.Tensor) -> torch.Tensor:
-    """Per-output-channel scales [c_out] of a [1, c_out, c_in, k, k] weight: max |W| of the channel / 127."""
-    return weight.detach().abs().amax((0, 2, 3, 4)).clamp_min(_TINY) / 127
+    """Per-output-channel scales [c_out] of a [1, c_out, c_in, k, k] weight: max |W| of the channel / 127, rounded
+    to `SCALE_BITS` significant bits.
+
+    The rounding makes the scales a fixed point of dequantising and quantising again: the model keeps q * s / a as
+    its dense weight and every int8 layer (and a saved file) re-derives s from it, which comes back within a few
+    ulps of s (the divisions by a and 127 round), so at full precision a reloaded model could run scales an ulp
+    apart (outputs 1e-2 apart after an activation rounding flips). A few ulps cannot cross the rounding boundary of
+    16 bits."""
+    scales = weight.detach().abs().amax((0, 2, 3, 4)).float().clamp_min(_TINY) / 127
+    dropped = 23 - (SCALE_BITS - 1)  # float32 mantissa bits below the kept ones
+    bits = (scales.view(torch.int32) + (1 << (dropped - 1))) & ~((1 << dropped) - 1)  # round half up (all > 0)
+    return bits.view(torch.float32)
 
 
 def quantize_weight(weight: torch.Tensor, smooth: torch.Tensor | None = None):

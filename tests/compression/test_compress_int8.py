@@ -50,6 +50,8 @@ def test_weights_are_int8_per_output_channel_and_slice_exactly(quantized):
         assert q.abs().max() <= 127 and scales.shape == (weight.shape[1],) and smooth.shape == (weight.shape[2],)
         assert (smooth > 0).all() and not torch.equal(smooth, torch.ones_like(smooth))
         torch.testing.assert_close(int8.dequantize_weight(q, scales, smooth), weight, rtol=1e-6, atol=0)
+        again = int8.quantize_weight(int8.dequantize_weight(q, scales, smooth), smooth)
+        assert torch.equal(again[0], q) and torch.equal(again[1], scales)  # a fixed point: reloads run these
 
 
 def test_rule_keeps_small_layers_fp32(tiny_generator, latents):
@@ -102,6 +104,8 @@ def test_file_round_trip_stores_int8(tiny_generator, latents, tmp_path, activati
     modules = [m for m in loaded.modules() if isinstance(m, anycost.models.stylegan2.layers.StyledConv)]
     assert all(isinstance(m, int8.Int8StyledConv) and m.smooth is not None for m in modules)
     assert all((m.act_scale is None) == (activations == "dynamic") for m in modules)
+    state = loaded.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in quantized.state_dict().items())  # bit for bit
     with torch.no_grad():
         torch.testing.assert_close(loaded(latents[4:], noise="const"), quantized(latents[4:], noise="const"),
                                    rtol=1e-5, atol=1e-5)
