@@ -81,4 +81,10 @@ TORCH_LIBRARY(anycost, m) {
   m.def(
       "qconv2d(Tensor x, Tensor styles, float? act_scale, Tensor packed, Tensor wsum, Tensor out_scale, "
       "bool upsample, Tensor? noise, Tensor? noise_strength, Tensor? bias, bool activate) -> Tensor");
+  // A plain int8 styled conv (qconv2d with activate, no upsample) and the ToRGB that reads its output, fused as in
+  // styled_conv_to_rgb: returns (the conv's output, or an empty tensor without keep_x; the ToRGB's output).
+  m.def(
+      "qconv2d_to_rgb(Tensor x, Tensor styles, float? act_scale, Tensor packed, Tensor wsum, Tensor out_scale, "
+      "Tensor? noise, Tensor? noise_strength, Tensor? bias, Tensor rgb_weight, Tensor rgb_styles, Tensor rgb_bias, "
+      "float rgb_weight_scale, Tensor? skip, bool keep_x) -> (Tensor, Tensor)");
 }

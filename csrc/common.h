@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "cpu/dispatch.h"
+#include "output_cache.h"
 
 namespace anycost {
 
@@ -82,6 +83,53 @@ void set_epilogue(Params& p, const std::optional<at::Tensor>& noise, const std::
   }
   set_bias(p, bias, p.C_out);
   p.act = activate ? cpu::Activation::LRelu : cpu::Activation::Linear;
+}
+
+// A skip image [n, c, H/2, W/2] (float32, any strides) for x of size [., ., H, W] (even H and W).
+inline void check_skip(const at::Tensor& s, int64_t n, int64_t c, const at::Tensor& x) {
+  check_float(s, "skip", 4);
+  TORCH_CHECK(x.size(2) % 2 == 0 && x.size(3) % 2 == 0 && s.size(0) == n && s.size(1) == c &&
+                  s.size(2) * 2 == x.size(2) && s.size(3) * 2 == x.size(3),
+              "anycost: skip must be [", n, ", ", c, ", H/2, W/2] for x of size ", x.sizes(), ", got ", s.sizes());
+}
+
+// The tensors an RGB head reads and writes (its weight and bias as the kernel reads them, its output), kept
+// alive by the caller for the call.
+struct RgbHeadTensors {
+  at::Tensor w, bias, out;
+};
+
+// The ToRGB head of a plain styled conv of either kind (cpu::RgbHead: fp32 ModConvParams, int8 QConvParams), checked
+// and set on `h` for `n` samples of `c_out` channels at x's size: the per-sample weight [n, 3, c_out] (the ToRGB
+// weight [3, c_out, 1, 1] x its scale x rgb_styles [n, c_out]), the bias [3], the optional skip [n, 3, H/2, W/2]
+// and the output [n, 3, H, W] (from the output cache, returned).
+inline RgbHeadTensors set_rgb_head(cpu::RgbHead& h, int64_t n, int64_t c_out, const at::Tensor& x,
+                                   const at::Tensor& rgb_weight, const at::Tensor& rgb_styles,
+                                   const at::Tensor& rgb_bias, double rgb_weight_scale,
+                                   const std::optional<at::Tensor>& skip) {
+  check_float(rgb_weight, "rgb_weight", 4);
+  check_float(rgb_styles, "rgb_styles", 2);
+  check_float(rgb_bias, "rgb_bias", 1);
+  TORCH_CHECK(rgb_weight.size(0) == cpu::kRgbChannels && rgb_weight.size(1) == c_out && rgb_weight.size(2) == 1 &&
+                  rgb_weight.size(3) == 1,
+              "anycost: rgb_weight must be [3, ", c_out, ", 1, 1], got ", rgb_weight.sizes());
+  TORCH_CHECK(rgb_styles.size(0) == n && rgb_styles.size(1) == c_out, "anycost: rgb_styles must be [", n, ", ",
+              c_out, "], got ", rgb_styles.sizes());
+  TORCH_CHECK(rgb_bias.size(0) == cpu::kRgbChannels, "anycost: rgb_bias must be [3], got ", rgb_bias.sizes());
+  RgbHeadTensors t;
+  t.w = (rgb_weight.reshape({1, cpu::kRgbChannels, c_out}) * rgb_styles.unsqueeze(1) * rgb_weight_scale).contiguous();
+  t.bias = rgb_bias.contiguous();
+  t.out = cached_empty({n, cpu::kRgbChannels, x.size(2), x.size(3)}, x.options());
+  h.w = t.w.data_ptr<float>();
+  h.bias = t.bias.data_ptr<float>();
+  h.out = t.out.data_ptr<float>();
+  if (skip.has_value()) {
+    const at::Tensor& s = *skip;
+    check_skip(s, n, cpu::kRgbChannels, x);
+    h.skip = s.data_ptr<float>();
+    h.skip_sn = s.stride(0), h.skip_sc = s.stride(1), h.skip_sh = s.stride(2), h.skip_sw = s.stride(3);
+  }
+  return t;
 }
 
 }  // namespace anycost

@@ -14,6 +14,7 @@ namespace {
 namespace cpu = anycost::cpu;
 
 using anycost::check_float;
+using anycost::check_skip;
 
 cpu::ModConvParams make_params(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
                                double weight_scale, bool demodulate, bool upsample) {
@@ -62,13 +63,6 @@ at::Tensor run(cpu::ModConvParams& p, const at::Tensor& x, bool keep_out = true)
   return out;
 }
 
-void check_skip(const at::Tensor& s, int64_t n, int64_t c, const at::Tensor& x) {
-  check_float(s, "skip", 4);
-  TORCH_CHECK(x.size(2) % 2 == 0 && x.size(3) % 2 == 0 && s.size(0) == n && s.size(1) == c &&
-                  s.size(2) * 2 == x.size(2) && s.size(3) * 2 == x.size(3),
-              "anycost: skip must be [", n, ", ", c, ", H/2, W/2] for x of size ", x.sizes(), ", got ", s.sizes());
-}
-
 at::Tensor modulated_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
                                 double weight_scale, bool demodulate, bool upsample,
                                 const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& noise_strength,
@@ -102,31 +96,10 @@ std::tuple<at::Tensor, at::Tensor> styled_conv_to_rgb_cpu(
     const at::Tensor& rgb_bias, double rgb_weight_scale, const std::optional<at::Tensor>& skip, bool keep_x) {
   cpu::ModConvParams p = make_params(x, weight, styles, weight_scale, true, false);
   anycost::set_epilogue(p, noise, noise_strength, bias, true);
-  check_float(rgb_weight, "rgb_weight", 4);
-  check_float(rgb_styles, "rgb_styles", 2);
-  check_float(rgb_bias, "rgb_bias", 1);
-  TORCH_CHECK(rgb_weight.size(0) == cpu::kRgbChannels && rgb_weight.size(1) == p.C_out && rgb_weight.size(2) == 1 &&
-                  rgb_weight.size(3) == 1,
-              "anycost: rgb_weight must be [3, ", p.C_out, ", 1, 1], got ", rgb_weight.sizes());
-  TORCH_CHECK(rgb_styles.size(0) == p.N && rgb_styles.size(1) == p.C_out, "anycost: rgb_styles must be [", p.N, ", ",
-              p.C_out, "], got ", rgb_styles.sizes());
-  TORCH_CHECK(rgb_bias.size(0) == cpu::kRgbChannels, "anycost: rgb_bias must be [3], got ", rgb_bias.sizes());
-  // The head's weights per sample, [N, 3, C_out]: the ToRGB weight times its scale and style.
-  const at::Tensor head_w =
-      (rgb_weight.reshape({1, cpu::kRgbChannels, p.C_out}) * rgb_styles.unsqueeze(1) * rgb_weight_scale).contiguous();
-  const at::Tensor head_b = rgb_bias.contiguous();
-  at::Tensor rgb = anycost::cached_empty({p.N, cpu::kRgbChannels, p.H, p.W}, x.options());
-  p.rgb.w = head_w.data_ptr<float>();
-  p.rgb.bias = head_b.data_ptr<float>();
-  p.rgb.out = rgb.data_ptr<float>();
-  if (skip.has_value()) {
-    const at::Tensor& s = *skip;
-    check_skip(s, p.N, cpu::kRgbChannels, x);
-    p.rgb.skip = s.data_ptr<float>();
-    p.rgb.skip_sn = s.stride(0), p.rgb.skip_sc = s.stride(1), p.rgb.skip_sh = s.stride(2), p.rgb.skip_sw = s.stride(3);
-  }
+  const anycost::RgbHeadTensors head =
+      anycost::set_rgb_head(p.rgb, p.N, p.C_out, x, rgb_weight, rgb_styles, rgb_bias, rgb_weight_scale, skip);
   at::Tensor out = run(p, x, keep_x);
-  return {out, rgb};
+  return {out, head.out};
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// CPU kernels of anycost::qconv2d_pack and anycost::qconv2d (the int8 styled conv): argument checks,
-// then the torch-free kernels of kernels/cpu/qconv_blocked.h at the instruction-set level in use
+// CPU kernels of anycost::qconv2d_pack, anycost::qconv2d and anycost::qconv2d_to_rgb (the int8 styled conv),
+// argument checks, then the torch-free kernels of kernels/cpu/qconv_blocked.h at the instruction-set level in use
 // (kernels/cpu/dispatch.h; the int8 micro-kernel differs per level: avx512_vnni vpdpbusd, avx2 /
 // avx512 vpmaddubsw + vpmaddwd, portable scalar). x, styles, out_scale, noise and bias are read
 // through their strides; the packed weight and the weight sums must be contiguous (qconv2d_pack's).
@@ -11,7 +11,6 @@
 #include <tuple>
 
 #include "common.h"
-#include "output_cache.h"
 #include "cpu/qconv_params.h"
 
 namespace {
@@ -85,16 +84,14 @@ cpu::QConvParams make_params(const at::Tensor& x, const at::Tensor& styles, std:
   return p;
 }
 
-at::Tensor qconv2d_cpu(const at::Tensor& x, const at::Tensor& styles, std::optional<double> act_scale,
-                       const at::Tensor& packed,
-                       const at::Tensor& wsum, const at::Tensor& out_scale, bool upsample,
-                       const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& noise_strength,
-                       const std::optional<at::Tensor>& bias, bool activate) {
-  cpu::QConvParams p = make_params(x, styles, act_scale, packed, wsum, out_scale, upsample);
-  anycost::set_epilogue(p, noise, noise_strength, bias, activate);
-  at::Tensor out = anycost::cached_empty({p.N, p.C_out, p.H_out(), p.W_out()}, x.options());
-  p.out = out.data_ptr<float>();
-  p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
+// Runs p; the output is [N, C_out, H_out, W_out], or empty (and not written) with keep_out false.
+at::Tensor run(cpu::QConvParams& p, const at::Tensor& x, bool keep_out = true) {
+  at::Tensor out = keep_out ? anycost::cached_empty({p.N, p.C_out, p.H_out(), p.W_out()}, x.options())
+                            : at::empty({0}, x.options());
+  if (keep_out) {
+    p.out = out.data_ptr<float>();
+    p.o_sn = out.stride(0), p.o_sc = out.stride(1), p.o_sh = out.stride(2), p.o_sw = out.stride(3);
+  }
   cpu::QConvBlocking blocking;
   blocking.num_threads = at::get_num_threads();
   try {
@@ -105,9 +102,34 @@ at::Tensor qconv2d_cpu(const at::Tensor& x, const at::Tensor& styles, std::optio
   return out;
 }
 
+at::Tensor qconv2d_cpu(const at::Tensor& x, const at::Tensor& styles, std::optional<double> act_scale,
+                       const at::Tensor& packed,
+                       const at::Tensor& wsum, const at::Tensor& out_scale, bool upsample,
+                       const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& noise_strength,
+                       const std::optional<at::Tensor>& bias, bool activate) {
+  cpu::QConvParams p = make_params(x, styles, act_scale, packed, wsum, out_scale, upsample);
+  anycost::set_epilogue(p, noise, noise_strength, bias, activate);
+  return run(p, x);
+}
+
+std::tuple<at::Tensor, at::Tensor> qconv2d_to_rgb_cpu(
+    const at::Tensor& x, const at::Tensor& styles, std::optional<double> act_scale, const at::Tensor& packed,
+    const at::Tensor& wsum, const at::Tensor& out_scale, const std::optional<at::Tensor>& noise,
+    const std::optional<at::Tensor>& noise_strength, const std::optional<at::Tensor>& bias,
+    const at::Tensor& rgb_weight, const at::Tensor& rgb_styles, const at::Tensor& rgb_bias, double rgb_weight_scale,
+    const std::optional<at::Tensor>& skip, bool keep_x) {
+  cpu::QConvParams p = make_params(x, styles, act_scale, packed, wsum, out_scale, false);
+  anycost::set_epilogue(p, noise, noise_strength, bias, true);
+  const anycost::RgbHeadTensors head =
+      anycost::set_rgb_head(p.rgb, p.N, p.C_out, x, rgb_weight, rgb_styles, rgb_bias, rgb_weight_scale, skip);
+  at::Tensor out = run(p, x, keep_x);
+  return {out, head.out};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(anycost, CPU, m) {
   m.impl("qconv2d_pack", &qconv2d_pack_cpu);
   m.impl("qconv2d", &qconv2d_cpu);
+  m.impl("qconv2d_to_rgb", &qconv2d_to_rgb_cpu);
 }

@@ -51,8 +51,8 @@ from anycost.ops.ref import fir_kernel
 __all__ = ["NATIVE", "PRECISIONS", "bias_act", "check_precision", "clear_output_cache", "cpu_capabilities",
            "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "i2i_forward", "modulated_conv2d",
            "modulated_conv2d_backend", "output_cache_bytes", "pointwise_conv", "qconv2d", "qconv2d_pack",
-           "resolve_impl", "small_conv2d", "small_conv_pays", "small_conv_transpose2d", "styled_conv_to_rgb",
-           "fuses_to_rgb", "synthesis", "to_rgb", "upfirdn2d"]
+           "qconv2d_to_rgb", "resolve_impl", "small_conv2d", "small_conv_pays", "small_conv_transpose2d",
+           "styled_conv_to_rgb", "fuses_to_rgb", "synthesis", "to_rgb", "upfirdn2d"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -594,3 +594,26 @@ def qconv2d(x, styles, act_scale, packed, wsum, out_scale, *, upsample=False, no
                                              noise_strength, bias, activate)
         return ref.qconv2d(x, styles, act_scale, packed, wsum, out_scale, upsample, noise, noise_strength, bias,
                            activate)
+
+
+def qconv2d_to_rgb(x, styles, act_scale, packed, wsum, out_scale, *, noise, noise_strength, bias, rgb_weight,
+                   rgb_styles, rgb_bias, rgb_weight_scale, skip=None, keep_x=True):
+    """A plain int8 styled conv (`qconv2d` with activate) and the ToRGB that reads its output (`to_rgb`) as one
+    native op, as `styled_conv_to_rgb` is for the fp32 conv: returns (x, rgb), x None when not `keep_x` (then it is
+    never written). Native only, inference only; the definition is `anycost.ops.ref.qconv2d_to_rgb`."""
+    _check_qconv2d(x, styles, act_scale, packed, wsum, out_scale, False, noise)
+    _float_tensor("rgb_weight", rgb_weight, 4)
+    _float_tensor("rgb_styles", rgb_styles, 2)
+    n, c_out = x.shape[0], wsum.shape[0]
+    if tuple(rgb_weight.shape) != (3, c_out, 1, 1):
+        raise ValueError(f"rgb_weight must be [3, {c_out}, 1, 1] (the conv has {c_out} outputs), got "
+                         f"{tuple(rgb_weight.shape)}")
+    if tuple(rgb_styles.shape) != (n, c_out):
+        raise ValueError(f"rgb_styles must be [{n}, {c_out}], got {tuple(rgb_styles.shape)}")
+    resolve_impl("kernel")  # the error when the native ops are not built
+    act_scale = None if act_scale is None else float(act_scale)
+    with torch.no_grad():
+        out, rgb = torch.ops.anycost.qconv2d_to_rgb(x, styles, act_scale, packed, wsum, out_scale, noise,
+                                                    noise_strength, bias, rgb_weight, rgb_styles, rgb_bias,
+                                                    rgb_weight_scale, skip, keep_x)
+    return (out if keep_x else None), rgb

@@ -91,6 +91,12 @@ def _qconv2d_fake(x, styles, act_scale, packed, wsum, out_scale, upsample, noise
     return x.new_empty(x.shape[0], wsum.shape[0], x.shape[2] * scale, x.shape[3] * scale)
 
 
+def _qconv2d_to_rgb_fake(x, styles, act_scale, packed, wsum, out_scale, noise, noise_strength, bias, rgb_weight,
+                         rgb_styles, rgb_bias, rgb_weight_scale, skip, keep_x):
+    n, _, h, w = x.shape
+    return (x.new_empty(n, wsum.shape[0], h, w) if keep_x else x.new_empty(0)), x.new_empty(n, 3, h, w)
+
+
 def _small_conv_fake(x, weight, bias, stride, reflect, normalize, relu, eps):
     k = weight.shape[2]
     h, w = ((s + 2 * (k // 2) - k) // stride + 1 for s in x.shape[2:])
@@ -193,6 +199,7 @@ def register() -> None:
     # The int8 conv is inference only (integer weights and activations have no gradient): no autograd.
     torch.library.register_fake("anycost::qconv2d_pack")(_qconv2d_pack_fake)
     torch.library.register_fake("anycost::qconv2d")(_qconv2d_fake)
+    torch.library.register_fake("anycost::qconv2d_to_rgb")(_qconv2d_to_rgb_fake)  # inference only
     torch.library.register_fake("anycost::bf16_epilogue")(_bf16_epilogue_fake)  # inference only, as the bf16 path
     torch.library.register_fake("anycost::bf16_epilogue_to_rgb")(_bf16_epilogue_to_rgb_fake)  # inference only
     torch.library.register_fake("anycost::i2i_forward")(_i2i_forward_fake)  # inference only

@@ -212,6 +212,17 @@ def qconv2d(x: torch.Tensor, styles: torch.Tensor, act_scale: float | None, pack
     return bias_act(out, bias, "lrelu" if activate else "linear")
 
 
+def qconv2d_to_rgb(x: torch.Tensor, styles: torch.Tensor, act_scale: float | None, packed: torch.Tensor,
+                   wsum: torch.Tensor, out_scale: torch.Tensor, *, noise: torch.Tensor | None,
+                   noise_strength: torch.Tensor | None, bias: torch.Tensor | None, rgb_weight: torch.Tensor,
+                   rgb_styles: torch.Tensor, rgb_bias: torch.Tensor, rgb_weight_scale: float,
+                   skip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A plain int8 styled conv (`qconv2d`, activated) and the ToRGB that reads its output: (x, rgb)."""
+    x = qconv2d(x, styles, act_scale, packed, wsum, out_scale, noise=noise, noise_strength=noise_strength, bias=bias,
+                activate=True)
+    return x, to_rgb(x, rgb_weight, rgb_styles, rgb_bias, weight_scale=rgb_weight_scale, skip=skip)
+
+
 def upsample_phase_weight(weight: torch.Tensor) -> torch.Tensor:
     """The [4 * C_out, C_in, 2, 2] weight whose ordinary conv (padding 1) of an [N, C_in, H, W] input gives the four
     sub-pixel phases of `modulated_conv2d`'s stride-2 transposed conv with the [C_out, C_in, 3, 3] `weight`, as

@@ -11,18 +11,6 @@
 namespace anycost {
 namespace cpu {
 
-// Optional ToRGB head of a plain conv (the generator's last conv of a resolution and the ToRGB
-// after it, fused): the final outputs v[o] of the conv (after the activation) also give
-//   rgb[n, c] = bias[c] + sum_o w[n, c, o] v[o]  [+ upfirdn2d-up2(skip)[n, c]],   c < 3
-// accumulated while v is still in cache, so the ToRGB never reads the conv's output back.
-struct RgbHead {
-  const float* w = nullptr;     // [N, 3, C_out] contiguous: the ToRGB weight x its scale x its style
-  const float* bias = nullptr;  // [3]
-  const float* skip = nullptr;  // optional [N, 3, H/2, W/2] (even H and W only)
-  int64_t skip_sn = 0, skip_sc = 0, skip_sh = 0, skip_sw = 1;
-  float* out = nullptr;  // [N, 3, H, W] contiguous; null: no head
-};
-
 // Whether running a ToRGB as the RGB head of the conv before it (c_out channels, `pixels` per image;
 // keep_out: that conv's output is needed too) measured faster than the two layers apart: from 64 x 64
 // px; keeping the output, for 64 channels and fewer only (the head's per-channel sums then cost about

@@ -1,5 +1,6 @@
-// The ToRGB head of the fused modulated conv (RgbHead, modconv_params.h): a chunk's RGB sums, and the
-// sum over channel blocks.
+// The ToRGB head of a fused conv (RgbHead, op_params.h), fp32 (modulated_conv_blocked.h) or int8
+// (qconv_blocked.h): a chunk's RGB sums, and the sum over channel blocks. The functions take the
+// conv's parameters P (ModConvParams or QConvParams: the head p.rgb and the sizes N, C_out, H, W).
 //
 // A chunk (a region of output rows x columns of one task's channels) sums its RGB in three small
 // planes of the task's scratch (RgbChunk): first the bias and the upsampled skip for channel block
@@ -19,7 +20,7 @@
 #include <memory>
 
 #include "modconv_epilogue.h"
-#include "modconv_params.h"
+#include "op_params.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -39,7 +40,8 @@ inline RgbLayout rgb_layout(int64_t rows, int64_t cols) {
 }
 
 // Floats of the chunk scratch of layout l (0 without a head).
-inline int64_t rgb_scratch_floats(const ModConvParams& p, const RgbLayout& l) {
+template <class P>
+int64_t rgb_scratch_floats(const P& p, const RgbLayout& l) {
   return p.rgb.out ? kRgbChannels * l.plane : 0;
 }
 
@@ -51,7 +53,8 @@ struct RgbChunk {
 };
 
 // The chunk of that region in `scratch` (of layout l); an empty one (acc null) without a head.
-inline RgbChunk rgb_chunk(const ModConvParams& p, float* scratch, const RgbLayout& l, int64_t n, int64_t y0,
+template <class P>
+RgbChunk rgb_chunk(const P& p, float* scratch, const RgbLayout& l, int64_t n, int64_t y0,
                           int64_t y1, int64_t x0, int64_t x1) {
   RgbChunk ch;
   if (!p.rgb.out) return ch;
@@ -60,14 +63,16 @@ inline RgbChunk rgb_chunk(const ModConvParams& p, float* scratch, const RgbLayou
 }
 
 // Partial planes for channel blocks 1 .. n_ocb - 1 (null without a head or with one block).
-inline std::unique_ptr<float[]> rgb_partials(const ModConvParams& p, int64_t n_ocb) {
+template <class P>
+std::unique_ptr<float[]> rgb_partials(const P& p, int64_t n_ocb) {
   if (!p.rgb.out || n_ocb <= 1) return nullptr;
   return std::unique_ptr<float[]>(new float[(n_ocb - 1) * p.N * kRgbChannels * p.H * p.W]);
 }
 
 // Starts chunk `ch` (acc and its region set): the bias plus the upsampled skip for channel block 0,
 // zero for the others. row: scratch of >= W floats.
-inline void rgb_begin(const ModConvParams& p, const RgbChunk& ch, bool block0, float* row) {
+template <class P>
+void rgb_begin(const P& p, const RgbChunk& ch, bool block0, float* row) {
   const RgbHead& h = p.rgb;
   const int64_t cols = ch.x1 - ch.x0;
   for (int c = 0; c < kRgbChannels; ++c) {
@@ -86,7 +91,8 @@ inline void rgb_begin(const ModConvParams& p, const RgbChunk& ch, bool block0, f
 }
 
 // The epilogue constants of channel o's share of the chunk (nothing without a head).
-inline void set_rgb(EpilogueChannel& e, const ModConvParams& p, const RgbChunk& ch, int64_t o) {
+template <class P>
+void set_rgb(EpilogueChannel& e, const P& p, const RgbChunk& ch, int64_t o) {
   if (!ch.acc) return;
   e.rgb = ch.acc;
   e.rgb_sc = ch.l.plane;
@@ -97,7 +103,8 @@ inline void set_rgb(EpilogueChannel& e, const ModConvParams& p, const RgbChunk& 
 }
 
 // Ends the chunk: its sums into the planes of channel block ocb (the output for 0, partials after).
-inline void rgb_end(const ModConvParams& p, const RgbChunk& ch, float* partials, int64_t ocb) {
+template <class P>
+void rgb_end(const P& p, const RgbChunk& ch, float* partials, int64_t ocb) {
   const int64_t sample = kRgbChannels * p.H * p.W;
   float* planes = (ocb == 0 ? p.rgb.out : partials + (ocb - 1) * p.N * sample) + ch.n * sample;
   for (int c = 0; c < kRgbChannels; ++c)
@@ -108,8 +115,8 @@ inline void rgb_end(const ModConvParams& p, const RgbChunk& ch, float* partials,
 }
 
 // Adds the partial planes of blocks 1 .. n_ocb - 1 into the output, one (sample, channel, row) per index.
-template <class ParallelFor>
-void rgb_reduce(const ModConvParams& p, const float* partials, int64_t n_ocb, const ParallelFor& pf) {
+template <class P, class ParallelFor>
+void rgb_reduce(const P& p, const float* partials, int64_t n_ocb, const ParallelFor& pf) {
   if (!partials) return;
   const int64_t rows = p.N * kRgbChannels * p.H, block = rows * p.W;
   pf(0, rows, 16, [&](int64_t r0, int64_t r1) {

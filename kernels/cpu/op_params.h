@@ -1,6 +1,7 @@
 // Parameter structs of the CPU kernels (plain data, no code): shared by every instruction-set
 // level and by the torch glue, so they live in anycost::cpu itself, outside the per-level
-// namespaces (see isa.h); the modulated conv's are in modconv_params.h.
+// namespaces (see isa.h); the modulated conv's are in modconv_params.h, the int8 conv's in
+// qconv_params.h.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,19 @@ namespace anycost {
 namespace cpu {
 
 constexpr int kRgbChannels = 3;  // the planes of a ToRGB's output
+
+// Optional ToRGB head of a plain conv, fp32 or int8 (the generator's last conv of a resolution and
+// the ToRGB after it, fused; modconv_rgb.h): the final outputs v[o] of the conv (after the
+// activation) also give
+//   rgb[n, c] = bias[c] + sum_o w[n, c, o] v[o]  [+ upfirdn2d-up2(skip)[n, c]],   c < 3
+// accumulated while v is still in cache, so the ToRGB never reads the conv's output back.
+struct RgbHead {
+  const float* w = nullptr;     // [N, 3, C_out] contiguous: the ToRGB weight x its scale x its style
+  const float* bias = nullptr;  // [3]
+  const float* skip = nullptr;  // optional [N, 3, H/2, W/2] (even H and W only)
+  int64_t skip_sn = 0, skip_sc = 0, skip_sh = 0, skip_sw = 1;
+  float* out = nullptr;  // [N, 3, H, W] contiguous; null: no head
+};
 
 enum class Activation : int { Linear = 0, LRelu = 1 };
 

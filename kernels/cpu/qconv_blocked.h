@@ -12,7 +12,8 @@
 //            for each strip of V positions              (its activations: L1 / L2)
 //              for each MR-channel slice of the block    (micro-kernel, registers)
 //        epilogue per channel (modconv_epilogue.h): int32 -> fp32, x out_scale, + noise, + bias,
-//        leaky ReLU x gain, written to the (strided) NCHW output.
+//        leaky ReLU x gain, written to the (strided) NCHW output; with an RGB head also summed into
+//        the chunk's RGB planes (modconv_rgb.h, as in the fp32 kernel), the output then optional.
 // The upsampling conv is the fp32 kernel's scheme in integers (modulated_conv_blocked.h): the
 // stride-2 transposed conv as four sub-pixel phases on the input grid (2x2, 2x1, 1x2, 1x1 taps of the
 // same packed weight), int32 phase planes, the last two grid rows of a chunk carried to the next,
@@ -29,11 +30,13 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "modconv_epilogue.h"
+#include "modconv_rgb.h"
 #include "parallel.h"
 #include "qconv_microkernel.h"
 #include "qconv_pack.h"
@@ -55,6 +58,7 @@ struct QConvPlan {
   int64_t lead;         // leading zero words of each phase plane (upsampling)
   int64_t plane;        // int32 per (channel, phase) plane of the acc tile
   int64_t acc_ld;       // int32 per channel in the acc tile (1 or 4 planes)
+  RgbLayout rgb;        // a chunk's RGB sums (RGB head)
   size_t ws_bytes;      // per worker: acc tile, accumulator starts, epilogue rows
 };
 
@@ -63,8 +67,14 @@ inline void check_qconv_params(const QConvParams& p) {
     throw std::invalid_argument("anycost: qconv2d: empty sizes");
   if (p.K != 1 && p.K != 3) throw std::invalid_argument("anycost: qconv2d: K must be 1 or 3");
   if (p.upsample && p.K != 3) throw std::invalid_argument("anycost: qconv2d: upsample needs K=3");
-  if (!p.x || !p.packed || !p.wsum || !p.out_scale || !p.out)
+  if (!p.x || !p.packed || !p.wsum || !p.out_scale || (!p.out && !p.rgb.out))
     throw std::invalid_argument("anycost: qconv2d: null tensor");
+  if (p.rgb.out) {
+    if (p.upsample) throw std::invalid_argument("anycost: qconv2d: an RGB head needs a plain conv");
+    if (!p.rgb.w || !p.rgb.bias) throw std::invalid_argument("anycost: qconv2d: RGB head without weight or bias");
+    if (p.rgb.skip && ((p.H % 2) || (p.W % 2)))
+      throw std::invalid_argument("anycost: qconv2d: an RGB skip needs an even output size");
+  }
   if (!p.dynamic_scale && (!(p.act_scale > 0.f) || !std::isfinite(1.f / p.act_scale)))
     throw std::invalid_argument("anycost: qconv2d: act_scale must be positive and finite, got " +
                                 std::to_string(p.act_scale));
@@ -102,8 +112,10 @@ inline QConvPlan make_qconv_plan(const QConvParams& p, const QConvBlocking& b, i
   pl.lead = p.upsample ? 16 : 0;
   pl.plane = round_up(pl.lead + (pl.R + halo) * pl.Wp + V + 16, 16);
   pl.acc_ld = phases * pl.plane;
+  pl.rgb = rgb_layout(pl.R, p.W);
   pl.ws_bytes = carve_bytes(sizeof(int32_t) * pl.MC * pl.acc_ld) + carve_bytes(sizeof(int32_t) * 4 * pl.MC) +
-                carve_bytes(sizeof(float) * 2 * (p.W + 48));
+                carve_bytes(sizeof(float) * 2 * (p.W + 48)) +
+                carve_bytes(sizeof(float) * rgb_scratch_floats(p, pl.rgb));
   return pl;
 }
 
@@ -111,7 +123,8 @@ inline QConvPlan make_qconv_plan(const QConvParams& p, const QConvBlocking& b, i
 struct QConvBuffers {
   int32_t* acc;   // [MC][acc_ld]
   int32_t* init;  // [phases][MC]: the accumulator start of each channel (and phase)
-  float* rows;    // 2 x (W + 48): epilogue_up's vertical pass
+  float* rows;    // 2 x (W + 48): epilogue_up's vertical pass, rgb_begin's skip row
+  float* rgb;     // a chunk's RGB sums (RGB head)
 };
 
 inline QConvBuffers carve_qconv(void* ws, const QConvPlan& pl, const QConvParams& p) {
@@ -120,6 +133,7 @@ inline QConvBuffers carve_qconv(void* ws, const QConvPlan& pl, const QConvParams
   b.acc = c.take<int32_t>(pl.MC * pl.acc_ld);
   b.init = c.take<int32_t>(4 * pl.MC);
   b.rows = c.take<float>(2 * (p.W + 48));
+  b.rgb = c.take<float>(rgb_scratch_floats(p, pl.rgb));
   return b;
 }
 
@@ -159,7 +173,7 @@ inline EpilogueChannel qconv_epilogue(const QConvParams& p, int64_t n, int64_t o
   e.act = p.act == Activation::LRelu;
   e.alpha = p.act_alpha;
   e.gain = p.act_gain;
-  e.out = p.out + n * p.o_sn + o * p.o_sc;
+  e.out = p.out ? p.out + n * p.o_sn + o * p.o_sc : nullptr;
   e.out_sh = p.o_sh;
   e.out_sw = p.o_sw;
   return e;
@@ -171,10 +185,11 @@ inline const int8_t* qconv_weight(const QConvParams& p, const QConvPlan& pl, int
 }
 
 // One chunk of the plain conv: output rows [y0, y1) of channels [o0, o_end) of sample n, into the
-// acc tile, then written out. xq_n: the quantised planes of sample n.
+// acc tile, then written out (and summed into the RGB planes of channel block ocb: rgb_parts as in
+// modconv_rgb.h). xq_n: the quantised planes of sample n.
 template <int MR, int NR>
 void qconv_chunk(const QConvParams& p, const QConvPlan& pl, const uint32_t* xq_n, const QConvBuffers& tb,
-                 int64_t n, int64_t o0, int64_t o_end, int64_t y0, int64_t y1) {
+                 int64_t n, int64_t o0, int64_t o_end, int64_t y0, int64_t y1, float* rgb_parts, int64_t ocb) {
   constexpr int64_t V = kQLanes * NR;
   const int64_t npos = (y1 - y0) * pl.Wp;
   const int64_t n_ob = ceil_div(o_end - o0, MR);
@@ -196,9 +211,14 @@ void qconv_chunk(const QConvParams& p, const QConvPlan& pl, const uint32_t* xq_n
           qconv_ukernel<MR, NR, 1, 1>(w, w_gs, xb + 4 * g, x_gs, 0, kg, a, pl.acc_ld, start);
       }
   }
-  for (int64_t o = o0; o < o_end; ++o)
-    epilogue_plain(qconv_epilogue(p, n, o), tb.acc + (o - o0) * pl.acc_ld, pl.Wp, y0, y1, p.W, nullptr, 0, 0, 0,
-                   nullptr);
+  const RgbChunk rgb = rgb_chunk(p, tb.rgb, pl.rgb, n, y0, y1, 0, p.W);
+  if (rgb.acc) rgb_begin(p, rgb, ocb == 0, tb.rows);
+  for (int64_t o = o0; o < o_end; ++o) {
+    EpilogueChannel e = qconv_epilogue(p, n, o);
+    set_rgb(e, p, rgb, o);
+    epilogue_plain(e, tb.acc + (o - o0) * pl.acc_ld, pl.Wp, y0, y1, p.W, nullptr, 0, 0, 0, nullptr);
+  }
+  if (rgb.acc) rgb_end(p, rgb, rgb_parts, ocb);
 }
 
 // Sub-pixel phases of one upsampling chunk (acc grid row j holds grid row m_base + j): the even-row
@@ -342,6 +362,7 @@ void qconv2d_forward(const QConvParams& params, const ParallelFor& pf,
     p.out_scale = out_scale.data(), p.os_sn = p.C_out, p.os_sc = 1;
   }
   const detail::QConvPlan pl = detail::make_qconv_plan(p, blocking, kQLanes * NR);
+  const std::unique_ptr<float[]> rgb_partials = detail::rgb_partials(p, pl.n_ocb);
   uint32_t* xq = static_cast<uint32_t*>(thread_workspace(sizeof(uint32_t) * p.N * pl.G * pl.plane_words, kCallSlot));
   // Planes of ~64 Ki positions per parallel range at least: the quantise pass of a small layer (microseconds)
   // stays on the calling thread instead of paying a second fork / join per call.
@@ -361,10 +382,12 @@ void qconv2d_forward(const QConvParams& params, const ParallelFor& pf,
         detail::qconv_up_band<MR, NR>(p, pl, xq_n, tb, k.n, k.o0, k.o_end, k.r0, k.r1);
       } else {
         for (int64_t y0 = k.r0; y0 < k.r1; y0 += pl.R)
-          detail::qconv_chunk<MR, NR>(p, pl, xq_n, tb, k.n, k.o0, k.o_end, y0, std::min(k.r1, y0 + pl.R));
+          detail::qconv_chunk<MR, NR>(p, pl, xq_n, tb, k.n, k.o0, k.o_end, y0, std::min(k.r1, y0 + pl.R),
+                                      rgb_partials.get(), k.o0 / pl.MC);
       }
     }
   });
+  detail::rgb_reduce(p, rgb_partials.get(), pl.n_ocb, pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END

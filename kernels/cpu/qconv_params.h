@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "op_params.h"  // Activation
+#include "op_params.h"  // Activation, RgbHead
 
 namespace anycost {
 namespace cpu {
@@ -46,6 +46,8 @@ inline int64_t qconv_packed_bytes(int64_t c_out, int64_t c_in, int k) {
 //                   acc = float32(t) blurred by outer([1,3,3,1])/64 * 4 with padding 1 (2H x 2W), as in
 //                   ModConvParams (the blur in fp32, on the integers converted to fp32)
 //   out      = act(out_scale[n,o] * acc + noise_strength * noise + bias[o])
+//   with an RGB head (not upsampling): rgb[n, c] = rgb.bias[c] + sum_o rgb.w[n, c, o] out[n, o]
+//                                      [+ the 2x-upsampled rgb.skip], as in ModConvParams
 // with act(v) = (v > 0 ? v : alpha v) * gain, W the packed int8 weight. The caller folds the
 // dequantisation (act_scale * weight scale of channel o) and the demodulation into out_scale.
 // With dynamic_scale, act_scale is each sample's own, s[n] = max(float32(max_i float32(max_yx |x[n,i]| *
@@ -78,8 +80,9 @@ struct QConvParams {
   Activation act = Activation::Linear;
   float act_alpha = 0.2f, act_gain = 1.41421356237309505f;
 
-  float* out = nullptr;  // [N, C_out, H_out, W_out]
+  float* out = nullptr;  // [N, C_out, H_out, W_out]; null: not written (a plain conv with an RGB head)
   int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
+  RgbHead rgb;  // optional ToRGB of the output (plain conv only; op_params.h, modconv_rgb.h)
 
   int64_t H_out() const { return upsample ? 2 * H : H; }
   int64_t W_out() const { return upsample ? 2 * W : W; }

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import anycost
+from anycost import ops
 from anycost.compression import finetune, int8, kmeans_quantize, prune, quantize_int8
 from anycost.compression.generator import build, compressible_keys
 
@@ -62,12 +63,17 @@ def test_rule_keeps_small_layers_fp32(tiny_generator, latents):
     assert not any(m.runs_int8(64, 64, 32) for m in Gq.modules() if isinstance(m, int8.Int8StyledConv))
 
 
-def test_int8_layers_match_the_integer_reference(tiny_generator, quantized, latents):
-    """The native int8 layers compute what the torch integer reference of the op does (`impl="ref"`)."""
+def test_int8_layers_match_the_integer_reference(tiny_generator, quantized, latents, monkeypatch):
+    """The native int8 layers compute what the torch integer reference of the op does (`impl="ref"`), each
+    resolution's ToRGB summed in the plain conv before it (the last one's output never written)."""
+    fused, native_op = [], ops.qconv2d_to_rgb
+    monkeypatch.setattr(ops, "qconv2d_to_rgb", lambda *a, **k: fused.append(k["keep_x"]) or native_op(*a, **k))
     with torch.no_grad():
         native = quantized(latents[4:], noise="const")
         reference = quantized(latents[4:], noise="const", impl="ref")
     torch.testing.assert_close(native, reference, rtol=1e-4, atol=1e-4)
+    resolutions = quantized.arch.resolution.bit_length() - 2  # 4 px, 8 px, ...
+    assert fused == [True] * (resolutions - 1) + [False]  # one per resolution, in the native run only
 
 
 def test_dynamic_scales_follow_each_sample(tiny_generator, quantized, latents):

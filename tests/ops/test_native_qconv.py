@@ -186,3 +186,66 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.anycost.qconv2d, (*args, True, torch.randn(2, 1, 10, 8), strength, bias, True))
     dynamic = (x, styles, None, packed, wsum, out_scale)
     torch.library.opcheck(torch.ops.anycost.qconv2d, (*dynamic, True, noise.repeat(1, 1, 2, 2), strength, bias, True))
+
+
+def _rgb_args(n, c_out, h, w, skip, seed=7):
+    g = torch.Generator().manual_seed(seed)
+    return dict(noise=torch.randn(1, 1, h, w, generator=g), noise_strength=torch.tensor([0.3]),
+                bias=torch.randn(2 * c_out, generator=g)[::2], rgb_weight=torch.randn(3, c_out, 1, 1, generator=g),
+                rgb_styles=torch.randn(n, c_out, generator=g), rgb_bias=torch.randn(3, generator=g),
+                rgb_weight_scale=0.1,
+                skip=torch.randn(n, 3, h // 2, w, generator=g)[..., ::2] if skip else None)  # a strided skip
+
+
+# 130 output channels: three channel blocks of the kernel (64 each), whose RGB sums meet in the partial planes.
+@pytest.mark.parametrize(("n", "c_in", "c_out", "h", "w", "skip"),
+                         [(1, 1, 1, 1, 1, False), (2, 17, 13, 6, 10, True), (1, 33, 130, 8, 6, True),
+                          (3, 8, 24, 3, 7, False), (1, 16, 32, 40, 36, True)])
+@pytest.mark.parametrize("keep_x", [True, False])
+@pytest.mark.parametrize("act_scale", [0.05, None])
+@pytest.mark.parametrize("layout", ["contiguous", "sliced"])
+def test_to_rgb_matches_reference(int8_level, n, c_in, c_out, h, w, skip, keep_x, act_scale, layout):
+    """The ToRGB summed in the int8 conv's epilogue: the conv's output as `qconv2d` (exactly: the same kernel), the
+    RGB as the reference ToRGB of it to fp32 rounding; without keep_x the output is never made."""
+    x, styles, out_scale = _inputs(n, c_in, c_out, h, w, layout=layout)
+    packed, wsum = ops.qconv2d_pack(_weight(c_out, c_in, 3, sliced=True))
+    args, kw = (x, styles, act_scale, packed, wsum, out_scale), _rgb_args(n, c_out, h, w, skip)
+    got_x, got_rgb = ops.qconv2d_to_rgb(*args, **kw, keep_x=keep_x)
+    want_x, want_rgb = ref.qconv2d_to_rgb(*args, **kw)
+    conv = {k: kw[k] for k in ("noise", "noise_strength", "bias")}
+    if keep_x:
+        assert torch.equal(got_x, ops.qconv2d(*args, **conv, activate=True, impl="kernel"))
+        torch.testing.assert_close(got_x, want_x, rtol=1e-5, atol=1e-5 * float(want_x.abs().max()))
+    else:
+        assert got_x is None
+    assert got_rgb.shape == (n, 3, h, w) and got_rgb.is_contiguous()
+    torch.testing.assert_close(got_rgb, want_rgb, rtol=1e-5, atol=1e-5 * float(want_rgb.abs().max()))
+
+
+def test_to_rgb_bad_input():
+    x, styles, out_scale = _inputs(1, 6, 5, 4, 4)
+    packed, wsum = ops.qconv2d_pack(_weight(5, 6, 3))
+    kw = _rgb_args(1, 5, 4, 4, True)
+    with pytest.raises(ValueError, match=r"rgb_weight must be \[3, 5, 1, 1\]"):
+        ops.qconv2d_to_rgb(x, styles, 0.1, packed, wsum, out_scale, **{**kw, "rgb_weight": torch.randn(3, 4, 1, 1)})
+    with pytest.raises(ValueError, match=r"rgb_styles must be \[1, 5\]"):
+        ops.qconv2d_to_rgb(x, styles, 0.1, packed, wsum, out_scale, **{**kw, "rgb_styles": torch.randn(2, 5)})
+    with pytest.raises(ValueError, match="out_scale"):
+        ops.qconv2d_to_rgb(x, styles, 0.1, packed, wsum, out_scale[:, :4], **kw)
+    with pytest.raises(RuntimeError, match="skip must be"):  # odd output size
+        ops.qconv2d_to_rgb(x[:, :, :3], styles, 0.1, packed, wsum, out_scale,
+                           **{**kw, "noise": None, "skip": torch.randn(1, 3, 1, 2)})
+    with pytest.raises(RuntimeError, match="rgb_bias must be"):  # the op's own check
+        torch.ops.anycost.qconv2d_to_rgb(x, styles, 0.1, packed, wsum, out_scale, None, None, None, kw["rgb_weight"],
+                                         kw["rgb_styles"], torch.randn(4), 0.1, None, True)
+
+
+def test_to_rgb_opcheck():
+    x, styles, out_scale = _inputs(2, 6, 9, 6, 4)
+    packed, wsum = ops.qconv2d_pack(_weight(9, 6, 3, sliced=True))
+    kw = _rgb_args(2, 9, 6, 4, True)
+    rgb = (kw["rgb_weight"], kw["rgb_styles"], kw["rgb_bias"], 0.1)
+    for act_scale, skip, keep_x in [(0.05, kw["skip"], True), (None, None, False)]:
+        torch.library.opcheck(torch.ops.anycost.qconv2d_to_rgb,
+                              (x, styles, act_scale, packed, wsum, out_scale, kw["noise"], kw["noise_strength"],
+                               kw["bias"], *rgb, skip, keep_x))
