@@ -370,3 +370,24 @@ def test_tune_cli_bad_inputs(table_file, checkpoint, restore_threads, capsys, ar
         assert main(argv) == 1
     assert message in capsys.readouterr().err
     assert not table_file.exists()
+
+
+@native
+def test_a_bf16_render_returns_to_bf16_after_a_tuned_fp32_layer(table_file, tiny_generator, monkeypatch):
+    """A table that runs one layer in the middle of a bf16 render in fp32: the layers after it get bf16 activations
+    again (`ops.bf16_input`), not float32 they would copy in and out, and the image is the one without the table to
+    bf16 rounding."""
+    G, w = tiny_generator, tiny_generator.mapping(torch.randn(1, 32, generator=torch.Generator().manual_seed(0)))
+    shapes = [s for s in tune.layer_shapes(G, [G.full_config], [1], ["bf16"]) if bf16.pays(s.c_in, s.c_out)]
+    middle = next(s for s in shapes if s.height == 8 and not s.upsample)
+    assert len(shapes) > 4 and shapes.index(middle) not in (0, len(shapes) - 1)
+    with torch.no_grad():
+        untuned = G(w, noise="const", precision="bf16")
+        _write({middle: _choice("kernel")})
+        seen, styled_conv = [], bf16.styled_conv
+        monkeypatch.setattr(bf16, "styled_conv", lambda x, *a, **k: seen.append((x.shape[2], x.dtype)) or
+                            styled_conv(x, *a, **k))
+        tuned = G(w, noise="const", precision="bf16")
+    assert len(seen) == len(shapes) - 1 and all(dtype == torch.bfloat16 for _, dtype in seen)
+    assert {size for size, _ in seen} > {8, 16}  # layers before and after the fp32 one
+    torch.testing.assert_close(tuned, untuned, rtol=0, atol=0.05 * float(untuned.abs().max()))

@@ -247,7 +247,10 @@ class Generator(nn.Module):
                                impl, precision, last=blocks == 0)
         rgbs = [skip]
         for k in range(blocks):
-            x = self.convs[2 * k](x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl, precision)
+            up = self.convs[2 * k]
+            x = _bf16_input(up, x, widths[2 + 2 * k], impl) if precision == "bf16" else x
+            x = up(x, styles[:, 1 + 2 * k], widths[2 + 2 * k], noises[1 + 2 * k], impl, precision)
+            x = _bf16_input(self.convs[2 * k + 1], x, widths[3 + 2 * k], impl) if precision == "bf16" else x
             x, skip = _conv_to_rgb(self.convs[2 * k + 1], self.to_rgbs[k], x, styles[:, 2 + 2 * k],
                                    styles[:, 3 + 2 * k], widths[3 + 2 * k], noises[2 + 2 * k], skip, impl, precision,
                                    last=k == blocks - 1)
@@ -277,6 +280,11 @@ def _synthesis_names(layers: int) -> tuple[str, ...]:
         p = "to_rgb1" if t == 0 else f"to_rgbs.{t - 1}"
         names += [f"{p}.conv.weight", f"{p}.conv.modulation.weight", f"{p}.conv.modulation.bias", f"{p}.bias"]
     return tuple(names + [f"noises.noise_{j}" for j in range(layers - 1)])
+
+
+def _bf16_input(conv, x, c_out, impl):
+    """x as the StyledConv `conv` (to c_out channels) takes it in a bf16 render (`ops.bf16_input`)."""
+    return ops.bf16_input(x, conv.conv.sliced(c_out, x.shape[1]), upsample=conv.upsample, impl=impl)
 
 
 def _conv_to_rgb(conv, to_rgb, x, w_conv, w_rgb, c_out, noise, skip, impl, precision, last):
