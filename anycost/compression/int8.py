@@ -30,8 +30,10 @@ is packed once per (layer, width) (`ops.qconv2d_pack`).
   integers, then the [1,3,3,1] blur in fp32), then out_scale[n, o] * acc (out_scale = act_scale x weight scale x
   demodulation, the demodulation from the dequantised weight's sums of squares) + noise + bias, leaky ReLU.
 - Where: every 3x3 styled conv (plain and upsampling) whose min(c_in, c_out) >= `min_channels` and input size
-  >= `min_size` (defaults MIN_CHANNELS / MIN_SIZE, from `bench/int8_conv.py`; see the README's int8 section);
-  the ToRGB 1x1 convs and the mapping stay fp32.
+  >= `min_size` (defaults MIN_CHANNELS / MIN_SIZE, from `bench/int8_conv.py`; see the README's int8 section),
+  the plain ones only on CPU levels with an int8 dot product (`plain_convs_pay`: VNNI; elsewhere the fp32 Winograd
+  kernels run them faster, on the dequantised weights); the ToRGB 1x1 convs (summed in the epilogue of the int8
+  conv before them, `ops.qconv2d_to_rgb`) and the mapping stay fp32.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ SMOOTHING = 0.5  # the exponent of the activation range in the smoothing factors
 # 16 calibration latents on other latents; of 1, 1.5, 2, 2.5, 3, 1.5 gave the best PSNR (32.2 dB at 64 px, 16
 # unseen latents, random noise; 26.9 dB without).
 ACT_HEADROOM = 1.5
+DOT_PRODUCT_LEVELS = ("avx512_vnni",)  # CPU levels whose int8 micro-kernel has one (`plain_convs_pay`)
 ACTIVATIONS = ("dynamic", "calibrated")  # how the activation scale is chosen (module docstring)
 CALIBRATION = 16  # calibration latents drawn by default (`anycost compress`; x3 configs)
 CALIBRATION_BATCH = 8  # latents per calibration forward (memory stays that of batch 8 whatever N is)
@@ -95,6 +98,17 @@ def smoothing_factors(act_max: torch.Tensor, weight: torch.Tensor) -> torch.Tens
     return act ** SMOOTHING / w_max ** (1 - SMOOTHING)
 
 
+def plain_convs_pay() -> bool:
+    """Whether the plain 3x3 convs of an int8 model run int8 at the CPU level in use (impl "auto"; the upsampling
+    convs always do): where the int8 micro-kernel has a dot-product instruction (`DOT_PRODUCT_LEVELS`). Elsewhere
+    (avx2, and avx512 without VNNI) it spends four instructions per 32 products (qconv_microkernel.h), and the fp32
+    kernels' F(4x4) Winograd plain convs, run on the model's dequantised weights, are faster: on a Zen 4 held to the
+    avx2 level (whole config-f forwards layer by layer, 2 threads) the int8 plain convs took 0.54-0.75x the fp32
+    ones' time from 64 px up (512 @ 64 px: 74.9 against 42.8 ms) while the int8 upsampling convs took 1.08-1.30x
+    less than the fp32 ones; with VNNI the int8 plain convs were 1.4-2.3x faster."""
+    return ops.cpu_capability() in DOT_PRODUCT_LEVELS
+
+
 def fuses_to_rgb(impl: str, upsample: bool, x: torch.Tensor) -> bool:
     """Whether an int8 layer runs the ToRGB after it in its epilogue (`ops.qconv2d_to_rgb`): every plain conv on the
     native kernels. Unlike the fp32 kernels' rule (`ops.fuses_to_rgb`, from 64 x 64 px and, keeping the output, 64
@@ -115,8 +129,12 @@ class Int8StyledConv(StyledConv):
     observing: bool = False  # calibration: record max |x * styles| per input channel into `observed`, run fp32
     observed: torch.Tensor | None = None
 
-    def runs_int8(self, c_in: int, c_out: int, size: int) -> bool:
-        return self.smooth is not None and min(c_in, c_out) >= self.min_channels and size >= self.min_size
+    def runs_int8(self, c_in: int, c_out: int, size: int, impl: str = "auto") -> bool:
+        """Whether this call runs int8: the model's rule (`min_channels`, `min_size`) and, with impl "auto", for a
+        plain conv the CPU level's (`plain_convs_pay`); "kernel" and "ref" run every layer of the rule in int8."""
+        if self.smooth is None or min(c_in, c_out) < self.min_channels or size < self.min_size:
+            return False
+        return self.upsample or impl != "auto" or plain_convs_pay()
 
     def forward(self, x, w, c_out: int, noise: torch.Tensor, impl: str = "auto", precision: str = "fp32",
                 to_rgb: tuple | None = None):
@@ -128,7 +146,7 @@ class Int8StyledConv(StyledConv):
                 styles = self.conv.modulation(w, c_in, impl=impl)
                 seen = (x * styles[:, :, None, None]).abs().amax((0, 2, 3)).float()
                 self.observed[:c_in] = torch.maximum(self.observed[:c_in], seen)
-        if not self.runs_int8(c_in, c_out, x.shape[2]):
+        if not self.runs_int8(c_in, c_out, x.shape[2], impl):
             return super().forward(x, w, c_out, noise, impl, precision, to_rgb)
         with torch.no_grad():
             styles = self.conv.modulation(w, c_in, impl=impl).float()
@@ -214,7 +232,7 @@ def calibration_latents(G, n: int, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def int8_layer_count(Gq, config) -> tuple[int, int]:
     """(3x3 styled convs that run int8, 3x3 styled convs run) in a forward of `Gq` at `config`: how much of the
-    model the integer path covers (by the rule of the module docstring, the rest runs fp32)."""
+    model the integer path covers at the CPU level in use (by the rule of the module docstring, the rest runs fp32)."""
     ran = []
     hooks = [m.register_forward_hook(lambda m, args, out: ran.append(m.runs_int8(args[0].shape[1], args[2],
                                                                                  args[0].shape[2])))

@@ -58,7 +58,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_int8_on_the_bundled_model_says_how_much_runs_int8(tmp_path, capsys, one_thread):
+def test_int8_on_the_bundled_model_says_how_much_runs_int8(int8_everywhere, tmp_path, capsys, one_thread):
     out = tmp_path / "out"
     assert main(["compress", "--method", "int8", *FAST, "--out", str(out)]) == 0
     row = json.loads((out / "report.json").read_text())["rows"][1]
@@ -90,7 +90,7 @@ def test_int8_with_calibrated_activation_scales(checkpoint, tmp_path, one_thread
     assert all(isinstance(spec["act_scale"], float) for spec in loaded.encodings.values())
 
 
-def test_kmeans_int8_rows(checkpoint, tmp_path, one_thread):
+def test_kmeans_int8_rows(int8_everywhere, checkpoint, tmp_path, one_thread):
     out = tmp_path / "out"
     assert main(["compress", "-c", checkpoint, "--method", "kmeans-int8", "--bits", "4,8", "--cheap", "16:0.25",
                  *FAST, "--out", str(out)]) == 0

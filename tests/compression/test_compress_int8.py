@@ -28,7 +28,7 @@ def quantized(tiny_generator, latents):
     return quantize_int8(tiny_generator, latents[:4])  # the default rule: every 3x3 styled conv in int8
 
 
-def test_every_config_runs_int8_close_to_fp32(tiny_generator, quantized, latents):
+def test_every_config_runs_int8_close_to_fp32(int8_everywhere, tiny_generator, quantized, latents):
     configs = [tiny_generator.subnet(res, ratio) for res in (8, 16, 32) for ratio in (0.25, 0.5, 1.0)]
     calls = []
     for m in quantized.modules():
@@ -63,7 +63,7 @@ def test_rule_keeps_small_layers_fp32(tiny_generator, latents):
     assert not any(m.runs_int8(64, 64, 32) for m in Gq.modules() if isinstance(m, int8.Int8StyledConv))
 
 
-def test_int8_layers_match_the_integer_reference(tiny_generator, quantized, latents, monkeypatch):
+def test_int8_layers_match_the_integer_reference(int8_everywhere, tiny_generator, quantized, latents, monkeypatch):
     """The native int8 layers compute what the torch integer reference of the op does (`impl="ref"`), each
     resolution's ToRGB summed in the plain conv before it (the last one's output never written)."""
     fused, native_op = [], ops.qconv2d_to_rgb
@@ -76,7 +76,7 @@ def test_int8_layers_match_the_integer_reference(tiny_generator, quantized, late
     assert fused == [True] * (resolutions - 1) + [False]  # one per resolution, in the native run only
 
 
-def test_dynamic_scales_follow_each_sample(tiny_generator, quantized, latents):
+def test_dynamic_scales_follow_each_sample(int8_everywhere, tiny_generator, quantized, latents):
     """A sample whose activations lie far outside the calibrated range: dynamic scales keep it as close to fp32 as
     an ordinary one (relative error of one layer a few 1e-2), a calibrated scale clamps it; the other sample of the
     batch is unaffected by it in both modes (its own scale)."""
@@ -121,7 +121,7 @@ def test_file_round_trip_stores_int8(tiny_generator, latents, tmp_path, activati
     assert path.stat().st_size < dense.stat().st_size - 0.9 * conv_bytes  # 4 -> 1 byte per conv weight
 
 
-def test_kmeans_weights_run_int8_and_stay_kmeans_in_the_file(tiny_generator, latents, tmp_path):
+def test_kmeans_weights_run_int8_and_stay_kmeans_in_the_file(int8_everywhere, tiny_generator, latents, tmp_path):
     Gk = kmeans_quantize(tiny_generator, 4)
     Gkq = quantize_int8(Gk, latents[:4])
     assert [s["method"] for s in Gkq.steps] == ["kmeans", "int8"]
@@ -168,12 +168,36 @@ def test_bad_input(tiny_generator, latents):
         quantize_int8(quantize_int8(tiny_generator, latents[:2]), latents[:2])
 
 
-def test_layer_count_says_what_runs_int8(tiny_generator, quantized, latents):
+def test_layer_count_says_what_runs_int8(int8_everywhere, tiny_generator, quantized, latents):
     config = tiny_generator.full_config
     assert int8.int8_layer_count(quantized, config) == (7, 7)  # 32 px: conv1 + 2 per scale, all int8
     # min_size 8: not conv1 (4 px) nor the 4 -> 8 px upsampling conv (its input is 4 px)
     assert int8.int8_layer_count(quantize_int8(tiny_generator, latents[:2], min_size=8), config) == (5, 7)
     assert int8.int8_layer_count(quantize_int8(tiny_generator, latents[:2], min_channels=128), config) == (0, 7)
+
+
+@pytest.mark.skipif(not ops.NATIVE, reason="no native ops: no CPU levels to compare")
+def test_plain_convs_run_int8_only_on_levels_with_a_dot_product(tiny_generator, quantized, latents):
+    """impl "auto" runs the plain convs in int8 only where the int8 kernel has a dot product (VNNI), else in fp32
+    on the dequantised weights (close to the all-int8 image); "kernel" runs every layer in int8 at any level."""
+    config, modules = tiny_generator.full_config, [m for m in quantized.modules() if isinstance(m, int8.Int8StyledConv)]
+    levels = ops.cpu_capabilities()
+    try:
+        for level in levels:
+            ops._set_cpu_capability_for_testing(level)
+            dot = level in int8.DOT_PRODUCT_LEVELS
+            assert int8.int8_layer_count(quantized, config) == ((7, 7) if dot else (3, 7)), level  # 3 upsampling
+            assert all(m.runs_int8(16, 16, 8, impl) == (dot or m.upsample or impl != "auto")
+                       for m in modules for impl in ("auto", "kernel", "ref"))
+            with torch.no_grad():
+                auto, everywhere = (quantized(latents[4:], noise="const", impl=impl) for impl in ("auto", "kernel"))
+            if dot:
+                torch.testing.assert_close(auto, everywhere, rtol=1e-5, atol=1e-5)
+            else:
+                assert _psnr(auto, everywhere) > 25
+    finally:
+        ops._set_cpu_capability_for_testing(None)
+    assert "avx2" not in int8.DOT_PRODUCT_LEVELS
 
 
 def test_calibration_latents_and_chunks(tiny_generator, latents, monkeypatch):
