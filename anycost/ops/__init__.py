@@ -310,6 +310,17 @@ def fuses_to_rgb(impl, precision, keep_x, x, weight, styles, *tensors) -> bool:
     return impl != "auto" or _ext.rgb_head_pays(weight.shape[0], x.shape[2] * x.shape[3], keep_x)
 
 
+def _check_rgb_head(rgb_weight, rgb_styles, n, c_out):
+    """The ToRGB of a fused conv + ToRGB op: its weight [3, c_out, 1, 1] and styles [n, c_out] (float32)."""
+    _float_tensor("rgb_weight", rgb_weight, 4)
+    _float_tensor("rgb_styles", rgb_styles, 2)
+    if tuple(rgb_weight.shape) != (3, c_out, 1, 1):
+        raise ValueError(f"rgb_weight must be [3, {c_out}, 1, 1] (the conv has {c_out} outputs), got "
+                         f"{tuple(rgb_weight.shape)}")
+    if tuple(rgb_styles.shape) != (n, c_out):
+        raise ValueError(f"rgb_styles must be [{n}, {c_out}], got {tuple(rgb_styles.shape)}")
+
+
 def styled_conv_to_rgb(x, weight, styles, *, weight_scale, noise, noise_strength, bias, rgb_weight, rgb_styles,
                        rgb_bias, rgb_weight_scale, skip=None, keep_x=True, impl="auto", precision="fp32"):
     """A plain styled conv (`modulated_conv2d` with demodulate and activate) and the ToRGB that reads its output
@@ -320,14 +331,7 @@ def styled_conv_to_rgb(x, weight, styles, *, weight_scale, noise, noise_strength
     (`bf16.styled_conv`); otherwise both run in fp32 (`anycost::styled_conv_to_rgb`)."""
     _check_modconv(x, weight, styles, False, noise)
     check_precision(precision, x, weight, styles, noise, noise_strength, bias, rgb_weight, rgb_styles, rgb_bias, skip)
-    _float_tensor("rgb_weight", rgb_weight, 4)
-    _float_tensor("rgb_styles", rgb_styles, 2)
-    n, c_out = x.shape[0], weight.shape[0]
-    if tuple(rgb_weight.shape) != (3, c_out, 1, 1):
-        raise ValueError(f"rgb_weight must be [3, {c_out}, 1, 1] (the conv has {c_out} outputs), got "
-                         f"{tuple(rgb_weight.shape)}")
-    if tuple(rgb_styles.shape) != (n, c_out):
-        raise ValueError(f"rgb_styles must be [{n}, {c_out}], got {tuple(rgb_styles.shape)}")
+    _check_rgb_head(rgb_weight, rgb_styles, x.shape[0], weight.shape[0])
     resolve_impl("kernel")  # the error when the native ops are not built
     if _modconv_backend(impl, precision, x, weight, False, styles, noise, noise_strength, bias) == "bf16":
         up = None if skip is None else _upsampled_skip(skip, impl)
@@ -614,14 +618,7 @@ def qconv2d_to_rgb(x, styles, act_scale, packed, wsum, out_scale, *, noise, nois
     native op, as `styled_conv_to_rgb` is for the fp32 conv: returns (x, rgb), x None when not `keep_x` (then it is
     never written). Native only, inference only; the definition is `anycost.ops.ref.qconv2d_to_rgb`."""
     _check_qconv2d(x, styles, act_scale, packed, wsum, out_scale, False, noise)
-    _float_tensor("rgb_weight", rgb_weight, 4)
-    _float_tensor("rgb_styles", rgb_styles, 2)
-    n, c_out = x.shape[0], wsum.shape[0]
-    if tuple(rgb_weight.shape) != (3, c_out, 1, 1):
-        raise ValueError(f"rgb_weight must be [3, {c_out}, 1, 1] (the conv has {c_out} outputs), got "
-                         f"{tuple(rgb_weight.shape)}")
-    if tuple(rgb_styles.shape) != (n, c_out):
-        raise ValueError(f"rgb_styles must be [{n}, {c_out}], got {tuple(rgb_styles.shape)}")
+    _check_rgb_head(rgb_weight, rgb_styles, x.shape[0], wsum.shape[0])
     resolve_impl("kernel")  # the error when the native ops are not built
     act_scale = None if act_scale is None else float(act_scale)
     with torch.no_grad():
