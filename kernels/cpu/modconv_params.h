@@ -95,8 +95,13 @@ struct ModConvBlocking {
 // budgets ran config-f's 3x3 layers of 64+ channels 10-24% faster than the Zen 2 values (64 px 512 ch
 // 33.6 -> 27.9 ms, 128 px 256 ch 35.9 -> 27.2, 256 px 128 ch 39.4 -> 31.2, 512 px 64 ch 48.4 -> 41.4),
 // but the narrow ones up to 1.5x slower (512 px 16 ch 4.1 -> 6.1 ms, 256 px 32 ch 2.9 -> 3.7), which
-// keep them (kWinoWideChannels); the direct path gained at most 5% and keeps them too, as do smaller
-// L2s (Zen 4's 1 MiB is unmeasured).
+// keep them (kWinoWideChannels); the direct path gained at most 5% and keeps them too. From 1 MiB (a
+// Zen 4, 2 threads; bench_modulated_conv, every config-f layer, three runs alternated with ANYCOST_L2_KB
+// 512 / 1024, medians) 768 KiB accumulator tiles on both paths and 128 channels per input block on the
+// direct one took the bench's layers from 578 to 553 ms: the upsampling convs 2-8% faster (64 -> 128 px
+// 512 -> 256 ch 54.5 -> 50.4 ms), Winograd 32 px 512 ch 16.2 -> 12.8, 512 px 64 ch 53.6 -> 46.3, 128-256
+// px 3-5% slower; 128 channels per block on the Winograd path too was 8-10% slower at 16 px. Smaller
+// L2s (Zen 2's 512 KiB) keep the defaults.
 inline ModConvBlocking modconv_blocking_for_l2(int64_t l2_bytes) {
   ModConvBlocking b;
   if (l2_bytes >= 2 * 1024 * 1024) {
@@ -104,6 +109,9 @@ inline ModConvBlocking modconv_blocking_for_l2(int64_t l2_bytes) {
     b.wino.kc = 64;
     b.wino.acc_bytes = 1536 * 1024;
     b.wino.xb_bytes = 1024 * 1024;
+  } else if (l2_bytes >= 1024 * 1024) {
+    b.direct.kc = 128;
+    b.direct.acc_bytes = b.wino.acc_bytes = 768 * 1024;
   }
   return b;
 }

@@ -19,7 +19,8 @@ struct Case {
   bool noise = false, noise_bcast = false, bias = false, act = false, skip = false;
   int x_layout = 0;     // 0 contiguous, 1 channels-last, 2 strided + padded storage
   bool out_strided = false;
-  int blocking = 0;     // 0 default, 1 tiny blocks (many chunks / kc blocks / carries), 2 the large-L2 ones
+  int blocking = 0;     // 0 default, 1 tiny blocks (many chunks / kc blocks / carries), 2 the large-L2 ones,
+                        // 3 the 1 MiB-L2 ones
   int threads = 1;
   int small = -1;       // ModConvBlocking::small_path: -1 auto, 0 never, 1 always
   int wino = -1;        // ModConvBlocking::winograd: -1 auto, 0 never, 2 or 4 that tile
@@ -111,6 +112,8 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
     b.direct = b.wino = ModConvBudget{4, 5, 1, 1};
   } else if (c.blocking == 2) {
     b = modconv_blocking_for_l2(2 << 20);  // the large-L2 blocks
+  } else if (c.blocking == 3) {
+    b = modconv_blocking_for_l2(1 << 20);
   }
   b.num_threads = c.threads;
   b.small_path = c.small;
@@ -259,18 +262,21 @@ TEST(ModulatedConv, OtherMicroKernelShapes) {
 
 TEST(ModulatedConv, LargerBandsAndCarries) {
   // Bigger images where the default blocking makes several chunks per band
-  // (upsampling carry path) and several channel blocks.
+  // (upsampling carry path) and several channel blocks; also with the 1 MiB-L2 blocks (several
+  // 128-channel input blocks).
   uint32_t seed = 3000;
   for (int kind = 1; kind < 3; ++kind)
-    for (int threads : {1, 2}) {
-      Case c;
-      c.N = 1, c.C_in = 37, c.C_out = 33, c.H = 37, c.W = 29, c.K = 3, c.up = kind == 2;
-      c.bias = c.act = c.noise = true;
-      c.threads = threads;
-      SCOPED_TRACE(c.str());
-      auto r = run_case(c, seed++);
-      EXPECT_TRUE(r.ok) << r.msg();
-    }
+    for (int threads : {1, 2})
+      for (int64_t c_in : {37, 300}) {
+        Case c;
+        c.N = 1, c.C_in = c_in, c.C_out = 33, c.H = 37, c.W = 29, c.K = 3, c.up = kind == 2;
+        c.bias = c.act = c.noise = true;
+        c.threads = threads;
+        c.blocking = c_in == 300 ? 3 : 0;
+        SCOPED_TRACE(c.str());
+        auto r = run_case(c, seed++);
+        EXPECT_TRUE(r.ok) << r.msg();
+      }
 }
 
 TEST(ModulatedConv, SmallPathEveryKindAndLayout) {
