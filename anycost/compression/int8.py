@@ -111,9 +111,10 @@ def plain_convs_pay() -> bool:
 
 def fuses_to_rgb(impl: str, upsample: bool, x: torch.Tensor) -> bool:
     """Whether an int8 layer runs the ToRGB after it in its epilogue (`ops.qconv2d_to_rgb`): every plain conv on the
-    native kernels. Unlike the fp32 kernels' rule (`ops.fuses_to_rgb`, from 64 x 64 px and, keeping the output, 64
-    channels at most) at every size and width: whole config-f forwards (Zen 4, 2 threads, 15 alternated rounds,
-    medians) took 1024 / 1.0 310.3 ms apart, 288.3 by that rule, 284.1 always; 256 / 0.25 25.9, 25.1, 24.0."""
+    native kernels, at every size and width, unlike the fp32 kernels' rule (`ops.fuses_to_rgb`: from 64 x 64 px and,
+    keeping the output, 64 channels at most). Whole config-f forwards (Zen 4, 2 threads, 15 alternated rounds,
+    medians) took 1024 / 1.0 310.3 ms with the ToRGBs apart, 288.3 fused by that rule, 284.1 fused always; 256 / 0.25
+    25.9, 25.1, 24.0."""
     return not upsample and ops.NATIVE and ops.resolve_impl(impl, x, op="qconv2d") == "kernel"
 
 
