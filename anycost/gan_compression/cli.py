@@ -78,6 +78,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dense", action="store_true", help="dense residual blocks (default: depthwise-separable, "
                    "as the paper's students)")
     p.add_argument("--width-step", type=int, default=4, help="sub-network widths are multiples of this")
+    p.add_argument("--sample-macs", metavar="LOW:HIGH", help="with --supernet: draw each step's sub-network from "
+                   "those with LOW to HIGH true MACs (fractions of the full student's, 0.5:0.6, or counts, 4.8M:5.7M):"
+                   " the window a search under a budget looks in (default: every sub-network)")
     p.add_argument("--init-student", type=Path, help="start the student from this generator file (e.g. a "
                    "distilled student, to start a supernet from it); its widths must fit in the student's")
     p.add_argument("--lambda-distill", type=float, help="weight of the feature distillation loss (default 1 on a "
@@ -259,7 +262,20 @@ def _student_config(args):
     recon_target = args.recon_target or ("real" if TASKS[teacher_cfg.task].paired else "teacher")
     return _fresh(args, teacher_cfg.task, role="supernet" if args.supernet else "distill", generator=arch,
                   recon_target=recon_target, ndf=teacher_cfg.ndf, d_layers=teacher_cfg.d_layers,
-                  teacher=str(Path(args.teacher).resolve()), teacher_arch=t)
+                  teacher=str(Path(args.teacher).resolve()), teacher_arch=t,
+                  sample_macs=_macs_window(args.sample_macs, arch) if args.sample_macs else None)
+
+
+def _macs_window(text: str, arch) -> tuple[int, int]:
+    """--sample-macs LOW:HIGH as MAC counts (each a fraction of `arch`'s full MACs or a count)."""
+    from anycost.models.i2i import I2IConfig
+    from anycost.search.run import parse_macs_budget
+
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise ValueError(f"--sample-macs takes LOW:HIGH (0.5:0.6 or 4.8M:5.7M), got {text!r}")
+    full = I2IConfig(arch, arch.widths).macs
+    return tuple(round(parse_macs_budget(part, full)) for part in parts)
 
 
 def cmd_distill(args) -> None:

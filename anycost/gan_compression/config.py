@@ -51,9 +51,10 @@ class RunConfig:
     loss weights; `teacher` is the teacher run folder of a distill / supernet run, `teacher_arch` its generator's
     arch (checked when the run resumes), `ndf` / `d_layers` the PatchGAN's (a student's D is the teacher's);
     `supernet` is the supernet run folder a finetune run starts from (its generator is the sub-network's arch);
-    `recon_target` what a student's L1 term compares with (`RECON_TARGETS`). In a CycleGAN run `lambda_recon`
-    weighs the cycle-consistency L1 (the input reconstructed by both generators) and `lambda_identity` the
-    identity L1 relative to it (CycleGAN's 10 and 0.5)."""
+    `recon_target` what a student's L1 term compares with (`RECON_TARGETS`); `sample_macs` (a supernet run) the
+    window of true MACs, (low, high), its per-step sub-networks are drawn from (None: every sub-network). In a
+    CycleGAN run `lambda_recon` weighs the cycle-consistency L1 (the input reconstructed by both generators) and
+    `lambda_identity` the identity L1 relative to it (CycleGAN's 10 and 0.5)."""
 
     role: str
     task: str
@@ -76,6 +77,7 @@ class RunConfig:
     supernet: str | None = None
     recon_target: str = "real"
     lambda_identity: float = 0.5
+    sample_macs: tuple[int, int] | None = None
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -110,6 +112,14 @@ class RunConfig:
                              "the teacher's outputs (pseudo pairs: recon target 'teacher')")
         if (self.role == "finetune") != (self.supernet is not None):
             raise ValueError("a finetune run, and only it, needs the supernet run it starts from")
+        if self.sample_macs is not None:
+            if self.role != "supernet":
+                raise ValueError(f"sample_macs is the MAC window of a supernet run's sub-networks; a {self.role} "
+                                 "run trains one network")
+            window = tuple(self.sample_macs)
+            if len(window) != 2 or not 0 < window[0] <= window[1]:
+                raise ValueError(f"sample_macs must be (low, high) with 0 < low <= high, got {self.sample_macs!r}")
+            object.__setattr__(self, "sample_macs", window)
 
     @classmethod
     def for_task(cls, task: str, **fields) -> RunConfig:

@@ -12,9 +12,10 @@ term pulls to the teacher's output (`RunConfig` refuses the real target there: t
 discriminator is the teacher's "D", which judges B images alone: real B images against the student's outputs.
 
 In a supernet run ("once-for-all") every step trains one random sub-network (`sample_config`: each layer's width
-drawn uniformly from the multiples of the arch's step, from the step's generator), and the adapters slice their
-input channels to that sub-network's trunk width: every sub-network shares the leading channels of one set of
-weights. A supernet may start from a trained student (`load_leading`), as the paper's pipeline does.
+drawn uniformly from the multiples of the arch's step, from the step's generator; with `RunConfig.sample_macs`
+only the sub-networks of that window of MACs, the ones a search under a budget will look at), and the adapters
+slice their input channels to that sub-network's trunk width: every sub-network shares the leading channels of one
+set of weights. A supernet may start from a trained student (`load_leading`), as the paper's pipeline does.
 """
 
 from __future__ import annotations
@@ -57,9 +58,32 @@ def make_adapters(student: I2IArch, teacher: I2IArch) -> nn.ModuleList:
     return nn.ModuleList(Adapter(student.widths[2], teacher.widths[2]) for _ in range(N_TAPS))
 
 
-def sample_config(arch: I2IArch, rng: torch.Generator) -> I2IConfig:
-    """A random sub-network: every layer's width drawn uniformly from its choices (multiples of the step)."""
-    return I2IConfig(arch, tuple(choice(widths, rng) for widths in arch.width_choices()))
+#: Draws `sample_config` makes for one sub-network in a MAC window before it gives up on the window.
+MAX_WINDOW_DRAWS = 10_000
+
+
+def sample_config(arch: I2IArch, rng: torch.Generator, macs: tuple[int, int] | None = None) -> I2IConfig:
+    """A random sub-network: every layer's width drawn uniformly from its choices (multiples of the step). With a
+    window `macs` = (low, high) of true MACs: drawn again until one lies in it, which makes the draw uniform over
+    the sub-networks of the window; a ValueError when `MAX_WINDOW_DRAWS` draws found none."""
+    choices = arch.width_choices()
+    for _ in range(MAX_WINDOW_DRAWS if macs else 1):
+        config = I2IConfig(arch, tuple(choice(widths, rng) for widths in choices))
+        if macs is None or macs[0] <= config.macs <= macs[1]:
+            return config
+    raise ValueError(f"none of {MAX_WINDOW_DRAWS:,} random sub-networks of {arch.describe()} has "
+                     f"{macs[0] / 1e6:.4g}-{macs[1] / 1e6:.4g} M MACs: widen the window")
+
+
+def check_window(arch: I2IArch, macs: tuple[int, int]) -> None:
+    """A ValueError unless sub-networks of `arch` can have `macs` = (low, high) true MACs: the window must meet
+    the range from the smallest sub-network to the whole supernet, and random draws must find one in it."""
+    smallest = I2IConfig(arch, (arch.step,) * len(arch.widths)).macs
+    full = I2IConfig(arch, arch.widths).macs
+    if macs[1] < smallest or macs[0] > full:
+        raise ValueError(f"the MAC window {macs[0] / 1e6:.4g}-{macs[1] / 1e6:.4g} M holds no sub-network of "
+                         f"{arch.describe()}: they have {smallest / 1e6:.4g}-{full / 1e6:.4g} M MACs")
+    sample_config(arch, torch.Generator().manual_seed(0), macs)
 
 
 @torch.no_grad()
@@ -112,15 +136,19 @@ class DistillRun(Run):
         self.D.load_state_dict(d_state)
         if init_student is not None:
             load_leading(self.G, init_student)
+        if cfg.sample_macs is not None:
+            check_window(cfg.generator, cfg.sample_macs)
         self.taps = default_taps(cfg.generator.n_blocks), default_taps(cfg.teacher_arch.n_blocks)
         self.modules = {"G": self.G, "A": self.adapters, "D": self.D}
         self.optimizers = {"G": self.adam([*self.G.parameters(), *self.adapters.parameters()]),
                            "D": self.adam(self.D.parameters())}
 
     def step_config(self) -> I2IConfig | None:
-        """The sub-network this step trains: a random one (a supernet run; its own stream of the step's random
-        numbers, so the batches do not depend on it), else None (the whole student)."""
-        return sample_config(self.G.arch, self.step_rng(1)) if self.cfg.role == "supernet" else None
+        """The sub-network this step trains: a random one (a supernet run, in its MAC window if it has one; its own
+        stream of the step's random numbers, so the batches do not depend on it), else None (the whole student)."""
+        if self.cfg.role != "supernet":
+            return None
+        return sample_config(self.G.arch, self.step_rng(1), self.cfg.sample_macs)
 
     def train_step(self, rng: torch.Generator) -> dict[str, float]:
         inputs, targets = self.reals(rng)

@@ -6,7 +6,7 @@ import pytest
 from gc_fixtures import error_of, needs_fashion, run_cli
 
 from anycost.gan_compression.run import load_run_state
-from anycost.models.i2i import I2IArch, I2IGenerator, load_generator, read_metadata, save_generator
+from anycost.models.i2i import I2IArch, I2IConfig, I2IGenerator, load_generator, read_metadata, save_generator
 
 pytestmark = needs_fashion
 TINY = ["--steps", "2", "--batch", "2", "--threads", "1", "--no-progress", "--checkpoint-every", "1"]
@@ -37,6 +37,25 @@ def test_distill_a_supernet_then_resume_longer(teacher, tmp_path, capsys):
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3] and all(len(r["widths"]) == 8 for r in records)
     assert load_generator(out / "supernet.safetensors").arch.separable
+
+
+def test_a_supernet_in_a_mac_window(teacher, tmp_path, capsys):
+    out = tmp_path / "windowed"
+    assert run_cli("distill", "--teacher", teacher, "--supernet", "--student-ngf", 8, "--sample-macs", "0.4:0.7",
+                   "--out", out, *TINY) == 0
+    arch = load_generator(out / "supernet.safetensors").arch
+    full = I2IConfig(arch, arch.widths).macs
+    low, high = json.loads((out / "config.json").read_text())["sample_macs"]
+    assert (low, high) == (round(0.4 * full), round(0.7 * full))
+    for record in map(json.loads, (out / "log.jsonl").read_text().splitlines()):
+        assert low <= I2IConfig(arch, tuple(record["widths"])).macs <= high
+    assert "takes LOW:HIGH" in error_of(capsys, "distill", "--teacher", teacher, "--supernet", "--sample-macs",
+                                        "0.5", "--out", tmp_path / "a", *TINY)
+    assert "a distill run trains one network" in error_of(capsys, "distill", "--teacher", teacher, "--sample-macs",
+                                                           "0.4:0.7", "--out", tmp_path / "b", *TINY)
+    assert "holds no sub-network" in error_of(capsys, "distill", "--teacher", teacher, "--supernet",
+                                              "--sample-macs", "10G:20G", "--out", tmp_path / "c", *TINY)
+    assert not any((tmp_path / name).exists() for name in "abc")
 
 
 def test_a_student_arch_from_scratch_and_an_output_distilled_student(teacher, tmp_path):

@@ -78,6 +78,34 @@ def test_supernet_steps_draw_different_configs_deterministically(tmp_path, teach
     assert tuple(log["widths"]) == configs[0].widths and log["distill"] > 0
 
 
+def test_a_supernet_with_a_mac_window_trains_only_sub_networks_inside_it(tmp_path, teacher_dir):
+    arch = student_config(teacher_dir, "supernet").generator
+    all_macs = sorted({sample_config(arch, torch.Generator().manual_seed(s)).macs for s in range(200)})
+    window = (all_macs[len(all_macs) // 3], all_macs[2 * len(all_macs) // 3])
+    run = DistillRun(student_config(teacher_dir, "supernet", sample_macs=window), tmp_path, progress=False)
+    configs = []
+    for step in range(20):
+        run.step = step
+        configs.append(run.step_config())
+        assert configs[-1] == sample_config(arch, run.step_rng(1), window)  # a function of the step
+    assert all(window[0] <= c.macs <= window[1] for c in configs) and len(set(configs)) > 10
+    run.step = 0
+    assert tuple(run.train_step(run.step_rng())["widths"]) == configs[0].widths
+
+
+def test_a_mac_window_without_sub_networks_is_refused_before_training(tmp_path, teacher_dir):
+    arch = student_config(teacher_dir, "supernet").generator
+    smallest = I2IConfig(arch, (arch.step,) * len(arch.widths)).macs
+    full = I2IConfig(arch, arch.widths).macs
+    for window in ((1, smallest - 1), (full + 1, 2 * full)):
+        with pytest.raises(ValueError, match="holds no sub-network of .* they have"):
+            DistillRun(student_config(teacher_dir, "supernet", sample_macs=window), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="none of 10,000 random sub-networks .* widen the window"):
+        DistillRun(student_config(teacher_dir, "supernet", sample_macs=(smallest + 1, smallest + 1)), tmp_path,
+                   progress=False)
+    assert not any(tmp_path.iterdir())
+
+
 def test_distillation_starts_from_the_teachers_discriminator(tmp_path, teacher_dir):
     run = DistillRun(student_config(teacher_dir), tmp_path, progress=False)
     teacher_d = load_run_state(teacher_dir / "latest.pt")["modules"]["D"]
@@ -137,6 +165,14 @@ def test_run_config_round_trip_schedule_and_bad_values(teacher_dir):
         student_config(teacher_dir, recon_target="fake")
     with pytest.raises(ValueError, match="a teacher run has no teacher to reconstruct"):
         tiny_config(recon_target="teacher")
+    windowed = student_config(teacher_dir, "supernet", sample_macs=[1000, 2000])
+    assert windowed.sample_macs == (1000, 2000) and RunConfig.from_json(windowed.to_json()) == windowed
+    for window in ((2000, 1000), (0, 10), (5,), (1, 2, 3)):
+        with pytest.raises(ValueError, match="sample_macs must be .low, high. with 0 < low <= high"):
+            student_config(teacher_dir, "supernet", sample_macs=window)
+    with pytest.raises(ValueError, match="sample_macs is the MAC window of a supernet run's sub-networks; a "
+                       "distill run"):
+        student_config(teacher_dir, "distill", sample_macs=(1000, 2000))
 
 
 def test_each_run_class_refuses_other_roles(teacher_dir, tmp_path):
