@@ -100,8 +100,12 @@ struct ModConvBlocking {
 // 512 / 1024, medians) 768 KiB accumulator tiles on both paths and 128 channels per input block on the
 // direct one took the bench's layers from 578 to 553 ms: the upsampling convs 2-8% faster (64 -> 128 px
 // 512 -> 256 ch 54.5 -> 50.4 ms), Winograd 32 px 512 ch 16.2 -> 12.8, 512 px 64 ch 53.6 -> 46.3, 128-256
-// px 3-5% slower; 128 channels per block on the Winograd path too was 8-10% slower at 16 px. Smaller
-// L2s (Zen 2's 512 KiB) keep the defaults.
+// px 3-5% slower; 128 channels per block on the Winograd path too was 8-10% slower at 16 px. 128 output
+// channels per Winograd task (the input window staged and transformed once per 128 output channels, not
+// 64; a later session, same Zen 4, two runs alternated): 64 px 512 ch 38.9 / 37.8 -> 33.6 / 32.9 ms,
+// 128 px 256 ch 37.7 / 37.1 -> 31.4 / 31.0, 256 px 128 ch 39.6 -> 35.9 / 36.6, 16 px 512 ch 4.6 -> 4.3,
+// 32 px 512 ch 2-4% slower; whole forwards 3-6% faster (256 / 1.0 274-284 -> 257-266 ms); on the direct
+// path 128 measured no faster. Smaller L2s (Zen 2's 512 KiB) keep the defaults.
 inline ModConvBlocking modconv_blocking_for_l2(int64_t l2_bytes) {
   ModConvBlocking b;
   if (l2_bytes >= 2 * 1024 * 1024) {
@@ -110,6 +114,7 @@ inline ModConvBlocking modconv_blocking_for_l2(int64_t l2_bytes) {
     b.wino.acc_bytes = 1536 * 1024;
     b.wino.xb_bytes = 1024 * 1024;
   } else if (l2_bytes >= 1024 * 1024) {
+    b.wino.mc = 128;
     b.direct.kc = 128;
     b.direct.acc_bytes = b.wino.acc_bytes = 768 * 1024;
   }

@@ -148,8 +148,9 @@ TEST(Dispatch, ChoiceAndErrors) {
 
 TEST(Dispatch, BlockingFollowsTheL2) {
   // Below 1 MiB of L2 (and when unknown) both paths keep the defaults; from 1 MiB both take larger
-  // accumulator tiles and the direct path larger input blocks; from 2 MiB the Winograd path takes
-  // larger blocks still and the direct path keeps the defaults.
+  // accumulator tiles, the Winograd path larger output-channel blocks and the direct path larger input
+  // blocks; from 2 MiB the Winograd path takes larger blocks still and the direct path keeps the
+  // defaults.
   const ModConvBudget def;
   for (int64_t l2 : {int64_t(0), int64_t(512) << 10, (int64_t(1) << 20) - 1}) {
     const ModConvBlocking b = modconv_blocking_for_l2(l2);
@@ -163,7 +164,8 @@ TEST(Dispatch, BlockingFollowsTheL2) {
   EXPECT_EQ(mid.direct.acc_bytes, 768 * 1024);
   EXPECT_EQ(mid.wino.acc_bytes, 768 * 1024);
   EXPECT_EQ(mid.wino.kc, def.kc);
-  EXPECT_EQ(mid.wino.mc, def.mc);
+  EXPECT_EQ(mid.wino.mc, 128);
+  EXPECT_EQ(mid.direct.mc, def.mc);
   const ModConvBlocking big = modconv_blocking_for_l2(int64_t(2) << 20);
   EXPECT_EQ(big.wino.mc, 128);
   EXPECT_EQ(big.wino.kc, 64);
