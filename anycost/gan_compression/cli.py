@@ -274,7 +274,7 @@ def _macs_window(text: str, arch) -> tuple[int, int]:
     parts = text.split(":")
     if len(parts) != 2:
         raise ValueError(f"--sample-macs takes LOW:HIGH (0.5:0.6 or 4.8M:5.7M), got {text!r}")
-    full = I2IConfig(arch, arch.widths).macs
+    full = I2IConfig.full(arch).macs
     return tuple(round(parse_macs_budget(part, full)) for part in parts)
 
 

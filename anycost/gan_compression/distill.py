@@ -78,8 +78,7 @@ def sample_config(arch: I2IArch, rng: torch.Generator, macs: tuple[int, int] | N
 def check_window(arch: I2IArch, macs: tuple[int, int]) -> None:
     """A ValueError unless sub-networks of `arch` can have `macs` = (low, high) true MACs: the window must meet
     the range from the smallest sub-network to the whole supernet, and random draws must find one in it."""
-    smallest = I2IConfig(arch, (arch.step,) * len(arch.widths)).macs
-    full = I2IConfig(arch, arch.widths).macs
+    smallest, full = I2IConfig.smallest(arch).macs, I2IConfig.full(arch).macs
     if macs[1] < smallest or macs[0] > full:
         raise ValueError(f"the MAC window {macs[0] / 1e6:.4g}-{macs[1] / 1e6:.4g} M holds no sub-network of "
                          f"{arch.describe()}: they have {smallest / 1e6:.4g}-{full / 1e6:.4g} M MACs")
@@ -173,8 +172,7 @@ class DistillRun(Run):
         task: a B image, no translation of the input)."""
         cells = [inputs, self.teacher(inputs), self.G(inputs)]
         if self.cfg.role == "supernet":
-            smallest = I2IConfig(self.G.arch, (self.G.arch.step,) * len(self.G.arch.widths))
-            cells.append(self.G(inputs, config=smallest))
+            cells.append(self.G(inputs, config=I2IConfig.smallest(self.G.arch)))
         return [torch.stack(row) for row in zip(*cells, targets)]
 
     def export(self) -> Path:

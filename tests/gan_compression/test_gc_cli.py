@@ -44,7 +44,7 @@ def test_a_supernet_in_a_mac_window(teacher, tmp_path, capsys):
     assert run_cli("distill", "--teacher", teacher, "--supernet", "--student-ngf", 8, "--sample-macs", "0.4:0.7",
                    "--out", out, *TINY) == 0
     arch = load_generator(out / "supernet.safetensors").arch
-    full = I2IConfig(arch, arch.widths).macs
+    full = I2IConfig.full(arch).macs
     low, high = json.loads((out / "config.json").read_text())["sample_macs"]
     assert (low, high) == (round(0.4 * full), round(0.7 * full))
     for record in map(json.loads, (out / "log.jsonl").read_text().splitlines()):

@@ -95,8 +95,8 @@ def test_a_supernet_with_a_mac_window_trains_only_sub_networks_inside_it(tmp_pat
 
 def test_a_mac_window_without_sub_networks_is_refused_before_training(tmp_path, teacher_dir):
     arch = student_config(teacher_dir, "supernet").generator
-    smallest = I2IConfig(arch, (arch.step,) * len(arch.widths)).macs
-    full = I2IConfig(arch, arch.widths).macs
+    smallest, full = I2IConfig.smallest(arch).macs, I2IConfig.full(arch).macs
+    assert I2IConfig.smallest(arch).widths == (arch.step,) * len(arch.widths)
     for window in ((1, smallest - 1), (full + 1, 2 * full)):
         with pytest.raises(ValueError, match="holds no sub-network of .* they have"):
             DistillRun(student_config(teacher_dir, "supernet", sample_macs=window), tmp_path, progress=False)

@@ -51,6 +51,11 @@ class I2IConfig:
         return cls(arch, arch.widths)
 
     @classmethod
+    def smallest(cls, arch: I2IArch) -> I2IConfig:
+        """Every layer one step wide."""
+        return cls(arch, (arch.step,) * len(arch.widths))
+
+    @classmethod
     def uniform(cls, arch: I2IArch, ratio: float) -> I2IConfig:
         """Every layer at `ratio` of its width, rounded down to a multiple of the step (at least one step)."""
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
