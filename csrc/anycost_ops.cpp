@@ -49,7 +49,8 @@ TORCH_LIBRARY(anycost, m) {
   // The StyleGAN2 synthesis network (anycost/models/stylegan2, inference, fp32) of one config in one call: `w` the
   // styles [N, entries, style_dim] (W+, already truncated; at least one entry per layer) or [N, style_dim],
   // `tensors` the generator's by their state-dict `names` (input.input, each conv's and ToRGB's, w_avg, and
-  // noises.noise_j: [1 or N, 1, s, s], the noise of conv j), `full_widths` the generator's layer widths and
+  // noises.noise_j: [1 or N, 1, s, s], the noise of conv j; for a conv run int8, its <name>.int8.* tensors:
+  // csrc/synthesis_cpu.cpp), `full_widths` the generator's layer widths and
   // `widths` the config's, for output `resolution`. Returns the image [N, 3, resolution, resolution].
   m.def(
       "synthesis(Tensor w, Tensor[] tensors, str[] names, int[] full_widths, int[] widths, int resolution) -> "

@@ -1,6 +1,6 @@
 // CPU kernel of anycost::synthesis: the whole StyleGAN2 synthesis network of one config in one native call, the C
 // library's (csrc/capi/synthesis.cpp) over the module's own tensors. Every layer is the same fused modulated conv
-// the Python layers call; what one call saves is Python, the dispatcher and the glue around each of the ~30 layers
+// the Python layers call (an int8 model's int8 convs the int8 conv kernel, `int8_convs`); what one call saves is Python, the dispatcher and the glue around each of the ~30 layers
 // and style products (bench/bench_capi.py, AMX Xeon: the bundled model's 64 px / 0.25 preview in 0.62 ms against 1.24
 // layer by layer).
 #include <ATen/ATen.h>
@@ -15,6 +15,7 @@
 #include "capi/model.h"
 #include "capi/model_build.h"
 #include "common.h"
+#include "cpu/qconv_params.h"
 #include "output_cache.h"
 
 namespace anycost {
@@ -47,6 +48,12 @@ class Tensors {
     return t;
   }
 
+  // The tensor `name`, or null when not given (an int8 conv's parts, which `int8_convs` checks).
+  const at::Tensor* find(const std::string& name) const {
+    const auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : &it->second;
+  }
+
  private:
   std::unordered_map<std::string, at::Tensor> by_name_;
   const std::map<std::string, capi::Shape>& want_;
@@ -64,6 +71,43 @@ const std::map<std::string, capi::Shape>& expected(const capi::Arch& a, const st
     resolution = a.resolution, style_dim = a.style_dim, widths = full;
   }
   return want;
+}
+
+// The part `name` of an int8 conv: a CPU tensor of `type` and `shape`.
+const at::Tensor& int8_part(const Tensors& named, const std::string& name, at::ScalarType type, at::IntArrayRef shape) {
+  const at::Tensor* t = named.find(name);
+  TORCH_CHECK(t, "anycost: synthesis: '", name, "' is missing: an int8 conv needs its int8.packed, int8.wsum, "
+              "int8.scales, int8.square_sums and int8.smooth");
+  TORCH_CHECK(t->device().is_cpu() && t->scalar_type() == type && t->sizes() == shape, "anycost: synthesis: '", name,
+              "' must be a ", type, " CPU tensor of shape ", shape, ", got ", t->scalar_type(), " ", t->sizes(),
+              " on ", t->device());
+  return *t;
+}
+
+// The int8 convs of an int8 model (anycost.compression.int8): conv j (p = conv1, convs.<j - 1>) runs int8 when
+// "<p>.int8.packed" is given, with "<p>.int8.wsum", ".scales", ".square_sums", ".smooth" (and ".act_scale" [1] for a
+// calibrated activation scale) of its [c_out, c_in] slice in this config (capi::Int8Conv); `q` holds them (one per
+// conv) for the call.
+void int8_convs(capi::Model& m, const Tensors& named, const std::vector<int>& wd, std::vector<capi::Int8Conv>& q) {
+  q.assign(m.convs.size(), capi::Int8Conv());
+  for (size_t j = 0; j < m.convs.size(); ++j) {
+    const std::string p = (j == 0 ? std::string("conv1") : "convs." + std::to_string(j - 1)) + ".int8.";
+    if (!named.find(p + "packed")) continue;
+    const int64_t c_in = wd[j], c_out = wd[j + 1];
+    capi::Int8Conv& Q = q[j];
+    Q.packed = int8_part(named, p + "packed", at::kChar,
+                         {cpu::qconv_out_tiles(c_out), cpu::qconv_in_groups(c_in), 9, cpu::kQPackMR, cpu::kQGroup})
+                   .data_ptr<int8_t>();
+    Q.wsum = int8_part(named, p + "wsum", at::kInt, {c_out, 9}).data_ptr<int32_t>();
+    Q.scales = int8_part(named, p + "scales", at::kFloat, {c_out}).data_ptr<float>();
+    Q.square_sums = int8_part(named, p + "square_sums", at::kFloat, {c_out, c_in}).data_ptr<float>();
+    Q.smooth = int8_part(named, p + "smooth", at::kFloat, {c_in}).data_ptr<float>();
+    if (named.find(p + "act_scale")) {
+      Q.dynamic = false;
+      Q.act_scale = *int8_part(named, p + "act_scale", at::kFloat, {1}).data_ptr<float>();
+    }
+    m.convs[j].int8 = &Q;
+  }
 }
 
 at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<std::string> names,
@@ -97,6 +141,8 @@ at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<
     const at::Tensor& noise = named.get("noises.noise_" + std::to_string(j));
     m.convs[j].noise_sn = noise.size(0) == 1 ? 0 : noise.stride(0);
   }
+  std::vector<capi::Int8Conv> int8;
+  int8_convs(m, named, wd, int8);
 
   const at::Tensor wc = w.contiguous();
   capi::RenderRequest q;

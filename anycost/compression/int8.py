@@ -167,6 +167,19 @@ class Int8StyledConv(StyledConv):
                               noise_strength=self.noise.weight, bias=bias, activate=True, impl=impl)
         return out if to_rgb is None else (out, None)
 
+    def native_tensors(self, c_out: int, c_in: int, size: int, impl: str) -> list[tuple[str, torch.Tensor]]:
+        """(part, tensor) of this conv at [c_out, c_in] for an input of `size` px in the generator's one native
+        call (`ops.synthesis`, csrc/synthesis_cpu.cpp), which then computes what `forward` does in one int8 conv
+        (and fuses the ToRGB after a plain one at every size, as `fuses_to_rgb`); none where it runs fp32
+        (`runs_int8`)."""
+        if not self.runs_int8(c_in, c_out, size, impl):
+            return []
+        packed, wsum, w_scales, square_sums = self._packed(c_out, c_in)
+        parts = [("packed", packed), ("wsum", wsum), ("square_sums", square_sums), ("smooth", self.smooth[:c_in])]
+        if self.act_scale is None:
+            return parts + [("scales", w_scales)]
+        return parts + [("scales", w_scales * self.act_scale), ("act_scale", torch.tensor([self.act_scale]))]
+
     def _packed(self, c_out: int, c_in: int):
         """(packed int8 weight and its sums (`ops.qconv2d_pack`), weight scales x weight_scale [c_out], fp32 sums of
         squares [c_out, c_in] of the scaled weight) of this slice, built once and kept until the weight changes (its

@@ -48,7 +48,22 @@ struct Linear {
 // A modulated convolution: conv1 / convs.* (3x3, demodulated, constant noise, bias and scaled leaky
 // ReLU, every second one upsampling) or a ToRGB (1x1, no demodulation, bias, plus the upsampled
 // skip image). `weight` is the full [c_out, c_in, k, k] tensor.
+// A 3x3 conv run by the int8 kernels (kernels/cpu/qconv_params.h) instead of from its fp32 weight, as
+// anycost.compression.int8 runs it: the torch op's one-call forward of an int8 model (the C library itself loads
+// fp32 generators only). Everything but `smooth` is of the config's [c_out, c_in] slice of the layer.
+struct Int8Conv {
+  const int8_t* packed = nullptr;      // the slice's int8 weight, packed (qconv_params.h)
+  const int32_t* wsum = nullptr;       // [c_out, 9] from the packing
+  const float* scales = nullptr;       // [c_out]: per-channel weight scale x the layer's weight_scale (x the
+                                       // calibrated activation scale, unless dynamic)
+  const float* square_sums = nullptr;  // [c_out, c_in]: sums over the taps of (dequantised weight x weight_scale)^2
+  const float* smooth = nullptr;       // [c_in or more]: the smoothing factors the input channels are divided by
+  bool dynamic = true;                 // each sample's own activation scale (else act_scale)
+  float act_scale = 1.f;
+};
+
 struct StyledLayer {
+  const Int8Conv* int8 = nullptr;  // set: the conv runs int8 (convs only)
   const float* weight = nullptr;
   int c_out = 0, c_in = 0, k = 3;
   float weight_scale = 1.f;  // 1 / sqrt(c_in * k * k) of the FULL layer

@@ -2,12 +2,14 @@
 // anycost/models/stylegan2/generator.py: the constant input sliced to widths[0], conv1 and ToRGB1,
 // then per resolution an upsampling conv, a conv and a ToRGB whose output adds the upsampled skip
 // image; a lower resolution stops after its own ToRGB. Every layer is one call of the fused
-// modulated-conv kernel on prefix slices of the stored weights (strided views, no copies), a ToRGB
-// the RGB head of the conv before it where cpu::rgb_head_pays says so (then the last conv's output,
+// modulated-conv kernel on prefix slices of the stored weights (strided views, no copies), a conv given int8
+// weights (StyledLayer::int8) one of the int8 conv kernel, a ToRGB the RGB head of the conv before it where
+// cpu::rgb_head_pays says so, or always after an int8 conv (then the last conv's output,
 // which only its ToRGB reads, is never written); the styles come from the layer's modulation
 // (mapping.cpp). The scratch memory of a call is one block the caller gives (the C API: from the model's
 // ScratchKeeper, model.h; the torch op: from the native ops' output cache).
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include "cpu/parallel.h"
@@ -75,6 +77,40 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
   ex.kernels.modulated_conv2d(p, blocking, ex.pf);
 }
 
+// One conv of `L.int8` (no skip: a conv), as anycost/compression/int8.py's Int8StyledConv: the input channels
+// scaled by styles / smooth and rounded to int8 in the kernel, the output channels by scales x the demodulation
+// rsqrt(sum_i styles_i^2 square_sums[o, i] + 1e-8). `mult` and `out_scale` are scratch of n x c_in and n x c_out.
+void run_int8_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_out, const float* styles,
+                    float* mult, float* out_scale, float* out, const cpu::RgbHead& head) {
+  const Int8Conv& Q = *L.int8;
+  const int c_in = x.c;
+  for (int64_t i = 0; i < int64_t(n) * c_in; ++i) mult[i] = styles[i] * styles[i];
+  linear(Linear{Q.square_sums, nullptr, c_out, c_in, 1.f}, c_out, mult, n, out_scale, ex);
+  for (int r = 0; r < n; ++r) {
+    float* os = out_scale + int64_t(r) * c_out;
+    for (int o = 0; o < c_out; ++o) os[o] = 1.f / std::sqrt(os[o] + 1e-8f) * Q.scales[o];
+    for (int i = 0; i < c_in; ++i) mult[int64_t(r) * c_in + i] = styles[int64_t(r) * c_in + i] / Q.smooth[i];
+  }
+  cpu::QConvParams p;
+  p.N = n, p.C_in = c_in, p.C_out = c_out, p.H = p.W = x.h;
+  p.K = 3, p.upsample = L.upsample;
+  p.x = x.p, p.x_sn = x.sn, p.x_sc = x.sc, p.x_sh = x.sh, p.x_sw = 1;
+  p.styles = mult, p.s_sn = c_in, p.s_sc = 1;
+  p.dynamic_scale = Q.dynamic, p.act_scale = Q.act_scale;
+  p.packed = Q.packed, p.wsum = Q.wsum;
+  p.out_scale = out_scale, p.os_sn = c_out, p.os_sc = 1;
+  p.noise = L.noise, p.noise_sn = L.noise_sn, p.noise_sh = L.noise_size, p.noise_sw = 1;
+  p.noise_strength = L.noise_strength;
+  p.bias = L.bias, p.bias_s = 1;
+  p.act = cpu::Activation::LRelu;
+  const int64_t ho = p.H_out();
+  p.out = out, p.o_sn = c_out * ho * ho, p.o_sc = ho * ho, p.o_sh = ho, p.o_sw = 1;
+  p.rgb = head;
+  cpu::QConvBlocking blocking;
+  blocking.num_threads = ex.threads;
+  ex.kernels.qconv.conv2d(p, blocking, ex.pf);
+}
+
 }  // namespace
 
 ScratchKeeper::~ScratchKeeper() { std::free(kept_); }
@@ -110,10 +146,10 @@ void ScratchKeeper::give_back(float* block, size_t floats) {
 namespace {
 
 // The parts of a render's scratch: two feature maps (ping-pong), two skip images, the styles and w rows of
-// one layer, a fused ToRGB's weight.
+// one layer, a fused ToRGB's weight, an int8 conv's input and output channel factors (as large as the styles).
 struct ScratchPlan {
   size_t act, skip, style, wrow, head;
-  size_t total() const { return 2 * lines(act) + 2 * lines(skip) + lines(style) + lines(wrow) + lines(head); }
+  size_t total() const { return 2 * lines(act) + 2 * lines(skip) + 3 * lines(style) + lines(wrow) + lines(head); }
 };
 
 ScratchPlan scratch_plan(const Model& m, const RenderRequest& q) {
@@ -145,6 +181,8 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
   float* const styles = skips[1] + lines(s.skip);
   float* const wrows = styles + lines(s.style);
   float* const head_w = wrows + lines(s.wrow);  // [n, 3, c]: a fused ToRGB's weight x scale x style
+  float* const mult = head_w + lines(s.head);     // an int8 conv's [n, c_in] and [n, c_out] factors
+  float* const out_scale = mult + lines(s.style);
   auto modulate = [&](const StyledLayer& L, int style, int c_in) {
     style_rows(m, q, style, wrows);
     linear(L.modulation, c_in, wrows, n, styles, ex);
@@ -159,7 +197,9 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
     const bool to_rgb = j % 2 == 0, last = j + 2 == layers;
     float* rgb = !to_rgb ? nullptr : last ? q.rgb : skips[t % 2];
     cpu::RgbHead head;
-    if (to_rgb && cpu::rgb_head_pays(c, int64_t(h) * h, !last)) {
+    // An int8 conv takes its ToRGB at every size (anycost.compression.int8.fuses_to_rgb measured it).
+    const StyledLayer& L = m.convs[j];
+    if (to_rgb && (L.int8 || cpu::rgb_head_pays(c, int64_t(h) * h, !last))) {
       const StyledLayer& R = m.to_rgbs[t];
       modulate(R, 2 * t + 1, c);
       for (int r = 0; r < n; ++r)
@@ -173,8 +213,12 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
         head.skip = skip, head.skip_sn = 3 * hs * hs, head.skip_sc = hs * hs, head.skip_sh = hs, head.skip_sw = 1;
       }
     }
-    modulate(m.convs[j], j, x.c);
-    run_layer(m.convs[j], ex, n, x, c, styles, nullptr, head.out && last ? nullptr : out, head);
+    modulate(L, j, x.c);
+    float* const kept = head.out && last ? nullptr : out;
+    if (L.int8)
+      run_int8_layer(L, ex, n, x, c, styles, mult, out_scale, kept, head);
+    else
+      run_layer(L, ex, n, x, c, styles, nullptr, kept, head);
     x = Map{out, int64_t(c) * h * h, int64_t(h) * h, h, c, h};
     if (to_rgb) {
       if (!head.out) {

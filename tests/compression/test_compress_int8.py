@@ -11,10 +11,22 @@ import anycost
 from anycost import ops
 from anycost.compression import finetune, int8, kmeans_quantize, prune, quantize_int8
 from anycost.compression.generator import build, compressible_keys
+from anycost.models.stylegan2.generator import _synthesis_names
 
 
 def _psnr(a, b) -> float:
     return float(10 * torch.log10(4 / (a - b).square().mean()))
+
+
+def _layers(G, w, config=None, impl="auto"):
+    """G's forward layer by layer (`Generator._layers`, constant noise), which its one native call replaces."""
+    widths = (config or G.full_config).widths
+    noises = G._noise("const", w.shape[0], len(widths) - 1, None)
+    return G._layers(G._styles(w, len(widths), 1.0), noises, widths, impl, "fp32", False)
+
+
+def _int8_parts(names) -> list[str]:
+    return [name for name in names if ".int8." in name]
 
 
 @pytest.fixture
@@ -69,11 +81,64 @@ def test_int8_layers_match_the_integer_reference(int8_everywhere, tiny_generator
     fused, native_op = [], ops.qconv2d_to_rgb
     monkeypatch.setattr(ops, "qconv2d_to_rgb", lambda *a, **k: fused.append(k["keep_x"]) or native_op(*a, **k))
     with torch.no_grad():
-        native = quantized(latents[4:], noise="const")
+        native = _layers(quantized, latents[4:])
         reference = quantized(latents[4:], noise="const", impl="ref")
     torch.testing.assert_close(native, reference, rtol=1e-4, atol=1e-4)
     resolutions = quantized.arch.resolution.bit_length() - 2  # 4 px, 8 px, ...
     assert fused == [True] * (resolutions - 1) + [False]  # one per resolution, in the native run only
+
+
+@pytest.mark.skipif(not ops.NATIVE, reason="no native ops: no one-call forward")
+@pytest.mark.parametrize("activations", ["dynamic", "calibrated"])
+def test_one_native_call_runs_the_int8_convs(int8_everywhere, tiny_generator, latents, monkeypatch, activations):
+    """The forward's one native call (`ops.synthesis`, given every int8 conv's parts) computes what the layers do,
+    up to the last bit of the style and demodulation products (its own loops), which can move an activation across
+    a rounding boundary: measured, identical to 2e-6 but in 2% of one config's pixels, moved by up to 0.016 (the
+    int8 rounding itself is ~25 dB PSNR from fp32, `test_every_config_runs_int8_close_to_fp32`)."""
+    Gq = quantize_int8(tiny_generator, latents[:4], activations=activations)
+    given, native_op = [], ops.synthesis
+    monkeypatch.setattr(ops, "synthesis", lambda w, names, *a: given.append(names) or native_op(w, names, *a))
+    parts = 5 if activations == "dynamic" else 6  # packed, wsum, scales, square_sums, smooth (, act_scale)
+    with torch.no_grad():
+        for config in (Gq.full_config, Gq.subnet(16, 0.5), Gq.subnet(8, 1.0), Gq.subnet(32, 0.25)):
+            for w in (latents[4:], latents[4:5]):
+                native, layers = Gq(w, config=config, noise="const"), _layers(Gq, w, config)
+                assert _psnr(native, layers) > 55, config
+                assert ((native - layers).abs() <= 1e-5).float().mean() > 0.9, config
+                assert len(_int8_parts(given[-1])) == parts * (len(config.widths) - 1)  # every conv int8
+        for m in Gq.modules():  # while calibrating (observing inputs) the layers run, in fp32
+            if isinstance(m, int8.Int8StyledConv):
+                m.observing, m.observed = True, torch.zeros(m.conv.weight.shape[2])
+        calls = len(given)
+        Gq(latents[4:], noise="const")
+        assert len(given) == calls
+
+
+@pytest.mark.skipif(not ops.NATIVE, reason="no native ops: no one-call forward")
+@pytest.mark.parametrize("change, message", [
+    ("drop", "'convs.3.int8.wsum' is missing"),
+    ("shape", r"'convs.3.int8.square_sums' must be a Float CPU tensor of shape \[32, 32\], got Float \[32, 31\]"),
+    ("dtype", "'convs.3.int8.packed' must be a Char CPU tensor"),
+])
+def test_bad_int8_parts_are_clear_errors(int8_everywhere, tiny_generator, quantized, latents, change, message):
+    config = tiny_generator.subnet(32, 0.25)
+    widths = config.widths
+    with torch.no_grad():
+        styles = quantized._styles(latents[4:], len(widths), 1.0)
+    names = [*_synthesis_names(len(widths))]
+    tensors = quantized._synthesis_tensors(quantized._noise("const", 2, len(widths) - 1, None), len(widths))
+    more_names, more_tensors = quantized._native_conv_tensors(widths, "auto")
+    parts = dict(zip(more_names, more_tensors))
+    assert parts["convs.3.int8.square_sums"].shape == (32, 32)  # conv 4: width 4 -> width 5
+    if change == "drop":
+        del parts["convs.3.int8.wsum"]
+    elif change == "shape":
+        parts["convs.3.int8.square_sums"] = parts["convs.3.int8.square_sums"][:, :31]
+    else:
+        parts["convs.3.int8.packed"] = parts["convs.3.int8.packed"].float()
+    with pytest.raises(RuntimeError, match=message):
+        ops.synthesis(styles, names + list(parts), tensors + list(parts.values()),
+                      quantized.arch.full_widths[: len(widths)], widths, config.resolution)
 
 
 def test_dynamic_scales_follow_each_sample(int8_everywhere, tiny_generator, quantized, latents):
@@ -177,11 +242,12 @@ def test_layer_count_says_what_runs_int8(int8_everywhere, tiny_generator, quanti
 
 
 @pytest.mark.skipif(not ops.NATIVE, reason="no native ops: no CPU levels to compare")
-def test_plain_convs_run_int8_only_on_levels_with_a_dot_product(tiny_generator, quantized, latents):
+def test_plain_convs_run_int8_only_on_levels_with_a_dot_product(tiny_generator, quantized, latents, monkeypatch):
     """impl "auto" runs the plain convs in int8 only where the int8 kernel has a dot product (VNNI), else in fp32
     on the dequantised weights (close to the all-int8 image); "kernel" runs every layer in int8 at any level."""
     config, modules = tiny_generator.full_config, [m for m in quantized.modules() if isinstance(m, int8.Int8StyledConv)]
-    levels = ops.cpu_capabilities()
+    levels, native_op, names = ops.cpu_capabilities(), ops.synthesis, []
+    monkeypatch.setattr(ops, "synthesis", lambda w, given, *a: names.append(given) or native_op(w, given, *a))
     try:
         for level in levels:
             ops._set_cpu_capability_for_testing(level)
@@ -189,8 +255,11 @@ def test_plain_convs_run_int8_only_on_levels_with_a_dot_product(tiny_generator, 
             assert int8.int8_layer_count(quantized, config) == ((7, 7) if dot else (3, 7)), level  # 3 upsampling
             assert all(m.runs_int8(16, 16, 8, impl) == (dot or m.upsample or impl != "auto")
                        for m in modules for impl in ("auto", "kernel", "ref"))
+            names.clear()
             with torch.no_grad():
                 auto, everywhere = (quantized(latents[4:], noise="const", impl=impl) for impl in ("auto", "kernel"))
+            # the one native call is given the int8 parts of the convs that run int8 (5 each, dynamic scales)
+            assert [len(_int8_parts(n)) for n in names] == [5 * (7 if dot else 3), 5 * 7], level
             if dot:
                 torch.testing.assert_close(auto, everywhere, rtol=1e-5, atol=1e-5)
             else:

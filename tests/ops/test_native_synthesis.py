@@ -101,7 +101,7 @@ def test_the_module_takes_it_only_at_fp32_inference(monkeypatch):
         G(w, impl="kernel")
         assert len(calls) == 3
         monkeypatch.setattr(ops.tuning, "overrides_kernel", lambda precision: False)
-        G.convs[1].__class__ = type("OtherConv", (StyledConv,), {})  # e.g. an int8 layer: the layers
+        G.convs[1].__class__ = type("OtherConv", (StyledConv,), {})  # a subclass may compute otherwise: the layers
         G(w)
         assert len(calls) == 3
     G.convs[1].__class__ = StyledConv

@@ -189,16 +189,18 @@ class Generator(nn.Module):
         styles = self._styles(w, len(widths), truncation)
         noises = self._noise(noise, styles.shape[0], len(widths) - 1, rng)
         if not return_rgbs and precision == "fp32" and self._runs_native(styles, noises, impl):
-            return ops.synthesis(styles, _synthesis_names(len(widths)), self._synthesis_tensors(noises, len(widths)),
+            names, tensors = _synthesis_names(len(widths)), self._synthesis_tensors(noises, len(widths))
+            more_names, more_tensors = self._native_conv_tensors(widths, impl)
+            return ops.synthesis(styles, (*names, *more_names), tensors + more_tensors,
                                  self.arch.full_widths[: len(widths)], widths, config.resolution)
         return self._layers(styles, noises, widths, impl, precision, return_rgbs)
 
     def _runs_native(self, styles: torch.Tensor, noises: list, impl: str) -> bool:
         """Whether the forward can be one native call (`anycost.ops.synthesis`): impl "kernel", or "auto" with no
         tuning-table entry choosing another fp32 backend; the extension built; styles, weights and noise float32 on
-        the CPU; the plain StyledConv / ToRGB layers (not int8 ones) and no forward hook that expects their calls
-        (per-layer timings, a preview session's abort check); no gradient needed; and no dispatch mode (e.g.
-        torch's FlopCounterMode) watching the ops, which would see one opaque call."""
+        the CPU; the plain StyledConv / ToRGB layers (or convs `_native_convs` accepts) and no forward hook that
+        expects their calls (per-layer timings, a preview session's abort check); no gradient needed; and no
+        dispatch mode (e.g. torch's FlopCounterMode) watching the ops, which would see one opaque call."""
         if impl not in ("auto", "kernel") or not ops.NATIVE or torch.compiler.is_compiling():
             return False
         weight = self.conv1.conv.weight
@@ -207,7 +209,7 @@ class Generator(nn.Module):
         if any(n.device.type != "cpu" or n.dtype != torch.float32 for n in noises):
             return False
         convs, rgbs = (self.conv1, *self.convs._modules.values()), (self.to_rgb1, *self.to_rgbs._modules.values())
-        if any(type(m) is not StyledConv for m in convs) or any(type(m) is not ToRGB for m in rgbs):
+        if not self._native_convs(convs) or any(type(m) is not ToRGB for m in rgbs):
             return False
         modulations = [m._modules["conv"]._modules["modulation"] for m in convs + rgbs]  # called as modules too
         if _hooked(convs + rgbs) or _hooked(modulations):
@@ -218,6 +220,16 @@ class Generator(nn.Module):
             return False
         return not torch.is_grad_enabled() or not (styles.requires_grad or any(n.requires_grad for n in noises) or
                                                    any(p.requires_grad for p in self.parameters()))
+
+    def _native_convs(self, convs) -> bool:
+        """Whether the native call can run these StyledConvs (the plain class; a subclass that runs its convs
+        otherwise says for itself)."""
+        return all(type(m) is StyledConv for m in convs)
+
+    def _native_conv_tensors(self, widths: Sequence[int], impl: str) -> tuple[tuple, list]:
+        """(names, tensors) the native call takes besides `_synthesis_tensors`' for this config: none for plain
+        convs (an int8 model gives its int8 convs' here, `anycost.compression.generator`)."""
+        return (), []
 
     def _synthesis_tensors(self, noises: list, layers: int) -> list:
         """The tensors of `ops.synthesis` for a config of `layers` layer widths, in `_synthesis_names`' order. (The
