@@ -104,6 +104,9 @@ def test_one_native_call_runs_the_int8_convs(int8_everywhere, tiny_generator, la
                 native, layers = Gq(w, config=config, noise="const"), _layers(Gq, w, config)
                 assert _psnr(native, layers) > 30, config
                 assert len(_int8_parts(given[-1])) == parts * (len(config.widths) - 1)  # every conv int8
+        small_fp32 = quantize_int8(tiny_generator, latents[:4], activations=activations, min_size=8)
+        small_fp32(latents[4:], noise="const")  # the rule holds in the call: conv1 and the 4 -> 8 px conv run fp32
+        assert len(_int8_parts(given[-1])) == parts * 5
         for m in Gq.modules():  # while calibrating (observing inputs) the layers run, in fp32
             if isinstance(m, int8.Int8StyledConv):
                 m.observing, m.observed = True, torch.zeros(m.conv.weight.shape[2])
