@@ -50,6 +50,12 @@ struct Layer {
   bool up = false;
 };
 
+// The first 64-byte aligned float of v (which has 16 floats of slack), as a torch tensor's data is: the
+// kernels write large outputs past the caches only from aligned vectors.
+float* aligned(std::vector<float>& v) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
+}
+
 struct Tensors {
   std::vector<float> x, w, styles, noise, bias, out_f, out_q, out_scale;
   std::vector<int8_t> wq, packed;
@@ -86,8 +92,8 @@ void run_layer(const Layer& L, const ThreadedFor& pf, int rounds, const QConvBlo
   t.styles.assign(ci, 1.f);
   t.noise.assign(Po, 0.5f);
   t.bias.assign(co, 0.1f);
-  t.out_f.resize(co * Po);
-  t.out_q.resize(co * Po);
+  t.out_f.resize(co * Po + 16);  // + the slack aligned() takes
+  t.out_q.resize(co * Po + 16);
   t.out_scale.assign(co, 1e-4f);
   t.packed.resize(qconv_packed_bytes(co, ci, L.k));
   t.wsum.resize(co * T);
@@ -100,7 +106,7 @@ void run_layer(const Layer& L, const ThreadedFor& pf, int rounds, const QConvBlo
   p.styles = t.styles.data(), p.s_sn = ci;
   p.noise = t.noise.data(), p.noise_sh = ho, p.noise_strength = 0.1f;
   p.bias = t.bias.data(), p.act = Activation::LRelu;
-  p.out = t.out_f.data(), p.o_sn = co * Po, p.o_sc = Po, p.o_sh = ho;
+  p.out = aligned(t.out_f), p.o_sn = co * Po, p.o_sc = Po, p.o_sh = ho;
   ModConvBlocking fb;
   fb.num_threads = pf.num_threads();
 
@@ -118,7 +124,7 @@ void run_layer(const Layer& L, const ThreadedFor& pf, int rounds, const QConvBlo
   q.out_scale = t.out_scale.data(), q.os_sn = co;
   q.noise = t.noise.data(), q.noise_sh = ho, q.noise_strength = 0.1f;
   q.bias = t.bias.data(), q.act = Activation::LRelu;
-  q.out = t.out_q.data(), q.o_sn = co * Po, q.o_sc = Po, q.o_sh = ho;
+  q.out = aligned(t.out_q), q.o_sn = co * Po, q.o_sc = Po, q.o_sh = ho;
 
   double tm[2][2];
   const auto fp32 = [&] { modulated_conv2d_forward(p, pf, fb); };

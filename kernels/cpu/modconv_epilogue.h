@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "modconv_params.h"  // streams_output
 #include "simd.h"
 
 ANYCOST_CPU_NAMESPACE_BEGIN
@@ -32,6 +33,7 @@ struct EpilogueChannel {
   float alpha = 0.2f, gain = 1.f;
   float* out = nullptr;  // output plane of this channel (null: not written)
   int64_t out_sh = 0, out_sw = 1;
+  bool stream = false;  // write out past the caches (streams_output, modconv_params.h)
   // RGB head (modconv_rgb.h): the final values also accumulate, times rgb_w[c], into the three planes
   // at rgb (plane pitch rgb_sc, row pitch rgb_sh) that hold image rows and columns from rgb_y0, rgb_x0;
   // null: no head.
@@ -49,6 +51,7 @@ struct EpilogueRegs {
   bool act;
   float* out;
   int64_t out_sh, out_sw;
+  bool stream;
   float* rgb;
   int64_t rgb_sc, rgb_sh, rgb_y0, rgb_x0;
   vfloat rgb_w[3];
@@ -56,7 +59,7 @@ struct EpilogueRegs {
       : scale(vset1(e.scale)), bias(vset1(e.bias)), ns(vset1(e.noise_strength)),
         alpha(vset1(e.alpha)), gain(vset1(e.gain)), noise(e.noise), noise_sh(e.noise_sh),
         noise_sw(e.noise_sw), act(e.act), out(e.out), out_sh(e.out_sh), out_sw(e.out_sw),
-        rgb(e.rgb), rgb_sc(e.rgb_sc), rgb_sh(e.rgb_sh), rgb_y0(e.rgb_y0), rgb_x0(e.rgb_x0),
+        stream(e.stream), rgb(e.rgb), rgb_sc(e.rgb_sc), rgb_sh(e.rgb_sh), rgb_y0(e.rgb_y0), rgb_x0(e.rgb_x0),
         rgb_w{vset1(e.rgb_w[0]), vset1(e.rgb_w[1]), vset1(e.rgb_w[2])} {}
 };
 
@@ -81,7 +84,9 @@ ANYCOST_INLINE void finish_store(const EpilogueRegs& e, vfloat v, int64_t y, int
     for (int c = 0; c < 3; ++c) rgb[c] = nv == kVecLen ? vload(r + c * e.rgb_sc) : vload_n(r + c * e.rgb_sc, nv);
   if (e.out) {
     float* op = e.out + y * e.out_sh + x0 * e.out_sw;
-    if (nv == kVecLen && e.out_sw == 1)
+    if (nv == kVecLen && e.out_sw == 1 && e.stream)
+      vstore_stream(op, v);
+    else if (nv == kVecLen && e.out_sw == 1)
       vstore(op, v);
     else
       vstore_strided(op, e.out_sw, v, nv);
@@ -156,6 +161,7 @@ void epilogue_plain(const EpilogueChannel& ec, const Acc* acc, int64_t Wp, int64
       finish_store(e, vload_acc(a + x), y, x, nv, skip ? skip_row : nullptr);
     }
   }
+  if (e.stream) vstream_fence();
 }
 
 // ---------------------------------------------------------------------------
@@ -221,6 +227,7 @@ void epilogue_up(const EpilogueChannel& ec, const Acc* ee, const Acc* eo, const 
       }
     }
   }
+  if (e.stream) vstream_fence();
 }
 
 ANYCOST_CPU_NAMESPACE_END

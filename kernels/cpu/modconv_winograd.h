@@ -369,6 +369,7 @@ void wino_output(const EpilogueChannel& ec, const WinoPlan& pl, const float* mo,
       }
     }
   }
+  if (e.stream) vstream_fence();
 }
 
 // One chunk of tiles (rows [tr0, tr0 + rows) x cols [c0, c0 + cols)) of channels [o0, o_end), the RGB

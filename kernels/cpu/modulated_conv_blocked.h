@@ -226,6 +226,7 @@ inline EpilogueChannel make_epilogue(const ModConvParams& p, int64_t n, int64_t 
   e.out = p.out ? p.out + n * p.o_sn + o * p.o_sc : nullptr;
   e.out_sh = p.o_sh;
   e.out_sw = p.o_sw;
+  e.stream = streams_output(int64_t(sizeof(float)) * p.N * p.C_out * p.H_out() * p.W_out());
   return e;
 }
 

@@ -52,6 +52,15 @@ ANYCOST_INLINE vfloat vload(const float* p) { return {_mm512_loadu_ps(p)}; }
 // kVecLen int32 values, converted to float (rounded to nearest); vload_acc(const float*) is vload.
 ANYCOST_INLINE vfloat vload_acc(const int32_t* p) { return {_mm512_cvtepi32_ps(_mm512_loadu_si512(p))}; }
 ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm512_storeu_ps(p, a.v); }
+// vstore past the caches (a non-temporal store) where p is 64-byte aligned, else vstore; vstream_fence
+// orders such stores before the thread's later ones (call it before other threads may read them).
+ANYCOST_INLINE void vstore_stream(float* p, vfloat a) {
+  if ((reinterpret_cast<uintptr_t>(p) & 63) == 0)
+    _mm512_stream_ps(p, a.v);
+  else
+    _mm512_storeu_ps(p, a.v);
+}
+ANYCOST_INLINE void vstream_fence() { _mm_sfence(); }
 ANYCOST_INLINE vfloat vset1(float x) { return {_mm512_set1_ps(x)}; }
 ANYCOST_INLINE vfloat vzero() { return {_mm512_setzero_ps()}; }
 ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) { return {_mm512_add_ps(a.v, b.v)}; }
@@ -100,6 +109,15 @@ ANYCOST_INLINE vfloat vload_acc(const int32_t* p) {
   return {_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
 }
 ANYCOST_INLINE void vstore(float* p, vfloat a) { _mm256_storeu_ps(p, a.v); }
+// vstore past the caches (a non-temporal store) where p is 32-byte aligned, else vstore; vstream_fence
+// orders such stores before the thread's later ones (call it before other threads may read them).
+ANYCOST_INLINE void vstore_stream(float* p, vfloat a) {
+  if ((reinterpret_cast<uintptr_t>(p) & 31) == 0)
+    _mm256_stream_ps(p, a.v);
+  else
+    _mm256_storeu_ps(p, a.v);
+}
+ANYCOST_INLINE void vstream_fence() { _mm_sfence(); }
 ANYCOST_INLINE vfloat vset1(float x) { return {_mm256_set1_ps(x)}; }
 ANYCOST_INLINE vfloat vzero() { return {_mm256_setzero_ps()}; }
 ANYCOST_INLINE vfloat vadd(vfloat a, vfloat b) { return {_mm256_add_ps(a.v, b.v)}; }
@@ -146,6 +164,9 @@ ANYCOST_INLINE vfloat vload(const float* p) {
 ANYCOST_INLINE void vstore(float* p, vfloat a) {
   for (int k = 0; k < kVecLen; ++k) p[k] = a.v[k];
 }
+// The portable level has no non-temporal store: vstore, and no fence to make.
+ANYCOST_INLINE void vstore_stream(float* p, vfloat a) { vstore(p, a); }
+ANYCOST_INLINE void vstream_fence() {}
 // kVecLen int32 values, converted to float (rounded to nearest); vload_acc(const float*) is vload.
 ANYCOST_INLINE vfloat vload_acc(const int32_t* p) {
   vfloat r;
