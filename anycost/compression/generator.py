@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from anycost.compression.int8 import Int8StyledConv
 from anycost.models.stylegan2.arch import GeneratorArch
 from anycost.models.stylegan2.generator import Generator
 from anycost.models.stylegan2.layers import StyledConv
@@ -29,21 +28,28 @@ class CompressedGenerator(Generator):
         return f"{self.arch!r}, steps={self.steps}"
 
     def _native_convs(self, convs) -> bool:
-        """Plain StyledConvs and int8 ones (not while calibrating, which watches their inputs): the native call
-        runs the latter's int8 convs from the tensors `_native_conv_tensors` gives."""
-        return all(type(m) is StyledConv or (type(m) is Int8StyledConv and not m.observing) for m in convs)
+        """Plain StyledConvs and int8 ones (`compression.int8.Int8StyledConv`, which has `native_tensors`; not
+        while calibrating, which watches their inputs): the native call runs the latter's int8 convs from the
+        tensors `_native_conv_tensors` gives."""
+        return all(type(m) is StyledConv or (_runs_in_native_call(m) and not m.observing) for m in convs)
 
     def _native_conv_tensors(self, widths, impl: str) -> tuple[tuple, list]:
         """The int8 parts (`Int8StyledConv.native_tensors`) of the convs of this config that run int8, named
         ``<conv>.int8.<part>`` as `ops.synthesis` takes them."""
         names, tensors = [], []
         for j, m in enumerate([self.conv1, *self.convs._modules.values()][: len(widths) - 1]):
-            if type(m) is Int8StyledConv:
+            if _runs_in_native_call(m):
                 prefix = "conv1" if j == 0 else f"convs.{j - 1}"
                 for part, t in m.native_tensors(widths[j + 1], widths[j], 2 ** (j // 2 + 2), impl):
                     names.append(f"{prefix}.int8.{part}")
                     tensors.append(t)
         return tuple(names), tensors
+
+
+def _runs_in_native_call(conv) -> bool:
+    """Whether a StyledConv subclass gives the native call its own parts (`native_tensors`: the int8 layers; by
+    attribute, as `compression.int8` imports this module)."""
+    return callable(getattr(type(conv), "native_tensors", None))
 
 
 def build(arch: GeneratorArch, state: dict[str, torch.Tensor], steps, encodings: dict) -> CompressedGenerator:
