@@ -65,7 +65,7 @@ def _outputs(tmp_path, name, l3_kb=None):
     run = subprocess.run([sys.executable, "-c", _CODE, str(path)], env=env, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    return torch.load(path)
+    return torch.load(path, weights_only=True)
 
 
 def test_streamed_outputs_are_bit_identical(tmp_path):
