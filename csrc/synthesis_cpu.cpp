@@ -1,8 +1,8 @@
 // CPU kernel of anycost::synthesis: the whole StyleGAN2 synthesis network of one config in one native call, the C
 // library's (csrc/capi/synthesis.cpp) over the module's own tensors. Every layer is the same fused modulated conv
-// the Python layers call (an int8 model's int8 convs the int8 conv kernel, `int8_convs`); what one call saves is Python, the dispatcher and the glue around each of the ~30 layers
-// and style products (bench/bench_capi.py, AMX Xeon: the bundled model's 64 px / 0.25 preview in 0.62 ms against 1.24
-// layer by layer).
+// the Python layers call (an int8 model's int8 convs the int8 conv kernel, `int8_convs`); what one call saves is
+// Python, the dispatcher and the glue around each of the ~30 layers and style products (bench/bench_capi.py, AMX
+// Xeon: the bundled model's 64 px / 0.25 preview in 0.62 ms against 1.24 layer by layer).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -34,9 +34,9 @@ class Tensors {
   }
 
   const at::Tensor& get(const std::string& name) const {
-    const auto it = by_name_.find(name);
-    TORCH_CHECK(it != by_name_.end(), "anycost: synthesis: no tensor '", name, "'");
-    const at::Tensor& t = it->second;
+    const at::Tensor* found = find(name);
+    TORCH_CHECK(found, "anycost: synthesis: no tensor '", name, "'");
+    const at::Tensor& t = *found;
     check_float(t, name.c_str());
     const capi::Shape& want = want_.at(name);
     const bool noise = name.rfind("noises.", 0) == 0;
