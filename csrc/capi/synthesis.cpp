@@ -49,9 +49,9 @@ void style_rows(const Model& m, const RenderRequest& q, int s, float* dst) {
 }
 
 // One modulated conv: x -> out [n, c_out, h_out, h_out] (null: not written, with a head); `skip`
-// [n, 3, h/2, h/2] for a ToRGB; `head`: the ToRGB fused into this conv, if any.
+// [n, 3, h/2, h/2] for a ToRGB; `head`: the ToRGB fused into this conv, if any; `out_peak`: as ModConvParams'.
 void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_out, const float* styles,
-               const float* skip, float* out, const cpu::RgbHead& head = cpu::RgbHead()) {
+               const float* skip, float* out, const cpu::RgbHead& head = cpu::RgbHead(), float* out_peak = nullptr) {
   cpu::ModConvParams p;
   p.N = n, p.C_in = x.c, p.C_out = c_out, p.H = p.W = x.h;
   p.K = L.k, p.demodulate = L.demodulate, p.upsample = L.upsample, p.weight_scale = L.weight_scale;
@@ -72,6 +72,7 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
   const int64_t ho = p.H_out();
   p.out = out, p.o_sn = c_out * ho * ho, p.o_sc = ho * ho, p.o_sh = ho, p.o_sw = 1;
   p.rgb = head;
+  p.out_peak = out_peak;
   cpu::ModConvBlocking blocking = cpu::machine_modconv_blocking();
   blocking.num_threads = ex.threads;
   ex.kernels.modulated_conv2d(p, blocking, ex.pf);
@@ -79,9 +80,11 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
 
 // One conv of `L.int8` (no skip: a conv), as anycost/compression/int8.py's Int8StyledConv: the input channels
 // scaled by styles / smooth and rounded to int8 in the kernel, the output channels by scales x the demodulation
-// rsqrt(sum_i styles_i^2 square_sums[o, i] + 1e-8). `mult` and `out_scale` are scratch of n x c_in and n x c_out.
+// rsqrt(sum_i styles_i^2 square_sums[o, i] + 1e-8). `mult` and `out_scale` are scratch of n x c_in and n x c_out;
+// x_peak and out_peak as QConvParams' (null: not known, not wanted).
 void run_int8_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_out, const float* styles,
-                    float* mult, float* out_scale, float* out, const cpu::RgbHead& head) {
+                    float* mult, float* out_scale, float* out, const cpu::RgbHead& head, const float* x_peak,
+                    float* out_peak) {
   const Int8Conv& Q = *L.int8;
   const int c_in = x.c;
   for (int64_t i = 0; i < int64_t(n) * c_in; ++i) mult[i] = styles[i] * styles[i];
@@ -96,7 +99,7 @@ void run_int8_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, i
   p.K = 3, p.upsample = L.upsample;
   p.x = x.p, p.x_sn = x.sn, p.x_sc = x.sc, p.x_sh = x.sh, p.x_sw = 1;
   p.styles = mult, p.s_sn = c_in, p.s_sc = 1;
-  p.dynamic_scale = Q.dynamic, p.act_scale = Q.act_scale;
+  p.dynamic_scale = Q.dynamic, p.act_scale = Q.act_scale, p.x_peak = x_peak;
   p.packed = Q.packed, p.wsum = Q.wsum;
   p.out_scale = out_scale, p.os_sn = c_out, p.os_sc = 1;
   p.noise = L.noise, p.noise_sn = L.noise_sn, p.noise_sh = L.noise_size, p.noise_sw = 1;
@@ -106,6 +109,7 @@ void run_int8_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, i
   const int64_t ho = p.H_out();
   p.out = out, p.o_sn = c_out * ho * ho, p.o_sc = ho * ho, p.o_sh = ho, p.o_sw = 1;
   p.rgb = head;
+  p.out_peak = out_peak;
   cpu::QConvBlocking blocking;
   blocking.num_threads = ex.threads;
   ex.kernels.qconv.conv2d(p, blocking, ex.pf);
@@ -146,10 +150,11 @@ void ScratchKeeper::give_back(float* block, size_t floats) {
 namespace {
 
 // The parts of a render's scratch: two feature maps (ping-pong), two skip images, the styles and w rows of
-// one layer, a fused ToRGB's weight, an int8 conv's input and output channel factors (as large as the styles).
+// one layer, a fused ToRGB's weight, an int8 conv's input and output channel factors and the channel peaks of
+// two feature maps (each as large as the styles).
 struct ScratchPlan {
   size_t act, skip, style, wrow, head;
-  size_t total() const { return 2 * lines(act) + 2 * lines(skip) + 3 * lines(style) + lines(wrow) + lines(head); }
+  size_t total() const { return 2 * lines(act) + 2 * lines(skip) + 5 * lines(style) + lines(wrow) + lines(head); }
 };
 
 ScratchPlan scratch_plan(const Model& m, const RenderRequest& q) {
@@ -183,6 +188,10 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
   float* const head_w = wrows + lines(s.wrow);  // [n, 3, c]: a fused ToRGB's weight x scale x style
   float* const mult = head_w + lines(s.head);     // an int8 conv's [n, c_in] and [n, c_out] factors
   float* const out_scale = mult + lines(s.style);
+  // max |x| per channel of a feature map that a dynamic int8 conv reads (written by the conv before it), which
+  // saves that conv its pass over x; x_peak: x's, when tracked.
+  float* const peaks[2] = {out_scale + lines(s.style), out_scale + 2 * lines(s.style)};
+  const float* x_peak = nullptr;
   auto modulate = [&](const StyledLayer& L, int style, int c_in) {
     style_rows(m, q, style, wrows);
     linear(L.modulation, c_in, wrows, n, styles, ex);
@@ -215,11 +224,15 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
     }
     modulate(L, j, x.c);
     float* const kept = head.out && last ? nullptr : out;
+    const Int8Conv* next_int8 = j + 2 < layers ? m.convs[j + 1].int8 : nullptr;
+    float* const out_peak = kept && next_int8 && next_int8->dynamic ? peaks[j % 2] : nullptr;
+    if (out_peak) std::fill_n(out_peak, int64_t(n) * c, 0.f);
     if (L.int8)
-      run_int8_layer(L, ex, n, x, c, styles, mult, out_scale, kept, head);
+      run_int8_layer(L, ex, n, x, c, styles, mult, out_scale, kept, head, x_peak, out_peak);
     else
-      run_layer(L, ex, n, x, c, styles, nullptr, kept, head);
+      run_layer(L, ex, n, x, c, styles, nullptr, kept, head, out_peak);
     x = Map{out, int64_t(c) * h * h, int64_t(h) * h, h, c, h};
+    x_peak = out_peak;
     if (to_rgb) {
       if (!head.out) {
         modulate(m.to_rgbs[t], 2 * t + 1, x.c);

@@ -34,6 +34,7 @@ struct EpilogueChannel {
   float* out = nullptr;  // output plane of this channel (null: not written)
   int64_t out_sh = 0, out_sw = 1;
   bool stream = false;  // write out past the caches (streams_output, modconv_params.h)
+  float* peak = nullptr;  // with out: raised to max |out| over the values written (null: not tracked)
   // RGB head (modconv_rgb.h): the final values also accumulate, times rgb_w[c], into the three planes
   // at rgb (plane pitch rgb_sc, row pitch rgb_sh) that hold image rows and columns from rgb_y0, rgb_x0;
   // null: no head.
@@ -52,6 +53,8 @@ struct EpilogueRegs {
   float* out;
   int64_t out_sh, out_sw;
   bool stream;
+  float* peak;
+  mutable vfloat peak_lanes;  // max |out| so far per lane (peak only)
   float* rgb;
   int64_t rgb_sc, rgb_sh, rgb_y0, rgb_x0;
   vfloat rgb_w[3];
@@ -59,7 +62,7 @@ struct EpilogueRegs {
       : scale(vset1(e.scale)), bias(vset1(e.bias)), ns(vset1(e.noise_strength)),
         alpha(vset1(e.alpha)), gain(vset1(e.gain)), noise(e.noise), noise_sh(e.noise_sh),
         noise_sw(e.noise_sw), act(e.act), out(e.out), out_sh(e.out_sh), out_sw(e.out_sw),
-        stream(e.stream), rgb(e.rgb), rgb_sc(e.rgb_sc), rgb_sh(e.rgb_sh), rgb_y0(e.rgb_y0), rgb_x0(e.rgb_x0),
+        stream(e.stream), peak(e.peak), peak_lanes(vzero()), rgb(e.rgb), rgb_sc(e.rgb_sc), rgb_sh(e.rgb_sh), rgb_y0(e.rgb_y0), rgb_x0(e.rgb_x0),
         rgb_w{vset1(e.rgb_w[0]), vset1(e.rgb_w[1]), vset1(e.rgb_w[2])} {}
 };
 
@@ -90,6 +93,7 @@ ANYCOST_INLINE void finish_store(const EpilogueRegs& e, vfloat v, int64_t y, int
       vstore(op, v);
     else
       vstore_strided(op, e.out_sw, v, nv);
+    if (e.peak) e.peak_lanes = vabsmax(e.peak_lanes, nv == kVecLen ? v : vfirst_n(v, nv));
   }
   if (r) {
     for (int c = 0; c < 3; ++c) {
@@ -99,6 +103,17 @@ ANYCOST_INLINE void finish_store(const EpilogueRegs& e, vfloat v, int64_t y, int
       else
         vstore_n(r + c * e.rgb_sc, rgb[c], nv);
     }
+  }
+}
+
+// After an epilogue's last finish_store: orders its streamed stores and folds its peak into e.peak, which
+// other threads' epilogues of the same channel (other row bands) may raise at the same time.
+ANYCOST_INLINE void finish_epilogue(const EpilogueRegs& e) {
+  if (e.stream) vstream_fence();
+  if (!e.peak) return;
+  float v = vhmax(e.peak_lanes), cur;
+  __atomic_load(e.peak, &cur, __ATOMIC_RELAXED);
+  while (v > cur && !__atomic_compare_exchange(e.peak, &cur, &v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
   }
 }
 
@@ -161,7 +176,7 @@ void epilogue_plain(const EpilogueChannel& ec, const Acc* acc, int64_t Wp, int64
       finish_store(e, vload_acc(a + x), y, x, nv, skip ? skip_row : nullptr);
     }
   }
-  if (e.stream) vstream_fence();
+  finish_epilogue(e);
 }
 
 // ---------------------------------------------------------------------------
@@ -227,7 +242,7 @@ void epilogue_up(const EpilogueChannel& ec, const Acc* ee, const Acc* eo, const 
       }
     }
   }
-  if (e.stream) vstream_fence();
+  finish_epilogue(e);
 }
 
 ANYCOST_CPU_NAMESPACE_END

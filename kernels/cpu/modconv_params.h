@@ -65,6 +65,10 @@ struct ModConvParams {
   float* demod_out = nullptr;  // [N, C_out]
   int64_t d_sn = 0, d_sc = 1;
 
+  // Optional: raised to max |out[n, o]| over each output channel as it is written (a caller sets it to 0
+  // first), for an int8 conv after this one that scales its input by its peak (QConvParams::x_peak).
+  float* out_peak = nullptr;  // [N, C_out], contiguous; with out only
+
   int64_t H_out() const { return upsample ? 2 * H : H; }
   int64_t W_out() const { return upsample ? 2 * W : W; }
 };

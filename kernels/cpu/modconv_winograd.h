@@ -369,7 +369,7 @@ void wino_output(const EpilogueChannel& ec, const WinoPlan& pl, const float* mo,
       }
     }
   }
-  if (e.stream) vstream_fence();
+  finish_epilogue(e);
 }
 
 // One chunk of tiles (rows [tr0, tr0 + rows) x cols [c0, c0 + cols)) of channels [o0, o_end), the RGB
@@ -430,10 +430,14 @@ void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConv
   const std::unique_ptr<float[]> rgb_parts = rgb_partials(p, pl.n_ocb);
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const WinoBuffers tb = carve_wino(thread_workspace(pl.ws_bytes), pl, p);
+    int64_t packed_n = -1, packed_o0 = -1;  // whose U tb holds: the bands of a block that follow share it
     for (int64_t t = t0; t < t1; ++t) {
       const ConvTask k = conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, pl.TH);  // rows: tile rows
       if (k.r0 >= k.r1) continue;
-      pack_wino_weights<M, MR>(tb.U, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
+      if (k.n != packed_n || k.o0 != packed_o0) {
+        pack_wino_weights<M, MR>(tb.U, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
+        packed_n = k.n, packed_o0 = k.o0;
+      }
       for (int64_t tr0 = k.r0; tr0 < k.r1; tr0 += pl.chunk_rows)
         for (int64_t c0 = 0; c0 < pl.TW; c0 += pl.chunk_cols)
           wino_chunk<M, MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, tr0, std::min(pl.chunk_rows, k.r1 - tr0),

@@ -227,6 +227,7 @@ inline EpilogueChannel make_epilogue(const ModConvParams& p, int64_t n, int64_t 
   e.out_sh = p.o_sh;
   e.out_sw = p.o_sw;
   e.stream = streams_output(int64_t(sizeof(float)) * p.N * p.C_out * p.H_out() * p.W_out());
+  e.peak = p.out && p.out_peak ? p.out_peak + n * p.C_out + o : nullptr;
   return e;
 }
 
@@ -438,10 +439,14 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
   const std::unique_ptr<float[]> rgb_partials = detail::rgb_partials(p, pl.n_ocb);
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const detail::TaskBuffers tb = detail::carve(thread_workspace(pl.ws_bytes), pl, p);
+    int64_t packed_n = -1, packed_o0 = -1;  // whose weights tb holds: the bands of a block that follow share them
     for (int64_t t = t0; t < t1; ++t) {
       const detail::ConvTask k = detail::conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, p.H);
       if (k.r0 >= k.r1) continue;
-      detail::pack_weight_block(tb.wpack, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
+      if (k.n != packed_n || k.o0 != packed_o0) {
+        detail::pack_weight_block(tb.wpack, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
+        packed_n = k.n, packed_o0 = k.o0;
+      }
       if (!p.upsample) {
         for (int64_t y0 = k.r0; y0 < k.r1; y0 += pl.R)
           detail::plain_chunk<MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, y0, std::min(k.r1, y0 + pl.R),

@@ -177,6 +177,7 @@ inline EpilogueChannel qconv_epilogue(const QConvParams& p, int64_t n, int64_t o
   e.out_sh = p.o_sh;
   e.out_sw = p.o_sw;
   e.stream = streams_output(int64_t(sizeof(float)) * p.N * p.C_out * p.H_out() * p.W_out());
+  e.peak = p.out && p.out_peak ? p.out_peak + n * p.C_out + o : nullptr;
   return e;
 }
 
@@ -329,14 +330,19 @@ inline float plane_abs_max(const float* x, int64_t H, int64_t W, int64_t sh, int
 template <class ParallelFor>
 void dynamic_act_scales(const QConvParams& p, const ParallelFor& pf, float* inv_scale, float* out_scale) {
   std::vector<float> peak(p.N * p.C_in);
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (p.H * p.W));
-  pf(0, p.N * p.C_in, grain, [&](int64_t t0, int64_t t1) {
+  auto channel_peaks = [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / p.C_in, i = t % p.C_in;
       const float style = p.styles ? std::fabs(p.styles[n * p.s_sn + i * p.s_sc]) : 1.f;
-      peak[t] = plane_abs_max(p.x + n * p.x_sn + i * p.x_sc, p.H, p.W, p.x_sh, p.x_sw) * style;
+      const float x_max =
+          p.x_peak ? p.x_peak[t] : plane_abs_max(p.x + n * p.x_sn + i * p.x_sc, p.H, p.W, p.x_sh, p.x_sw);
+      peak[t] = x_max * style;
     }
-  });
+  };
+  if (p.x_peak)
+    channel_peaks(0, p.N * p.C_in);
+  else
+    pf(0, p.N * p.C_in, std::max<int64_t>(1, (int64_t(1) << 16) / (p.H * p.W)), channel_peaks);
   for (int64_t n = 0; n < p.N; ++n) {
     const float top = *std::max_element(peak.begin() + n * p.C_in, peak.begin() + (n + 1) * p.C_in);
     const float s = std::max(top / float(kQMax), std::numeric_limits<float>::min());

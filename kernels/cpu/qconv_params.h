@@ -66,6 +66,9 @@ struct QConvParams {
   int64_t s_sn = 0, s_sc = 1;
   float act_scale = 1.f;
   bool dynamic_scale = false;  // act_scale per sample, from x (above); act_scale is then unused
+  // Optional with dynamic_scale: max_yx |x[n, i]| per input channel, known already (the out_peak of the conv
+  // that wrote x), which saves the pass over x; the scales are the same.
+  const float* x_peak = nullptr;  // [N, C_in], contiguous
 
   const int8_t* packed = nullptr;  // packed weight of [C_out, C_in, K, K] (layout above)
   const int32_t* wsum = nullptr;   // [C_out, K*K] from the packing
@@ -83,6 +86,7 @@ struct QConvParams {
   float* out = nullptr;  // [N, C_out, H_out, W_out]; null: not written (a plain conv with an RGB head)
   int64_t o_sn = 0, o_sc = 0, o_sh = 0, o_sw = 1;
   RgbHead rgb;  // optional ToRGB of the output (plain conv only; op_params.h, modconv_rgb.h)
+  float* out_peak = nullptr;  // optional [N, C_out]: as ModConvParams::out_peak
 
   int64_t H_out() const { return upsample ? 2 * H : H; }
   int64_t W_out() const { return upsample ? 2 * W : W; }

@@ -96,6 +96,8 @@ ANYCOST_INLINE __mmask16 vmask(int n) {
 ANYCOST_INLINE void vstore_n(float* p, vfloat a, int n) { _mm512_mask_storeu_ps(p, vmask(n), a.v); }
 // Load the first n lanes (rest zero) from p.
 ANYCOST_INLINE vfloat vload_n(const float* p, int n) { return {_mm512_maskz_loadu_ps(vmask(n), p)}; }
+// The first n lanes of a (the rest zero).
+ANYCOST_INLINE vfloat vfirst_n(vfloat a, int n) { return {_mm512_maskz_mov_ps(vmask(n), a.v)}; }
 
 #elif ANYCOST_CPU_AVX2
 
@@ -240,6 +242,14 @@ ANYCOST_INLINE vfloat vload_n(const float* p, int n) {
   alignas(64) float tmp[kVecLen] = {};
   for (int k = 0; k < n; ++k) tmp[k] = p[k];
   return vload(tmp);
+}
+
+// The first n lanes of a (the rest zero).
+ANYCOST_INLINE vfloat vfirst_n(vfloat a, int n) {
+  if (n >= kVecLen) return a;
+  alignas(64) float tmp[kVecLen];
+  vstore(tmp, a);
+  return vload_n(tmp, n);
 }
 #endif
 

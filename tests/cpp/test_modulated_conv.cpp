@@ -94,6 +94,8 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   p.out = out.data(), p.o_sn = c.C_out * Ho * osh, p.o_sc = Ho * osh, p.o_sh = osh, p.o_sw = 1;
   std::vector<float> demod(N * c.C_out, NAN);
   p.demod_out = demod.data(), p.d_sn = c.C_out, p.d_sc = 1;
+  std::vector<float> peak(N * c.C_out, 0.f);
+  p.out_peak = peak.data();
   std::vector<float> rgb_w, rgb_bias, rgb_skip, rgb(N * kRgbChannels * H * W, NAN);
   if (c.rgb) {
     rgb_w = testutil::random_vec(N * kRgbChannels * c.C_out, seed + 7);
@@ -136,6 +138,10 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
     }, rtol);
   else if (!std::all_of(out.begin(), out.end(), [](float v) { return std::isnan(v); }))
     res.ok = false, std::printf("the output was written without p.out\n");
+  const std::string peaks =
+      p.out ? testutil::check_peaks(peak, out.data(), N, c.C_out, Ho, Wo, p.o_sn, p.o_sc, p.o_sh)
+            : std::all_of(peak.begin(), peak.end(), [](float v) { return v == 0.f; }) ? "" : "out_peak set without out";
+  if (!peaks.empty()) res.ok = false, std::printf("%s\n", peaks.c_str());
   if (c.rgb) {
     const testutil::CompareResult r = testutil::compare(naive::rgb_head(p, ref), [&](size_t k) {
       return double(rgb[k]);

@@ -111,6 +111,8 @@ Result run_case(const Case& c, uint32_t seed) {
   const int64_t osh = c.out_strided ? Wo + 3 : Wo;
   std::vector<float> out(N * c.C_out * Ho * osh, NAN);
   p.out = out.data(), p.o_sn = c.C_out * Ho * osh, p.o_sc = Ho * osh, p.o_sh = osh, p.o_sw = 1;
+  std::vector<float> peak(N * c.C_out, 0.f);
+  p.out_peak = peak.data();
 
   QConvBlocking b;
   if (c.tiny_blocks) b.mc = 8, b.kc = 4, b.acc_bytes = 1;
@@ -119,6 +121,10 @@ Result run_case(const Case& c, uint32_t seed) {
     qconv2d_forward(p, SerialFor(), b);
   else
     qconv2d_forward(p, ThreadedFor(c.threads), b);
+
+  Result r;
+  r.msg = testutil::check_peaks(peak, out.data(), N, c.C_out, Ho, Wo, p.o_sn, p.o_sc, p.o_sh);
+  r.ok = r.msg.empty();
 
   // Reference.
   const float inv = 1.f / p.act_scale;
@@ -130,7 +136,6 @@ Result run_case(const Case& c, uint32_t seed) {
         for (int64_t x = 0; x < W; ++x)
           q[((n * C + i) * H + y) * W + x] = quantize_ref(p.x[n * p.x_sn + i * p.x_sc + y * p.x_sh + x * p.x_sw], mult);
     }
-  Result r;
   const std::vector<double> blur = naive::blur_kernel_up();
   for (int64_t n = 0; n < N; ++n)
     for (int64_t o = 0; o < c.C_out; ++o) {
@@ -275,6 +280,51 @@ TEST(QConv, GeneratorSizedLayer) {
   c.epilogue = true, c.up = true, c.C_in = 40, c.C_out = 32, c.H = 12, c.W = 20;
   const Result u = run_case(c, 902);
   EXPECT_TRUE(u.ok) << u.msg;
+}
+
+TEST(QConv, KnownInputPeaksGiveTheDynamicScales) {
+  // dynamic_scale with x_peak (max |x| per channel, as the conv before would track it) must give the output of
+  // the pass over x bit for bit; a different x_peak must change it (so the kernel reads it).
+  for (bool up : {false, true}) {
+    const int64_t N = 2, C = 13, C_out = 10, H = 9, W = 11, T = 9;
+    const std::vector<int8_t> w = random_weights(C_out * C * T, 31);
+    QConvPackParams pp;
+    pp.C_out = C_out, pp.C_in = C, pp.K = 3, pp.weight = w.data(), pp.w_so = C * T, pp.w_si = T, pp.w_sh = 3;
+    std::vector<int8_t> packed(qconv_packed_bytes(C_out, C, 3));
+    std::vector<int32_t> wsum(C_out * T);
+    pp.packed = packed.data(), pp.wsum = wsum.data();
+    detail::qconv_pack_weights(pp);
+    const std::vector<float> x = testutil::random_vec(N * C * H * W, 32, -3.f, 3.f);
+    const std::vector<float> styles = testutil::random_vec(N * C, 33, -2.f, 2.f);
+    const std::vector<float> out_scale = testutil::random_vec(N * C_out, 34, 1e-4f, 1e-3f);
+    QConvParams p;
+    p.N = N, p.C_in = C, p.C_out = C_out, p.H = H, p.W = W, p.upsample = up;
+    p.x = x.data(), p.x_sn = C * H * W, p.x_sc = H * W, p.x_sh = W;
+    p.styles = styles.data(), p.s_sn = C;
+    p.dynamic_scale = true;
+    p.packed = packed.data(), p.wsum = wsum.data();
+    p.out_scale = out_scale.data(), p.os_sn = C_out;
+    p.act = Activation::LRelu;
+    const int64_t Ho = p.H_out(), Wo = p.W_out();
+    p.o_sn = C_out * Ho * Wo, p.o_sc = Ho * Wo, p.o_sh = Wo;
+    auto run = [&](const float* x_peak) {
+      std::vector<float> out(N * C_out * Ho * Wo, NAN);
+      QConvParams q = p;
+      q.out = out.data(), q.x_peak = x_peak;
+      QConvBlocking b;
+      b.num_threads = 2;
+      qconv2d_forward(q, ThreadedFor(2), b);
+      return out;
+    };
+    std::vector<float> x_peak(N * C, 0.f);
+    for (int64_t k = 0; k < N * C; ++k)
+      for (int64_t j = 0; j < H * W; ++j) x_peak[k] = std::max(x_peak[k], std::fabs(x[k * H * W + j]));
+    const std::vector<float> scanned = run(nullptr), known = run(x_peak.data());
+    EXPECT_EQ(std::memcmp(scanned.data(), known.data(), sizeof(float) * scanned.size()), 0) << "up=" << up;
+    for (float& v : x_peak) v *= 2.f;
+    const std::vector<float> other = run(x_peak.data());
+    EXPECT_TRUE(std::memcmp(scanned.data(), other.data(), sizeof(float) * scanned.size()) != 0) << "up=" << up;
+  }
 }
 
 TEST(QConv, QuantizeRoundsHalfToEvenAndClamps) {

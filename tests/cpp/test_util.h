@@ -57,4 +57,22 @@ CompareResult compare(const std::vector<double>& ref, GetGot got, double rtol = 
   return r;
 }
 
+// An out_peak array (ModConvParams / QConvParams) against the output it tracked: peak[n * C + o] must be
+// max |out[n, o]| exactly (the same floats). Returns "" or the first mismatch.
+inline std::string check_peaks(const std::vector<float>& peak, const float* out, int64_t N, int64_t C, int64_t H,
+                               int64_t W, int64_t o_sn, int64_t o_sc, int64_t o_sh) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < C; ++o) {
+      float want = 0.f;
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x) want = std::max(want, std::fabs(out[n * o_sn + o * o_sc + y * o_sh + x]));
+      if (peak[n * C + o] != want) {
+        std::ostringstream os;
+        os << "out_peak n=" << n << " o=" << o << ": got " << peak[n * C + o] << " want " << want;
+        return os.str();
+      }
+    }
+  return "";
+}
+
 }  // namespace testutil
