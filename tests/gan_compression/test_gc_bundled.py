@@ -15,7 +15,7 @@ def test_the_compressed_generator_is_the_searched_sub_network_at_a_ninth_of_the_
     teacher, compressed = load_bundled(TASK, "teacher"), load_bundled(TASK)
     assert not teacher.arch.separable and compressed.arch.separable
     assert teacher.arch.widths == (16, 32, 64, *(64,) * 9, 32, 16)
-    assert compressed.arch.widths == (8, 20, 40, 32, 28, 44, 36, 32, 44, 20, 48, 12, 24, 4)
+    assert compressed.arch.widths == (8, 16, 36, 28, 28, 40, 20, 16, 20, 16, 16, 12, 16, 8)
     assert I2IConfig.full(teacher.arch).macs / I2IConfig.full(compressed.arch).macs >= 9
     assert not compressed.training and not teacher.training
 
