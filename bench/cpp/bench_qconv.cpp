@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[a], "--filter") && a + 1 < argc) filter = argv[++a];
     else if (!std::strcmp(argv[a], "--mc") && a + 1 < argc) qb.mc = std::atol(argv[++a]);
     else if (!std::strcmp(argv[a], "--kc") && a + 1 < argc) qb.kc = std::atol(argv[++a]);
-    else if (!std::strcmp(argv[a], "--acc-kb") && a + 1 < argc) qb.acc_bytes = 1024 * std::atol(argv[++a]);
+    else if (!std::strcmp(argv[a], "--acc-kb") && a + 1 < argc)
+      qb.acc_bytes = qb.up_acc_bytes = 1024 * std::atol(argv[++a]);
   }
   ThreadedFor pf(threads);
   qb.num_threads = pf.num_threads();

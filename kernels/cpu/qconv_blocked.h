@@ -105,7 +105,8 @@ inline QConvPlan make_qconv_plan(const QConvParams& p, const QConvBlocking& b, i
   // Rows per chunk: the acc tile within its budget (the upsampling planes hold 2 carried rows), but
   // at least ~4 strips (rounding the last strip of a chunk up to V positions costs a few percent).
   const int64_t phases = p.upsample ? 4 : 1, halo = p.upsample ? 2 : 0;
-  int64_t R = b.acc_bytes / (int64_t(sizeof(int32_t)) * phases * pl.MC * pl.Wp) - halo;
+  const int64_t budget = p.upsample ? b.up_acc_bytes : b.acc_bytes;
+  int64_t R = budget / (int64_t(sizeof(int32_t)) * phases * pl.MC * pl.Wp) - halo;
   R = std::max(R, ceil_div(4 * V, pl.Wp));
   pl.R = std::max<int64_t>(1, std::min(R, band_rows));
   // Slack: the last strip's V positions and the epilogues' vector reads past a row's end.

@@ -115,7 +115,7 @@ Result run_case(const Case& c, uint32_t seed) {
   p.out_peak = peak.data();
 
   QConvBlocking b;
-  if (c.tiny_blocks) b.mc = 8, b.kc = 4, b.acc_bytes = 1;
+  if (c.tiny_blocks) b.mc = 8, b.kc = 4, b.acc_bytes = b.up_acc_bytes = 1;
   b.num_threads = c.threads;
   if (c.threads == 1)
     qconv2d_forward(p, SerialFor(), b);
