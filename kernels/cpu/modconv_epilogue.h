@@ -62,7 +62,8 @@ struct EpilogueRegs {
       : scale(vset1(e.scale)), bias(vset1(e.bias)), ns(vset1(e.noise_strength)),
         alpha(vset1(e.alpha)), gain(vset1(e.gain)), noise(e.noise), noise_sh(e.noise_sh),
         noise_sw(e.noise_sw), act(e.act), out(e.out), out_sh(e.out_sh), out_sw(e.out_sw),
-        stream(e.stream), peak(e.peak), peak_lanes(vzero()), rgb(e.rgb), rgb_sc(e.rgb_sc), rgb_sh(e.rgb_sh), rgb_y0(e.rgb_y0), rgb_x0(e.rgb_x0),
+        stream(e.stream), peak(e.peak), peak_lanes(vzero()), rgb(e.rgb), rgb_sc(e.rgb_sc), rgb_sh(e.rgb_sh),
+        rgb_y0(e.rgb_y0), rgb_x0(e.rgb_x0),
         rgb_w{vset1(e.rgb_w[0]), vset1(e.rgb_w[1]), vset1(e.rgb_w[2])} {}
 };
 
