@@ -43,6 +43,27 @@ struct EpilogueChannel {
   float rgb_w[3] = {};
 };
 
+// Everything of channel o of sample n but the scale, from a conv's params (ModConvParams or QConvParams, whose
+// bias, noise, activation and output fields are the same): bias, noise, activation, output plane, streaming, peak.
+template <class Params>
+void set_epilogue(EpilogueChannel& e, const Params& p, int64_t n, int64_t o) {
+  e.bias = p.bias ? p.bias[o * p.bias_s] : 0.f;
+  if (p.noise) {
+    e.noise = p.noise + n * p.noise_sn;
+    e.noise_sh = p.noise_sh;
+    e.noise_sw = p.noise_sw;
+    e.noise_strength = p.noise_strength;
+  }
+  e.act = p.act == Activation::LRelu;
+  e.alpha = p.act_alpha;
+  e.gain = p.act_gain;
+  e.out = p.out ? p.out + n * p.o_sn + o * p.o_sc : nullptr;
+  e.out_sh = p.o_sh;
+  e.out_sw = p.o_sw;
+  e.stream = streams_output(int64_t(sizeof(float)) * p.N * p.C_out * p.H_out() * p.W_out());
+  e.peak = p.out && p.out_peak ? p.out_peak + n * p.C_out + o : nullptr;
+}
+
 // Register-resident copy of the constants of one channel (a local, so the
 // compiler need not reload them after every store through a float*).
 struct EpilogueRegs {

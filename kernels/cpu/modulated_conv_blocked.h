@@ -213,21 +213,7 @@ inline EpilogueChannel make_epilogue(const ModConvParams& p, int64_t n, int64_t 
     if (p.demod_out && write_demod) p.demod_out[n * p.d_sn + o * p.d_sc] = d;
   }
   e.scale = p.weight_scale * d;
-  e.bias = p.bias ? p.bias[o * p.bias_s] : 0.f;
-  if (p.noise) {
-    e.noise = p.noise + n * p.noise_sn;
-    e.noise_sh = p.noise_sh;
-    e.noise_sw = p.noise_sw;
-    e.noise_strength = p.noise_strength;
-  }
-  e.act = p.act == Activation::LRelu;
-  e.alpha = p.act_alpha;
-  e.gain = p.act_gain;
-  e.out = p.out ? p.out + n * p.o_sn + o * p.o_sc : nullptr;
-  e.out_sh = p.o_sh;
-  e.out_sw = p.o_sw;
-  e.stream = streams_output(int64_t(sizeof(float)) * p.N * p.C_out * p.H_out() * p.W_out());
-  e.peak = p.out && p.out_peak ? p.out_peak + n * p.C_out + o : nullptr;
+  set_epilogue(e, p, n, o);
   return e;
 }
 

@@ -164,21 +164,7 @@ inline void qconv_init(const QConvParams& p, const QConvPlan& pl, int64_t o0, in
 inline EpilogueChannel qconv_epilogue(const QConvParams& p, int64_t n, int64_t o) {
   EpilogueChannel e;
   e.scale = p.out_scale[n * p.os_sn + o * p.os_sc];
-  e.bias = p.bias ? p.bias[o * p.bias_s] : 0.f;
-  if (p.noise) {
-    e.noise = p.noise + n * p.noise_sn;
-    e.noise_sh = p.noise_sh;
-    e.noise_sw = p.noise_sw;
-    e.noise_strength = p.noise_strength;
-  }
-  e.act = p.act == Activation::LRelu;
-  e.alpha = p.act_alpha;
-  e.gain = p.act_gain;
-  e.out = p.out ? p.out + n * p.o_sn + o * p.o_sc : nullptr;
-  e.out_sh = p.o_sh;
-  e.out_sw = p.o_sw;
-  e.stream = streams_output(int64_t(sizeof(float)) * p.N * p.C_out * p.H_out() * p.W_out());
-  e.peak = p.out && p.out_peak ? p.out_peak + n * p.C_out + o : nullptr;
+  set_epilogue(e, p, n, o);
   return e;
 }
 
