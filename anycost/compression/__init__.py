@@ -1,6 +1,7 @@
 """Compression of trained StyleGAN2 Anycost generators, with an optional distillation fine-tune.
 
-- `prune(G, sparsity, scope)`: fine-grained magnitude pruning, stored as bitmask + values, run dense;
+- `prune(G, sparsity, scope, weights)`: fine-grained magnitude pruning of the 3x3 convs or of every weight matrix,
+  stored as bitmask + values, run dense;
 - `prune_channels(G, keep)`: structured pruning to the leading channels (a smaller architecture);
 - `kmeans_quantize(G, bits)`: per-layer k-means weight sharing, stored as codebook + packed indices;
 - `quantize_int8(G, calibration)`: s8 weights per output channel, s8 activations scaled per sample at run time

@@ -38,8 +38,11 @@ def add_parser(sub) -> None:
     p.add_argument("--method", type=_values(str), default=["prune"],
                    help=f"comma-separated methods out of {','.join(METHODS)}")
     p.add_argument("--checkpoint", "-c", help="generator file (default: the bundled model)")
-    p.add_argument("--sparsity", type=_values(float), default=[0.5], help="prune: fractions of conv weights zeroed")
+    p.add_argument("--sparsity", type=_values(float), default=[0.5], help="prune: fractions of the weights zeroed")
     p.add_argument("--scope", type=_values(str), default=["global"], help="prune: global and/or layer")
+    p.add_argument("--prune-weights", type=_values(str), default=["convs"],
+                   help="prune: convs (the 3x3 modulated convs) and/or all (every weight matrix, the mapping "
+                        "network's too: the whole file shrinks)")
     p.add_argument("--keep", type=_values(float), default=[0.75], help="channels: fractions of channels kept")
     p.add_argument("--sort", action="store_true", help="channels: re-sort channels by importance first")
     p.add_argument("--bits", type=_values(int), default=[4], help="kmeans, kmeans-int8: index bits (1..8)")
@@ -84,7 +87,8 @@ def settings(args) -> list[Setting]:
     out = []
     for method in args.method:
         if method == "prune":
-            out += [Setting("prune", s, scope) for scope in args.scope for s in args.sparsity]
+            out += [Setting("prune", s, scope, weights) for weights in args.prune_weights for scope in args.scope
+                    for s in args.sparsity]
         elif method == "channels":
             out += [Setting("channels", k, sort=args.sort) for k in args.keep]
         elif method == "int8":

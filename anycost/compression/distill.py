@@ -5,7 +5,8 @@ original's mapping of fresh z every step) and the same noise, at sub-generator c
 draws them (`training.sampling`): a resolution (the full one with probability 1/2, else a lower one), then the
 sandwich at it: the full config, the smallest uniform one and a random one (flexible with probability 1/2).
 Adam on every synthesis parameter; the mapping network stays frozen, so it is still the original's and a w
-means the same to both models.
+means the same to both models. A model whose mapping was pruned too (`prune(..., weights="all")`) maps the same z
+with its own mapping, which is fine-tuned with the rest (the original's w is then not exactly its own).
 
 The compressed weights keep their structure: after every step they are projected back onto it.
 - Magnitude pruning: the pruned weights are set back to zero, so the mask is exactly the one pruning chose and
@@ -85,15 +86,18 @@ def teacher_config(G, Gc, config: SubnetConfig) -> SubnetConfig:
     return SubnetConfig.flexible(G.arch, widths, config.resolution)
 
 
-def _loss(G, Gs, rng: torch.Generator) -> torch.Tensor:
-    """One step's distillation loss: mean over the sandwich of the MSE between `Gs` and `G` (see the docstring)."""
+def _loss(G, Gs, rng: torch.Generator, own_mapping: bool) -> torch.Tensor:
+    """One step's distillation loss: mean over the sandwich of the MSE between `Gs` and `G` (see the docstring);
+    `Gs` maps z with its own mapping when `own_mapping`, else takes `G`'s w."""
     res = sampling.sample_resolution(Gs.arch, rng, FULL_RESOLUTION_PROB)
     configs = sampling.sandwich(Gs.arch, UNIFORM_RATIOS, res, FLEXIBLE_PROB, rng)
+    z = torch.randn(BATCH, G.arch.style_dim, generator=rng)
     with torch.no_grad():
-        w = G.mapping(torch.randn(BATCH, G.arch.style_dim, generator=rng))
+        w = G.mapping(z)
         noise = G.make_noise(BATCH, res, rng)
         targets = [G(w, config=teacher_config(G, Gs, c), noise=noise) for c in configs]
-    return sum((Gs(w, config=c, noise=noise) - t).square().mean() for c, t in zip(configs, targets)) / len(configs)
+    ws = Gs.mapping(z) if own_mapping else w
+    return sum((Gs(ws, config=c, noise=noise) - t).square().mean() for c, t in zip(configs, targets)) / len(configs)
 
 
 def finetune(Gc, G, steps: int, lr: float = LR, seed: int = 1, progress: bool = False) -> CompressedGenerator:
@@ -105,13 +109,15 @@ def finetune(Gc, G, steps: int, lr: float = LR, seed: int = 1, progress: bool = 
     record = {"method": "finetune", "steps": steps, "lr": lr, "batch": BATCH, "seed": seed}
     Gs = build(Gc.arch, {k: v.detach().clone() for k, v in Gc.state_dict().items()}, Gc.steps + [record],
                Gc.encodings)
-    # The mapping never runs in Gs (w comes from G's), so it gets no gradient; leaving it out of Adam keeps it
-    # exactly the original's.
-    opt = torch.optim.Adam([p for name, p in Gs.named_parameters() if not name.startswith("style.")], lr=lr)
+    # Unless it was pruned the mapping never runs in Gs (w comes from G's), so it gets no gradient; leaving it out
+    # of Adam keeps it exactly the original's.
+    own_mapping = any(key.startswith("style.") for key in Gs.encodings)
+    opt = torch.optim.Adam([p for name, p in Gs.named_parameters() if own_mapping or not name.startswith("style.")],
+                           lr=lr)
     project = _projections(Gs)
     rng = torch.Generator().manual_seed(seed)
     for _ in tqdm(range(steps), desc="fine-tuning", unit="step", disable=not progress):
-        loss = _loss(G, Gs, rng)
+        loss = _loss(G, Gs, rng, own_mapping)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

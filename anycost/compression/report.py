@@ -28,7 +28,7 @@ from anycost.compression.int8 import (
     quantize_int8,
 )
 from anycost.compression.kmeans import check_bits, kmeans_quantize
-from anycost.compression.pruning import SCOPES, check_keep, check_sparsity, config_for, prune, prune_channels
+from anycost.compression.pruning import SCOPES, WEIGHTS, check_keep, check_sparsity, config_for, prune, prune_channels
 from anycost.fileio import atomic_write
 from anycost.images import pyplot
 from anycost.metrics.fid import fid, generator_features
@@ -39,13 +39,14 @@ INT8_METHODS = ("int8", "kmeans-int8")  # the methods whose models run the int8 
 
 @dataclass(frozen=True)
 class Setting:
-    """One method with one value: a sparsity (prune, with its `scope`), a keep ratio (channels), bits (kmeans,
-    kmeans-int8) or the number of calibration latents (int8); the int8 methods also take their `activations` mode
-    and kmeans-int8 its number of `calibration` latents."""
+    """One method with one value: a sparsity (prune, with its `scope` and `weights`), a keep ratio (channels), bits
+    (kmeans, kmeans-int8) or the number of calibration latents (int8); the int8 methods also take their
+    `activations` mode and kmeans-int8 its number of `calibration` latents."""
 
     method: str
     value: float
     scope: str = "global"
+    weights: str = "convs"
     sort: bool = False
     activations: str = "dynamic"
     calibration: int = CALIBRATION
@@ -58,13 +59,15 @@ class Setting:
         check_calibration_count(self.calibration)
         if self.scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {self.scope!r}")
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {WEIGHTS}, got {self.weights!r}")
         if self.activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {', '.join(ACTIVATIONS)}, got {self.activations!r}")
 
     @property
     def label(self) -> str:
         if self.method == "prune":
-            return f"{self.value:.0%} {self.scope}"
+            return f"{self.value:.0%} {self.scope}" + (", all weights" if self.weights == "all" else "")
         if self.method == "channels":
             return f"keep {self.value:g}" + (" (re-sorted)" if self.sort else "")
         scales = ", per-layer activation scales" if self.calibrated else ""
@@ -76,10 +79,10 @@ class Setting:
 
     @property
     def slug(self) -> str:
-        """A file-name stem: prune-global-0.5, channels-0.75(-sorted), kmeans-4bit, int8(-calibrated),
+        """A file-name stem: prune-global-0.5(-all), channels-0.75(-sorted), kmeans-4bit, int8(-calibrated),
         kmeans-4bit-int8(-calibrated)."""
         if self.method == "prune":
-            return f"prune-{self.scope}-{self.value:g}"
+            return f"prune-{self.scope}-{self.value:g}" + ("-all" if self.weights == "all" else "")
         if self.method == "channels":
             return f"channels-{self.value:g}" + ("-sorted" if self.sort else "")
         if self.method == "int8":
@@ -95,7 +98,7 @@ class Setting:
     def apply(self, G, seed: int = 1):
         """The compressed generator; `seed` draws int8's calibration latents (`int8.calibration_latents`)."""
         if self.method == "prune":
-            return prune(G, self.value, self.scope)
+            return prune(G, self.value, self.scope, self.weights)
         if self.method == "channels":
             return prune_channels(G, self.value, self.sort)
         if self.method == "int8":

@@ -23,15 +23,18 @@ def checkpoint(tmp_path, tiny_generator):
 def test_compress_writes_every_model_and_the_report(checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["compress", "-c", checkpoint, "--method", "prune,channels,kmeans", "--sparsity", "0.5",
-                 "--scope", "global,layer", "--keep", "0.5", "--bits", "2", "--cheap", "16:0.25", "-n", "2",
-                 "--perceptual", "none", "--rounds", "1", "--no-progress", "--out", str(out)]) == 0
+                 "--scope", "global,layer", "--prune-weights", "convs,all", "--keep", "0.5", "--bits", "2",
+                 "--cheap", "16:0.25", "-n", "2", "--perceptual", "none", "--rounds", "1", "--no-progress",
+                 "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     settings = [(r["method"], r["setting"]) for r in report["rows"]]
     assert settings == [("none", "uncompressed"), ("prune", "50% global"), ("prune", "50% layer"),
+                        ("prune", "50% global, all weights"), ("prune", "50% layer, all weights"),
                         ("channels", "keep 0.5"), ("kmeans", "2 bits")]
-    for name in ("prune-global-0.5", "prune-layer-0.5", "channels-0.5", "kmeans-2bit"):
+    for name in ("prune-global-0.5", "prune-layer-0.5", "prune-global-0.5-all", "channels-0.5", "kmeans-2bit"):
         assert load_generator(out / f"{name}.safetensors").steps
-    channels = report["rows"][3]
+    assert report["rows"][3]["file_ratio"] < report["rows"][1]["file_ratio"]
+    channels = report["rows"][5]
     assert channels["macs_ratio"] < 1 and channels["distance"]["16 px, ratio 0.25"]["mse"] < 1e-9
     assert "| kmeans | 2 bits |" in (out / "report.md").read_text()
     assert "wrote" in capsys.readouterr().out
@@ -165,6 +168,7 @@ def test_fid_to_the_original_is_zero_on_the_same_latents(tiny_generator):
     (["--method", "svd"], "unknown method 'svd'"),
     (["--method", "kmeans", "--bits", "9"], "bits must be an integer in 1..8, got 9"),
     (["--method", "prune", "--sparsity", "1"], "sparsity must be in [0, 1), got 1.0"),
+    (["--method", "prune", "--prune-weights", "biases"], "weights must be one of ('convs', 'all'), got 'biases'"),
     (["--method", "channels", "--keep", "0"], "keep must be in (0, 1], got 0.0"),
     (["--finetune", "-1"], "fine-tune steps must be an integer >= 0, got -1"),
     (["--finetune", "2", "--lr", "0"], "learning rate must be a positive number, got 0.0"),

@@ -47,6 +47,16 @@ def test_pruned_weights_stay_zero_and_the_rest_trains(tiny_generator):
             assert torch.equal(value, teacher[key]), key
 
 
+def test_a_pruned_mapping_is_fine_tuned_with_the_rest_and_keeps_its_zeros(tiny_generator):
+    Gp = prune(tiny_generator, 0.5, weights="all")
+    before = _state(Gp)
+    Gf = finetune(Gp, tiny_generator, 2)
+    for key in ("style.1.weight", "conv1.conv.modulation.weight", *compressible_keys(Gp)):
+        tuned = Gf.state_dict()[key]
+        assert torch.equal(tuned != 0, before[key] != 0), key
+        assert not torch.equal(tuned, before[key]), key
+
+
 def test_same_seed_same_model(tiny_generator):
     Gp = prune(tiny_generator, 0.5)
     a, b, c = (finetune(Gp, tiny_generator, 2, seed=s).state_dict() for s in (1, 1, 2))

@@ -8,6 +8,7 @@ import torch
 from anycost import sort_channels
 from anycost.compression import config_for, prune, prune_channels
 from anycost.compression.generator import compressible_keys
+from anycost.compression.pruning import prunable_weights
 
 #: Channel-pruned vs sliced full model: the same effective weights, rescaled once (float rounding only).
 TOL = dict(atol=1e-5, rtol=1e-4)
@@ -41,7 +42,31 @@ def test_layer_pruning_zeroes_the_fraction_in_every_layer(tiny_generator, sparsi
         weight = Gp.state_dict()[key]
         assert int((weight == 0).sum()) == round(sparsity * weight.numel()), key
     assert Gp.encodings == {k: {"kind": "sparse"} for k in compressible_keys(tiny_generator)}
-    assert Gp.steps == [{"method": "prune", "sparsity": sparsity, "scope": "layer"}]
+    assert Gp.steps == [{"method": "prune", "sparsity": sparsity, "scope": "layer", "weights": "convs"}]
+
+
+def test_pruning_all_weights_ranks_every_weight_matrix_on_one_scale(tiny_generator):
+    G = tiny_generator
+    factors = prunable_weights(G, "all")
+    assert set(compressible_keys(G)) < set(factors) and "style.1.weight" in factors and "to_rgb1.conv.weight" in factors
+    assert "conv1.conv.modulation.weight" in factors and factors["style.1.weight"] == G.arch.lr_mlp != 1
+    assert all(G.state_dict()[k].ndim >= 2 for k in factors)
+    Gp = prune(G, 0.5, "global", "all")
+    before, after = G.state_dict(), Gp.state_dict()
+    scaled = torch.cat([before[k].reshape(-1).abs() * f for k, f in factors.items()])
+    zero = torch.cat([after[k].reshape(-1) == 0 for k in factors])
+    assert int(zero.sum()) == round(0.5 * scaled.numel())
+    assert scaled[zero].max() <= scaled[~zero].min()  # the smallest on the common scale went
+    # The mapping stores its weights x 1 / lr_mul (100x here): ranked on the stored values it would keep them all.
+    mapping = after["style.1.weight"]
+    assert 0 < int((mapping == 0).sum()) < mapping.numel()
+    for key in set(before) - set(factors):  # biases, noise strengths, the constant input, the noise stay
+        assert torch.equal(after[key], before[key]), key
+    assert Gp.encodings == {k: {"kind": "sparse"} for k in factors}
+    assert Gp.steps == [{"method": "prune", "sparsity": 0.5, "scope": "global", "weights": "all"}]
+    layer = prune(G, 0.3, "layer", "all").state_dict()
+    for key in factors:
+        assert int((layer[key] == 0).sum()) == round(0.3 * layer[key].numel()), key
 
 
 def test_every_sub_generator_of_a_pruned_model_runs(tiny_generator):
@@ -61,6 +86,8 @@ def test_bad_sparsity_is_one_line_naming_it(tiny_generator, bad):
 def test_bad_scope_and_bad_generator(tiny_generator):
     with pytest.raises(ValueError, match="scope must be one of"):
         prune(tiny_generator, 0.5, "row")
+    with pytest.raises(ValueError, match="weights must be one of \\('convs', 'all'\\), got 'biases'"):
+        prune(tiny_generator, 0.5, "global", "biases")
     with pytest.raises(TypeError, match="expected an anycost StyleGAN2 Generator"):
         prune(torch.nn.Linear(2, 2), 0.5)
 
