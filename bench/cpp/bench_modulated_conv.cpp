@@ -5,10 +5,11 @@
 //   --paths: also time each layer with the small-image path forced off / on
 //            (ModConvBlocking::small_path 0 / 1; the default column is the automatic choice);
 //   --winograd: also time each plain 3x3 layer direct, F(2x2, 3x3) and F(4x4, 3x3)
-//            (ModConvBlocking::winograd 0 / 2 / 4);
+//            (ModConvBlocking::winograd 0 / 2 / 4), and each upsampling layer direct, F(2x2, 2x2) and F(4x4, 2x2)
+//            on its sub-pixel phases (ModConvBlocking::up_winograd 0 / 2 / 4);
 //   --cpu:   process CPU time instead of wall time (with --threads 1 on a busy machine);
 //   --filter TEXT: only the layers whose name contains TEXT;
-//   --acc-kb / --xb-kb N: override the acc_bytes / xb_bytes of both paths' ModConvBudget (tuning; the
+//   --acc-kb / --xb-kb N: override the acc_bytes / xb_bytes of every path's ModConvBudget (tuning; the
 //   defaults are machine_modconv_blocking()'s);
 //   --kc / --mc N: override their kc / mc (tuning).
 //
@@ -124,7 +125,7 @@ struct Result {
 
 template <int MR, int NR>
 Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int small_path = -1,
-                   int winograd = -1) {
+                   int winograd = -1, int up_winograd = -1) {
   const int64_t H = L.res_in, W = L.res_in;
   const int64_t res_out = L.up ? 2 * L.res_in : L.res_in;
   // Sliced view of the full weight: [C_out_full, C_in_full, 3, 3].
@@ -173,7 +174,8 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int s
   b.num_threads = pf.num_threads();
   b.small_path = small_path;
   b.winograd = winograd;
-  for (ModConvBudget* bb : {&b.direct, &b.wino}) {
+  b.up_winograd = up_winograd;
+  for (ModConvBudget* bb : {&b.direct, &b.wino, &b.up_wino}) {
     if (g_acc_bytes) bb->acc_bytes = g_acc_bytes;
     if (g_xb_bytes) bb->xb_bytes = g_xb_bytes;
     if (g_kc) bb->kc = g_kc;
@@ -262,6 +264,9 @@ int main(int argc, char** argv) {
       {"up 128->256 64->32", 128, 64, 32, true},
       {"up 256->512 128->64", 256, 128, 64, true},
       {"up 512->1024 64->32", 512, 64, 32, true},
+      {"up 512->1024 48->24 (r.75)", 512, 48, 24, true},
+      {"up 512->1024 32->16 (r.5)", 512, 32, 16, true},
+      {"up 256->512 96->48 (r.75)", 256, 96, 48, true},
       {"3x3 512px 16->16 (r.25)", 512, 16, 16, false},
       {"3x3 1024px 8->8 (r.25)", 1024, 8, 8, false},
       {"up 256->512 32->16 (r.25)", 256, 32, 16, true},
@@ -298,6 +303,13 @@ int main(int argc, char** argv) {
       std::printf("   | direct %8.3f ms %5.1f%%  F2 %8.3f ms %5.1f%%  F4 %8.3f ms %5.1f%%", direct.ms,
                   100.0 * direct.gflops / peak, f2.ms, 100.0 * f2.gflops / peak, f4.ms,
                   100.0 * f4.gflops / peak);
+    }
+    if (winograd && L.up) {
+      Result direct = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, -1, 0);
+      Result f2 = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, -1, 2);
+      Result f4 = bench_layer<kModConvMR, kModConvNR>(L, pf, min_time, -1, -1, 4);
+      std::printf("   | direct %8.3f ms %5.1f%%  F2 %8.3f ms %5.1f%%  F4 %8.3f ms %5.1f%%", direct.ms,
+                  100.0 * direct.gflops / peak, f2.ms, 100.0 * f2.gflops / peak, f4.ms, 100.0 * f4.gflops / peak);
     }
     std::printf("\n");
     std::fflush(stdout);

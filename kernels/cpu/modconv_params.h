@@ -92,6 +92,10 @@ struct ModConvBlocking {
   int small_path = -1;             // small-image path (modconv_small.h): -1 auto, 0 never, 1 always
   int winograd = -1;               // Winograd tile of the plain 3x3 conv (modconv_winograd.h): -1 auto,
                                    // 0 never (direct), 2 F(2x2, 3x3), 4 F(4x4, 3x3)
+  ModConvBudget up_wino{32, 64, 768 * 1024, 512 * 1024};  // the upsampling conv's Winograd path (its blocks:
+                                   // 4 phase rows per output channel; modconv_winograd_up.h)
+  int up_winograd = -1;            // the upsampling conv's Winograd tile: -1 auto, 0 never (direct), 2 F(2x2, 2x2),
+                                   // 4 F(4x4, 2x2)
 };
 
 // The blocking for a CPU with l2_bytes of L2 per core (0: unknown, as Zen 2's). The Winograd path takes

@@ -72,13 +72,41 @@ inline int winograd_tile(const ModConvParams& p, int force) {
   return P >= 16 * 16 && c >= 256 ? 2 : 0;
 }
 
+// out[c][j] = q[M j + c] for the T column phases c of kVecLen tiles (reads 2 M kVecLen + M floats).
+template <int M>
+ANYCOST_INLINE void load_phases(const float* q, vfloat* out);
+
+template <>
+ANYCOST_INLINE void load_phases<2>(const float* q, vfloat* out) {
+  vdeinterleave(vload(q), vload(q + kVecLen), out[0], out[1]);
+  vdeinterleave(vload(q + 2), vload(q + 2 + kVecLen), out[2], out[3]);
+}
+
+ANYCOST_INLINE void phases4(const float* q, vfloat* p) {
+  vfloat e0, o0, e1, o1;
+  vdeinterleave(vload(q), vload(q + kVecLen), e0, o0);
+  vdeinterleave(vload(q + 2 * kVecLen), vload(q + 3 * kVecLen), e1, o1);
+  vdeinterleave(e0, e1, p[0], p[2]);
+  vdeinterleave(o0, o1, p[1], p[3]);
+}
+
+template <>
+ANYCOST_INLINE void load_phases<4>(const float* q, vfloat* out) {
+  phases4(q, out);
+  vfloat next[4];
+  phases4(q + 4, next);
+  out[4] = next[0];
+  out[5] = next[1];
+}
+
 // The 1-D transforms of a tile size: in (T -> T values, B^T), out (T -> M, A^T), weight (3 -> T, G).
 template <int M>
 struct WinoTile;
 
 template <>
 struct WinoTile<2> {
-  static constexpr int T = 4;
+  static constexpr int M = 2, T = 4;
+  static ANYCOST_INLINE void load(const float* q, vfloat* d) { load_phases<2>(q, d); }
   static ANYCOST_INLINE void in(const vfloat* d, vfloat* o) {
     o[0] = vsub(d[0], d[2]);
     o[1] = vadd(d[1], d[2]);
@@ -99,7 +127,8 @@ struct WinoTile<2> {
 
 template <>
 struct WinoTile<4> {
-  static constexpr int T = 6;
+  static constexpr int M = 4, T = 6;
+  static ANYCOST_INLINE void load(const float* q, vfloat* d) { load_phases<4>(q, d); }
   static ANYCOST_INLINE void in(const vfloat* d, vfloat* o) {
     const vfloat four = vset1(4.f), m4 = vset1(-4.f), m5 = vset1(-5.f), two = vset1(2.f);
     o[0] = vadd(vfma(m5, d[2], vmul(four, d[0])), d[4]);
@@ -128,33 +157,6 @@ struct WinoTile<4> {
     u[5] = g[2];
   }
 };
-
-// out[c][j] = q[M j + c] for the T column phases c of kVecLen tiles (reads 2 M kVecLen + M floats).
-template <int M>
-ANYCOST_INLINE void load_phases(const float* q, vfloat* out);
-
-template <>
-ANYCOST_INLINE void load_phases<2>(const float* q, vfloat* out) {
-  vdeinterleave(vload(q), vload(q + kVecLen), out[0], out[1]);
-  vdeinterleave(vload(q + 2), vload(q + 2 + kVecLen), out[2], out[3]);
-}
-
-ANYCOST_INLINE void phases4(const float* q, vfloat* p) {
-  vfloat e0, o0, e1, o1;
-  vdeinterleave(vload(q), vload(q + kVecLen), e0, o0);
-  vdeinterleave(vload(q + 2 * kVecLen), vload(q + 3 * kVecLen), e1, o1);
-  vdeinterleave(e0, e1, p[0], p[2]);
-  vdeinterleave(o0, o1, p[1], p[3]);
-}
-
-template <>
-ANYCOST_INLINE void load_phases<4>(const float* q, vfloat* out) {
-  phases4(q, out);
-  vfloat next[4];
-  phases4(q + 4, next);
-  out[4] = next[0];
-  out[5] = next[1];
-}
 
 // The M output columns of kVecLen tiles, interleaved into M vectors of consecutive outputs.
 ANYCOST_INLINE void interleave_columns(const vfloat* y, vfloat* row, int M) {
@@ -299,36 +301,38 @@ void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, con
   }
 }
 
-// V[xi][i][t] = (B^T d B)[xi] of the staged window of kc channels for the chunk's rows x cols
-// tiles (t = row * cols + col); the tiles up to the next whole vector are zero.
-template <int M>
-void wino_input_transform(float* Vb, const WinoPlan& pl, const float* win, int64_t kc, int64_t rows,
-                          int64_t cols) {
-  constexpr int T = WinoTile<M>::T;
-  const int64_t v_xi = pl.KC * pl.Tp, tiles = rows * cols, tend = round_up(tiles, kVecLen);
+// V[xi][i][t] = (B^T d B)[xi] (Tile: WinoTile<M> or the upsampling path's WinoUpTile) of a staged window of kc
+// channels (channel pitch in_cs, row pitch in_pitch; tile (r, c) at rows M r .. M r + T - 1, cols M c ..) for
+// rows x cols tiles (t = r * cols + c); V[xi][i] at Vb + xi * v_xi + i * Tp; the tiles up to the next whole
+// vector are zero.
+template <class Tile>
+void wino_input_transform(float* Vb, int64_t v_xi, int64_t Tp, const float* win, int64_t in_pitch,
+                          int64_t in_cs, int64_t kc, int64_t rows, int64_t cols) {
+  constexpr int M = Tile::M, T = Tile::T;
+  const int64_t tiles = rows * cols, tend = round_up(tiles, kVecLen);
   for (int64_t i = 0; i < kc; ++i) {
-    const float* wi = win + i * pl.in_cs;
-    float* vi = Vb + i * pl.Tp;
+    const float* wi = win + i * in_cs;
+    float* vi = Vb + i * Tp;
     for (int64_t r = 0; r < rows; ++r) {
-      const float* row0 = wi + M * r * pl.in_pitch;
+      const float* row0 = wi + M * r * in_pitch;
       // Full vectors: the lanes past the row's last tile are overwritten by the next row (or by
       // the zero fill below).
       for (int64_t c = 0; c < cols; c += kVecLen) {
         vfloat t[T][T];  // B^T d: [transformed row a][column]
         {
           vfloat d[T][T];  // [window row k][column phase]
-          for (int k = 0; k < T; ++k) load_phases<M>(row0 + k * pl.in_pitch + M * c, d[k]);
+          for (int k = 0; k < T; ++k) Tile::load(row0 + k * in_pitch + M * c, d[k]);
           for (int col = 0; col < T; ++col) {
             vfloat in[T], o[T];
             for (int k = 0; k < T; ++k) in[k] = d[k][col];
-            WinoTile<M>::in(in, o);
+            Tile::in(in, o);
             for (int a = 0; a < T; ++a) t[a][col] = o[a];
           }
         }
         float* dst = vi + r * cols + c;
         for (int a = 0; a < T; ++a) {
           vfloat v[T];
-          WinoTile<M>::in(t[a], v);
+          Tile::in(t[a], v);
           for (int b = 0; b < T; ++b) vstore(dst + (a * T + b) * v_xi, v[b]);
         }
       }
@@ -336,6 +340,22 @@ void wino_input_transform(float* Vb, const WinoPlan& pl, const float* win, int64
     for (int xi = 0; xi < T * T; ++xi)
       std::memset(vi + xi * v_xi + tiles, 0, sizeof(float) * (tend - tiles));
   }
+}
+
+// One MR-row slice of a transform-domain GEMM over a strip of tiles: m[r][t] (+)= sum_{i < kc} u[i][r] v[i][t]
+// for the MR rows r (u: [kc][MR], m: row pitch Tp) and the nvec <= NR vectors of tiles t from v and m (v: row
+// pitch Tp); a short strip (the chunk's last) runs pairs of vectors, then one.
+template <int MR, int NR>
+ANYCOST_INLINE void wino_strip(const float* u, const float* v, float* m, int64_t Tp, int64_t kc, int64_t nvec,
+                               bool accum) {
+  if (nvec == NR) {
+    conv_ukernel<MR, NR, 1, 1, 1>(u, MR, v, Tp, 0, kc, m, Tp, accum);
+    return;
+  }
+  int64_t j = 0;
+  for (; j + 2 <= nvec; j += 2)
+    conv_ukernel<MR, 2, 1, 1, 1>(u, MR, v + j * kVecLen, Tp, 0, kc, m + j * kVecLen, Tp, accum);
+  if (j < nvec) conv_ukernel<MR, 1, 1, 1, 1>(u, MR, v + j * kVecLen, Tp, 0, kc, m + j * kVecLen, Tp, accum);
 }
 
 // Output transform and epilogue of one channel for the chunk's tiles: tile rows [tr0, tr0 + rows),
@@ -387,7 +407,7 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
     const int64_t kc = std::min(pl.KC, p.C_in - i0);
     pack_input_window(tb.win, pl.in_cs, pl.in_pitch, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
                  M * tr0 - 1, M * rows + 2, M * c0 - 1, M * cols + 2, p.H, p.W);
-    wino_input_transform<M>(tb.V, pl, tb.win, kc, rows, cols);
+    wino_input_transform<WinoTile<M>>(tb.V, v_xi, pl.Tp, tb.win, pl.in_pitch, pl.in_cs, kc, rows, cols);
     const bool accum = i0 > 0;
     for (int64_t xi = 0; xi < pl.XI; ++xi) {
       const float* u = tb.U + i0 * pl.XI * pl.MCp + xi * pl.MCp * kc;
@@ -395,21 +415,8 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
       float* m = tb.M + xi * m_xi;
       for (int64_t g = 0; g < tiles; g += V) {
         const int64_t nvec = std::min<int64_t>(NR, ceil_div(tiles - g, kVecLen));
-        for (int64_t ob = 0; ob < n_ob; ++ob) {
-          const float* uo = u + ob * kc * MR;
-          float* mo = m + ob * MR * pl.Tp + g;
-          if (nvec == NR) {
-            conv_ukernel<MR, NR, 1, 1, 1>(uo, MR, v + g, pl.Tp, 0, kc, mo, pl.Tp, accum);
-            continue;
-          }
-          int64_t j = 0;  // the chunk's last strip: pairs of vectors, then one
-          for (; j + 2 <= nvec; j += 2)
-            conv_ukernel<MR, 2, 1, 1, 1>(uo, MR, v + g + j * kVecLen, pl.Tp, 0, kc,
-                                         mo + j * kVecLen, pl.Tp, accum);
-          if (j < nvec)
-            conv_ukernel<MR, 1, 1, 1, 1>(uo, MR, v + g + j * kVecLen, pl.Tp, 0, kc,
-                                         mo + j * kVecLen, pl.Tp, accum);
-        }
+        for (int64_t ob = 0; ob < n_ob; ++ob)
+          wino_strip<MR, NR>(u + ob * kc * MR, v + g, m + ob * MR * pl.Tp + g, pl.Tp, kc, nvec, accum);
       }
     }
   }

@@ -13,9 +13,11 @@
 // weight is read in place by a GEMM, see modconv_small.h (use_small_path picks
 // it; ModConvBlocking::small_path forces either). The plain 3x3 conv on larger
 // images takes the Winograd F(2x2, 3x3) or F(4x4, 3x3) path of modconv_winograd.h
-// (winograd_tile; ModConvBlocking::winograd forces a tile or none). The rest of
-// this file is the direct blocked path: the upsampling conv, the 1x1 conv and the
-// 3x3 conv where Winograd does not pay.
+// (winograd_tile; ModConvBlocking::winograd forces a tile or none), the upsampling
+// conv on large images the phase Winograd path of modconv_winograd_up.h
+// (winograd_up_tile; ModConvBlocking::up_winograd). The rest of this file is the
+// direct blocked path: the upsampling conv, the 1x1 conv and the 3x3 conv where
+// Winograd does not pay.
 //
 // Implementation (no modulated weight is ever materialised):
 //   * the style is folded into the packed weight tile (W[o,i,tap]*s[i]),
@@ -386,6 +388,7 @@ ANYCOST_CPU_NAMESPACE_END
 
 #include "modconv_small.h"
 #include "modconv_winograd.h"
+#include "modconv_winograd_up.h"
 
 ANYCOST_CPU_NAMESPACE_BEGIN
 
@@ -419,6 +422,10 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
   }
   if (const int tile = detail::winograd_tile(p, blocking.winograd)) {
     detail::modulated_conv2d_winograd<MR, NR>(p, pf, blocking, tile);
+    return;
+  }
+  if (const int tile = detail::winograd_up_tile(p, blocking.up_winograd)) {
+    detail::modulated_conv2d_winograd_up<MR, NR>(p, pf, blocking, tile);
     return;
   }
   const detail::ModConvPlan pl = detail::make_plan(p, blocking, MR, kVecLen * NR);

@@ -24,6 +24,7 @@ struct Case {
   int threads = 1;
   int small = -1;       // ModConvBlocking::small_path: -1 auto, 0 never, 1 always
   int wino = -1;        // ModConvBlocking::winograd: -1 auto, 0 never, 2 or 4 that tile
+  int up_wino = -1;     // ModConvBlocking::up_winograd: -1 auto, 0 never, 2 or 4 that tile
   bool w_taps_outer = false;  // weight stored [C_out, K, K, C_in] (non-contiguous taps)
   int rgb = 0;          // RGB head: 0 none, 1 with the conv's output, 2 without it (out null)
   bool rgb_skip = false;
@@ -33,7 +34,7 @@ struct Case {
        << " K=" << K << " up=" << up << " demod=" << demod << " noise=" << noise
        << " bcast=" << noise_bcast << " bias=" << bias << " act=" << act << " skip=" << skip
        << " xlayout=" << x_layout << " ostrided=" << out_strided << " blocking=" << blocking
-       << " threads=" << threads << " small=" << small << " wino=" << wino
+       << " threads=" << threads << " small=" << small << " wino=" << wino << " up_wino=" << up_wino
        << " wtaps=" << w_taps_outer << " rgb=" << rgb << " rgb_skip=" << rgb_skip;
     return os.str();
   }
@@ -111,7 +112,7 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
 
   ModConvBlocking b;
   if (c.blocking == 1) {
-    b.direct = b.wino = ModConvBudget{4, 5, 1, 1};
+    b.direct = b.wino = b.up_wino = ModConvBudget{4, 5, 1, 1};
   } else if (c.blocking == 2) {
     b = modconv_blocking_for_l2(2 << 20);  // the large-L2 blocks
   } else if (c.blocking == 3) {
@@ -120,6 +121,7 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   b.num_threads = c.threads;
   b.small_path = c.small;
   b.winograd = c.wino;
+  b.up_winograd = c.up_wino;
   if (c.threads == 1)
     modulated_conv2d_forward<MR, NR>(p, SerialFor(), b);
   else
@@ -127,8 +129,10 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
 
   const std::vector<double> ref = naive::modulated_conv2d(p);
   // F(4x4, 3x3)'s transforms (entries up to 8 and 1/24) amplify the roundings: its error measured
-  // 1-2e-5 of the outputs' rms here, 10x the direct path's, so it gets 1e-4 instead of 1e-5.
-  const double rtol = detail::winograd_tile(p, b.winograd) == 4 ? 1e-4 : 1e-5;
+  // 1-2e-5 of the outputs' rms here, 10x the direct path's, so it gets 1e-4 instead of 1e-5; so does
+  // the upsampling conv's F(4x4, 2x2) (entries up to 8 and 1/6).
+  const bool wino4 = detail::winograd_tile(p, b.winograd) == 4 || detail::winograd_up_tile(p, b.up_winograd) == 4;
+  const double rtol = wino4 ? 1e-4 : 1e-5;
   testutil::CompareResult res;
   if (p.out)
     res = testutil::compare(ref, [&](size_t k) {
@@ -367,6 +371,55 @@ TEST(ModulatedConv, WinogradEveryShapeAndLayout) {
         }
 }
 
+TEST(ModulatedConv, WinogradUpEveryShapeAndLayout) {
+  // The upsampling conv's phase Winograd paths (modconv_winograd_up.h), F(2x2, 2x2) and F(4x4, 2x2) forced on
+  // sizes down to 1x1 (part tiles at both edges), every input layout / epilogue, tiny blocks (many chunks, carried
+  // rows, K blocks, one-row chunks) and the default ones.
+  const int64_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 13, 17};
+  uint32_t seed = 6500;
+  for (int tile : {2, 4})
+  for (int64_t hw : sizes)
+    for (int64_t N : {1, 3})
+      for (int variant = 0; variant < 4; ++variant)
+        for (int blocking = 0; blocking < 2; ++blocking) {
+          Case c = sweep_case(hw, 2, N, variant);
+          c.W = hw + (variant == 3);
+          c.w_taps_outer = variant == 1;
+          c.blocking = blocking;
+          c.up_wino = tile;
+          SCOPED_TRACE(c.str());
+          auto r = run_case(c, seed++);
+          EXPECT_TRUE(r.ok) << r.msg();
+        }
+}
+
+TEST(ModulatedConv, WinogradUpBandsAndChannelBlocks) {
+  // Several bands per channel block (threads > channel blocks), several chunks per band, channel blocks with a
+  // part slice, K blocks, wide rows, other micro-kernel shapes, the default and the large-L2 blocking.
+  uint32_t seed = 7500;
+  struct S {
+    int64_t cin, cout, h, w;
+  };
+  const S shapes[] = {{20, 33, 7, 61}, {37, 70, 37, 29}, {64, 64, 32, 32}, {9, 5, 6, 40}, {150, 140, 20, 23},
+                      {70, 9, 45, 3}};
+  for (const S& s : shapes)
+    for (int tile : {2, 4})
+    for (int threads : {1, 2, 3}) {
+      Case c;
+      c.up = true;
+      c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w;
+      c.bias = c.act = c.noise = true;
+      c.up_wino = tile;
+      c.blocking = threads == 2 ? 3 : threads == 3 ? 1 : 0;
+      c.threads = threads;
+      SCOPED_TRACE(c.str());
+      auto r = run_case(c, seed++);
+      EXPECT_TRUE(r.ok) << r.msg();
+      auto r2 = run_case<4, 2>(c, seed++);
+      EXPECT_TRUE(r2.ok) << "4x2 " << r2.msg();
+    }
+}
+
 TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
   // Rows wider than one chunk (several column chunks per tile row), several channel blocks and
   // K blocks, both paths, other micro-kernel shapes (the last strip of a chunk is narrower), the
@@ -417,6 +470,25 @@ TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
   EXPECT_EQ(detail::winograd_tile(p, 0), 0);
   p.upsample = true;
   EXPECT_EQ(detail::winograd_tile(p, 4), 0);
+  // The upsampling conv's: F(4x4, 2x2) from 256x256 px input with 48+ channels each side and from 512x512 px
+  // with 24+, or forced.
+  p.H = p.W = 512, p.C_in = 64, p.C_out = 32;
+  EXPECT_EQ(detail::winograd_up_tile(p, -1), 4);
+  p.C_out = 16;
+  EXPECT_EQ(detail::winograd_up_tile(p, -1), 0);
+  EXPECT_EQ(detail::winograd_up_tile(p, 2), 2);
+  EXPECT_EQ(detail::winograd_up_tile(p, 4), 4);
+  EXPECT_EQ(detail::winograd_up_tile(p, 3), 0);
+  p.H = p.W = 256, p.C_out = 48;
+  EXPECT_EQ(detail::winograd_up_tile(p, -1), 4);
+  p.C_out = 32;
+  EXPECT_EQ(detail::winograd_up_tile(p, -1), 0);
+  p.H = p.W = 128, p.C_in = 256, p.C_out = 128;
+  EXPECT_EQ(detail::winograd_up_tile(p, -1), 0);
+  p.H = p.W = 512;
+  EXPECT_EQ(detail::winograd_up_tile(p, 0), 0);
+  p.upsample = false;
+  EXPECT_EQ(detail::winograd_up_tile(p, 4), 0);
   p.upsample = false, p.K = 1;
   EXPECT_EQ(detail::winograd_tile(p, 2), 0);
 }

@@ -84,6 +84,20 @@ def test_winograd_path_matches_reference(cpu_level, batch, c_in, c_out, size, co
                ops.modulated_conv2d(x, weight, styles, impl="ref", demodulate=demodulate, **kwargs))
 
 
+# The upsampling conv from 512x512 px input with 24+ channels each side (and from 256x256 px with 48+) takes the
+# phase Winograd path (kernels/cpu/modconv_winograd_up.h): every epilogue, strided input, without demodulation.
+@pytest.mark.parametrize("contiguous_x", [True, False])
+def test_upsampling_winograd_path_matches_reference(cpu_level, contiguous_x):
+    c_in, c_out, size = 26, 24, 512
+    x, weight, styles, scale = _case(1, c_in, c_out, size, full=(c_out + 3, c_in + 5), seed=3,
+                                     contiguous_x=contiguous_x)
+    args = dict(weight_scale=scale, upsample=True, noise=torch.randn(1, 1, 2 * size, 2 * size + 2),
+                noise_strength=torch.tensor([0.3]), bias=torch.randn(c_out), activate=True)
+    for demodulate, kwargs in ((True, args), (False, dict(weight_scale=scale, upsample=True))):
+        _close(ops.modulated_conv2d(x, weight, styles, impl="kernel", demodulate=demodulate, **kwargs),
+               ops.modulated_conv2d(x, weight, styles, impl="ref", demodulate=demodulate, **kwargs))
+
+
 def test_broadcast_noise_and_non_contiguous_input(cpu_level):
     x, weight, styles, scale = _case(2, 11, 6, 6, contiguous_x=False)
     assert not x.is_contiguous()
