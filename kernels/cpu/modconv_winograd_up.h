@@ -1,17 +1,20 @@
 // Winograd path of the fused modulated conv's upsampling layer (stride-2 transposed 3x3 conv, then the [1, 3, 3, 1]
-// blur): the four sub-pixel phases of the transposed conv as F(4x4, 2x2) convolutions sharing one input transform.
+// blur): the four sub-pixel phases of the transposed conv as F(M x M, 2 x 2) convolutions (M = 2 or 4) sharing one
+// input transform.
 //
 // On the input grid (m, n) the transposed conv's output t[2m + py][2n + px] (phase (py, px)) is, along each dim,
 //   even phase: t[2m]     = w[0] x[m] + w[2] x[m - 1]
 //   odd phase:  t[2m + 1] = w[1] x[m]
 // so each phase is a 2 x 2 correlation y[i] = sum_k g[k] d[i + k] over d = x[m - 1 .. m] with g = (w[2], w[0])
-// (even) or (0, w[1]) (odd) per dim. A 4 x 4 tile of grid points (rows gy .. gy + 3) reads the 5 x 5 input patch
-// x[gy - 1 .. gy + 3]; its transform v = B^T d B is shared by the four phases, each with its own transformed
-// filter u = G g G^T:
+// (even) or (0, w[1]) (odd) per dim. An M x M tile of grid points (rows gy .. gy + M - 1) reads the T x T input
+// patch (T = M + 1) x[gy - 1 .. gy + M - 1]; its transform v = B^T d B is shared by the four phases, each with its
+// own transformed filter u = G g G^T:
 //     phase_tile = A^T [ sum_i u_phase[o, i] (.) v[i] ] A.
-// The odd phases' g[0] = 0 makes row 0 (odd rows) and column 0 (odd columns) of their u zero: of the 4 x 25
-// products per tile, input and output channel, 81 are not, against 9 x 16 = 144 for the direct sub-pixel kernels
-// (1.78x fewer).
+// The odd phases' g[0] = 0 makes row 0 (odd rows) and column 0 (odd columns) of their u zero, and those products
+// are skipped: per tile, input and output channel 25 of 4 x 9 (F(2x2)) or 81 of 4 x 25 (F(4x4)), against 36 or 144
+// for the direct sub-pixel kernels (1.44x or 1.78x fewer).
+//   F(2, 2), points 0, 1, inf:
+//     B^T = [-1 1 0; 0 1 0; 0 -1 1]   G = [-1 0; 1 1; 0 1]   A^T = [1 1 0; 0 1 1]
 //   F(4, 2), points 0, 1, -1, 2, inf:
 //     B^T = [2 -1 -2 1 0; 0 -2 -1 1 0; 0 2 -3 1 0; 0 -1 0 1 0; 0 2 -1 -2 1]
 //     G   = [1/2 0; -1/2 -1/2; -1/6 1/6; 1/6 1/3; 0 1]
@@ -20,15 +23,16 @@
 // Blocking (per task = sample n x block of MC output channels x band of grid rows [mA, mB)):
 //   pack U for the task's 4 x MC phase rows and all C_in (times the style; demodulation sums of squares of the
 //   style-scaled 3x3 weights on the way)
-//   for each chunk of tile rows (all tile columns; grid rows from mA - 1, 4 per tile row)
+//   for each chunk of tile rows (all tile columns; grid rows from mA - 1, M per tile row)
 //     for each block of KC input channels: stage the window, transform it to V, the GEMMs of the nonzero
-//       (xi, phase) pairs into M (25 x 4 MC x tiles)
+//       (xi, phase) pairs into M (T^2 x 4 MC x tiles)
 //     per channel: the four phases' output transforms into a scratch of phase planes (the two grid rows the
 //       previous chunk carried over first), epilogue_up (the blur, demodulation, noise, bias, activation) on the
 //       output rows whose phase rows are all there, the last two grid rows carried to the next chunk.
 //
-// Accuracy: G's 1/6 and A^T's 8 amplify the roundings like F(4x4, 3x3)'s; tests allow 1e-4 of the outputs' rms
-// against a double reference (tests/cpp/test_modulated_conv.cpp).
+// Accuracy: F(2x2)'s entries are 0 and +-1 (the direct path's bound, 1e-5 of the outputs' rms, against a double
+// reference); F(4x4)'s 1/6 and 8 amplify the roundings like F(4x4, 3x3)'s, and its tests allow 1e-4
+// (tests/cpp/test_modulated_conv.cpp).
 #pragma once
 
 #include "isa.h"
@@ -57,8 +61,8 @@ namespace detail {
 // 18-22, 16 -> 8 ch 7.4-8.8 / 7.6-7.7 / 7.7-8.6; 256 -> 512 px 128 -> 64 ch 61-103 / 56-92 / 49-54, 96 -> 48 ch
 // 34-36 / 32-33 / 31-34, 32 -> 16 ch 4.5-5.3 / 4.9-5.0 / 5.0; 128 -> 256 px 256 -> 128 ch 52.7 / 49.3-49.9 /
 // 54.6-55.8, 64 -> 32 ch 3.8-4.1 / 3.9-4.0 / 4.6-4.8. On the wide layers below (1 thread): 64 -> 128 px 512 -> 256
-// ch 99 / 107 / 129, 32 -> 64 px 512 -> 512 ch 55 / 71 / 87. The transformed weights are (M + 1)^2 / 9 times the
-// direct path's packed ones per phase (11x for F(4x4)), built per sample because the style is folded into them,
+// ch 99 / 107 / 129, 32 -> 64 px 512 -> 512 ch 55 / 71 / 87. The transformed weights are 4 (M + 1)^2 / 9 times the
+// direct path's packed ones (4x for F(2x2), 11x for F(4x4)), built per sample because the style is folded into them,
 // and the GEMMs stream them from memory (perf, F(4x4) at 32 px 512 ch: building them a third of the time, the GEMM
 // stalled on their loads), so the fewer products (1.44x for F(2x2), 1.78x for F(4x4)) pay only where many
 // positions share each weight.
