@@ -349,48 +349,37 @@ TEST(ModulatedConv, SmallPathLargeChannelsTinyImages) {
   EXPECT_FALSE(detail::use_small_path(p, 0));
 }
 
-TEST(ModulatedConv, WinogradEveryShapeAndLayout) {
-  // The F(2x2, 3x3) and F(4x4, 3x3) paths (modconv_winograd.h), forced on plain 3x3 convs of every
-  // size down to 1x1 (sizes that are no multiple of the tile leave part tiles), every input layout /
-  // epilogue, tiny and default blocking.
+// Both tiles of a Winograd path forced on sizes down to 1x1 (sizes that are no multiple of the tile leave part
+// tiles at both edges), every input layout / epilogue, tiny blocks (many chunks, K blocks; upsampling: carried
+// rows, one-row chunks) and the default ones. kind: 1 the plain 3x3 conv's path, 2 the upsampling conv's.
+namespace {
+void winograd_sweep(int kind, uint32_t seed) {
   const int64_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 13, 17};
-  uint32_t seed = 6000;
   for (int tile : {2, 4})
   for (int64_t hw : sizes)
     for (int64_t N : {1, 3})
       for (int variant = 0; variant < 4; ++variant)
         for (int blocking = 0; blocking < 2; ++blocking) {
-          Case c = sweep_case(hw, 1, N, variant);
+          Case c = sweep_case(hw, kind, N, variant);
           c.W = hw + (variant == 3);
           c.w_taps_outer = variant == 1;
           c.blocking = blocking;
-          c.wino = tile;
+          (kind == 2 ? c.up_wino : c.wino) = tile;
           SCOPED_TRACE(c.str());
           auto r = run_case(c, seed++);
           EXPECT_TRUE(r.ok) << r.msg();
         }
 }
+}  // namespace
+
+TEST(ModulatedConv, WinogradEveryShapeAndLayout) {
+  // F(2x2, 3x3) and F(4x4, 3x3) (modconv_winograd.h) on plain 3x3 convs.
+  winograd_sweep(1, 6000);
+}
 
 TEST(ModulatedConv, WinogradUpEveryShapeAndLayout) {
-  // The upsampling conv's phase Winograd paths (modconv_winograd_up.h), F(2x2, 2x2) and F(4x4, 2x2) forced on
-  // sizes down to 1x1 (part tiles at both edges), every input layout / epilogue, tiny blocks (many chunks, carried
-  // rows, K blocks, one-row chunks) and the default ones.
-  const int64_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 13, 17};
-  uint32_t seed = 6500;
-  for (int tile : {2, 4})
-  for (int64_t hw : sizes)
-    for (int64_t N : {1, 3})
-      for (int variant = 0; variant < 4; ++variant)
-        for (int blocking = 0; blocking < 2; ++blocking) {
-          Case c = sweep_case(hw, 2, N, variant);
-          c.W = hw + (variant == 3);
-          c.w_taps_outer = variant == 1;
-          c.blocking = blocking;
-          c.up_wino = tile;
-          SCOPED_TRACE(c.str());
-          auto r = run_case(c, seed++);
-          EXPECT_TRUE(r.ok) << r.msg();
-        }
+  // The upsampling conv's phase paths F(2x2, 2x2) and F(4x4, 2x2) (modconv_winograd_up.h).
+  winograd_sweep(2, 6500);
 }
 
 TEST(ModulatedConv, WinogradUpBandsAndChannelBlocks) {
