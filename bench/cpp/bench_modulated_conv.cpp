@@ -11,7 +11,9 @@
 //   --filter TEXT: only the layers whose name contains TEXT;
 //   --acc-kb / --xb-kb N: override the acc_bytes / xb_bytes of every path's ModConvBudget (tuning; the
 //   defaults are machine_modconv_blocking()'s);
-//   --kc / --mc N: override their kc / mc (tuning).
+//   --kc / --mc N: override their kc / mc (tuning);
+//   --shared-v-kb N: override ModConvBlocking::wino_shared_v_bytes (0: the Winograd path transforms the input once
+//   per channel block).
 //
 // (a) measures the practical fp32 peak of the level with an FMA throughput
 //     loop on all threads (12 independent FMA chains of the level's vectors per thread);
@@ -41,6 +43,7 @@ namespace {
 bool g_cpu_clock = false;
 int64_t g_acc_bytes = 0, g_xb_bytes = 0;  // --acc-kb / --xb-kb overrides (0: default)
 int64_t g_kc = 0, g_mc = 0;               // --kc / --mc overrides (0: default)
+int64_t g_shared_v_bytes = -1;            // --shared-v-kb override (-1: default)
 const char* g_filter = nullptr;           // --filter: only layers whose name contains it
 
 double now_s() {
@@ -175,6 +178,7 @@ Result bench_layer(const Layer& L, const ThreadedFor& pf, double min_time, int s
   b.small_path = small_path;
   b.winograd = winograd;
   b.up_winograd = up_winograd;
+  if (g_shared_v_bytes >= 0) b.wino_shared_v_bytes = g_shared_v_bytes;
   for (ModConvBudget* bb : {&b.direct, &b.wino, &b.up_wino}) {
     if (g_acc_bytes) bb->acc_bytes = g_acc_bytes;
     if (g_xb_bytes) bb->xb_bytes = g_xb_bytes;
@@ -218,6 +222,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[a], "--xb-kb") && a + 1 < argc) g_xb_bytes = 1024 * std::atol(argv[++a]);
     else if (!std::strcmp(argv[a], "--kc") && a + 1 < argc) g_kc = std::atol(argv[++a]);
     else if (!std::strcmp(argv[a], "--mc") && a + 1 < argc) g_mc = std::atol(argv[++a]);
+    else if (!std::strcmp(argv[a], "--shared-v-kb") && a + 1 < argc) g_shared_v_bytes = 1024 * std::atol(argv[++a]);
     else if (!std::strcmp(argv[a], "--filter") && a + 1 < argc) g_filter = argv[++a];
   }
   ThreadedFor pf(threads);

@@ -96,6 +96,9 @@ struct ModConvBlocking {
                                    // 4 phase rows per output channel; modconv_winograd_up.h)
   int up_winograd = -1;            // the upsampling conv's Winograd tile: -1 auto, 0 never (direct), 2 F(2x2, 2x2),
                                    // 4 F(4x4, 2x2)
+  int64_t wino_shared_v_bytes = 32 << 20;  // the plain Winograd path transforms the input once for all its
+                                   // channel blocks (else once per block) when the transform fits this
+                                   // (machine_modconv_blocking: the last-level cache; modconv_winograd.h)
 };
 
 // The blocking for a CPU with l2_bytes of L2 per core (0: unknown, as Zen 2's). The Winograd path takes
@@ -170,8 +173,17 @@ inline int64_t l3_cache_bytes() {
 // (128 MiB) 33.4 -> 27.8 ms, fp32 71 -> 64-68 ms there; 16-32 MiB outputs no faster, 8 MiB ones 10-15% slower.
 inline bool streams_output(int64_t bytes) { return bytes >= 2 * l3_cache_bytes(); }
 
-// The modulated conv's blocking for this machine.
-inline ModConvBlocking machine_modconv_blocking() { return modconv_blocking_for_l2(l2_cache_bytes()); }
+// The modulated conv's blocking for this machine. The plain Winograd path's transformed input shared by the
+// channel blocks (WinoPlan::shared_v) is read back from the last-level cache; bench_modulated_conv --shared-v-kb
+// (Zen 4, 32 MiB L3, 2 threads, two runs, ms once per block / shared; V's size): 64 px 512 ch (27 MiB)
+// 33.0-35.7 / 30.1-30.4, 384 ch (20 MiB) 19.3-19.9 / 18.4-18.5, 32 px 512 ch (9 MiB) 13.4 / 12.3, 16 px 512 ch
+// (2.5 MiB) 4.07-4.12 / 3.99-4.08; past the cache no gain: 128 px 256 ch (54 MiB) 30.8-31.9 / 31.2-31.3, 192 ch
+// (41 MiB) 18.4-18.6 / 18.8.
+inline ModConvBlocking machine_modconv_blocking() {
+  ModConvBlocking b = modconv_blocking_for_l2(l2_cache_bytes());
+  b.wino_shared_v_bytes = l3_cache_bytes();
+  return b;
+}
 
 }  // namespace cpu
 }  // namespace anycost

@@ -42,6 +42,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "conv_microkernel.h"
 #include "modconv_epilogue.h"
@@ -171,6 +172,11 @@ ANYCOST_INLINE void interleave_columns(const vfloat* y, vfloat* row, int M) {
   vinterleave(a1, b1, row[2], row[3]);
 }
 
+// A chunk of tiles: tile rows [tr0, tr0 + rows) x tile columns [c0, c0 + cols).
+struct WinoChunk {
+  int64_t tr0, rows, c0, cols;
+};
+
 struct WinoPlan {
   int64_t XI;                        // positions of the transform domain, (M + 2)^2
   int64_t TH, TW;                    // output tiles per column / row
@@ -180,6 +186,10 @@ struct WinoPlan {
   int64_t Tp;                        // floats between rows of M and V (tiles per chunk, rounded)
   int64_t in_pitch, in_cs;           // staged input window: row pitch, floats per channel
   int64_t n_bands, tasks;
+  std::vector<WinoChunk> chunks;     // of one sample, band by band (band b: [band_chunk[b], band_chunk[b + 1]))
+  std::vector<int64_t> band_chunk;
+  int64_t chunk_floats;              // V of one chunk, every block of input channels: n_kc x XI x KC x Tp
+  bool shared_v;                     // V of every chunk transformed once, before the tasks (shared_v_bytes)
   RgbLayout rgb;                     // a chunk's RGB sums (RGB head)
   size_t ws_bytes;
 };
@@ -218,6 +228,19 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
   while (KC > 8 && 4 * pl.XI * KC * pl.Tp > bb.xb_bytes) KC = ceil_div(KC, 2);
   const int64_t n_kc = ceil_div(p.C_in, KC);
   pl.KC = ceil_div(p.C_in, n_kc);
+
+  // The bands split the tile rows as conv_task does.
+  pl.band_chunk.assign(pl.n_bands + 1, 0);
+  for (int64_t band = 0; band < pl.n_bands; ++band) {
+    const int64_t r1 = (band + 1) * pl.TH / pl.n_bands;
+    for (int64_t tr0 = band * pl.TH / pl.n_bands; tr0 < r1; tr0 += pl.chunk_rows)
+      for (int64_t c0 = 0; c0 < pl.TW; c0 += pl.chunk_cols)
+        pl.chunks.push_back({tr0, std::min(pl.chunk_rows, r1 - tr0), c0, std::min(pl.chunk_cols, pl.TW - c0)});
+    pl.band_chunk[band + 1] = static_cast<int64_t>(pl.chunks.size());
+  }
+  pl.chunk_floats = n_kc * pl.XI * pl.KC * pl.Tp;
+  pl.shared_v = pl.n_ocb > 1 && sizeof(float) * p.N * pl.chunks.size() * pl.chunk_floats <=
+                                    static_cast<size_t>(b.wino_shared_v_bytes);
 
   // The window of a chunk: M rows / cols per tile plus one on each side; the column phases of a
   // row's last tiles read up to 2 M vectors + M floats past them.
@@ -392,26 +415,37 @@ void wino_output(const EpilogueChannel& ec, const WinoPlan& pl, const float* mo,
   finish_epilogue(e);
 }
 
-// One chunk of tiles (rows [tr0, tr0 + rows) x cols [c0, c0 + cols)) of channels [o0, o_end), the RGB
-// head's sums into channel block ocb's planes (modconv_rgb.h).
+// V of the block of input channels from i0 of chunk c of sample n into Vb (XI x KC x Tp; win stages the window).
+template <int M>
+void wino_chunk_input(const ModConvParams& p, const WinoPlan& pl, float* win, float* Vb, int64_t n, const WinoChunk& c,
+                      int64_t i0) {
+  const int64_t kc = std::min(pl.KC, p.C_in - i0);
+  pack_input_window(win, pl.in_cs, pl.in_pitch, p.x + n * p.x_sn + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
+                    M * c.tr0 - 1, M * c.rows + 2, M * c.c0 - 1, M * c.cols + 2, p.H, p.W);
+  wino_input_transform<WinoTile<M>>(Vb, pl.KC * pl.Tp, pl.Tp, win, pl.in_pitch, pl.in_cs, kc, c.rows, c.cols);
+}
+
+// One chunk of tiles of channels [o0, o_end), the RGB head's sums into channel block ocb's planes (modconv_rgb.h).
+// Vs: the chunk's V transformed before the tasks (WinoPlan::shared_v), else null (transformed here, a block of
+// input channels at a time).
 template <int M, int MR, int NR>
-void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& tb, int64_t n,
-                int64_t o0, int64_t o_end, int64_t tr0, int64_t rows, int64_t c0, int64_t cols,
-                float* rgb_parts, int64_t ocb) {
+void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& tb, int64_t n, int64_t o0,
+                int64_t o_end, const WinoChunk& c, const float* Vs, float* rgb_parts, int64_t ocb) {
   constexpr int64_t V = kVecLen * NR;
-  const float* x_n = p.x + n * p.x_sn;
-  const int64_t tiles = rows * cols;
+  const int64_t tiles = c.rows * c.cols;
   const int64_t n_ob = ceil_div(o_end - o0, MR);
   const int64_t m_xi = pl.MCp * pl.Tp, v_xi = pl.KC * pl.Tp;
   for (int64_t i0 = 0; i0 < p.C_in; i0 += pl.KC) {
     const int64_t kc = std::min(pl.KC, p.C_in - i0);
-    pack_input_window(tb.win, pl.in_cs, pl.in_pitch, x_n + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
-                 M * tr0 - 1, M * rows + 2, M * c0 - 1, M * cols + 2, p.H, p.W);
-    wino_input_transform<WinoTile<M>>(tb.V, v_xi, pl.Tp, tb.win, pl.in_pitch, pl.in_cs, kc, rows, cols);
+    const float* Vb = tb.V;
+    if (Vs)
+      Vb = Vs + i0 * pl.XI * pl.Tp;
+    else
+      wino_chunk_input<M>(p, pl, tb.win, tb.V, n, c, i0);
     const bool accum = i0 > 0;
     for (int64_t xi = 0; xi < pl.XI; ++xi) {
       const float* u = tb.U + i0 * pl.XI * pl.MCp + xi * pl.MCp * kc;
-      const float* v = tb.V + xi * v_xi;
+      const float* v = Vb + xi * v_xi;
       float* m = tb.M + xi * m_xi;
       for (int64_t g = 0; g < tiles; g += V) {
         const int64_t nvec = std::min<int64_t>(NR, ceil_div(tiles - g, kVecLen));
@@ -420,13 +454,13 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
       }
     }
   }
-  const RgbChunk rgb = rgb_chunk(p, tb.rgb, pl.rgb, n, M * tr0, std::min(p.H, M * (tr0 + rows)), M * c0,
-                                 std::min(p.W, M * (c0 + cols)));
+  const RgbChunk rgb = rgb_chunk(p, tb.rgb, pl.rgb, n, M * c.tr0, std::min(p.H, M * (c.tr0 + c.rows)), M * c.c0,
+                                 std::min(p.W, M * (c.c0 + c.cols)));
   if (rgb.acc) rgb_begin(p, rgb, ocb == 0, tb.row);
   for (int64_t o = o0; o < o_end; ++o) {
-    EpilogueChannel e = make_epilogue(p, n, o, tb.sumsq[o - o0], tr0 == 0 && c0 == 0);
+    EpilogueChannel e = make_epilogue(p, n, o, tb.sumsq[o - o0], c.tr0 == 0 && c.c0 == 0);
     set_rgb(e, p, rgb, o);
-    wino_output<M>(e, pl, tb.M + (o - o0) * pl.Tp, p, tr0, rows, c0, cols);
+    wino_output<M>(e, pl, tb.M + (o - o0) * pl.Tp, p, c.tr0, c.rows, c.c0, c.cols);
   }
   if (rgb.acc) rgb_end(p, rgb, rgb_parts, ocb);
 }
@@ -435,6 +469,20 @@ template <int M, int MR, int NR, class ParallelFor>
 void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConvBlocking& blocking) {
   const WinoPlan pl = make_wino_plan(p, blocking, M, MR);
   const std::unique_ptr<float[]> rgb_parts = rgb_partials(p, pl.n_ocb);
+  const int64_t nq = static_cast<int64_t>(pl.chunks.size());
+  float* shared = nullptr;
+  if (pl.shared_v) {  // every (sample, chunk, block of input channels) once, instead of once per channel block
+    const int64_t n_kc = ceil_div(p.C_in, pl.KC);
+    shared = static_cast<float*>(thread_workspace(sizeof(float) * p.N * nq * pl.chunk_floats, kCallSlot));
+    pf(0, p.N * nq * n_kc, 1, [&](int64_t j0, int64_t j1) {
+      float* win = carve_wino(thread_workspace(pl.ws_bytes), pl, p).win;
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t kb = j % n_kc, q = j / n_kc % nq, n = j / (n_kc * nq);
+        wino_chunk_input<M>(p, pl, win, shared + (n * nq + q) * pl.chunk_floats + kb * pl.XI * pl.KC * pl.Tp, n,
+                            pl.chunks[q], kb * pl.KC);
+      }
+    });
+  }
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const WinoBuffers tb = carve_wino(thread_workspace(pl.ws_bytes), pl, p);
     int64_t packed_n = -1, packed_o0 = -1;  // whose U tb holds: the bands of a block that follow share it
@@ -445,10 +493,11 @@ void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConv
         pack_wino_weights<M, MR>(tb.U, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
         packed_n = k.n, packed_o0 = k.o0;
       }
-      for (int64_t tr0 = k.r0; tr0 < k.r1; tr0 += pl.chunk_rows)
-        for (int64_t c0 = 0; c0 < pl.TW; c0 += pl.chunk_cols)
-          wino_chunk<M, MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, tr0, std::min(pl.chunk_rows, k.r1 - tr0),
-                                c0, std::min(pl.chunk_cols, pl.TW - c0), rgb_parts.get(), k.o0 / pl.MC);
+      const int64_t band = t % pl.n_bands;
+      for (int64_t q = pl.band_chunk[band]; q < pl.band_chunk[band + 1]; ++q)
+        wino_chunk<M, MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, pl.chunks[q],
+                              shared ? shared + (k.n * nq + q) * pl.chunk_floats : nullptr, rgb_parts.get(),
+                              k.o0 / pl.MC);
     }
   });
   rgb_reduce(p, rgb_parts.get(), pl.n_ocb, pf);

@@ -25,6 +25,8 @@ struct Case {
   int small = -1;       // ModConvBlocking::small_path: -1 auto, 0 never, 1 always
   int wino = -1;        // ModConvBlocking::winograd: -1 auto, 0 never, 2 or 4 that tile
   int up_wino = -1;     // ModConvBlocking::up_winograd: -1 auto, 0 never, 2 or 4 that tile
+  bool shared_v = true; // the plain Winograd path's input transformed once for all channel blocks when it fits
+                        // (ModConvBlocking::wino_shared_v_bytes), else once per block
   bool w_taps_outer = false;  // weight stored [C_out, K, K, C_in] (non-contiguous taps)
   int rgb = 0;          // RGB head: 0 none, 1 with the conv's output, 2 without it (out null)
   bool rgb_skip = false;
@@ -35,7 +37,7 @@ struct Case {
        << " bcast=" << noise_bcast << " bias=" << bias << " act=" << act << " skip=" << skip
        << " xlayout=" << x_layout << " ostrided=" << out_strided << " blocking=" << blocking
        << " threads=" << threads << " small=" << small << " wino=" << wino << " up_wino=" << up_wino
-       << " wtaps=" << w_taps_outer << " rgb=" << rgb << " rgb_skip=" << rgb_skip;
+       << " shared_v=" << shared_v << " wtaps=" << w_taps_outer << " rgb=" << rgb << " rgb_skip=" << rgb_skip;
     return os.str();
   }
 };
@@ -122,6 +124,7 @@ testutil::CompareResult run_case(const Case& c, uint32_t seed) {
   b.small_path = c.small;
   b.winograd = c.wino;
   b.up_winograd = c.up_wino;
+  if (!c.shared_v) b.wino_shared_v_bytes = 0;
   if (c.threads == 1)
     modulated_conv2d_forward<MR, NR>(p, SerialFor(), b);
   else
@@ -364,6 +367,7 @@ void winograd_sweep(int kind, uint32_t seed) {
           c.W = hw + (variant == 3);
           c.w_taps_outer = variant == 1;
           c.blocking = blocking;
+          c.shared_v = variant % 2 == 0;
           (kind == 2 ? c.up_wino : c.wino) = tile;
           SCOPED_TRACE(c.str());
           auto r = run_case(c, seed++);
@@ -419,21 +423,33 @@ TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
   };
   const S shapes[] = {{20, 33, 7, 601}, {37, 70, 37, 29}, {64, 64, 32, 32}, {9, 5, 6, 40}, {8, 8, 66, 70},
                       {150, 140, 20, 23}};
+  int shared_plans = 0;  // cases whose plan transforms the input once for its channel blocks
   for (const S& s : shapes)
     for (int wino : {0, 2, 4})
-      for (int threads : {1, 2}) {
-        Case c;
-        c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w;
-        c.bias = c.act = c.noise = true;
-        c.wino = wino;
-        c.blocking = threads == 2 ? 2 : 0;
-        c.threads = threads;
-        SCOPED_TRACE(c.str());
-        auto r = run_case(c, seed++);
-        EXPECT_TRUE(r.ok) << r.msg();
-        auto r2 = run_case<4, 2>(c, seed++);
-        EXPECT_TRUE(r2.ok) << "4x2 " << r2.msg();
-      }
+      for (int threads : {1, 2})
+        for (bool shared : {true, false}) {
+          if (!wino && !shared) continue;
+          Case c;
+          c.C_in = s.cin, c.C_out = s.cout, c.H = s.h, c.W = s.w;
+          c.bias = c.act = c.noise = true;
+          c.wino = wino;
+          c.blocking = threads == 2 ? 2 : 0;
+          c.threads = threads;
+          c.shared_v = shared;
+          if (wino && shared) {
+            ModConvParams q;
+            q.N = 1, q.C_in = c.C_in, q.C_out = c.C_out, q.H = c.H, q.W = c.W, q.K = 3;
+            ModConvBlocking b = threads == 2 ? modconv_blocking_for_l2(2 << 20) : ModConvBlocking();
+            b.num_threads = threads;
+            shared_plans += detail::make_wino_plan(q, b, wino, kModConvMR).shared_v;
+          }
+          SCOPED_TRACE(c.str());
+          auto r = run_case(c, seed++);
+          EXPECT_TRUE(r.ok) << r.msg();
+          auto r2 = run_case<4, 2>(c, seed++);
+          EXPECT_TRUE(r2.ok) << "4x2 " << r2.msg();
+        }
+  EXPECT_TRUE(shared_plans >= 4) << shared_plans << " plans share the transformed input";
   // The automatic choice: F(4x4) from 64x64 px with 8+ channels each side and from 32x32 px with
   // 256+, F(2x2) from 32x32 px with 32+ and from 16x16 px with 256+, else direct.
   ModConvParams p;

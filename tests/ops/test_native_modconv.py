@@ -70,7 +70,8 @@ def test_low_resolution_many_channels(cpu_level, upsample, batch, c_in, c_out, s
 
 # Plain 3x3 convs take the Winograd paths (kernels/cpu/modconv_winograd.h): F(2x2, 3x3) from 32x32 px with 32+
 # channels each side and from 16x16 px with 256+, F(4x4, 3x3) from 64x64 px with 8+ and from 32x32 px with 256+;
-# sizes that leave part tiles, batches, strided inputs, every epilogue.
+# sizes that leave part tiles, batches, strided inputs, every epilogue; the 256+ channel cases have several channel
+# blocks, which share one transformed input.
 @pytest.mark.parametrize(("batch", "c_in", "c_out", "size", "contiguous_x"), [
     (1, 32, 40, 33, True), (2, 48, 36, 32, False), (1, 64, 64, 45, True), (1, 16, 24, 70, True),
     (2, 8, 12, 64, False), (1, 256, 260, 17, False), (1, 260, 256, 33, True)])
