@@ -134,10 +134,18 @@ inline bool use_small_path(const ModConvParams& p, int force) {
   // enough input channels to amortise the col2im adds (K*K per C_in MACs). The
   // upsampling conv wins up to 16x16 px input (4->8 px 512 ch: 2.9 -> 1.3 ms,
   // 16->32: 17 -> 16 ms); the plain conv at 4x4 (1.9 -> 1.2 ms) and, with many
-  // channels, at 8x8 (4.3 -> 4.0 ms); at 16x16 the large path is faster.
+  // channels, at 8x8 (4.3 -> 4.0 ms); at 16x16 the large path is faster. With
+  // AVX-512 (Zen 4, 2 threads, two runs, ms large / small) the large path's 8 x 3
+  // micro-kernel also takes the upsampling conv from 16x16 px: 16->32 512 ch
+  // 7.54-7.55 / 8.21-8.47, 128 ch 0.52-0.53 / 0.56-0.58 (8->16 512 ch: 2.45-2.48 /
+  // 2.13-2.16).
   const int64_t P = p.H * p.W;
   if (p.C_in < 32) return false;
+#if ANYCOST_CPU_AVX512
+  if (p.upsample) return P < 16 * 16;
+#else
   if (p.upsample) return P <= 16 * 16;
+#endif
   return P <= 4 * 4 || (P <= 8 * 8 && p.C_in >= 256);
 }
 

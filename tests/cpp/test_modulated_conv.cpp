@@ -344,7 +344,9 @@ TEST(ModulatedConv, SmallPathLargeChannelsTinyImages) {
   EXPECT_FALSE(detail::use_small_path(p, -1));
   p.H = p.W = 16;
   EXPECT_FALSE(detail::use_small_path(p, -1));
-  p.upsample = true;
+  p.upsample = true;  // from 16x16 px input the large path with AVX-512's 8 x 3 micro-kernel
+  EXPECT_TRUE(detail::use_small_path(p, -1) == !ANYCOST_CPU_AVX512);
+  p.H = p.W = 8;
   EXPECT_TRUE(detail::use_small_path(p, -1));
   p.upsample = false;
   p.H = p.W = 4, p.C_in = 8;
