@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "output_cache.h"
+#include "weight_identity.h"
 #include "cpu/modconv_params.h"
 
 namespace {
@@ -15,6 +16,8 @@ namespace cpu = anycost::cpu;
 
 using anycost::check_float;
 using anycost::check_skip;
+using anycost::WeightIdentity;
+using anycost::weight_identity;
 
 cpu::ModConvParams make_params(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
                                double weight_scale, bool demodulate, bool upsample) {
@@ -43,6 +46,8 @@ cpu::ModConvParams make_params(const at::Tensor& x, const at::Tensor& weight, co
   p.x_sn = x.stride(0), p.x_sc = x.stride(1), p.x_sh = x.stride(2), p.x_sw = x.stride(3);
   p.weight = weight.data_ptr<float>();
   p.w_so = weight.stride(0), p.w_si = weight.stride(1), p.w_sh = weight.stride(2), p.w_sw = weight.stride(3);
+  const WeightIdentity wid = weight_identity(weight);
+  p.weight_id = wid.id, p.weight_version = wid.version;
   p.styles = styles.data_ptr<float>();
   p.s_sn = styles.stride(0), p.s_sc = styles.stride(1);
   return p;

@@ -17,6 +17,7 @@
 #include "common.h"
 #include "cpu/qconv_params.h"
 #include "output_cache.h"
+#include "weight_identity.h"
 
 namespace anycost {
 namespace {
@@ -30,7 +31,16 @@ class Tensors {
       : want_(want), n_(n) {
     TORCH_CHECK(tensors.size() == names.size(), "anycost: synthesis: ", tensors.size(), " tensors but ", names.size(),
                 " names");
-    for (size_t i = 0; i < tensors.size(); ++i) by_name_.emplace(names.get(i), tensors[i].contiguous());
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      by_name_.emplace(names.get(i), tensors[i].contiguous());
+      if (tensors[i].is_contiguous()) originals_.emplace(names.get(i), weight_identity(tensors[i]));
+    }
+  }
+
+  // What names the values of tensor `name` (weight_identity.h): none for a strided one, which the call copies.
+  WeightIdentity identity(const std::string& name) const {
+    const auto it = originals_.find(name);
+    return it == originals_.end() ? WeightIdentity() : it->second;
   }
 
   const at::Tensor& get(const std::string& name) const {
@@ -56,6 +66,7 @@ class Tensors {
 
  private:
   std::unordered_map<std::string, at::Tensor> by_name_;
+  std::unordered_map<std::string, WeightIdentity> originals_;
   const std::map<std::string, capi::Shape>& want_;
   int64_t n_;
 };
@@ -140,6 +151,9 @@ at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<
   for (size_t j = 0; j < m.convs.size(); ++j) {
     const at::Tensor& noise = named.get("noises.noise_" + std::to_string(j));
     m.convs[j].noise_sn = noise.size(0) == 1 ? 0 : noise.stride(0);
+    const WeightIdentity id = named.identity((j == 0 ? std::string("conv1") : "convs." + std::to_string(j - 1)) +
+                                             ".conv.weight");
+    m.convs[j].weight_id = id.id, m.convs[j].weight_version = id.version;
   }
   std::vector<capi::Int8Conv> int8;
   int8_convs(m, named, wd, int8);

@@ -52,7 +52,8 @@ __all__ = ["NATIVE", "PRECISIONS", "bf16_input", "bias_act", "check_precision", 
            "cpu_capabilities", "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "i2i_forward",
            "modulated_conv2d", "modulated_conv2d_backend", "output_cache_bytes", "pointwise_conv", "qconv2d",
            "qconv2d_pack", "qconv2d_to_rgb", "resolve_impl", "small_conv2d", "small_conv_pays",
-           "small_conv_transpose2d", "styled_conv_to_rgb", "fuses_to_rgb", "synthesis", "to_rgb", "upfirdn2d"]
+           "small_conv_transpose2d", "styled_conv_to_rgb", "fuses_to_rgb", "synthesis", "to_rgb", "upfirdn2d",
+           "winograd_cache_bytes", "clear_winograd_cache"]
 IMPLS = ("auto", "kernel", "ref")
 #: The arithmetic of the modulated convolutions: "fp32", or "bf16" (bf16 operands, fp32 accumulation).
 PRECISIONS = ("fp32", "bf16")
@@ -98,6 +99,19 @@ def clear_output_cache() -> None:
     """Release the free blocks of the native ops' output cache (no-op without the native ops)."""
     if NATIVE:
         _ext.output_cache(clear=True)
+
+
+def winograd_cache_bytes() -> int:
+    """Bytes of transformed weights the native Winograd convs keep between calls (0 without the native ops)."""
+    return _ext.winograd_cache() if NATIVE else 0
+
+
+def clear_winograd_cache() -> None:
+    """Drop the transformed weights the native Winograd convs keep between calls. They are rebuilt by themselves
+    after every in-place update through torch; call this after writing a weight through `.data`, which its version
+    counter does not see (no-op without the native ops)."""
+    if NATIVE:
+        _ext.winograd_cache(clear=True)
 
 
 def _set_cpu_capability_for_testing(level: str | None) -> None:

@@ -141,6 +141,14 @@ def output_cache(clear: bool = False) -> int:
     return int(fn(1 if clear else 0))
 
 
+def winograd_cache(clear: bool = False) -> int:
+    """Bytes the Winograd weight cache holds (kernels/cpu/wino_weight_cache.h); `clear` drops its entries first."""
+    fn = _clib.get().anycost_winograd_cache
+    fn.restype = ctypes.c_size_t
+    fn.argtypes = [ctypes.c_int]
+    return int(fn(1 if clear else 0))
+
+
 @cache
 def _rgb_head_pays_fn():
     fn = _clib.get().anycost_rgb_head_pays

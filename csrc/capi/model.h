@@ -65,6 +65,7 @@ struct Int8Conv {
 struct StyledLayer {
   const Int8Conv* int8 = nullptr;  // set: the conv runs int8 (convs only)
   const float* weight = nullptr;
+  uint64_t weight_id = 0, weight_version = 0;  // names the weight's values (cpu::ModConvParams'; 0: unnamed)
   int c_out = 0, c_in = 0, k = 3;
   float weight_scale = 1.f;  // 1 / sqrt(c_in * k * k) of the FULL layer
   Linear modulation;         // w -> styles of the input channels

@@ -122,6 +122,7 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   const auto at = [&](const std::string& name) -> const float* { return m.storage.data() + offset.at(name); };
   build_mapping(m, at);
   build_synthesis(m, at);
+  for (StyledLayer& L : m.convs) L.weight_id = cpu::new_weight_id();  // the file's weights never change
   return model;
 }
 

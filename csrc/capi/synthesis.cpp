@@ -58,6 +58,7 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
   p.x = x.p, p.x_sn = x.sn, p.x_sc = x.sc, p.x_sh = x.sh, p.x_sw = 1;
   const int64_t taps = int64_t(L.k) * L.k;  // the full weight's strides: slicing is a smaller view
   p.weight = L.weight, p.w_so = L.c_in * taps, p.w_si = taps, p.w_sh = L.k, p.w_sw = 1;
+  p.weight_id = L.weight_id, p.weight_version = L.weight_version;
   p.styles = styles, p.s_sn = x.c, p.s_sc = 1;
   if (L.noise) {
     p.noise = L.noise, p.noise_sn = L.noise_sn, p.noise_sh = L.noise_size, p.noise_sw = 1;

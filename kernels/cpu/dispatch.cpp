@@ -137,6 +137,11 @@ std::string g_error;  // set when the environment's level is unusable (guarded b
 
 }  // namespace
 
+uint64_t new_weight_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 const KernelTable& active_kernels() {
   if (const KernelTable* t = g_active.load(std::memory_order_acquire)) return *t;
   std::lock_guard<std::mutex> lock(g_mutex);

@@ -67,6 +67,9 @@ struct KernelTable {
   QConvKernels qconv;
 };
 
+// A process-wide unique nonzero id for a weight's values (ModConvParams::weight_id).
+uint64_t new_weight_id();
+
 // The table compiled for a level, or nullptr when this build has none (non-x86 builds have only
 // Portable). Does not check the CPU: call only levels in cpu_capabilities().
 const KernelTable* compiled_kernels(Capability c);

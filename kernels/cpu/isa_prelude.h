@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <numeric>
 #include <stdexcept>
@@ -30,5 +32,6 @@
 #include "dispatch.h"
 #include "modconv_params.h"
 #include "op_params.h"
+#include "wino_weight_cache.h"
 
 #define ANYCOST_CPU_ISA_TU 1

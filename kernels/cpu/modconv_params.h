@@ -38,6 +38,10 @@ struct ModConvParams {
   int64_t x_sn = 0, x_sc = 0, x_sh = 0, x_sw = 1;
   const float* weight = nullptr;  // view [C_out, C_in, K, K] of the full weight
   int64_t w_so = 0, w_si = 0, w_sh = 0, w_sw = 1;
+  // Optional: who the weight's values are (nonzero; new_weight_id() gives one) and how often they have changed:
+  // the caller must change the pair whenever the values change. With it, the Winograd path keeps the weight's
+  // transforms in a process-wide cache (wino_weight_cache.h) instead of building them every call.
+  uint64_t weight_id = 0, weight_version = 0;
   const float* styles = nullptr;  // [N, C_in]
   int64_t s_sn = 0, s_sc = 1;
 

@@ -3,10 +3,13 @@
 // (36 per 4x4 tile instead of 144).
 //
 // For every M x M output tile t the T x T input patch d (T = M + 2; rows M ty - 1 .. M ty + M,
-// cols likewise, zero outside the image) is transformed to v = B^T d B, the style-scaled 3x3 filter
-// g of every (o, i) to u = G g G^T, and
+// cols likewise, zero outside the image) is transformed to v = B^T d B, the 3x3 filter g of
+// every (o, i) to u = G g G^T, and
 //     out_tile = A^T [ sum_i u[o, i] (.) v[i, t] ] A
-// where (.) is the product per position xi of the T x T transform domain. So the conv becomes T*T
+// where (.) is the product per position xi of the T x T transform domain. The style goes on the input (d of input
+// channel i times s_i, in v) and the demodulation is a per-output-channel scale, so u depends on the weight only:
+// built once per call and channel block, or once for all calls from the cache of wino_weight_cache.h when the
+// caller names the weight's values (ModConvParams::weight_id). So the conv becomes T*T
 // independent GEMMs  M[xi][o][t] = sum_i U[xi][o][i] V[xi][i][t], which run on the register-
 // blocked micro-kernel of the direct path (conv_ukernel with one tap), followed by the output
 // transform A^T M A and the usual epilogue (demodulation scale, noise, bias, leaky ReLU).
@@ -21,8 +24,8 @@
 //     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //
 // Blocking (per task = sample n x block of MC output channels x band of tile rows):
-//   pack U for the task's channels and all C_in (times the style; demodulation sums of squares of
-//   the untransformed style-scaled weights on the way)
+//   U of the task's channels and all C_in (from the cache, or packed; the per-(o, i) sums of squares of the
+//   untransformed weight on the way, which give each sample's demodulation with its styles)
 //   for each chunk of tiles (tile rows x tile columns; M: T*T x MC x tiles fits acc_bytes)
 //     for each block of KC input channels
 //       stage the chunk's input window (pack_input_window), transform it to V (T*T x KC x tiles)
@@ -51,6 +54,7 @@
 #include "modconv_rgb.h"
 #include "parallel.h"
 #include "simd.h"
+#include "wino_weight_cache.h"
 
 ANYCOST_CPU_NAMESPACE_BEGIN
 namespace detail {
@@ -194,6 +198,11 @@ struct WinoPlan {
   size_t ws_bytes;
 };
 
+// Floats of one channel block's transformed weights U (XI x MCp x C_in) and sums of squares wsq (MCp x C_in).
+inline int64_t wino_block_floats(const WinoPlan& pl, const ModConvParams& p) {
+  return (pl.XI + 1) * pl.MCp * p.C_in;
+}
+
 inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b, int M, int64_t MR) {
   WinoPlan pl{};
   pl.XI = int64_t(M + 2) * (M + 2);
@@ -250,7 +259,7 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
   size_t ws = 0;
   ws += carve_bytes(sizeof(float) * pl.XI * pl.MCp * pl.Tp);  // M
   ws += carve_bytes(sizeof(float) * pl.XI * pl.KC * pl.Tp);   // V
-  ws += carve_bytes(sizeof(float) * pl.XI * pl.MCp * p.C_in);  // U
+  ws += carve_bytes(sizeof(float) * wino_block_floats(pl, p));  // U and the weight's sums of squares
   ws += carve_bytes(sizeof(float) * pl.KC * pl.in_cs);          // input window
   ws += carve_bytes(sizeof(double) * pl.MCp);                   // sumsq
   pl.rgb = rgb_layout(M * pl.chunk_rows, M * pl.chunk_cols);
@@ -261,7 +270,7 @@ inline WinoPlan make_wino_plan(const ModConvParams& p, const ModConvBlocking& b,
 }
 
 struct WinoBuffers {
-  float *M, *V, *U, *win;
+  float *M, *V, *U, *wsq, *win;
   double* sumsq;
   float *rgb, *row;
 };
@@ -271,7 +280,8 @@ inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams&
   WinoBuffers t;
   t.M = c.take<float>(pl.XI * pl.MCp * pl.Tp);
   t.V = c.take<float>(pl.XI * pl.KC * pl.Tp);
-  t.U = c.take<float>(pl.XI * pl.MCp * p.C_in);
+  t.U = c.take<float>(wino_block_floats(pl, p));
+  t.wsq = t.U + pl.XI * pl.MCp * p.C_in;
   t.win = c.take<float>(pl.KC * pl.in_cs);
   t.sumsq = c.take<double>(pl.MCp);
   t.rgb = c.take<float>(rgb_scratch_floats(p, pl.rgb));
@@ -279,31 +289,29 @@ inline WinoBuffers carve_wino(void* ws, const WinoPlan& pl, const ModConvParams&
   return t;
 }
 
-// U = (G (s_i W[o, i]) G^T)[xi] for o = o0 + ob*MR + m (zero for o >= o_end), all C_in input channels,
-// by block of KC input channels (i0 = its first, kc its size): at U + i0 * XI * MCp + xi * MCp * kc +
-// ob * kc * MR + (i - i0) * MR + m, so that the GEMMs of a block read one contiguous stream.
-// sumsq[o - o0] = sum over i and taps of (s_i W[o, i])^2. Input channel outer, so that each (xi, i)
-// row of MR values is written at once.
+// U = (G W[o, i] G^T)[xi] for o = o0 + ob*MR + m (zero for o >= o_end), all C_in input channels, by block of KC
+// input channels (i0 = its first, kc its size): at U + i0 * XI * MCp + xi * MCp * kc + ob * kc * MR + (i - i0) * MR
+// + m, so that the GEMMs of a block read one contiguous stream. wsq[(o - o0) * C_in + i] = the sum over the taps
+// of W[o, i]^2 (zero for o >= o_end). Input channel outer, so that each (xi, i) row of MR values is written at once.
 template <int M, int MR>
-void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, const float* s_n,
-                       int64_t o0, int64_t o_end, double* sumsq) {
+void pack_wino_weights(float* U, float* wsq, const ModConvParams& p, const WinoPlan& pl, int64_t o0, int64_t o_end) {
   constexpr int T = WinoTile<M>::T, XI = T * T;
   for (int64_t ob = 0; ob < pl.MCp / MR; ++ob) {
     const int64_t nm = std::max<int64_t>(0, std::min<int64_t>(MR, o_end - (o0 + ob * MR)));
-    float ss[MR] = {};
+    for (int64_t m = nm; m < MR; ++m) std::fill(wsq + (ob * MR + m) * p.C_in, wsq + (ob * MR + m + 1) * p.C_in, 0.f);
     for (int64_t i = 0; i < p.C_in; ++i) {
-      const float s = s_n[i * p.s_sc];
       float u[XI][MR];  // zero past o_end (a last slice); whole slices skip the fill (a rep stos per input
                         // channel was a quarter of the packing's time at 32 px)
       if (nm < MR) std::fill(&u[0][0], &u[0][0] + XI * MR, 0.f);
       for (int64_t m = 0; m < nm; ++m) {
         const float* w = p.weight + (o0 + ob * MR + m) * p.w_so + i * p.w_si;
-        float g[3][3];
+        float g[3][3], ss = 0.f;
         for (int ky = 0; ky < 3; ++ky)
           for (int kx = 0; kx < 3; ++kx) {
-            g[ky][kx] = w[ky * p.w_sh + kx * p.w_sw] * s;
-            ss[m] += g[ky][kx] * g[ky][kx];
+            g[ky][kx] = w[ky * p.w_sh + kx * p.w_sw];
+            ss += g[ky][kx] * g[ky][kx];
           }
+        wsq[(ob * MR + m) * p.C_in + i] = ss;
         float t[3][T];  // (G g^T)^T: column c of g transformed, by tap column
         for (int c = 0; c < 3; ++c) {
           const float col[3] = {g[0][c], g[1][c], g[2][c]};
@@ -320,20 +328,35 @@ void pack_wino_weights(float* U, const ModConvParams& p, const WinoPlan& pl, con
       float* d = U + i0 * XI * pl.MCp + (ob * kc + i - i0) * MR;
       for (int xi = 0; xi < XI; ++xi) std::memcpy(d + xi * pl.MCp * kc, u[xi], sizeof(float) * MR);
     }
-    for (int m = 0; m < MR; ++m) sumsq[ob * MR + m] = ss[m];
   }
 }
 
-// V[xi][i][t] = (B^T d B)[xi] (Tile: WinoTile<M> or the upsampling path's WinoUpTile) of a staged window of kc
-// channels (channel pitch in_cs, row pitch in_pitch; tile (r, c) at rows M r .. M r + T - 1, cols M c ..) for
+// sumsq[o - o0] = sum_i s_i^2 wsq[o - o0][i]: the sum of squares of output channel o's style-scaled weight.
+inline void wino_demod_sums(const ModConvParams& p, const float* wsq, const float* s_n, int64_t o0, int64_t o_end,
+                            double* sumsq) {
+  for (int64_t o = o0; o < o_end; ++o) {
+    const float* q = wsq + (o - o0) * p.C_in;
+    double acc = 0.0;
+    for (int64_t i = 0; i < p.C_in; ++i) {
+      const double s = s_n[i * p.s_sc];
+      acc += s * s * q[i];
+    }
+    sumsq[o - o0] = acc;
+  }
+}
+
+// V[xi][i][t] = scale_i (B^T d B)[xi] (Tile: WinoTile<M> or the upsampling path's WinoUpTile; scale_i =
+// scale[i * scale_stride], 1 without scale) of a staged window of kc channels (channel pitch in_cs, row pitch in_pitch; tile (r, c) at rows M r .. M r + T - 1, cols M c ..) for
 // rows x cols tiles (t = r * cols + c); V[xi][i] at Vb + xi * v_xi + i * Tp; the tiles up to the next whole
 // vector are zero.
 template <class Tile>
 void wino_input_transform(float* Vb, int64_t v_xi, int64_t Tp, const float* win, int64_t in_pitch,
-                          int64_t in_cs, int64_t kc, int64_t rows, int64_t cols) {
+                          int64_t in_cs, int64_t kc, int64_t rows, int64_t cols, const float* scale = nullptr,
+                          int64_t scale_stride = 0) {
   constexpr int M = Tile::M, T = Tile::T;
   const int64_t tiles = rows * cols, tend = round_up(tiles, kVecLen);
   for (int64_t i = 0; i < kc; ++i) {
+    const vfloat sv = vset1(scale ? scale[i * scale_stride] : 1.f);
     const float* wi = win + i * in_cs;
     float* vi = Vb + i * Tp;
     for (int64_t r = 0; r < rows; ++r) {
@@ -356,7 +379,7 @@ void wino_input_transform(float* Vb, int64_t v_xi, int64_t Tp, const float* win,
         for (int a = 0; a < T; ++a) {
           vfloat v[T];
           Tile::in(t[a], v);
-          for (int b = 0; b < T; ++b) vstore(dst + (a * T + b) * v_xi, v[b]);
+          for (int b = 0; b < T; ++b) vstore(dst + (a * T + b) * v_xi, vmul(v[b], sv));
         }
       }
     }
@@ -415,22 +438,24 @@ void wino_output(const EpilogueChannel& ec, const WinoPlan& pl, const float* mo,
   finish_epilogue(e);
 }
 
-// V of the block of input channels from i0 of chunk c of sample n into Vb (XI x KC x Tp; win stages the window).
+// V of the block of input channels from i0 of chunk c of sample n, times their styles, into Vb (XI x KC x Tp; win
+// stages the window).
 template <int M>
 void wino_chunk_input(const ModConvParams& p, const WinoPlan& pl, float* win, float* Vb, int64_t n, const WinoChunk& c,
                       int64_t i0) {
   const int64_t kc = std::min(pl.KC, p.C_in - i0);
   pack_input_window(win, pl.in_cs, pl.in_pitch, p.x + n * p.x_sn + i0 * p.x_sc, p.x_sc, p.x_sh, p.x_sw, kc,
                     M * c.tr0 - 1, M * c.rows + 2, M * c.c0 - 1, M * c.cols + 2, p.H, p.W);
-  wino_input_transform<WinoTile<M>>(Vb, pl.KC * pl.Tp, pl.Tp, win, pl.in_pitch, pl.in_cs, kc, c.rows, c.cols);
+  wino_input_transform<WinoTile<M>>(Vb, pl.KC * pl.Tp, pl.Tp, win, pl.in_pitch, pl.in_cs, kc, c.rows, c.cols,
+                                    p.styles + n * p.s_sn + i0 * p.s_sc, p.s_sc);
 }
 
-// One chunk of tiles of channels [o0, o_end), the RGB head's sums into channel block ocb's planes (modconv_rgb.h).
-// Vs: the chunk's V transformed before the tasks (WinoPlan::shared_v), else null (transformed here, a block of
+// One chunk of tiles of channels [o0, o_end) with their transformed weights U (pack_wino_weights' layout), the RGB
+// head's sums into channel block ocb's planes (modconv_rgb.h). Vs: the chunk's V transformed before the tasks (WinoPlan::shared_v), else null (transformed here, a block of
 // input channels at a time).
 template <int M, int MR, int NR>
-void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& tb, int64_t n, int64_t o0,
-                int64_t o_end, const WinoChunk& c, const float* Vs, float* rgb_parts, int64_t ocb) {
+void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& tb, const float* U, int64_t n,
+                int64_t o0, int64_t o_end, const WinoChunk& c, const float* Vs, float* rgb_parts, int64_t ocb) {
   constexpr int64_t V = kVecLen * NR;
   const int64_t tiles = c.rows * c.cols;
   const int64_t n_ob = ceil_div(o_end - o0, MR);
@@ -444,7 +469,7 @@ void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& t
       wino_chunk_input<M>(p, pl, tb.win, tb.V, n, c, i0);
     const bool accum = i0 > 0;
     for (int64_t xi = 0; xi < pl.XI; ++xi) {
-      const float* u = tb.U + i0 * pl.XI * pl.MCp + xi * pl.MCp * kc;
+      const float* u = U + i0 * pl.XI * pl.MCp + xi * pl.MCp * kc;
       const float* v = Vb + xi * v_xi;
       float* m = tb.M + xi * m_xi;
       for (int64_t g = 0; g < tiles; g += V) {
@@ -483,19 +508,48 @@ void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConv
       }
     });
   }
+  // The transformed weights of every channel block, built once (in parallel) and kept in the cache, when the
+  // caller names the weight's values and they fit the cache; else each task packs its block's.
+  const int64_t bf = wino_block_floats(pl, p);
+  FloatBlock layer;
+  WinoWeightCache& cache = wino_weight_cache();
+  if (p.weight_id && sizeof(float) * pl.n_ocb * bf <= cache.max_bytes()) {
+    const WinoWeightKey key{p.weight_id, p.weight_version, p.weight, p.w_so, p.w_si, p.w_sh, p.w_sw,
+                            p.C_in,      p.C_out,          M,        pl.MC,  pl.KC,  MR};
+    layer = cache.get(key);
+    if (!layer) {
+      layer = WinoWeightCache::allocate(pl.n_ocb * bf);
+      float* base = layer.get();
+      pf(0, pl.n_ocb, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b)
+          pack_wino_weights<M, MR>(base + b * bf, base + b * bf + pl.XI * pl.MCp * p.C_in, p, pl, b * pl.MC,
+                                   std::min(p.C_out, (b + 1) * pl.MC));
+      });
+      cache.put(key, layer, pl.n_ocb * bf);
+    }
+  }
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const WinoBuffers tb = carve_wino(thread_workspace(pl.ws_bytes), pl, p);
-    int64_t packed_n = -1, packed_o0 = -1;  // whose U tb holds: the bands of a block that follow share it
+    int64_t packed_o0 = -1;                 // whose U tb holds: the tasks of a block that follow share it
+    int64_t summed_n = -1, summed_o0 = -1;  // whose demodulation sums tb holds
     for (int64_t t = t0; t < t1; ++t) {
       const ConvTask k = conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, pl.TH);  // rows: tile rows
       if (k.r0 >= k.r1) continue;
-      if (k.n != packed_n || k.o0 != packed_o0) {
-        pack_wino_weights<M, MR>(tb.U, p, pl, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
-        packed_n = k.n, packed_o0 = k.o0;
+      const float *U = tb.U, *wsq = tb.wsq;
+      if (layer) {
+        U = layer.get() + k.o0 / pl.MC * bf;
+        wsq = U + pl.XI * pl.MCp * p.C_in;
+      } else if (k.o0 != packed_o0) {
+        pack_wino_weights<M, MR>(tb.U, tb.wsq, p, pl, k.o0, k.o_end);
+        packed_o0 = k.o0;
+      }
+      if (k.n != summed_n || k.o0 != summed_o0) {
+        wino_demod_sums(p, wsq, p.styles + k.n * p.s_sn, k.o0, k.o_end, tb.sumsq);
+        summed_n = k.n, summed_o0 = k.o0;
       }
       const int64_t band = t % pl.n_bands;
       for (int64_t q = pl.band_chunk[band]; q < pl.band_chunk[band + 1]; ++q)
-        wino_chunk<M, MR, NR>(p, pl, tb, k.n, k.o0, k.o_end, pl.chunks[q],
+        wino_chunk<M, MR, NR>(p, pl, tb, U, k.n, k.o0, k.o_end, pl.chunks[q],
                               shared ? shared + (k.n * nq + q) * pl.chunk_floats : nullptr, rgb_parts.get(),
                               k.o0 / pl.MC);
     }

@@ -415,6 +415,59 @@ TEST(ModulatedConv, WinogradUpBandsAndChannelBlocks) {
     }
 }
 
+TEST(ModulatedConv, WinogradWeightCache) {
+  // A named weight (ModConvParams::weight_id) has the plain Winograd path keep its transforms in
+  // wino_weight_cache(): the next call reuses them (a weight changed in place without a new version gives the old
+  // output, which shows that they were used), a new version rebuilds them. Both tiles, 1-2 threads, batches of 1
+  // and 3 (per-sample styles on the input, per-sample demodulation), a sliced view of a larger weight.
+  uint32_t seed = 8000;
+  const int64_t C_in = 150, C_out = 140, H = 20, W = 23, Cf_out = 160, Cf_in = 157;
+  for (int tile : {2, 4})
+    for (int threads : {1, 2})
+      for (int64_t N : {1, 3}) {
+        std::vector<float> wfull = testutil::random_vec(Cf_out * Cf_in * 9, seed++);
+        const std::vector<float> styles = testutil::random_vec(N * C_in, seed++, 0.2f, 2.0f);
+        const std::vector<float> x = testutil::random_vec(N * C_in * H * W, seed++);
+        std::vector<float> out(N * C_out * H * W);
+        ModConvParams p;
+        p.N = N, p.C_in = C_in, p.C_out = C_out, p.H = H, p.W = W, p.K = 3;
+        p.weight_scale = 1.f / std::sqrt(float(Cf_in * 9));
+        p.w_so = Cf_in * 9, p.w_si = 9, p.w_sh = 3, p.w_sw = 1;
+        p.weight = wfull.data() + 3 * p.w_so + 5 * p.w_si;
+        p.styles = styles.data(), p.s_sn = C_in, p.s_sc = 1;
+        p.x = x.data(), p.x_sn = C_in * H * W, p.x_sc = H * W, p.x_sh = W, p.x_sw = 1;
+        p.out = out.data(), p.o_sn = C_out * H * W, p.o_sc = H * W, p.o_sh = W, p.o_sw = 1;
+        p.weight_id = 1000 + seed;  // unique in this test binary
+        ModConvBlocking b;
+        b.num_threads = threads;
+        b.winograd = tile;
+        const auto run = [&] {
+          std::fill(out.begin(), out.end(), NAN);
+          if (threads == 1)
+            modulated_conv2d_forward(p, SerialFor(), b);
+          else
+            modulated_conv2d_forward(p, ThreadedFor(threads), b);
+        };
+        const auto matches_reference = [&](const char* when) {
+          const std::vector<double> ref = naive::modulated_conv2d(p);
+          const testutil::CompareResult r = testutil::compare(ref, [&](size_t k) { return double(out[k]); }, 1e-4);
+          EXPECT_TRUE(r.ok) << when << " tile=" << tile << " threads=" << threads << " N=" << N << ": " << r.msg();
+        };
+        const size_t before = wino_weight_cache().bytes();
+        run();
+        matches_reference("first call");
+        EXPECT_TRUE(wino_weight_cache().bytes() > before) << "no entry for tile " << tile;
+        const std::vector<float> first = out;
+        for (size_t k = 1; k < wfull.size(); k += 2) wfull[k] = -wfull[k];  // same sums of squares, other conv
+        run();
+        EXPECT_TRUE(std::equal(out.begin(), out.end(), first.begin())) << "the cached transforms were not used";
+        ++p.weight_version;
+        run();
+        matches_reference("new version");
+        EXPECT_FALSE(std::equal(out.begin(), out.end(), first.begin())) << "the changed weight gave the old output";
+      }
+}
+
 TEST(ModulatedConv, WinogradChunksAndChannelBlocks) {
   // Rows wider than one chunk (several column chunks per tile row), several channel blocks and
   // K blocks, both paths, other micro-kernel shapes (the last strip of a chunk is narrower), the

@@ -99,6 +99,42 @@ def test_upsampling_winograd_path_matches_reference(cpu_level, contiguous_x):
                ops.modulated_conv2d(x, weight, styles, impl="ref", demodulate=demodulate, **kwargs))
 
 
+# The plain Winograd path keeps the transforms of a weight between calls (kernels/cpu/wino_weight_cache.h), named by
+# its storage and version counter (csrc/weight_identity.h): an in-place update through torch, of the weight or of a
+# view of it, rebuilds them (half the input channels negated: the same demodulation, another conv), a new tensor
+# never gets another's, and an inference tensor (no version counter) is not cached.
+def test_winograd_weight_cache_follows_updates(cpu_level):
+    x, weight, styles, scale = _case(2, 40, 36, 64, full=(48, 44), seed=5)  # F(4x4, 3x3): 64 px, 8+ channels
+    args = dict(weight_scale=scale, bias=torch.randn(36), activate=True)
+
+    def check(w):
+        out = ops.modulated_conv2d(x, w, styles, impl="kernel", **args)
+        _close(out, ops.modulated_conv2d(x, w, styles, impl="ref", **args))
+        return out
+
+    ops.clear_winograd_cache()
+    first = check(weight)
+    assert ops.winograd_cache_bytes() > 0
+    with torch.no_grad():
+        weight._base[0, :, :40:2].neg_()  # through the full tensor: the view shares its version counter
+    assert not torch.allclose(check(weight), first, atol=1e-3)
+    with torch.no_grad():
+        weight.copy_(torch.randn_like(weight))
+    check(weight)
+    for seed in range(3):  # new tensors, some perhaps where a freed one was
+        check(_case(2, 40, 36, 64, full=(48, 44), seed=10 + seed)[1])
+    held = ops.winograd_cache_bytes()
+    with torch.inference_mode():
+        frozen = torch.randn(36, 40, 3, 3)
+    check(frozen)
+    assert ops.winograd_cache_bytes() == held
+    with torch.inference_mode():
+        frozen.neg_()
+    check(frozen)
+    ops.clear_winograd_cache()
+    assert ops.winograd_cache_bytes() == 0
+
+
 def test_broadcast_noise_and_non_contiguous_input(cpu_level):
     x, weight, styles, scale = _case(2, 11, 6, 6, contiguous_x=False)
     assert not x.is_contiguous()

@@ -1,5 +1,7 @@
 """End to end: the generator with native kernels against the same generator on the reference ops."""
 
+import copy
+
 import pytest
 import torch
 
@@ -31,6 +33,23 @@ def test_every_uniform_config_matches_the_reference(generator, resolution, ratio
         theirs = G(w, config=config, noise="const", impl="ref")
     assert theirs.abs().max() > 1
     assert (ours - theirs).abs().max() < 1e-3
+
+
+def test_native_forward_follows_loaded_weights(generator):
+    # The native forward keeps each conv's Winograd weight transforms between calls (kernels/cpu/
+    # wino_weight_cache.h): loading other weights into the same parameters must give their output.
+    G = copy.deepcopy(generator)
+    torch.manual_seed(3)
+    other = Generator(64, channel_multiplier=1, channel_max=128, style_dim=64, n_mlp=2).eval()
+    w = G.mapping(torch.randn(1, 64, generator=torch.Generator().manual_seed(2)))
+    config = G.subnet(resolution=64, ratio=1.0)
+    with torch.no_grad():
+        before = G(w, config=config, noise="const", impl="kernel")
+        G.load_state_dict(other.state_dict())
+        ours = G(w, config=config, noise="const", impl="kernel")
+        theirs = G(w, config=config, noise="const", impl="ref")
+    assert (ours - theirs).abs().max() < 1e-3
+    assert (ours - before).abs().max() > 0.1
 
 
 def test_kernel_path_trains_like_the_reference(generator):
