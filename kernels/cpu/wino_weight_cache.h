@@ -5,8 +5,8 @@
 // strides, channel counts) and the layout (tile, channel blocks, micro-kernel rows) complete the key. An LRU
 // bounded by bytes: ANYCOST_WINOGRAD_CACHE_MB (MiB, read once; default 256; 0 disables it); the callers build
 // only entries that fit it. One lock around every access; an entry is built outside it (two threads may build
-// the same one; the later insert wins, both are correct). config-f's plain 3x3 layers take 99 MiB at full width
-// (F(4x4) at 32 and 64 px: 38 MiB each, F(2x2) at 16 px: 17 MiB).
+// the same one; the later insert wins, both are correct). config-f's plain 3x3 layers take 103 MiB at full width,
+// 156 MiB with the other three uniform ratios (measured through anycost.ops.winograd_cache_bytes()).
 //
 // Baseline code (wino_weight_cache.cpp, one cache for every instruction-set level): this header only declares.
 #pragma once
