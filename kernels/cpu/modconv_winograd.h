@@ -193,7 +193,8 @@ struct WinoPlan {
   std::vector<WinoChunk> chunks;     // of one sample, band by band (band b: [band_chunk[b], band_chunk[b + 1]))
   std::vector<int64_t> band_chunk;
   int64_t chunk_floats;              // V of one chunk, every block of input channels: n_kc x XI x KC x Tp
-  bool shared_v;                     // V of every chunk transformed once, before the tasks (shared_v_bytes)
+  bool shared_v;                     // V of every chunk transformed once, before the tasks
+                                     // (ModConvBlocking::wino_shared_v_bytes)
   RgbLayout rgb;                     // a chunk's RGB sums (RGB head)
   size_t ws_bytes;
 };
@@ -346,9 +347,9 @@ inline void wino_demod_sums(const ModConvParams& p, const float* wsq, const floa
 }
 
 // V[xi][i][t] = scale_i (B^T d B)[xi] (Tile: WinoTile<M> or the upsampling path's WinoUpTile; scale_i =
-// scale[i * scale_stride], 1 without scale) of a staged window of kc channels (channel pitch in_cs, row pitch in_pitch; tile (r, c) at rows M r .. M r + T - 1, cols M c ..) for
-// rows x cols tiles (t = r * cols + c); V[xi][i] at Vb + xi * v_xi + i * Tp; the tiles up to the next whole
-// vector are zero.
+// scale[i * scale_stride], 1 without scale) of a staged window of kc channels (channel pitch in_cs, row pitch
+// in_pitch; tile (r, c) at rows M r .. M r + T - 1, cols M c ..) for rows x cols tiles (t = r * cols + c);
+// V[xi][i] at Vb + xi * v_xi + i * Tp; the tiles up to the next whole vector are zero.
 template <class Tile>
 void wino_input_transform(float* Vb, int64_t v_xi, int64_t Tp, const float* win, int64_t in_pitch,
                           int64_t in_cs, int64_t kc, int64_t rows, int64_t cols, const float* scale = nullptr,
@@ -451,8 +452,8 @@ void wino_chunk_input(const ModConvParams& p, const WinoPlan& pl, float* win, fl
 }
 
 // One chunk of tiles of channels [o0, o_end) with their transformed weights U (pack_wino_weights' layout), the RGB
-// head's sums into channel block ocb's planes (modconv_rgb.h). Vs: the chunk's V transformed before the tasks (WinoPlan::shared_v), else null (transformed here, a block of
-// input channels at a time).
+// head's sums into channel block ocb's planes (modconv_rgb.h). Vs: the chunk's V transformed before the tasks
+// (WinoPlan::shared_v), else null (transformed here, a block of input channels at a time).
 template <int M, int MR, int NR>
 void wino_chunk(const ModConvParams& p, const WinoPlan& pl, const WinoBuffers& tb, const float* U, int64_t n,
                 int64_t o0, int64_t o_end, const WinoChunk& c, const float* Vs, float* rgb_parts, int64_t ocb) {
