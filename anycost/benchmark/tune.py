@@ -57,7 +57,8 @@ def layer_inputs(shape: Shape, seed: int = 0) -> dict:
 
 def time_backends(shape: Shape, repeats: int = 5, warmup: int = 2) -> dict[str, float]:
     """Median ms of every candidate backend of `shape` (`tuning.CANDIDATES`), one after the other. The first
-    warm-up call of "bf16" builds its prepacked weight."""
+    warm-up call of "bf16" builds its prepacked weight, that of "kernel" on a Winograd layer its transformed weights
+    (kernels/cpu/wino_weight_cache.h)."""
     args = layer_inputs(shape)
     with torch.inference_mode():
         return {backend: time_call(lambda b=backend: ops.modulated_conv2d_backend(b, **args), repeats,
@@ -71,7 +72,7 @@ def tune(table: Table, G, configs: Iterable[SubnetConfig], batches: Sequence[int
     """Time every shape of `G`'s styled convs over `configs` (`layer_shapes`) with `timer` and record its fastest
     backend in `table` (replacing an older choice of the same shape); the choices made, by shape."""
     checks.check_int("repeats", repeats)
-    checks.check_int("warmup", warmup)  # >= 1: the bf16 backend's first call builds its prepacked weight
+    checks.check_int("warmup", warmup)  # >= 1: a backend's first call builds its prepacked / transformed weight
     for batch in batches:
         checks.check_int("batch", batch)
     unknown = sorted(set(precisions) - set(CANDIDATES))

@@ -144,7 +144,10 @@ ANYCOST_API int anycost_mapping(const anycost_model *m, const float *z, int n, f
  * != 1 without a mean), ANYCOST_E_RESOLUTION, ANYCOST_E_WIDTH (bad width or ratio),
  * ANYCOST_E_MEMORY, ANYCOST_E_INTERNAL. Thread-safe: concurrent calls on one model are independent.
  * Memory: the model keeps the scratch of its largest render so far (2 feature maps of the widest layer,
- * 2 x 128 MiB at 1024 px for config-f) for the next call, until anycost_free. */
+ * 2 x 128 MiB at 1024 px for config-f) for the next call, until anycost_free; the Winograd convs keep
+ * their transformed weights (per layer and width, built on first use: 103 MiB for config-f at full width)
+ * in a cache that all models share, bounded by ANYCOST_WINOGRAD_CACHE_MB MiB (default 256; 0: none), until
+ * anycost_free or until the cache needs the room. */
 ANYCOST_API int anycost_render(const anycost_model *m, const float *w, int n, int w_plus, int resolution,
                                const int *widths, float ratio, const float *truncation_mean, float truncation,
                                float *rgb, char *err, size_t err_len);

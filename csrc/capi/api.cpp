@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "anycost.h"
+#include "cpu/wino_weight_cache.h"
 #include "error.h"
 #include "model.h"
 #include "threads.h"
@@ -141,7 +142,11 @@ anycost_model* anycost_load(const char* path, char* err, size_t err_len) {
   return result;
 }
 
-void anycost_free(anycost_model* m) { delete m; }
+void anycost_free(anycost_model* m) {
+  if (m && m->model)  // its weights' Winograd transforms (anycost::cpu::wino_weight_cache) go with it
+    for (const anycost::capi::StyledLayer& L : m->model->convs) anycost::cpu::wino_weight_cache().drop(L.weight_id);
+  delete m;
+}
 
 int anycost_style_dim(const anycost_model* m) {
   return counted("anycost_style_dim", [&] { return model_of(m).arch.style_dim; });

@@ -53,6 +53,17 @@ void WinoWeightCache::put(const WinoWeightKey& key, FloatBlock block, size_t flo
   }
 }
 
+void WinoWeightCache::drop(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = entries_.begin(); it != entries_.end();)
+    if (it->key.id == id) {
+      bytes_ -= it->bytes;
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+}
+
 void WinoWeightCache::clear() {
   std::lock_guard<std::mutex> lock(mu_);
   entries_.clear();

@@ -39,6 +39,8 @@ class WinoWeightCache {
   FloatBlock get(const WinoWeightKey& key);
   // Keeps `block` (`floats` long) under `key`, dropping the least recently used past the budget.
   void put(const WinoWeightKey& key, FloatBlock block, size_t floats);
+  // Drops the entries of weight `id` (whose values are gone: a freed model's).
+  void drop(uint64_t id);
   void clear();
   size_t bytes();
 

@@ -465,6 +465,8 @@ TEST(ModulatedConv, WinogradWeightCache) {
         run();
         matches_reference("new version");
         EXPECT_FALSE(std::equal(out.begin(), out.end(), first.begin())) << "the changed weight gave the old output";
+        wino_weight_cache().drop(p.weight_id);  // a freed weight's entries go
+        EXPECT_TRUE(wino_weight_cache().bytes() == before) << "drop left " << wino_weight_cache().bytes() - before;
       }
 }
 
