@@ -102,7 +102,7 @@ const at::Tensor& int8_part(const Tensors& named, const std::string& name, at::S
 void int8_convs(capi::Model& m, const Tensors& named, const std::vector<int>& wd, std::vector<capi::Int8Conv>& q) {
   q.assign(m.convs.size(), capi::Int8Conv());
   for (size_t j = 0; j < m.convs.size(); ++j) {
-    const std::string p = (j == 0 ? std::string("conv1") : "convs." + std::to_string(j - 1)) + ".int8.";
+    const std::string p = capi::conv_name(static_cast<int>(j)) + ".int8.";
     if (!named.find(p + "packed")) continue;
     const int64_t c_in = wd[j], c_out = wd[j + 1];
     capi::Int8Conv& Q = q[j];
@@ -151,8 +151,7 @@ at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<
   for (size_t j = 0; j < m.convs.size(); ++j) {
     const at::Tensor& noise = named.get("noises.noise_" + std::to_string(j));
     m.convs[j].noise_sn = noise.size(0) == 1 ? 0 : noise.stride(0);
-    const WeightIdentity id = named.identity((j == 0 ? std::string("conv1") : "convs." + std::to_string(j - 1)) +
-                                             ".conv.weight");
+    const WeightIdentity id = named.identity(capi::conv_name(static_cast<int>(j)) + ".conv.weight");
     m.convs[j].weight_id = id.id, m.convs[j].weight_version = id.version;
   }
   std::vector<capi::Int8Conv> int8;

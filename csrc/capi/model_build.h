@@ -66,6 +66,9 @@ void build_mapping(Model& m, const At& at) {
   }
 }
 
+// The module name of styled conv j (conv j maps width j to width j + 1): conv1, convs.0, convs.1, ...
+inline std::string conv_name(int j) { return j == 0 ? "conv1" : "convs." + std::to_string(j - 1); }
+
 // The synthesis layers of `m` (constant input, convs, ToRGBs, w_avg) for its full widths, over the
 // tensors `at(name)` gives (const float*). Constant noise: every conv's noise is shared by the batch.
 template <class At>
@@ -77,7 +80,7 @@ void build_synthesis(Model& m, const At& at) {
                   inv_sqrt(a.style_dim)};
   };
   for (int j = 0; j + 1 < static_cast<int>(full.size()); ++j) {  // conv j: width j -> width j + 1
-    const std::string p = j == 0 ? "conv1" : "convs." + std::to_string(j - 1);
+    const std::string p = conv_name(j);
     StyledLayer L;
     L.weight = at(p + ".conv.weight");
     L.c_in = full[j], L.c_out = full[j + 1], L.k = 3;
