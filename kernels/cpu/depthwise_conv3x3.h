@@ -8,7 +8,9 @@
 //
 // One task per (n, c) plane: the plane is copied with its padding into the thread's scratch
 // (which also makes any input strides contiguous), each output row is 9 FMAs per vector of
-// positions, and the norm is two more passes over the plane while it is in L1.
+// positions, and the norm is two more passes over the plane while it is in L1. A plane whose rows
+// are narrower than a vector and divide it (the 8 x 8 trunk of a 32 px student with 16 lanes) is
+// computed several rows per vector instead (`rows_per_vector`), with no lane masked.
 #pragma once
 
 #include "isa.h"
@@ -54,6 +56,84 @@ inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* 
   }
 }
 
+// One plane, a row at a time: `pad` gets the plane with its padding ([H + 2][W + 2]); each output row is whole
+// vectors, then its tail (masked loads and stores measured slower in the interior).
+inline void depthwise_plane_rows(const DepthwiseConv3x3Params& p, const float* src, const float* wc, float bias,
+                                 float* pad, float* out) {
+  const int64_t H = p.H, W = p.W, Wp = W + 2;
+  pad_plane(p, src, pad);
+  vfloat w[9];
+  for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
+  const vfloat b = vset1(bias);
+  for (int64_t y = 0; y < H; ++y) {
+    const float* r0 = pad + y * Wp;
+    auto row_vector = [&](int64_t x, int n_lanes) {
+      vfloat acc = b;
+      for (int dy = 0; dy < 3; ++dy) {
+        const float* r = r0 + dy * Wp + x;
+        for (int dx = 0; dx < 3; ++dx)
+          acc = vfma(w[3 * dy + dx], n_lanes == kVecLen ? vload(r + dx) : vload_n(r + dx, n_lanes), acc);
+      }
+      if (n_lanes == kVecLen)
+        vstore(out + y * W + x, acc);
+      else
+        vstore_n(out + y * W + x, acc, n_lanes);
+    };
+    int64_t x = 0;
+    for (; x + kVecLen <= W; x += kVecLen) row_vector(x, kVecLen);
+    if (x < W) row_vector(x, static_cast<int>(W - x));
+  }
+}
+
+// How many whole rows of a W-wide plane of H rows one vector holds on the packed path: kVecLen / W where W divides
+// kVecLen and the rows fill whole vectors, else 0 (one row per vector or more, lanes masked at the row's tail).
+inline int64_t rows_per_vector(int64_t H, int64_t W) {
+  if (W < 2 || W >= kVecLen || kVecLen % W != 0) return 0;
+  const int64_t rows = kVecLen / W;
+  return H % rows == 0 ? rows : 0;
+}
+
+// One plane on the packed path: `stage` gets the plane with one row of padding above and below at pitch W (and a
+// guard float before and after), so the vector of rows y .. y + rows - 1 at a tap row is one load, and the taps'
+// left and right neighbours are the same load one float earlier or later, with the lanes at the rows' first and last
+// column taken from the other shift (reflection: x = -1 is x = 1, x = W is x = W - 2) or zeroed. In the same order
+// of FMAs as the row path, so both give the same floats.
+inline void depthwise_plane_packed(const DepthwiseConv3x3Params& p, const float* src, const float* wc, float bias,
+                                   float* stage, float* out) {
+  const int64_t H = p.H, W = p.W, rows = kVecLen / W;
+  stage[-1] = stage[(H + 2) * W] = 0.f;  // read into lanes that the blends replace
+  const bool contiguous = p.x_sw == 1 && p.x_sh == W;
+  if (contiguous) {
+    for (int64_t i = 0; i < H * W; i += kVecLen) vstore(stage + W + i, vload(src + i));
+  } else {
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x) stage[(y + 1) * W + x] = src[y * p.x_sh + x * p.x_sw];
+  }
+  for (int64_t x = 0; x < W; ++x) {  // from the source rows 1 and H - 2 (the stage rows 2 and H - 1)
+    stage[x] = p.reflect ? src[p.x_sh + x * p.x_sw] : 0.f;
+    stage[(H + 1) * W + x] = p.reflect ? src[(H - 2) * p.x_sh + x * p.x_sw] : 0.f;
+  }
+  unsigned first = 0, last = 0;  // lane bits of the rows' first and last columns
+  for (int64_t k = 0; k < kVecLen; k += W) {
+    first |= 1u << k;
+    last |= 1u << (k + W - 1);
+  }
+  vfloat w[9];
+  for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
+  const vfloat b = vset1(bias), zero = vzero();
+  for (int64_t y = 0; y < H; y += rows) {
+    vfloat acc = b;
+    for (int dy = 0; dy < 3; ++dy) {
+      const float* r = stage + (y + dy) * W;
+      const vfloat before = vload(r - 1), after = vload(r + 1);
+      acc = vfma(w[3 * dy], vblend(before, p.reflect ? after : zero, first), acc);
+      acc = vfma(w[3 * dy + 1], vload(r), acc);
+      acc = vfma(w[3 * dy + 2], vblend(after, p.reflect ? before : zero, last), acc);
+    }
+    vstore(out + y * W, acc);
+  }
+}
+
 }  // namespace detail
 
 template <class ParallelFor>
@@ -64,35 +144,19 @@ void depthwise_conv3x3(const DepthwiseConv3x3Params& p, const ParallelFor& pf) {
   if (p.N == 0 || p.C == 0) return;
   const int64_t H = p.H, W = p.W, Wp = W + 2, plane = H * W;
   const int64_t grain = std::max<int64_t>(1, 16384 / plane);
+  const bool packed = detail::rows_per_vector(H, W) > 0;
   pf(0, p.N * p.C, grain, [&](int64_t t0, int64_t t1) {
-    float* pad = static_cast<float*>(thread_workspace(sizeof(float) * (H + 2) * Wp));
+    float* pad = static_cast<float*>(thread_workspace(sizeof(float) * ((H + 2) * Wp + 2 * kVecLen)));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / p.C, c = t % p.C;
-      detail::pad_plane(p, p.x + n * p.x_sn + c * p.x_sc, pad);
+      const float* src = p.x + n * p.x_sn + c * p.x_sc;
       const float* wc = p.weight + c * p.w_sc;
-      vfloat w[9];
-      for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
-      const vfloat b = vset1(p.bias ? p.bias[c * p.bias_s] : 0.f);
+      const float bias = p.bias ? p.bias[c * p.bias_s] : 0.f;
       float* out = p.out + t * plane;
-      for (int64_t y = 0; y < H; ++y) {
-        const float* r0 = pad + y * Wp;
-        // Whole vectors, then the row's tail (masked loads and stores measured slower in the interior).
-        auto row_vector = [&](int64_t x, int n_lanes) {
-          vfloat acc = b;
-          for (int dy = 0; dy < 3; ++dy) {
-            const float* r = r0 + dy * Wp + x;
-            for (int dx = 0; dx < 3; ++dx)
-              acc = vfma(w[3 * dy + dx], n_lanes == kVecLen ? vload(r + dx) : vload_n(r + dx, n_lanes), acc);
-          }
-          if (n_lanes == kVecLen)
-            vstore(out + y * W + x, acc);
-          else
-            vstore_n(out + y * W + x, acc, n_lanes);
-        };
-        int64_t x = 0;
-        for (; x + kVecLen <= W; x += kVecLen) row_vector(x, kVecLen);
-        if (x < W) row_vector(x, static_cast<int>(W - x));
-      }
+      if (packed)
+        detail::depthwise_plane_packed(p, src, wc, bias, pad + kVecLen, out);
+      else
+        detail::depthwise_plane_rows(p, src, wc, bias, pad, out);
       if (p.normalize) detail::instance_norm_plane(out, plane, p.eps, false);
     }
   });

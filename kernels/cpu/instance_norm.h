@@ -14,19 +14,6 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 
 namespace detail {
 
-// The sum of v's lanes in double, pairwise: a chain of kVecLen dependent adds was most of the norm on the 8 x 8 planes
-// of a 32 px student's trunk.
-ANYCOST_INLINE double vsum_lanes(vfloat v) {
-  static_assert((kVecLen & (kVecLen - 1)) == 0, "pairwise halving needs a power-of-two lane count");
-  alignas(64) float lanes[kVecLen];
-  vstore(lanes, v);
-  double s[kVecLen];
-  for (int k = 0; k < kVecLen; ++k) s[k] = lanes[k];
-  for (int half = kVecLen / 2; half >= 1; half /= 2)
-    for (int k = 0; k < half; ++k) s[k] += s[k + half];
-  return s[0];
-}
-
 // step(acc, x) folded over the vectors of v[0 .. full) (full a multiple of kVecLen) into four independent
 // accumulators, then summed: one chain of dependent adds ran at one vector per add latency, the norm's two
 // passes then cost as much as the depthwise conv before them.
@@ -41,7 +28,7 @@ ANYCOST_INLINE double fold_lanes(const float* v, int64_t full, Step step) {
     a3 = step(a3, vload(v + i + 3 * kVecLen));
   }
   for (; i < full; i += kVecLen) a0 = step(a0, vload(v + i));
-  return vsum_lanes(vadd(vadd(a0, a1), vadd(a2, a3)));
+  return vsum_lanes_f64(vadd(vadd(a0, a1), vadd(a2, a3)));
 }
 
 inline void instance_norm_plane(float* v, int64_t count, float eps, bool relu) {

@@ -98,6 +98,19 @@ ANYCOST_INLINE void vstore_n(float* p, vfloat a, int n) { _mm512_mask_storeu_ps(
 ANYCOST_INLINE vfloat vload_n(const float* p, int n) { return {_mm512_maskz_loadu_ps(vmask(n), p)}; }
 // The first n lanes of a (the rest zero).
 ANYCOST_INLINE vfloat vfirst_n(vfloat a, int n) { return {_mm512_maskz_mov_ps(vmask(n), a.v)}; }
+// Lane k from b where bit k of take_b is set, else from a.
+ANYCOST_INLINE vfloat vblend(vfloat a, vfloat b, unsigned take_b) {
+  return {_mm512_mask_blend_ps(static_cast<__mmask16>(take_b), a.v, b.v)};
+}
+// The sum of a's lanes in double, halving pairwise: lanes k and k + kVecLen / 2 first, then those sums' halves.
+ANYCOST_INLINE double vsum_lanes_f64(vfloat a) {
+  const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(a.v));
+  const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1)));
+  const __m512d s8 = _mm512_add_pd(lo, hi);
+  const __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
+  const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+}
 
 #elif ANYCOST_CPU_AVX2
 
@@ -150,6 +163,20 @@ ANYCOST_INLINE void vdeinterleave(vfloat a, vfloat b, vfloat& even, vfloat& odd)
   const __m256 o = _mm256_shuffle_ps(a.v, b.v, 0xDD);  // a1 a3 b1 b3 | a5 a7 b5 b7
   even.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
   odd.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
+}
+// Lane k from b where bit k of take_b is set, else from a.
+ANYCOST_INLINE vfloat vblend(vfloat a, vfloat b, unsigned take_b) {
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i take = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(take_b)), bit), bit);
+  return {_mm256_blendv_ps(a.v, b.v, _mm256_castsi256_ps(take))};
+}
+// The sum of a's lanes in double, halving pairwise: lanes k and k + kVecLen / 2 first, then those sums' halves.
+ANYCOST_INLINE double vsum_lanes_f64(vfloat a) {
+  const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(a.v));
+  const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1));
+  const __m256d s4 = _mm256_add_pd(lo, hi);
+  const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
 }
 
 #else  // portable
@@ -220,6 +247,20 @@ ANYCOST_INLINE void vdeinterleave(vfloat a, vfloat b, vfloat& even, vfloat& odd)
     even.v[k + kVecLen / 2] = b.v[2 * k];
     odd.v[k + kVecLen / 2] = b.v[2 * k + 1];
   }
+}
+// Lane k from b where bit k of take_b is set, else from a.
+ANYCOST_INLINE vfloat vblend(vfloat a, vfloat b, unsigned take_b) {
+  for (int k = 0; k < kVecLen; ++k)
+    if (take_b >> k & 1u) a.v[k] = b.v[k];
+  return a;
+}
+// The sum of a's lanes in double, halving pairwise: lanes k and k + kVecLen / 2 first, then those sums' halves.
+ANYCOST_INLINE double vsum_lanes_f64(vfloat a) {
+  double s[kVecLen];
+  for (int k = 0; k < kVecLen; ++k) s[k] = a.v[k];
+  for (int half = kVecLen / 2; half >= 1; half /= 2)
+    for (int k = 0; k < half; ++k) s[k] += s[k + half];
+  return s[0];
 }
 
 #endif

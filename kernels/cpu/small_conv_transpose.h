@@ -10,7 +10,8 @@
 //   2. a task is (sample, block of up to 4 output channels, output row 2m + py): for strips of input
 //      columns, the even and the odd output columns of up to 4 channels stay in registers over all C_in
 //      inputs and the row's taps (py = 0: kernel row 1 at input row m; py = 1: kernel row 2 at m and
-//      row 0 at m + 1), then are interleaved into the output row;
+//      row 0 at m + 1), then are interleaved into the output row; a strip is one vector where one covers
+//      the row (a 2-vector strip on an 8- or 16-wide input did 4x or 2x the FMAs);
 //   3. with normalize, one task per output plane applies the norm and the ReLU (instance_norm.h).
 #pragma once
 
@@ -31,14 +32,15 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 namespace detail {
 
 constexpr int kConvTOB = 4;                         // output channels per task
-constexpr int kConvTNV = kVecLen == 16 ? 2 : 1;     // vectors of input columns per strip (registers: 4 OB NV + 2 NV + 1)
+// Most vectors of input columns per strip (registers: 4 OB NV + 2 NV + 1).
+constexpr int kConvTNV = kVecLen == 16 ? 2 : 1;
 
 struct ConvTLayout {
   int64_t pitch;  // floats per padded row: W + 1 columns, then zeros for the last strip's whole vectors
   int64_t plane;  // floats per padded plane (H + 1 rows)
 };
 
-template <int OB>
+template <int OB, int NV>
 void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& l, const float* padded, int64_t n,
                         int64_t o0, int64_t y) {
   const int64_t Wo = 2 * p.W, Ho = 2 * p.H, m = y / 2;
@@ -52,16 +54,16 @@ void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& 
   output_rows<OB>(p, n, o0, y, Ho, Wo, out_row, bias);
   const bool relu_here = p.relu && !p.normalize;
   const vfloat zero = vzero();
-  for (int64_t x0 = 0; x0 < p.W; x0 += kConvTNV * kVecLen) {
-    vfloat even[OB][kConvTNV], odd[OB][kConvTNV];
+  for (int64_t x0 = 0; x0 < p.W; x0 += NV * kVecLen) {
+    vfloat even[OB][NV], odd[OB][NV];
     for (int ob = 0; ob < OB; ++ob)
-      for (int j = 0; j < kConvTNV; ++j) even[ob][j] = odd[ob][j] = bias[ob];
+      for (int j = 0; j < NV; ++j) even[ob][j] = odd[ob][j] = bias[ob];
     for (int64_t i = 0; i < p.C_in; ++i) {
       const float* plane = padded + (n * p.C_in + i) * l.plane;
       for (int t = 0; t < taps; ++t) {
         const float* src = plane + row[t] * l.pitch + x0;
-        vfloat a0[kConvTNV], a1[kConvTNV];
-        for (int j = 0; j < kConvTNV; ++j) {
+        vfloat a0[NV], a1[NV];
+        for (int j = 0; j < NV; ++j) {
           a0[j] = vload(src + j * kVecLen);
           a1[j] = vload(src + j * kVecLen + 1);
         }
@@ -69,7 +71,7 @@ void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& 
         for (int ob = 0; ob < OB; ++ob) {
           const float* wo = w + ob * p.w_so;
           const vfloat w0 = vset1(wo[0]), w1 = vset1(wo[p.w_sw]), w2 = vset1(wo[2 * p.w_sw]);
-          for (int j = 0; j < kConvTNV; ++j) {
+          for (int j = 0; j < NV; ++j) {
             even[ob][j] = vfma(w1, a0[j], even[ob][j]);
             odd[ob][j] = vfma(w0, a1[j], vfma(w2, a0[j], odd[ob][j]));
           }
@@ -77,7 +79,7 @@ void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& 
       }
     }
     for (int ob = 0; ob < OB; ++ob)
-      for (int j = 0; j < kConvTNV; ++j) {
+      for (int j = 0; j < NV; ++j) {
         const int64_t x = x0 + j * kVecLen;  // input column of lane 0
         if (x >= p.W) break;
         const int outputs = static_cast<int>(2 * std::min<int64_t>(kVecLen, p.W - x));
@@ -88,6 +90,18 @@ void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& 
         vstore_n(out_row[ob] + 2 * x, lo, std::min(outputs, kVecLen));
         if (outputs > kVecLen) vstore_n(out_row[ob] + 2 * x + kVecLen, hi, outputs - kVecLen);
       }
+  }
+}
+
+// One task's row (see conv_transpose_row) for up to kConvTOB channels from o0.
+template <int NV>
+void conv_transpose_block(const SmallConvTranspose2dParams& p, const ConvTLayout& l, const float* padded, int64_t n,
+                          int64_t o0, int64_t y) {
+  switch (std::min<int64_t>(kConvTOB, p.C_out - o0)) {
+    case 1: conv_transpose_row<1, NV>(p, l, padded, n, o0, y); break;
+    case 2: conv_transpose_row<2, NV>(p, l, padded, n, o0, y); break;
+    case 3: conv_transpose_row<3, NV>(p, l, padded, n, o0, y); break;
+    default: conv_transpose_row<4, NV>(p, l, padded, n, o0, y); break;
   }
 }
 
@@ -118,12 +132,10 @@ void small_conv_transpose2d(const SmallConvTranspose2dParams& p, const ParallelF
   pf(0, p.N * blocks * Ho, std::max<int64_t>(1, 65536 / row_work), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t y = t % Ho, nb = t / Ho, n = nb / blocks, o0 = (nb % blocks) * detail::kConvTOB;
-      switch (std::min<int64_t>(detail::kConvTOB, p.C_out - o0)) {
-        case 1: detail::conv_transpose_row<1>(p, l, padded, n, o0, y); break;
-        case 2: detail::conv_transpose_row<2>(p, l, padded, n, o0, y); break;
-        case 3: detail::conv_transpose_row<3>(p, l, padded, n, o0, y); break;
-        default: detail::conv_transpose_row<4>(p, l, padded, n, o0, y); break;
-      }
+      if (p.W <= kVecLen)
+        detail::conv_transpose_block<1>(p, l, padded, n, o0, y);
+      else
+        detail::conv_transpose_block<detail::kConvTNV>(p, l, padded, n, o0, y);
     }
   });
   if (p.normalize) instance_norm_planes(p.out, p.N * p.C_out, Ho * Wo, p.eps, p.relu, pf);

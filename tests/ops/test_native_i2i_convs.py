@@ -31,8 +31,10 @@ def _close(a, b):
 
 
 # Planes narrower and wider than one vector (8 or 16 lanes), a tail at every lane count, 2x2 (the least reflection
-# padding allows), single channels and batches.
-SHAPES = [(1, 8, 8, 8), (2, 5, 7, 9), (1, 3, 2, 2), (1, 1, 17, 33), (3, 16, 16, 16), (1, 32, 64, 64), (2, 4, 1, 5)]
+# padding allows), single channels and batches; rows of 2, 4 and 8 that a vector holds whole (the packed path: 8 x 8
+# with 16 lanes, 4 x 4 and 8 x 2 at both widths, 6 x 4 with 8 lanes only).
+SHAPES = [(1, 8, 8, 8), (2, 5, 7, 9), (1, 3, 2, 2), (1, 1, 17, 33), (3, 16, 16, 16), (1, 32, 64, 64), (2, 4, 1, 5),
+          (2, 3, 4, 4), (1, 2, 8, 2), (1, 5, 6, 4)]
 CASES = [(s, r) for s in SHAPES for r in (True, False) if min(s[2:]) > 1 or not r]  # reflection needs 2x2
 
 
@@ -46,8 +48,9 @@ def test_forward_matches_reference(cpu_level, shape, reflect, normalize):
 
 
 @pytest.mark.parametrize("layout", ["channel_slice", "channels_last", "strided_rows"])
-def test_strided_inputs(cpu_level, layout):
-    x, w, b = _inputs(2, 6, 9, 11, layout=layout)
+@pytest.mark.parametrize("size", [(9, 11), (8, 8)])
+def test_strided_inputs(cpu_level, layout, size):
+    x, w, b = _inputs(2, 6, *size, layout=layout)
     assert not x.is_contiguous()
     for normalize in (False, True):
         _close(ops.depthwise_conv3x3(x, w, b, normalize=normalize, impl="kernel"),
