@@ -21,6 +21,7 @@ import torch
 from anycost import ops
 from anycost.benchmark.backends import layer_backends
 from anycost.benchmark.peak import Peak, measure_peak
+from anycost.benchmark.placement import core_pair_ns
 from anycost.benchmark.timing import Timing, gflops, time_call
 from anycost.models.stylegan2 import SubnetConfig, official
 from anycost.models.stylegan2.checkpoints import official_state
@@ -211,7 +212,7 @@ def run_generator_bench(G, resolutions: Sequence[int], ratios: Sequence[float], 
     configs = [(q, SubnetConfig.uniform(G.arch, q, r)) for r in resolutions for q in ratios]  # validates
     result = BenchResult([Row(c.resolution, q, batch * c.macs, batch * c.paper_macs) for q, c in configs], None,
                          machine_info())
-    result.machine.update(loads=[], peak_runs_gflops=[], passes=passes, clock=clock, batch=batch,
+    result.machine.update(loads=[], core_pair_ns=[], peak_runs_gflops=[], passes=passes, clock=clock, batch=batch,
                           precisions=list(precisions))
     w = latent(G, batch=batch)
     official_sd = official_state(G) if OFFICIAL in impls else None  # one copy of the weights for every config
@@ -235,7 +236,8 @@ def run_generator_bench(G, resolutions: Sequence[int], ratios: Sequence[float], 
 
 def _probe_peaks(result: BenchResult, peak: bool, clock: str, bf16: bool, log) -> None:
     """Measure the fp32 peak (and the bf16 one when `bf16`) when `peak`, keeping the highest of all probes in
-    `result`, and note every probe's GFLOP/s and the load average in `result.machine`."""
+    `result`, and note every probe's GFLOP/s, the load average and the threads' placement (`core_pair_ns`) in
+    `result.machine`."""
     if peak:
         p = measure_peak(clock=clock)
         result.machine["peak_runs_gflops"].append(round(p.gflops, 1))
@@ -248,6 +250,8 @@ def _probe_peaks(result: BenchResult, peak: bool, clock: str, bf16: bool, log) -
             log(f"peak: {p.gflops:.1f} GFLOP/s ({p.shape}, {p.ms:.1f} ms)" + (
                 f"; bf16 {pb.gflops:.1f} GFLOP/s ({pb.ms:.1f} ms)" if bf16 else ""))
     result.machine["loads"].append(_loadavg())
+    pair = core_pair_ns()
+    result.machine["core_pair_ns"].append(None if pair is None else round(pair))
 
 
 def _loadavg() -> float | None:

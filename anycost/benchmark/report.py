@@ -117,6 +117,9 @@ def report_markdown(result: BenchResult) -> str:
     if m.get("loads"):
         head += [f"best median of {m.get('passes', 1)} pass(es); 1-min load average at each peak probe: "
                  f"{m['loads']}", ""]
+    if any(ns is not None for ns in m.get("core_pair_ns", [])):  # absent in older files
+        head += [f"cache-line round trip between the first two CPUs at each peak probe, ns (tens: they share a "
+                 f"last-level cache; hundreds: they do not): {m['core_pair_ns']}", ""]
     return "\n".join(head + [markdown_table(result), ""])
 
 

@@ -149,6 +149,15 @@ def winograd_cache(clear: bool = False) -> int:
     return int(fn(1 if clear else 0))
 
 
+def core_pair_ns(cpu_a: int, cpu_b: int, rounds: int) -> float:
+    """The native core-pair probe (csrc/core_pair.cpp): mean round trip in ns, -1 when a thread could not be pinned,
+    -2 for bad arguments."""
+    fn = _clib.get().anycost_core_pair_ns
+    fn.restype = ctypes.c_double
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return float(fn(cpu_a, cpu_b, rounds))
+
+
 @cache
 def _rgb_head_pays_fn():
     fn = _clib.get().anycost_rgb_head_pays

@@ -54,7 +54,10 @@ def test_tiny_bench_times_official_and_gives_the_speed_ups(tmp_path, capsys):
         assert all(len(b) == n_convs for b in row.backends.values())
         assert row.speedup("official", "auto") == pytest.approx(row.ms["official"] / row.ms["auto"])
     assert result.machine["cpu_capability"] and "tuning_table" in result.machine
+    pairs = result.machine["core_pair_ns"]  # one placement probe before the pass and one after
+    assert len(pairs) == 2 and all(ns is None or ns > 0 for ns in pairs)
     md = (out / "bench.md").read_text()
+    assert ("cache-line round trip" in md) == any(ns is not None for ns in pairs)
     times = next(line for line in md.splitlines() if line.startswith("| config") and "true GMACs" in line)
     assert times.endswith("| official ms | ref ms | auto ms | ref vs official | auto vs official |")
     row = next(line for line in md.splitlines() if line.startswith("| 32/0.5 | "))
