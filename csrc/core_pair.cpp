@@ -2,8 +2,9 @@
 // line between two threads pinned to two CPUs. Two cores that share a last-level cache hand a line over in tens of
 // nanoseconds; cores that do not (another CCD of a Zen CPU, another socket) take several times that, and every layer
 // whose output one thread writes and the other reads pays it. A virtual machine's host may move its vCPUs between
-// such placements while it runs (measured: 53-69 ns and 317-325 ns on one 2-vCPU Zen 4 guest, minutes apart, with
-// the 2-thread image-to-image forwards 2x apart), so the benchmarks record the probe beside their timings.
+// such placements while it runs (measured: 53-88 ns or 290-335 ns on one 2-vCPU Zen 4 guest, flipping within
+// seconds to minutes, with the 2-thread image-to-image forwards 2x apart), so the benchmarks record the probe beside
+// their timings.
 #include <atomic>
 #include <chrono>
 #include <thread>
