@@ -2,7 +2,6 @@
 
 - `timing`: `time_call` (medians with warm-up, a time budget, wall or CPU clock), `gflops`, `num_threads`;
 - `peak`: the fp32 (and bf16) conv peak measured in the same run as the figures compared with it;
-- `placement`: `core_pair_ns`, whether the run's first two CPUs share a last-level cache;
 - `generator_bench`: random config-f weights, `time_forward` (ours, or the official formulation on the same weights),
   the (resolution, ratio) sweep `run_generator_bench`;
 - `backends`: the backend each styled conv of a forward took;
@@ -29,7 +28,6 @@ from anycost.benchmark.generator_bench import (
 )
 from anycost.benchmark.layers import layer_macs, layer_table, layer_times
 from anycost.benchmark.peak import PEAK_SHAPE, Peak, measure_peak, peak_macs
-from anycost.benchmark.placement import core_pair_ns
 from anycost.benchmark.report import (
     from_pytest_benchmark,
     load_result,
@@ -68,7 +66,6 @@ __all__ = [
     "layer_times",
     "load_result",
     "machine_info",
-    "core_pair_ns",
     "markdown_table",
     "measure_peak",
     "num_threads",

@@ -21,7 +21,6 @@ import torch
 from anycost import ops
 from anycost.benchmark.backends import layer_backends
 from anycost.benchmark.peak import Peak, measure_peak
-from anycost.benchmark.placement import core_pair_ns
 from anycost.benchmark.timing import Timing, gflops, time_call
 from anycost.models.stylegan2 import SubnetConfig, official
 from anycost.models.stylegan2.checkpoints import official_state
@@ -250,7 +249,7 @@ def _probe_peaks(result: BenchResult, peak: bool, clock: str, bf16: bool, log) -
             log(f"peak: {p.gflops:.1f} GFLOP/s ({p.shape}, {p.ms:.1f} ms)" + (
                 f"; bf16 {pb.gflops:.1f} GFLOP/s ({pb.ms:.1f} ms)" if bf16 else ""))
     result.machine["loads"].append(_loadavg())
-    pair = core_pair_ns()
+    pair = ops.core_pair_ns()
     result.machine["core_pair_ns"].append(None if pair is None else round(pair))
 
 

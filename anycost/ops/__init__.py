@@ -11,7 +11,8 @@ come from the reference (see `anycost.ops._registry`), without double backward: 
 The native CPU kernels are compiled for several instruction-set levels (portable, avx2, avx512,
 avx512_vnni) and the best one this CPU supports is used; `ANYCOST_CPU_CAPABILITY=<level>` forces a lower
 one (a level the CPU lacks is an error when the ops are first used). `cpu_capability()` says which
-level runs, `cpu_capabilities()` which ones this CPU supports.
+level runs, `cpu_capabilities()` which ones this CPU supports. `core_pair_ns()` (`anycost.ops.placement`) says
+whether the first two CPUs share a last-level cache: the round trip of a cache line between threads pinned to them.
 
 `qconv2d_pack` / `qconv2d` are the int8 styled conv (`anycost.compression.int8`): an int8 weight packed once per
 (layer, width), activations rounded to int8 per call, int32 accumulation and a fused fp32 epilogue; native at every
@@ -46,9 +47,10 @@ import platform
 import torch
 
 from anycost.ops import _ext, bf16, ref, tuning
+from anycost.ops.placement import core_pair_ns
 from anycost.ops.ref import fir_kernel
 
-__all__ = ["NATIVE", "PRECISIONS", "bf16_input", "bias_act", "check_precision", "clear_output_cache",
+__all__ = ["NATIVE", "PRECISIONS", "bf16_input", "bias_act", "check_precision", "clear_output_cache", "core_pair_ns",
            "cpu_capabilities", "cpu_capability", "cpu_model", "depthwise_conv3x3", "fir_kernel", "i2i_forward",
            "modulated_conv2d", "modulated_conv2d_backend", "output_cache_bytes", "pointwise_conv", "qconv2d",
            "qconv2d_pack", "qconv2d_to_rgb", "resolve_impl", "small_conv2d", "small_conv_pays",

@@ -129,7 +129,6 @@ def macs_table(arch: GeneratorArch) -> str:
 
 def cmd_info(args) -> None:
     from anycost import ops
-    from anycost.benchmark.placement import core_pair_ns
     from anycost.ops import _ext
 
     if args.checkpoint:
@@ -152,7 +151,7 @@ def cmd_info(args) -> None:
         except RuntimeError as err:  # a bad ANYCOST_CPU_CAPABILITY: say why, the ops will refuse to run
             in_use = f"none ({err})"
         print(f"CPU levels: {', '.join(ops.cpu_capabilities())}; in use: {in_use}")
-        pair = core_pair_ns()
+        pair = ops.core_pair_ns()
         if pair is not None:
             print(f"cache-line round trip between the first two CPUs: {pair:.0f} ns (tens of ns: they share a "
                   "last-level cache; hundreds: they do not)")

@@ -5,8 +5,8 @@ Zen CPU, another socket) take several times that, and a multi-threaded forward p
 one thread writes and another reads. A virtual machine's host may move the guest's vCPUs between such placements
 while it runs: on a 2-vCPU Zen 4 guest the probe read 53-88 ns or 290-335 ns, flipping between the two from one
 second or minute to the next (apart more often right after heavy work), and the 2-thread image-to-image student took
-5.4-5.7 and 10.3-10.4 ms at 256 px accordingly. `anycost bench` records the probe at
-each of its peak probes, so a ratio whose two sides ran in different placements shows as such.
+5.4-5.7 and 10.3-10.4 ms at 256 px accordingly. `anycost bench` records the probe at each of its peak probes, so a
+ratio whose two sides ran in different placements shows as such.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import time
 
-from anycost import ops
 from anycost.checks import check_int
 from anycost.ops import _ext
 
@@ -41,7 +40,7 @@ def core_pair_ns(cpus: tuple[int, int] | None = None, rounds: int = 2000, sample
     outside = [c for c in (a, b) if allowed and c not in allowed]
     if outside:
         raise ValueError(f"CPU {outside[0]} is not one this process may run on ({allowed})")
-    if not ops.NATIVE:
+    if _ext.load() is None:
         return None
     time.sleep(SETTLE_S)
     best = None

@@ -1,4 +1,4 @@
-"""`benchmark.core_pair_ns`: the cache-line round trip between two CPUs that `anycost bench` records beside its
+"""`ops.core_pair_ns`: the cache-line round trip between two CPUs that `anycost bench` records beside its
 timings (the native probe, csrc/core_pair.cpp, where it is built)."""
 
 import os
@@ -6,8 +6,7 @@ import os
 import pytest
 
 from anycost import ops
-from anycost.benchmark import core_pair_ns, placement
-from anycost.ops import _ext
+from anycost.ops import _ext, core_pair_ns, placement
 
 ALLOWED = sorted(os.sched_getaffinity(0))
 native = pytest.mark.skipif(not ops.NATIVE, reason=f"native ops unavailable: {_ext.reason()}")
@@ -46,7 +45,7 @@ def test_one_cpu_gives_none_the_least_sample_wins_and_a_failed_pin_is_an_error(m
     monkeypatch.setattr(placement.os, "sched_getaffinity", lambda pid: {3})
     assert core_pair_ns() is None
     monkeypatch.setattr(placement.os, "sched_getaffinity", lambda pid: {3, 5})
-    monkeypatch.setattr(placement.ops, "NATIVE", True)
+    monkeypatch.setattr(placement._ext, "load", lambda: object())
     monkeypatch.setattr(placement, "SETTLE_S", 0)
     means = iter([310.0, 62.0, 75.0])  # the least of the samples: other load only slows one down
     monkeypatch.setattr(placement._ext, "core_pair_ns", lambda a, b, rounds: next(means))
