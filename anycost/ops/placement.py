@@ -25,7 +25,7 @@ SETTLE_S = 0.01
 def core_pair_ns(cpus: tuple[int, int] | None = None, rounds: int = 2000, samples: int = 5) -> float | None:
     """Round trip (ns) of a cache line between a thread pinned to ``cpus[0]`` and one pinned to ``cpus[1]``
     (default: the first two CPUs this process may run on): after `SETTLE_S`, the least of `samples` means over
-    `rounds` hand-overs each (other load only ever slows one down; a few ms in all). None without the native
+    `rounds` hand-overs each (other load only ever slows one down; ~15 ms in all). None without the native
     extension or, by default, with fewer than two CPUs to run on."""
     check_int("rounds", rounds, 1)
     check_int("samples", samples, 1)
