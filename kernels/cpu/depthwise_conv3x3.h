@@ -56,15 +56,13 @@ inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* 
   }
 }
 
-// One plane, a row at a time: `pad` gets the plane with its padding ([H + 2][W + 2]); each output row is whole
-// vectors, then its tail (masked loads and stores measured slower in the interior).
-inline void depthwise_plane_rows(const DepthwiseConv3x3Params& p, const float* src, const float* wc, float bias,
+// One plane (taps w[3 * dy + dx] and bias b, broadcast), a row at a time: `pad` gets the plane with its padding
+// ([H + 2][W + 2]); each output row is whole vectors, then its tail (masked loads and stores measured slower in the
+// interior).
+inline void depthwise_plane_rows(const DepthwiseConv3x3Params& p, const float* src, const vfloat* w, vfloat b,
                                  float* pad, float* out) {
   const int64_t H = p.H, W = p.W, Wp = W + 2;
   pad_plane(p, src, pad);
-  vfloat w[9];
-  for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
-  const vfloat b = vset1(bias);
   for (int64_t y = 0; y < H; ++y) {
     const float* r0 = pad + y * Wp;
     auto row_vector = [&](int64_t x, int n_lanes) {
@@ -93,12 +91,12 @@ inline int64_t rows_per_vector(int64_t H, int64_t W) {
   return H % rows == 0 ? rows : 0;
 }
 
-// One plane on the packed path: `stage` gets the plane with one row of padding above and below at pitch W (and a
-// guard float before and after), so the vector of rows y .. y + rows - 1 at a tap row is one load, and the taps'
-// left and right neighbours are the same load one float earlier or later, with the lanes at the rows' first and last
-// column taken from the other shift (reflection: x = -1 is x = 1, x = W is x = W - 2) or zeroed. In the same order
-// of FMAs as the row path, so both give the same floats.
-inline void depthwise_plane_packed(const DepthwiseConv3x3Params& p, const float* src, const float* wc, float bias,
+// One plane (taps and bias as for depthwise_plane_rows) on the packed path: `stage` gets the plane with one row of
+// padding above and below at pitch W (and a guard float before and after), so the vector of rows y .. y + rows - 1
+// at a tap row is one load, and the taps' left and right neighbours are the same load one float earlier or later,
+// with the lanes at the rows' first and last column taken from the other shift (reflection: x = -1 is x = 1, x = W
+// is x = W - 2) or zeroed. In the same order of FMAs as the row path, so both give the same floats.
+inline void depthwise_plane_packed(const DepthwiseConv3x3Params& p, const float* src, const vfloat* w, vfloat b,
                                    float* stage, float* out) {
   const int64_t H = p.H, W = p.W, rows = kVecLen / W;
   stage[-1] = stage[(H + 2) * W] = 0.f;  // read into lanes that the blends replace
@@ -118,9 +116,7 @@ inline void depthwise_plane_packed(const DepthwiseConv3x3Params& p, const float*
     first |= 1u << k;
     last |= 1u << (k + W - 1);
   }
-  vfloat w[9];
-  for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
-  const vfloat b = vset1(bias), zero = vzero();
+  const vfloat zero = vzero();
   for (int64_t y = 0; y < H; y += rows) {
     vfloat acc = b;
     for (int dy = 0; dy < 3; ++dy) {
@@ -151,12 +147,14 @@ void depthwise_conv3x3(const DepthwiseConv3x3Params& p, const ParallelFor& pf) {
       const int64_t n = t / p.C, c = t % p.C;
       const float* src = p.x + n * p.x_sn + c * p.x_sc;
       const float* wc = p.weight + c * p.w_sc;
-      const float bias = p.bias ? p.bias[c * p.bias_s] : 0.f;
+      vfloat w[9];
+      for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
+      const vfloat b = vset1(p.bias ? p.bias[c * p.bias_s] : 0.f);
       float* out = p.out + t * plane;
       if (packed)
-        detail::depthwise_plane_packed(p, src, wc, bias, pad + kVecLen, out);
+        detail::depthwise_plane_packed(p, src, w, b, pad + kVecLen, out);
       else
-        detail::depthwise_plane_rows(p, src, wc, bias, pad, out);
+        detail::depthwise_plane_rows(p, src, w, b, pad, out);
       if (p.normalize) detail::instance_norm_plane(out, plane, p.eps, false);
     }
   });
