@@ -62,6 +62,18 @@ void set_instance_norm(Params& p, bool normalize, double eps, const at::Tensor& 
   p.eps = static_cast<float>(eps);
 }
 
+// An optional residual added to an image-to-image op's output last (a float32 contiguous tensor of the output's
+// sizes), checked and set on p.residual.
+template <class Params>
+void set_residual(Params& p, const std::optional<at::Tensor>& residual, at::IntArrayRef out_sizes) {
+  if (!residual.has_value()) return;
+  TORCH_CHECK(residual->device().is_cpu() && residual->scalar_type() == at::kFloat && residual->is_contiguous() &&
+                  residual->sizes() == out_sizes,
+              "anycost: residual must be a contiguous float32 CPU tensor of the output's sizes ", out_sizes, ", got ",
+              residual->sizes());
+  p.residual = residual->data_ptr<float>();
+}
+
 // The epilogue arguments both styled convs take (fp32 ModConvParams, int8 QConvParams: the same field names),
 // checked and set on `p`: optional noise [1 or N, 1, H_out, W_out] with its one-element strength, optional bias
 // [C_out], and the leaky ReLU when `activate`.

@@ -34,6 +34,7 @@ at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, 
   at::Tensor out = anycost::cached_empty({p.N, p.C, p.H, p.W}, x.options());
   if (out.numel() == 0) return out;
   p.out = out.data_ptr<float>();
+  p.num_threads = at::get_num_threads();
   anycost::kernels().depthwise_conv3x3(p, anycost::aten_parallel_fn());
   return out;
 }

@@ -45,14 +45,16 @@ class Params {
   size_t i_ = 0;
 };
 
+// `residual`: the residual block's skip, added last.
 at::Tensor small_conv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, int64_t stride, bool reflect,
-                      bool normalize, bool relu, bool native) {
-  if (native) return small_conv2d_cpu(x, w, b, stride, reflect, normalize, relu, kEps);
+                      bool normalize, bool relu, bool native, const std::optional<at::Tensor>& residual) {
+  if (native) return small_conv2d_cpu(x, w, b, stride, reflect, normalize, relu, kEps, residual);
   const int64_t pad = w.size(2) / 2;  // anycost.ops.ref.small_conv2d
   at::Tensor out = reflect ? at::conv2d(at::reflection_pad2d(x, {pad, pad, pad, pad}), w, b, stride)
                            : at::conv2d(x, w, b, stride, pad);
   if (normalize) out = at::instance_norm(out, {}, {}, {}, {}, true, 0.0, kEps, false);
-  return relu ? out.relu_() : out;
+  if (relu) out.relu_();
+  return residual ? out.add_(*residual) : out;
 }
 
 at::Tensor i2i_forward_cpu(const at::Tensor& x, at::TensorList params, at::IntArrayRef widths, bool separable,
@@ -67,28 +69,29 @@ at::Tensor i2i_forward_cpu(const at::Tensor& x, at::TensorList params, at::IntAr
               small_native.size());
   Params p(params);
   size_t s = 0;  // the next small_conv2d layer
-  auto conv = [&](const at::Tensor& h, int64_t c_out, int64_t stride, bool reflect, bool normalize,
-                  bool relu) {
+  auto conv = [&](const at::Tensor& h, int64_t c_out, int64_t stride, bool reflect, bool normalize, bool relu,
+                  const std::optional<at::Tensor>& residual = std::nullopt) {
     at::Tensor w = p.next(c_out, h.size(1));
     at::Tensor b = p.next(c_out);
-    return small_conv(h, w, b, stride, reflect, normalize, relu, small_native.get(s++));
+    return small_conv(h, w, b, stride, reflect, normalize, relu, small_native.get(s++), residual);
   };
-  // A separable conv to c_out channels: depthwise 3x3 + instance norm, then 1x1 + instance norm (+ ReLU).
-  auto separable_conv = [&](const at::Tensor& h, int64_t c_out, bool relu) {
+  // A separable conv to c_out channels: depthwise 3x3 + instance norm, then 1x1 + instance norm (+ ReLU) (+ the
+  // residual).
+  auto separable_conv = [&](const at::Tensor& h, int64_t c_out, bool relu,
+                            const std::optional<at::Tensor>& residual = std::nullopt) {
     const int64_t c = h.size(1);
     at::Tensor dw_w = p.next(c), dw_b = p.next(c);
     at::Tensor d = depthwise_conv3x3_cpu(h, dw_w, dw_b, true, true, kEps);
     at::Tensor pw_w = p.next(c_out, c), pw_b = p.next(c_out);
-    return pointwise_conv_cpu(d, pw_w, pw_b, true, relu, kEps);
+    return pointwise_conv_cpu(d, pw_w, pw_b, true, relu, kEps, residual);
   };
 
   at::Tensor h = conv(x, widths[0], 1, true, true, true);
   for (int64_t i = 1; i < kHeadLayers; ++i) h = conv(h, widths[i], 2, false, true, true);
   for (int64_t k = 0; k < n_blocks; ++k) {
     const int64_t trunk = h.size(1), inner = widths[kHeadLayers + k];
-    at::Tensor r = separable ? separable_conv(separable_conv(h, inner, true), trunk, false)
-                             : conv(conv(h, inner, 1, true, true, true), trunk, 1, true, true, false);
-    h = r.add_(h);  // r is this call's own new tensor
+    h = separable ? separable_conv(separable_conv(h, inner, true), trunk, false, h)
+                  : conv(conv(h, inner, 1, true, true, true), trunk, 1, true, true, false, h);
   }
   for (int64_t i = n_layers - kTailLayers; i < n_layers; ++i) {
     at::Tensor w = p.next(h.size(1), widths[i]);  // torch's transposed layout: input channels first

@@ -10,10 +10,13 @@ namespace anycost {
 
 at::Tensor depthwise_conv3x3_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                  bool reflect, bool normalize, double eps);
+// `residual` (optional, a float32 contiguous tensor of the output's shape) is added to the output last: the
+// residual block's skip, fused (the ops registered with torch pass none).
 at::Tensor pointwise_conv_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                              bool normalize, bool relu, double eps);
+                              bool normalize, bool relu, double eps, const std::optional<at::Tensor>& residual);
 at::Tensor small_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                            int64_t stride, bool reflect, bool normalize, bool relu, double eps);
+                            int64_t stride, bool reflect, bool normalize, bool relu, double eps,
+                            const std::optional<at::Tensor>& residual);
 at::Tensor small_conv_transpose2d_cpu(const at::Tensor& x, const at::Tensor& weight,
                                       const std::optional<at::Tensor>& bias, bool normalize, bool relu, double eps);
 

@@ -15,7 +15,7 @@
 namespace anycost {
 
 at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                              bool normalize, bool relu, double eps) {
+                              bool normalize, bool relu, double eps, const std::optional<at::Tensor>& residual) {
   check_float(x_in, "x", 4);
   check_float(weight, "weight", 4);
   const int64_t N = x_in.size(0), C_in = x_in.size(1), H = x_in.size(2), W = x_in.size(3);
@@ -28,7 +28,7 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, 
   p.relu = relu;
   const bool planes_contiguous = x_in.stride(3) == 1 && (H == 1 || x_in.stride(2) == W);
   const at::Tensor x = planes_contiguous ? x_in : x_in.contiguous();
-  p.N = N, p.C_in = C_in, p.C_out = weight.size(0), p.S = H * W;
+  p.N = N, p.C_in = C_in, p.C_out = weight.size(0), p.S = H * W, p.row_len = W;
   p.x = x.data_ptr<float>();
   p.x_sn = x.stride(0), p.x_sc = x.stride(1);
   p.weight = weight.data_ptr<float>();
@@ -36,11 +36,20 @@ at::Tensor pointwise_conv_cpu(const at::Tensor& x_in, const at::Tensor& weight, 
   anycost::set_bias(p, bias, p.C_out);
   at::Tensor out = anycost::cached_empty({N, p.C_out, H, W}, x.options());
   if (out.numel() == 0) return out;
+  anycost::set_residual(p, residual, out.sizes());
   p.out = out.data_ptr<float>();
+  p.num_threads = at::get_num_threads();
   anycost::kernels().pointwise_conv(p, anycost::aten_parallel_fn());
   return out;
 }
 
+namespace {
+at::Tensor pointwise_conv_op(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                             bool normalize, bool relu, double eps) {
+  return pointwise_conv_cpu(x, weight, bias, normalize, relu, eps, std::nullopt);
+}
+}  // namespace
+
 }  // namespace anycost
 
-TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("pointwise_conv", &anycost::pointwise_conv_cpu); }
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("pointwise_conv", &anycost::pointwise_conv_op); }

@@ -14,7 +14,8 @@
 namespace anycost {
 
 at::Tensor small_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                            int64_t stride, bool reflect, bool normalize, bool relu, double eps) {
+                            int64_t stride, bool reflect, bool normalize, bool relu, double eps,
+                            const std::optional<at::Tensor>& residual) {
   check_float(x, "x", 4);
   check_float(weight, "weight", 4);
   const int64_t N = x.size(0), C_in = x.size(1), H = x.size(2), W = x.size(3), K = weight.size(2);
@@ -41,11 +42,20 @@ at::Tensor small_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const
   p.w_so = weight.stride(0), p.w_si = weight.stride(1), p.w_sh = weight.stride(2), p.w_sw = weight.stride(3);
   anycost::set_bias(p, bias, p.C_out);
   at::Tensor out = anycost::cached_empty({N, p.C_out, p.H_out(), p.W_out()}, x.options());
+  anycost::set_residual(p, residual, out.sizes());
   p.out = out.data_ptr<float>();
+  p.num_threads = at::get_num_threads();
   anycost::kernels().small_conv2d(p, anycost::aten_parallel_fn());
   return out;
 }
 
+namespace {
+at::Tensor small_conv2d_op(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                           int64_t stride, bool reflect, bool normalize, bool relu, double eps) {
+  return small_conv2d_cpu(x, weight, bias, stride, reflect, normalize, relu, eps, std::nullopt);
+}
+}  // namespace
+
 }  // namespace anycost
 
-TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("small_conv2d", &anycost::small_conv2d_cpu); }
+TORCH_LIBRARY_IMPL(anycost, CPU, m) { m.impl("small_conv2d", &anycost::small_conv2d_op); }

@@ -34,6 +34,7 @@ at::Tensor small_conv_transpose2d_cpu(const at::Tensor& x, const at::Tensor& wei
   anycost::set_bias(p, bias, p.C_out);
   at::Tensor out = anycost::cached_empty({N, p.C_out, 2 * H, 2 * W}, x.options());
   p.out = out.data_ptr<float>();
+  p.num_threads = at::get_num_threads();
   anycost::kernels().small_conv_transpose2d(p, anycost::aten_parallel_fn());
   return out;
 }

@@ -6,11 +6,12 @@
 //
 //   out[n, c] = norm?(sum_{dy, dx} w[c, dy, dx] * pad(x[n, c])[y + dy, x + dx] + bias[c])
 //
-// One task per (n, c) plane: the plane is copied with its padding into the thread's scratch
-// (which also makes any input strides contiguous), each output row is 9 FMAs per vector of
-// positions, and the norm is two more passes over the plane while it is in L1. A plane whose rows
-// are narrower than a vector and divide it (the 8 x 8 trunk of a 32 px student with 16 lanes) is
-// computed several rows per vector instead (`rows_per_vector`), with no lane masked.
+// One task per (band of rows, n, c), band-major: one band per thread where the bands are whole pages, else one band
+// (parallel.h, page_bands). The band's rows are copied with their padding into the thread's scratch (which also
+// makes any input strides contiguous), each output row is 9 FMAs per vector of positions, and the norm (or the
+// band's moments) follows while it is in L1 (instance_norm.h, BandedNorm). A
+// plane whose rows are narrower than a vector and divide it (the 8 x 8 trunk of a 32 px student with 16 lanes) is
+// computed whole, several rows per vector (`rows_per_vector`), with no lane masked.
 #pragma once
 
 #include "isa.h"
@@ -29,12 +30,18 @@ ANYCOST_CPU_NAMESPACE_BEGIN
 
 namespace detail {
 
-// The plane x[n, c] with one row / column of padding on each side, [H + 2][W + 2], into `pad`.
-inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* pad) {
+// Rows [r0, r1) of the plane x[n, c] with one row / column of padding on each side: the padded rows r0 .. r1 + 1,
+// [r1 - r0 + 2][W + 2], into `pad`.
+inline void pad_rows(const DepthwiseConv3x3Params& p, const float* src, int64_t r0, int64_t r1, float* pad) {
   const int64_t H = p.H, W = p.W, Wp = W + 2;
-  for (int64_t y = 0; y < H; ++y) {
-    const float* row = src + y * p.x_sh;
-    float* dst = pad + (y + 1) * Wp;
+  for (int64_t y = r0 - 1; y <= r1; ++y) {  // source rows; -1 and H are the padding
+    float* dst = pad + (y - r0 + 1) * Wp;
+    const int64_t from = y < 0 ? 1 : y >= H ? H - 2 : y;
+    if (from != y && !p.reflect) {
+      std::fill(dst, dst + Wp, 0.f);
+      continue;
+    }
+    const float* row = src + from * p.x_sh;
     if (p.x_sw == 1) {  // in vectors: a memcpy call per row of 8-64 floats cost as much as the row's conv
       int64_t x = 0;
       for (; x + kVecLen <= W; x += kVecLen) vstore(dst + 1 + x, vload(row + x));
@@ -47,28 +54,21 @@ inline void pad_plane(const DepthwiseConv3x3Params& p, const float* src, float* 
     dst[0] = p.reflect ? row[p.x_sw] : 0.f;
     dst[W + 1] = p.reflect ? row[(W - 2) * p.x_sw] : 0.f;
   }
-  if (p.reflect) {
-    std::memcpy(pad, pad + 2 * Wp, sizeof(float) * Wp);
-    std::memcpy(pad + (H + 1) * Wp, pad + (H - 1) * Wp, sizeof(float) * Wp);
-  } else {
-    std::fill(pad, pad + Wp, 0.f);
-    std::fill(pad + (H + 1) * Wp, pad + (H + 2) * Wp, 0.f);
-  }
 }
 
-// One plane (taps w[3 * dy + dx] and bias b, broadcast), a row at a time: `pad` gets the plane with its padding
-// ([H + 2][W + 2]); each output row is whole vectors, then its tail (masked loads and stores measured slower in the
-// interior).
+// Rows [r0, r1) of one plane (taps w[3 * dy + dx] and bias b, broadcast), a row at a time: `pad` gets those rows with
+// their padding ([r1 - r0 + 2][W + 2]); each output row is whole vectors, then its tail (masked loads and stores
+// measured slower in the interior).
 inline void depthwise_plane_rows(const DepthwiseConv3x3Params& p, const float* src, const vfloat* w, vfloat b,
-                                 float* pad, float* out) {
-  const int64_t H = p.H, W = p.W, Wp = W + 2;
-  pad_plane(p, src, pad);
-  for (int64_t y = 0; y < H; ++y) {
-    const float* r0 = pad + y * Wp;
+                                 int64_t r0, int64_t r1, float* pad, float* out) {
+  const int64_t W = p.W, Wp = W + 2;
+  pad_rows(p, src, r0, r1, pad);
+  for (int64_t y = r0; y < r1; ++y) {
+    const float* top = pad + (y - r0) * Wp;
     auto row_vector = [&](int64_t x, int n_lanes) {
       vfloat acc = b;
       for (int dy = 0; dy < 3; ++dy) {
-        const float* r = r0 + dy * Wp + x;
+        const float* r = top + dy * Wp + x;
         for (int dx = 0; dx < 3; ++dx)
           acc = vfma(w[3 * dy + dx], n_lanes == kVecLen ? vload(r + dx) : vload_n(r + dx, n_lanes), acc);
       }
@@ -138,26 +138,31 @@ void depthwise_conv3x3(const DepthwiseConv3x3Params& p, const ParallelFor& pf) {
       (p.reflect && (p.H < 2 || p.W < 2)))
     throw std::invalid_argument("depthwise_conv3x3: bad arguments");
   if (p.N == 0 || p.C == 0) return;
-  const int64_t H = p.H, W = p.W, Wp = W + 2, plane = H * W;
-  const int64_t grain = std::max<int64_t>(1, 16384 / plane);
-  const bool packed = detail::rows_per_vector(H, W) > 0;
-  pf(0, p.N * p.C, grain, [&](int64_t t0, int64_t t1) {
+  const int64_t H = p.H, W = p.W, Wp = W + 2, plane = H * W, planes = p.N * p.C;
+  const bool packed = detail::rows_per_vector(H, W) > 0;  // whole planes of a few vectors: one band
+  const int64_t bands = packed ? 1 : detail::page_bands(p.num_threads, H, plane, p.out);
+  const BandedNorm norm(p.out, planes, H, W, bands, p.normalize, false, p.eps, nullptr);
+  const int64_t grain = std::max<int64_t>(1, 16384 * bands / plane);
+  pf(0, bands * planes, grain, [&](int64_t t0, int64_t t1) {
     float* pad = static_cast<float*>(thread_workspace(sizeof(float) * ((H + 2) * Wp + 2 * kVecLen)));
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / p.C, c = t % p.C;
+      const int64_t b = t / planes, q = t % planes, n = q / p.C, c = q % p.C;
       const float* src = p.x + n * p.x_sn + c * p.x_sc;
       const float* wc = p.weight + c * p.w_sc;
       vfloat w[9];
       for (int k = 0; k < 9; ++k) w[k] = vset1(wc[(k / 3) * p.w_sh + (k % 3) * p.w_sw]);
-      const vfloat b = vset1(p.bias ? p.bias[c * p.bias_s] : 0.f);
-      float* out = p.out + t * plane;
-      if (packed)
-        detail::depthwise_plane_packed(p, src, w, b, pad + kVecLen, out);
-      else
-        detail::depthwise_plane_rows(p, src, w, b, pad, out);
-      if (p.normalize) detail::instance_norm_plane(out, plane, p.eps, false);
+      const vfloat bias = vset1(p.bias ? p.bias[c * p.bias_s] : 0.f);
+      float* out = p.out + q * plane;
+      if (packed) {
+        detail::depthwise_plane_packed(p, src, w, bias, pad + kVecLen, out);
+      } else {
+        const detail::RowBand band = detail::row_band(b, bands, H);
+        detail::depthwise_plane_rows(p, src, w, bias, band.r0, band.r1, pad, out);
+      }
+      norm.band_done(q, b);
     }
   });
+  norm.finish(pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END

@@ -81,6 +81,7 @@ struct DepthwiseConv3x3Params {
   bool reflect = true;  // reflection padding (needs H, W >= 2), else zeros
   bool normalize = false;  // instance norm of each output plane: (v - mean) / sqrt(biased var + eps)
   float eps = 1e-5f;
+  int num_threads = 1;  // threads behind parallel_for: bands of rows (parallel.h, page_bands)
 };
 
 // Pointwise (1x1) conv + bias, optionally followed by an instance norm of each output plane and a ReLU
@@ -97,6 +98,9 @@ struct PointwiseConvParams {
   bool normalize = false;  // instance norm of each output plane (biased variance + eps)
   bool relu = false;  // after the norm (or the bias)
   float eps = 1e-5f;
+  const float* residual = nullptr;  // optional [N, C_out, S] contiguous, added last
+  int64_t row_len = 1;  // positions per image row (dividing S): the threads' bands split planes at whole rows
+  int num_threads = 1;  // threads behind parallel_for: bands of rows (parallel.h, page_bands)
 };
 
 // Dense K x K conv (stride 1 or 2, padding K / 2: reflected or zeros) + bias for few channels, optionally followed
@@ -115,6 +119,8 @@ struct SmallConv2dParams {
   bool normalize = false;  // instance norm of each output plane: (v - mean) / sqrt(biased var + eps)
   bool relu = false;  // after the norm (or the bias)
   float eps = 1e-5f;
+  const float* residual = nullptr;  // optional [N, C_out, H_out, W_out] contiguous, added last
+  int num_threads = 1;  // threads behind parallel_for: one band of rows each (parallel.h, i2i_bands)
 
   int64_t H_out() const { return (H + 2 * (K / 2) - K) / stride + 1; }
   int64_t W_out() const { return (W + 2 * (K / 2) - K) / stride + 1; }
@@ -133,6 +139,7 @@ struct SmallConvTranspose2dParams {
   float* out = nullptr;  // [N, C_out, 2H, 2W] contiguous
   bool normalize = false, relu = false;
   float eps = 1e-5f;
+  int num_threads = 1;  // threads behind parallel_for: one band of rows each (parallel.h, i2i_bands)
 };
 
 // The epilogue of the bf16 styled conv (see bf16_epilogue.h): bf16 conv output in, bf16 activations out, both

@@ -6,9 +6,11 @@
 //
 //   out[n, o, s] = relu?(norm?(sum_i w[o, i] * x[n, i, s] + bias[o]))
 //
-// One task per (n, block of kRows output channels). A tile of kRows channels x kCols vectors of
-// positions stays in registers while the input channels stream through it (kRows x kCols FMAs per
-// kCols loads and kRows broadcasts); the norm then runs on each finished plane while it is in cache.
+// One task per (band of rows, n, block of kRows output channels), band-major: one band per thread where the bands
+// are whole pages, else one band (parallel.h, page_bands). A tile of kRows channels x kCols vectors of positions
+// stays in registers while the input channels stream through it (kRows x kCols FMAs per kCols loads and kRows
+// broadcasts); then the norm of each finished plane, or the moments of its band (instance_norm.h, BandedNorm), while
+// it is in cache, and the optional residual (the residual block's skip) last.
 #pragma once
 
 #include "isa.h"
@@ -54,13 +56,15 @@ ANYCOST_INLINE void pointwise_tile(const PointwiseConvParams& p, int64_t n, int6
     }
   }
   float* out = p.out + (n * p.C_out + o0) * p.S + s0;
+  const bool relu_here = p.relu && !p.normalize;
   for (int r = 0; r < Rows; ++r) {
     for (int k = 0; k < Cols; ++k) {
       float* dst = out + r * p.S + k * kVecLen;
+      const vfloat v = relu_here ? vlrelu(acc[r][k], vzero()) : acc[r][k];
       if (whole(k))
-        vstore(dst, acc[r][k]);
+        vstore(dst, v);
       else
-        vstore_n(dst, acc[r][k], last);
+        vstore_n(dst, v, last);
     }
   }
 }
@@ -79,37 +83,35 @@ ANYCOST_INLINE void pointwise_strip(const PointwiseConvParams& p, int64_t n, int
 
 template <class ParallelFor>
 void pointwise_conv(const PointwiseConvParams& p, const ParallelFor& pf) {
-  if (!p.x || !p.weight || !p.out || p.N < 0 || p.C_in < 1 || p.C_out < 0 || p.S < 1)
+  if (!p.x || !p.weight || !p.out || p.N < 0 || p.C_in < 1 || p.C_out < 0 || p.S < 1 || p.row_len < 1 ||
+      p.S % p.row_len != 0)
     throw std::invalid_argument("pointwise_conv: bad arguments");
   if (p.N == 0 || p.C_out == 0) return;
   constexpr int R = detail::kPointwiseRows;
   static_assert(R == 4, "the switch below instantiates tiles of 1-4 rows");
   const int64_t blocks = (p.C_out + R - 1) / R, strip = int64_t{detail::kPointwiseCols} * kVecLen;
-  const int64_t grain = std::max<int64_t>(1, 65536 / (R * p.C_in * p.S));
-  pf(0, p.N * blocks, grain, [&](int64_t t0, int64_t t1) {
+  const int64_t rows = p.S / p.row_len, bands = detail::page_bands(p.num_threads, rows, p.S, p.out);
+  const int64_t per_band = p.N * blocks;
+  const BandedNorm norm(p.out, p.N * p.C_out, rows, p.row_len, bands, p.normalize, p.relu, p.eps, p.residual);
+  const int64_t grain = std::max<int64_t>(1, 65536 * bands / (R * p.C_in * p.S));
+  pf(0, bands * per_band, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n = t / blocks, o0 = t % blocks * R, rows = std::min<int64_t>(R, p.C_out - o0);
-      for (int64_t s0 = 0; s0 < p.S; s0 += strip) {
-        const int64_t lanes = std::min(strip, p.S - s0);
-        switch (rows) {
+      const int64_t b = t / per_band, n = t % per_band / blocks, o0 = t % blocks * R;
+      const int64_t n_rows = std::min<int64_t>(R, p.C_out - o0);
+      const detail::RowBand band = detail::row_band(b, bands, rows);
+      for (int64_t s0 = band.r0 * p.row_len, s1 = band.r1 * p.row_len; s0 < s1; s0 += strip) {
+        const int64_t lanes = std::min(strip, s1 - s0);
+        switch (n_rows) {
           case 4: detail::pointwise_strip<4>(p, n, o0, s0, lanes); break;
           case 3: detail::pointwise_strip<3>(p, n, o0, s0, lanes); break;
           case 2: detail::pointwise_strip<2>(p, n, o0, s0, lanes); break;
           default: detail::pointwise_strip<1>(p, n, o0, s0, lanes); break;
         }
       }
-      if (p.normalize || p.relu) {
-        for (int64_t r = 0; r < rows; ++r) {
-          float* plane = p.out + (n * p.C_out + o0 + r) * p.S;
-          if (p.normalize) {
-            detail::instance_norm_plane(plane, p.S, p.eps, p.relu);
-          } else {
-            for (int64_t s = 0; s < p.S; ++s) plane[s] = plane[s] > 0.f ? plane[s] : 0.f;
-          }
-        }
-      }
+      for (int64_t r = 0; r < n_rows; ++r) norm.band_done(n * p.C_out + o0 + r, b);
     }
   });
+  norm.finish(pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END

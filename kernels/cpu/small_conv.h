@@ -5,15 +5,16 @@
 //
 //   out[n, o] = relu?(norm?(sum_{i, ky, kx} w[o, i, ky, kx] * pad(x[n, i])[s * y + ky, s * x + kx] + bias[o]))
 //
-// 1. Pad every input plane once into a buffer all tasks read (the calling thread's kCallSlot scratch).
-//    With stride 2 each padded row is stored as its even columns, then its odd ones, so the taps of
-//    consecutive outputs are consecutive floats: tap kx of output x is column kx % 2, index x + kx / 2.
-// 2. Tasks = (sample, output row, block of output channels): per row, strips of NV vectors of outputs x
-//    up to OB channels stay in registers over all C_in x K x K taps (each input vector feeds OB FMAs,
-//    each broadcast weight NV). With 8 or more output channels OB is 8 and NV as many vectors as fit
-//    beside their accumulators; with fewer, OB is 4 and NV follows the output width (a 16-wide row in a
-//    64-wide strip wasted 3/4 of the FMAs): small_conv_shape.
-// 3. With normalize, one task per output plane applies the norm (instance_norm.h) and the ReLU.
+// 1. Tasks = (band of output rows, sample), band-major (parallel.h, i2i_bands). A task first pads the rows its
+//    band's taps read, of every input plane, into its thread's scratch. With stride 2 each padded row is
+//    stored as its even columns, then its odd ones, so the taps of consecutive outputs are consecutive
+//    floats: tap kx of output x is column kx % 2, index x + kx / 2.
+// 2. Per row and block of output channels, strips of NV vectors of outputs x up to OB channels stay in
+//    registers over all C_in x K x K taps (each input vector feeds OB FMAs, each broadcast weight NV).
+//    With 8 or more output channels OB is 8 and NV as many vectors as fit beside their accumulators;
+//    with fewer, OB is 4 and NV follows the output width (a 16-wide row in a 64-wide strip wasted 3/4 of
+//    the FMAs): small_conv_shape.
+// 3. The norm, the ReLU and the optional residual: instance_norm.h, BandedNorm.
 #pragma once
 
 #include "isa.h"
@@ -133,10 +134,9 @@ ANYCOST_INLINE void output_rows(const Params& p, int64_t n, int64_t o0, int64_t 
 }
 
 template <int OB, int S, int NV>
-void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const float* padded, int64_t n,
+void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const float* in, int64_t row0, int64_t n,
                     int64_t o0, int64_t y) {
   const int64_t Wo = p.W_out(), Ho = p.H_out();
-  const float* in_n = padded + n * p.C_in * l.plane;
   float* out_row[OB];
   vfloat bias[OB];
   output_rows<OB>(p, n, o0, y, Ho, Wo, out_row, bias);
@@ -148,7 +148,7 @@ void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const 
     for (int64_t i = 0; i < p.C_in; ++i) {
       const float* w_i = p.weight + o0 * p.w_so + i * p.w_si;
       for (int ky = 0; ky < p.K; ++ky) {
-        const float* row = in_n + i * l.plane + (S * y + ky) * l.pitch + x0;
+        const float* row = in + i * l.plane + (S * y + ky - row0) * l.pitch + x0;
         for (int kx = 0; kx < p.K; ++kx) {
           const float* src = row + (kx % S) * l.seg + kx / S;
           vfloat a[NV];
@@ -179,20 +179,20 @@ void small_conv_row(const SmallConv2dParams& p, const SmallConvLayout& l, const 
 
 // One output row of channels [o0, o0 + ob), ob <= 8, at stride S, in strips of NV vectors.
 template <int S, int NV>
-void small_conv_block(const SmallConv2dParams& p, const SmallConvLayout& l, const float* padded, int64_t n,
+void small_conv_block(const SmallConv2dParams& p, const SmallConvLayout& l, const float* in, int64_t row0, int64_t n,
                       int64_t o0, int64_t ob, int64_t y) {
   switch (ob) {
-    case 1: small_conv_row<1, S, NV>(p, l, padded, n, o0, y); break;
-    case 2: small_conv_row<2, S, NV>(p, l, padded, n, o0, y); break;
-    case 3: small_conv_row<3, S, NV>(p, l, padded, n, o0, y); break;
-    case 4: small_conv_row<4, S, NV>(p, l, padded, n, o0, y); break;
+    case 1: small_conv_row<1, S, NV>(p, l, in, row0, n, o0, y); break;
+    case 2: small_conv_row<2, S, NV>(p, l, in, row0, n, o0, y); break;
+    case 3: small_conv_row<3, S, NV>(p, l, in, row0, n, o0, y); break;
+    case 4: small_conv_row<4, S, NV>(p, l, in, row0, n, o0, y); break;
     default:
       if constexpr (8 * NV + NV + 1 <= kSmallConvRegs) {
         switch (ob) {
-          case 5: small_conv_row<5, S, NV>(p, l, padded, n, o0, y); break;
-          case 6: small_conv_row<6, S, NV>(p, l, padded, n, o0, y); break;
-          case 7: small_conv_row<7, S, NV>(p, l, padded, n, o0, y); break;
-          default: small_conv_row<8, S, NV>(p, l, padded, n, o0, y); break;
+          case 5: small_conv_row<5, S, NV>(p, l, in, row0, n, o0, y); break;
+          case 6: small_conv_row<6, S, NV>(p, l, in, row0, n, o0, y); break;
+          case 7: small_conv_row<7, S, NV>(p, l, in, row0, n, o0, y); break;
+          default: small_conv_row<8, S, NV>(p, l, in, row0, n, o0, y); break;
         }
       } else {
         throw std::invalid_argument("small_conv2d: more than 4 channels per block in wide strips");
@@ -202,13 +202,13 @@ void small_conv_block(const SmallConv2dParams& p, const SmallConvLayout& l, cons
 }
 
 template <int S>
-void small_conv_block(const SmallConv2dParams& p, const SmallConvLayout& l, const float* padded, int64_t n,
+void small_conv_block(const SmallConv2dParams& p, const SmallConvLayout& l, const float* in, int64_t row0, int64_t n,
                       int64_t o0, int64_t ob, int64_t y, int nv) {
   switch (nv) {
-    case 1: small_conv_block<S, 1>(p, l, padded, n, o0, ob, y); break;
-    case 2: small_conv_block<S, 2>(p, l, padded, n, o0, ob, y); break;
-    case 3: small_conv_block<S, 3>(p, l, padded, n, o0, ob, y); break;
-    default: small_conv_block<S, kSmallConvNV>(p, l, padded, n, o0, ob, y); break;
+    case 1: small_conv_block<S, 1>(p, l, in, row0, n, o0, ob, y); break;
+    case 2: small_conv_block<S, 2>(p, l, in, row0, n, o0, ob, y); break;
+    case 3: small_conv_block<S, 3>(p, l, in, row0, n, o0, ob, y); break;
+    default: small_conv_block<S, kSmallConvNV>(p, l, in, row0, n, o0, ob, y); break;
   }
 }
 
@@ -220,31 +220,39 @@ void small_conv2d(const SmallConv2dParams& p, const ParallelFor& pf) {
       p.K % 2 == 0 || (p.stride != 1 && p.stride != 2) || (p.reflect && (p.K / 2 >= p.H || p.K / 2 >= p.W)))
     throw std::invalid_argument("small_conv2d: bad arguments");
   const detail::SmallConvLayout l = detail::small_conv_layout(p);
-  float* padded = static_cast<float*>(thread_workspace(sizeof(float) * p.N * p.C_in * l.plane, kCallSlot));
-  const int64_t padded_rows = p.N * p.C_in * l.Hp;
-  pf(0, padded_rows, std::max<int64_t>(1, 4096 / l.pitch), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t plane = r / l.Hp;
-      detail::small_conv_pad_row(p, l, plane / p.C_in, plane % p.C_in, r % l.Hp, padded + r * l.pitch);
-    }
-  });
-  const int64_t Ho = p.H_out(), Wo = p.W_out();
+  const int64_t Ho = p.H_out(), Wo = p.W_out(), bands = detail::i2i_bands(p.num_threads, Ho);
   const detail::SmallConvShape shape = detail::small_conv_shape(p);
-  const int64_t blocks = (p.C_out + shape.ob - 1) / shape.ob;
-  const int64_t row_work = Wo * p.C_in * p.K * p.K * shape.ob;
-  pf(0, p.N * blocks * Ho, std::max<int64_t>(1, 65536 / row_work), [&](int64_t t0, int64_t t1) {
+  const BandedNorm norm(p.out, p.N * p.C_out, Ho, Wo, bands, p.normalize, p.relu, p.eps, p.residual);
+  const int64_t band_work = Wo * Ho / bands * p.C_in * p.K * p.K * p.C_out;
+  pf(0, bands * p.N, std::max<int64_t>(1, 65536 / band_work), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      // Channel blocks innermost: a thread's consecutive tasks read the same padded input rows, which
-      // stay in L2 across the blocks (rows innermost re-streamed the whole padded input once per block).
-      const int64_t o0 = (t % blocks) * shape.ob, y = (t / blocks) % Ho, n = t / (blocks * Ho);
-      const int64_t ob = std::min<int64_t>(shape.ob, p.C_out - o0);
-      if (p.stride == 1)
-        detail::small_conv_block<1>(p, l, padded, n, o0, ob, y, shape.nv);
-      else
-        detail::small_conv_block<2>(p, l, padded, n, o0, ob, y, shape.nv);
+      const int64_t b = t / p.N, n = t % p.N;
+      const detail::RowBand band = detail::row_band(b, bands, Ho);
+      if (band.r0 == band.r1) continue;
+      // The padded rows the band's taps read, [row0, row1) of each input plane, staged in this thread's scratch:
+      // a band's halo rows are padded by both bands, and no thread writes what another reads.
+      const int64_t row0 = p.stride * band.r0, row1 = p.stride * (band.r1 - 1) + p.K;
+      detail::SmallConvLayout lb = l;
+      lb.plane = (row1 - row0) * l.pitch;
+      float* in = static_cast<float*>(thread_workspace(sizeof(float) * p.C_in * lb.plane));
+      for (int64_t i = 0; i < p.C_in; ++i)
+        for (int64_t r = row0; r < row1; ++r)
+          detail::small_conv_pad_row(p, l, n, i, r, in + i * lb.plane + (r - row0) * l.pitch);
+      for (int64_t y = band.r0; y < band.r1; ++y) {
+        // Channel blocks innermost: consecutive rows read the same padded input rows, which stay in L2 across the
+        // blocks (rows innermost re-streamed the band's padded input once per block).
+        for (int64_t o0 = 0; o0 < p.C_out; o0 += shape.ob) {
+          const int64_t ob = std::min<int64_t>(shape.ob, p.C_out - o0);
+          if (p.stride == 1)
+            detail::small_conv_block<1>(p, lb, in, row0, n, o0, ob, y, shape.nv);
+          else
+            detail::small_conv_block<2>(p, lb, in, row0, n, o0, ob, y, shape.nv);
+        }
+      }
+      for (int64_t o = 0; o < p.C_out; ++o) norm.band_done(n * p.C_out + o, b);
     }
   });
-  if (p.normalize) instance_norm_planes(p.out, p.N * p.C_out, Ho * Wo, p.eps, p.relu, pf);
+  norm.finish(pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END

@@ -5,14 +5,15 @@
 //
 // Per axis, output 2m is w[1] x[m] and output 2m + 1 is w[2] x[m] + w[0] x[m + 1] (x[H] = 0): the four
 // sub-pixel phases read the input grid at offsets 0 and +1 only, so
-//   1. every input plane is copied once with one zero row and column after it (and zero slack for whole
-//      vectors) into a buffer all tasks read (the calling thread's kCallSlot scratch);
-//   2. a task is (sample, block of up to 4 output channels, output row 2m + py): for strips of input
-//      columns, the even and the odd output columns of up to 4 channels stay in registers over all C_in
-//      inputs and the row's taps (py = 0: kernel row 1 at input row m; py = 1: kernel row 2 at m and
-//      row 0 at m + 1), then are interleaved into the output row; a strip is one vector where one covers
-//      the row (a 2-vector strip on an 8- or 16-wide input did 4x or 2x the FMAs);
-//   3. with normalize, one task per output plane applies the norm and the ReLU (instance_norm.h).
+//   1. a task is (band of output rows, sample), band-major (parallel.h, i2i_bands); it first copies the
+//      input rows its band reads, of every plane, with a zero column after them (and zero slack for whole
+//      vectors; the row after the image is zeros), into its thread's scratch;
+//   2. per output row 2m + py and block of up to 4 output channels, for strips of input columns, the even and
+//      the odd output columns stay in registers over all C_in inputs and the row's taps (py = 0: kernel
+//      row 1 at input row m; py = 1: kernel row 2 at m and row 0 at m + 1), then are interleaved into the
+//      output row; a strip is one vector where one covers the row (a 2-vector strip on an 8- or 16-wide
+//      input did 4x or 2x the FMAs);
+//   3. the norm and the ReLU: instance_norm.h, BandedNorm.
 #pragma once
 
 #include "isa.h"
@@ -37,12 +38,12 @@ constexpr int kConvTNV = kVecLen == 16 ? 2 : 1;
 
 struct ConvTLayout {
   int64_t pitch;  // floats per padded row: W + 1 columns, then zeros for the last strip's whole vectors
-  int64_t plane;  // floats per padded plane (H + 1 rows)
+  int64_t plane;  // floats per staged plane (the rows a band reads)
 };
 
 template <int OB, int NV>
-void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& l, const float* padded, int64_t n,
-                        int64_t o0, int64_t y) {
+void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& l, const float* in, int64_t row0,
+                        int64_t n, int64_t o0, int64_t y) {
   const int64_t Wo = 2 * p.W, Ho = 2 * p.H, m = y / 2;
   const int py = static_cast<int>(y % 2);
   // Kernel rows and input rows of this output row's taps.
@@ -59,9 +60,9 @@ void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& 
     for (int ob = 0; ob < OB; ++ob)
       for (int j = 0; j < NV; ++j) even[ob][j] = odd[ob][j] = bias[ob];
     for (int64_t i = 0; i < p.C_in; ++i) {
-      const float* plane = padded + (n * p.C_in + i) * l.plane;
+      const float* plane = in + i * l.plane;
       for (int t = 0; t < taps; ++t) {
-        const float* src = plane + row[t] * l.pitch + x0;
+        const float* src = plane + (row[t] - row0) * l.pitch + x0;
         vfloat a0[NV], a1[NV];
         for (int j = 0; j < NV; ++j) {
           a0[j] = vload(src + j * kVecLen);
@@ -95,13 +96,13 @@ void conv_transpose_row(const SmallConvTranspose2dParams& p, const ConvTLayout& 
 
 // One task's row (see conv_transpose_row) for up to kConvTOB channels from o0.
 template <int NV>
-void conv_transpose_block(const SmallConvTranspose2dParams& p, const ConvTLayout& l, const float* padded, int64_t n,
-                          int64_t o0, int64_t y) {
+void conv_transpose_block(const SmallConvTranspose2dParams& p, const ConvTLayout& l, const float* in, int64_t row0,
+                          int64_t n, int64_t o0, int64_t y) {
   switch (std::min<int64_t>(kConvTOB, p.C_out - o0)) {
-    case 1: conv_transpose_row<1, NV>(p, l, padded, n, o0, y); break;
-    case 2: conv_transpose_row<2, NV>(p, l, padded, n, o0, y); break;
-    case 3: conv_transpose_row<3, NV>(p, l, padded, n, o0, y); break;
-    default: conv_transpose_row<4, NV>(p, l, padded, n, o0, y); break;
+    case 1: conv_transpose_row<1, NV>(p, l, in, row0, n, o0, y); break;
+    case 2: conv_transpose_row<2, NV>(p, l, in, row0, n, o0, y); break;
+    case 3: conv_transpose_row<3, NV>(p, l, in, row0, n, o0, y); break;
+    default: conv_transpose_row<4, NV>(p, l, in, row0, n, o0, y); break;
   }
 }
 
@@ -111,34 +112,39 @@ template <class ParallelFor>
 void small_conv_transpose2d(const SmallConvTranspose2dParams& p, const ParallelFor& pf) {
   if (!p.x || !p.weight || !p.out || p.N < 1 || p.C_in < 1 || p.C_out < 1 || p.H < 1 || p.W < 1)
     throw std::invalid_argument("small_conv_transpose2d: bad arguments");
-  detail::ConvTLayout l{};
-  l.pitch = detail::round_up(p.W + 1 + detail::kConvTNV * kVecLen, kVecLen);
-  l.plane = (p.H + 1) * l.pitch;
-  float* padded = static_cast<float*>(thread_workspace(sizeof(float) * p.N * p.C_in * l.plane, kCallSlot));
-  const int64_t rows = p.N * p.C_in * (p.H + 1);
-  pf(0, rows, std::max<int64_t>(1, 4096 / l.pitch), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* dst = padded + r * l.pitch;
-      std::fill(dst, dst + l.pitch, 0.f);
-      const int64_t plane = r / (p.H + 1), y = r % (p.H + 1);
-      if (y == p.H) continue;  // the zero row after the image
-      const float* src = p.x + (plane / p.C_in) * p.x_sn + (plane % p.C_in) * p.x_sc + y * p.x_sh;
-      for (int64_t x = 0; x < p.W; ++x) dst[x] = src[x * p.x_sw];
-    }
-  });
-  const int64_t Ho = 2 * p.H, Wo = 2 * p.W;
-  const int64_t blocks = (p.C_out + detail::kConvTOB - 1) / detail::kConvTOB;
-  const int64_t row_work = p.W * p.C_in * 6 * detail::kConvTOB;
-  pf(0, p.N * blocks * Ho, std::max<int64_t>(1, 65536 / row_work), [&](int64_t t0, int64_t t1) {
+  const int64_t Ho = 2 * p.H, Wo = 2 * p.W, bands = detail::i2i_bands(p.num_threads, Ho);
+  const int64_t pitch = detail::round_up(p.W + 1 + detail::kConvTNV * kVecLen, kVecLen);
+  const BandedNorm norm(p.out, p.N * p.C_out, Ho, Wo, bands, p.normalize, p.relu, p.eps, nullptr);
+  const int64_t band_work = p.W * Ho / bands * p.C_in * 6 * p.C_out;
+  pf(0, bands * p.N, std::max<int64_t>(1, 65536 / band_work), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t y = t % Ho, nb = t / Ho, n = nb / blocks, o0 = (nb % blocks) * detail::kConvTOB;
-      if (p.W <= kVecLen)
-        detail::conv_transpose_block<1>(p, l, padded, n, o0, y);
-      else
-        detail::conv_transpose_block<detail::kConvTNV>(p, l, padded, n, o0, y);
+      const int64_t b = t / p.N, n = t % p.N;
+      const detail::RowBand band = detail::row_band(b, bands, Ho);
+      if (band.r0 == band.r1) continue;
+      // The input rows the band reads, [row0, row1) of each plane (row H: the zero row after the image), copied into
+      // this thread's scratch: no thread writes what another reads.
+      const int64_t row0 = band.r0 / 2, row1 = (band.r1 - 1) / 2 + 2;
+      const detail::ConvTLayout l{pitch, (row1 - row0) * pitch};
+      float* in = static_cast<float*>(thread_workspace(sizeof(float) * p.C_in * l.plane));
+      for (int64_t i = 0; i < p.C_in; ++i)
+        for (int64_t y = row0; y < row1; ++y) {
+          float* dst = in + i * l.plane + (y - row0) * pitch;
+          std::fill(dst, dst + pitch, 0.f);
+          if (y == p.H) continue;
+          const float* src = p.x + n * p.x_sn + i * p.x_sc + y * p.x_sh;
+          for (int64_t x = 0; x < p.W; ++x) dst[x] = src[x * p.x_sw];
+        }
+      for (int64_t y = band.r0; y < band.r1; ++y)  // channel blocks innermost, as in small_conv2d
+        for (int64_t o0 = 0; o0 < p.C_out; o0 += detail::kConvTOB) {
+          if (p.W <= kVecLen)
+            detail::conv_transpose_block<1>(p, l, in, row0, n, o0, y);
+          else
+            detail::conv_transpose_block<detail::kConvTNV>(p, l, in, row0, n, o0, y);
+        }
+      for (int64_t o = 0; o < p.C_out; ++o) norm.band_done(n * p.C_out + o, b);
     }
   });
-  if (p.normalize) instance_norm_planes(p.out, p.N * p.C_out, Ho * Wo, p.eps, p.relu, pf);
+  norm.finish(pf);
 }
 
 ANYCOST_CPU_NAMESPACE_END

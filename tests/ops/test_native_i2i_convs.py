@@ -386,3 +386,48 @@ def test_small_conv_transpose_bad_inputs_are_clear_errors(x, w, b, message):
     for impl in ("kernel", "ref"):
         with pytest.raises((ValueError, TypeError), match=message):
             ops.small_conv_transpose2d(x, w, b, impl=impl)
+
+
+# Bands of rows: the ops split their work into one band of output rows per thread, band-major, and merge the norm's
+# per-band moments (the depthwise and pointwise convs where every band is whole pages of page-aligned planes: 64 x 64
+# and 32 x 64 planes in outputs the output cache page-aligns). Thread counts that divide the rows and do not, and that
+# exceed them (an op then takes one band per row).
+def _banded_cases():
+    for n, c, h, w in [(2, 5, 64, 64), (1, 8, 32, 64)]:
+        dw = _inputs(n, c, h, w, seed=h)
+        yield "depthwise", lambda dw=dw: ops.depthwise_conv3x3(*dw, normalize=True, impl="kernel"), \
+            lambda dw=dw: ref.depthwise_conv3x3(*dw, True, True)
+    dw2 = _inputs(1, 3, 2, 21, seed=2, layout="strided_rows")
+    yield "depthwise, planes not whole pages", lambda: ops.depthwise_conv3x3(*dw2, normalize=True, impl="kernel"), \
+        lambda: ref.depthwise_conv3x3(*dw2, True, True)
+    for shape in [(2, 6, 5, 64, 64), (1, 7, 9, 32, 64)]:
+        pw = _pointwise_inputs(*shape, seed=3)
+        for relu in (False, True):
+            yield f"pointwise relu={relu}", \
+                lambda pw=pw, relu=relu: ops.pointwise_conv(*pw, normalize=True, relu=relu, impl="kernel"), \
+                lambda pw=pw, relu=relu: ref.pointwise_conv(*pw, True, relu)
+    for n, c_in, c_out, h, w, k, stride, reflect in [(1, 3, 5, 11, 19, 7, 1, True), (2, 4, 6, 13, 20, 3, 2, False)]:
+        x, weight, bias = _small_inputs(n, c_in, c_out, h, w, k, seed=h)
+        yield f"small_conv2d stride {stride}", \
+            lambda x=x, weight=weight, bias=bias, stride=stride, reflect=reflect: ops.small_conv2d(
+                x, weight, bias, stride=stride, reflect=reflect, normalize=True, relu=True, impl="kernel"), \
+            lambda x=x, weight=weight, bias=bias, stride=stride, reflect=reflect: ref.small_conv2d(
+                x, weight, bias, stride, reflect, True, True)
+    for shape in [(2, 5, 6, 7, 9), (1, 3, 4, 1, 5)]:
+        args = _transposed_inputs(*shape, seed=shape[3])
+        yield f"small_conv_transpose2d {shape}", \
+            lambda args=args: ops.small_conv_transpose2d(*args, normalize=True, relu=True, impl="kernel"), \
+            lambda args=args: ref.small_conv_transpose2d(*args, True, True)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 4, 7])
+def test_row_bands_match_the_reference(cpu_level, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for name, op, reference in _banded_cases():
+            out, want = op(), reference()
+            assert out.shape == want.shape, name
+            _close(out, want)
+    finally:
+        torch.set_num_threads(before)
