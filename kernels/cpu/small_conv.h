@@ -228,7 +228,6 @@ void small_conv2d(const SmallConv2dParams& p, const ParallelFor& pf) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / p.N, n = t % p.N;
       const detail::RowBand band = detail::row_band(b, bands, Ho);
-      if (band.r0 == band.r1) continue;
       // The padded rows the band's taps read, [row0, row1) of each input plane, staged in this thread's scratch:
       // a band's halo rows are padded by both bands, and no thread writes what another reads.
       const int64_t row0 = p.stride * band.r0, row1 = p.stride * (band.r1 - 1) + p.K;

@@ -120,7 +120,6 @@ void small_conv_transpose2d(const SmallConvTranspose2dParams& p, const ParallelF
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / p.N, n = t % p.N;
       const detail::RowBand band = detail::row_band(b, bands, Ho);
-      if (band.r0 == band.r1) continue;
       // The input rows the band reads, [row0, row1) of each plane (row H: the zero row after the image), copied into
       // this thread's scratch: no thread writes what another reads.
       const int64_t row0 = band.r0 / 2, row1 = (band.r1 - 1) / 2 + 2;
