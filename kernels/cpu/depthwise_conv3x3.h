@@ -9,16 +9,15 @@
 // One task per (band of rows, n, c), band-major: one band per thread where the bands are whole pages, else one band
 // (parallel.h, page_bands). The band's rows are copied with their padding into the thread's scratch (which also
 // makes any input strides contiguous), each output row is 9 FMAs per vector of positions, and the norm (or the
-// band's moments) follows while it is in L1 (instance_norm.h, BandedNorm). A
-// plane whose rows are narrower than a vector and divide it (the 8 x 8 trunk of a 32 px student with 16 lanes) is
-// computed whole, several rows per vector (`rows_per_vector`), with no lane masked.
+// band's moments) follows while it is in L1 (instance_norm.h, BandedNorm). A plane whose rows are narrower than a
+// vector and divide it (the 8 x 8 trunk of a 32 px student with 16 lanes) is computed whole, several rows per vector
+// (`rows_per_vector`), with no lane masked.
 #pragma once
 
 #include "isa.h"
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 
 #include "instance_norm.h"
