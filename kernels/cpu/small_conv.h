@@ -53,22 +53,22 @@ inline SmallConvShape small_conv_shape(const SmallConv2dParams& p) {
   return {kSmallConvOB, vectors >= kSmallConvNV ? kSmallConvNV : vectors > 1 ? 2 : 1};
 }
 
+// The staged padded input of one row band: `rows` padded rows of each input plane.
 struct SmallConvLayout {
-  int64_t pad, Hp, Wp;  // padding, padded rows and columns
-  int64_t seg;          // floats per column phase of a padded row (stride 2: even, then odd columns)
-  int64_t pitch;        // floats per padded row (stride x seg)
-  int64_t plane;        // floats per padded plane
+  int64_t pad, Wp;  // padding, padded columns
+  int64_t seg;      // floats per column phase of a padded row (stride 2: even, then odd columns)
+  int64_t pitch;    // floats per padded row (stride x seg)
+  int64_t plane;    // floats per staged plane (rows x pitch)
 };
 
-inline SmallConvLayout small_conv_layout(const SmallConv2dParams& p) {
+inline SmallConvLayout small_conv_layout(const SmallConv2dParams& p, int64_t rows) {
   SmallConvLayout l{};
   l.pad = p.K / 2;
-  l.Hp = p.H + 2 * l.pad;
   l.Wp = p.W + 2 * l.pad;
   // A strip reads up to NV * kVecLen - 1 positions past the last output, plus the taps' reach: zeros there.
   l.seg = round_up((l.Wp + p.stride - 1) / p.stride + kSmallConvNV * kVecLen, kVecLen);
   l.pitch = p.stride * l.seg;
-  l.plane = l.Hp * l.pitch;
+  l.plane = rows * l.pitch;
   return l;
 }
 
@@ -219,7 +219,6 @@ void small_conv2d(const SmallConv2dParams& p, const ParallelFor& pf) {
   if (!p.x || !p.weight || !p.out || p.N < 1 || p.C_in < 1 || p.C_out < 1 || p.H < 1 || p.W < 1 || p.K < 1 ||
       p.K % 2 == 0 || (p.stride != 1 && p.stride != 2) || (p.reflect && (p.K / 2 >= p.H || p.K / 2 >= p.W)))
     throw std::invalid_argument("small_conv2d: bad arguments");
-  const detail::SmallConvLayout l = detail::small_conv_layout(p);
   const int64_t Ho = p.H_out(), Wo = p.W_out(), bands = detail::i2i_bands(p.num_threads, Ho);
   const detail::SmallConvShape shape = detail::small_conv_shape(p);
   const BandedNorm norm(p.out, p.N * p.C_out, Ho, Wo, bands, p.normalize, p.relu, p.eps, p.residual);
@@ -231,21 +230,20 @@ void small_conv2d(const SmallConv2dParams& p, const ParallelFor& pf) {
       // The padded rows the band's taps read, [row0, row1) of each input plane, staged in this thread's scratch:
       // a band's halo rows are padded by both bands, and no thread writes what another reads.
       const int64_t row0 = p.stride * band.r0, row1 = p.stride * (band.r1 - 1) + p.K;
-      detail::SmallConvLayout lb = l;
-      lb.plane = (row1 - row0) * l.pitch;
-      float* in = static_cast<float*>(thread_workspace(sizeof(float) * p.C_in * lb.plane));
+      const detail::SmallConvLayout l = detail::small_conv_layout(p, row1 - row0);
+      float* in = static_cast<float*>(thread_workspace(sizeof(float) * p.C_in * l.plane));
       for (int64_t i = 0; i < p.C_in; ++i)
         for (int64_t r = row0; r < row1; ++r)
-          detail::small_conv_pad_row(p, l, n, i, r, in + i * lb.plane + (r - row0) * l.pitch);
+          detail::small_conv_pad_row(p, l, n, i, r, in + i * l.plane + (r - row0) * l.pitch);
       for (int64_t y = band.r0; y < band.r1; ++y) {
         // Channel blocks innermost: consecutive rows read the same padded input rows, which stay in L2 across the
         // blocks (rows innermost re-streamed the band's padded input once per block).
         for (int64_t o0 = 0; o0 < p.C_out; o0 += shape.ob) {
           const int64_t ob = std::min<int64_t>(shape.ob, p.C_out - o0);
           if (p.stride == 1)
-            detail::small_conv_block<1>(p, lb, in, row0, n, o0, ob, y, shape.nv);
+            detail::small_conv_block<1>(p, l, in, row0, n, o0, ob, y, shape.nv);
           else
-            detail::small_conv_block<2>(p, lb, in, row0, n, o0, ob, y, shape.nv);
+            detail::small_conv_block<2>(p, l, in, row0, n, o0, ob, y, shape.nv);
         }
       }
       for (int64_t o = 0; o < p.C_out; ++o) norm.band_done(n * p.C_out + o, b);
