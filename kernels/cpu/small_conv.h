@@ -55,18 +55,18 @@ inline SmallConvShape small_conv_shape(const SmallConv2dParams& p) {
 
 // The staged padded input of one row band: `rows` padded rows of each input plane.
 struct SmallConvLayout {
-  int64_t pad, Wp;  // padding, padded columns
-  int64_t seg;      // floats per column phase of a padded row (stride 2: even, then odd columns)
-  int64_t pitch;    // floats per padded row (stride x seg)
-  int64_t plane;    // floats per staged plane (rows x pitch)
+  int64_t pad;    // padding
+  int64_t seg;    // floats per column phase of a padded row (stride 2: even, then odd columns)
+  int64_t pitch;  // floats per padded row (stride x seg)
+  int64_t plane;  // floats per staged plane (rows x pitch)
 };
 
 inline SmallConvLayout small_conv_layout(const SmallConv2dParams& p, int64_t rows) {
   SmallConvLayout l{};
   l.pad = p.K / 2;
-  l.Wp = p.W + 2 * l.pad;
+  const int64_t Wp = p.W + 2 * l.pad;  // padded columns
   // A strip reads up to NV * kVecLen - 1 positions past the last output, plus the taps' reach: zeros there.
-  l.seg = round_up((l.Wp + p.stride - 1) / p.stride + kSmallConvNV * kVecLen, kVecLen);
+  l.seg = round_up((Wp + p.stride - 1) / p.stride + kSmallConvNV * kVecLen, kVecLen);
   l.pitch = p.stride * l.seg;
   l.plane = rows * l.pitch;
   return l;
