@@ -94,6 +94,8 @@ struct ModConvBlocking {
                                    // side (its blocks are transform-domain tiles); narrower ones take `direct`
   int num_threads = 1;             // threads behind parallel_for (task balancing)
   int small_path = -1;             // small-image path (modconv_small.h): -1 auto, 0 never, 1 always
+  int64_t small_b_bytes = 128 * 1024;  // its block of (styled) inputs, and of its GEMM's output
+  int64_t small_y_bytes = 192 * 1024;
   int winograd = -1;               // Winograd tile of the plain 3x3 conv (modconv_winograd.h): -1 auto,
                                    // 0 never (direct), 2 F(2x2, 3x3), 4 F(4x4, 3x3)
   ModConvBudget up_wino{32, 64, 768 * 1024, 512 * 1024};  // the upsampling conv's Winograd path (its blocks:
@@ -121,7 +123,9 @@ struct ModConvBlocking {
 // 64; a later session, same Zen 4, two runs alternated): 64 px 512 ch 38.9 / 37.8 -> 33.6 / 32.9 ms,
 // 128 px 256 ch 37.7 / 37.1 -> 31.4 / 31.0, 256 px 128 ch 39.6 -> 35.9 / 36.6, 16 px 512 ch 4.6 -> 4.3,
 // 32 px 512 ch 2-4% slower; whole forwards 3-6% faster (256 / 1.0 274-284 -> 257-266 ms); on the direct
-// path 128 measured no faster. Smaller L2s (Zen 2's 512 KiB) keep the defaults.
+// path 128 measured no faster. The small-image path from 1 MiB: blocks twice Zen 2's (the same Zen 4, 1 thread,
+// 512-channel layers at batch 1 / 4 / 8, ms per sample): 8 px 3.44 / 3.48-3.51 / 3.75-3.77 -> 3.40 / 3.32 / 3.41,
+// 4 px 1.57 / 1.06 / 1.09 -> 1.57 / 1.04 / 1.01. Smaller L2s (Zen 2's 512 KiB) keep the defaults.
 inline ModConvBlocking modconv_blocking_for_l2(int64_t l2_bytes) {
   ModConvBlocking b;
   if (l2_bytes >= 2 * 1024 * 1024) {
@@ -133,6 +137,10 @@ inline ModConvBlocking modconv_blocking_for_l2(int64_t l2_bytes) {
     b.wino.mc = 128;
     b.direct.kc = 128;
     b.direct.acc_bytes = b.wino.acc_bytes = 768 * 1024;
+  }
+  if (l2_bytes >= 1024 * 1024) {
+    b.small_b_bytes = 256 * 1024;
+    b.small_y_bytes = 384 * 1024;
   }
   return b;
 }

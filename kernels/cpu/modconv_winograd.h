@@ -23,7 +23,8 @@
 //     G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //
-// Blocking (per task = sample n x block of MC output channels x band of tile rows):
+// Blocking (per task = sample n x block of MC output channels x band of tile rows; the tasks of a block run back
+// to back over the samples, conv_task_block_major):
 //   U of the task's channels and all C_in (from the cache, or packed; the per-(o, i) sums of squares of the
 //   untransformed weight on the way, which give each sample's demodulation with its styles)
 //   for each chunk of tiles (tile rows x tile columns; M: T*T x MC x tiles fits acc_bytes)
@@ -534,7 +535,7 @@ void winograd_tasks(const ModConvParams& p, const ParallelFor& pf, const ModConv
     int64_t packed_o0 = -1;                 // whose U tb holds: the tasks of a block that follow share it
     int64_t summed_n = -1, summed_o0 = -1;  // whose demodulation sums tb holds
     for (int64_t t = t0; t < t1; ++t) {
-      const ConvTask k = conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, pl.TH);  // rows: tile rows
+      const ConvTask k = conv_task_block_major(t, pl.n_bands, p.N, pl.MC, p.C_out, pl.TH);  // tile rows
       if (k.r0 >= k.r1) continue;
       const float *U = tb.U, *wsq = tb.wsq;
       if (layer) {

@@ -417,7 +417,7 @@ void modulated_conv2d_forward(const ModConvParams& p, const ParallelFor& pf,
                               const ModConvBlocking& blocking = ModConvBlocking()) {
   detail::check_params(p);
   if (!p.rgb.out && detail::use_small_path(p, blocking.small_path)) {
-    detail::modulated_conv2d_small(p, pf, blocking.num_threads);
+    detail::modulated_conv2d_small(p, pf, blocking);
     return;
   }
   if (const int tile = detail::winograd_tile(p, blocking.winograd)) {

@@ -6,7 +6,8 @@
 //   1. quantise (parallel over samples x groups of 4 input channels): x * style rounded to int8 once,
 //      into the micro-kernel's layout (qconv_pack.h), in a buffer all tasks read (thread_workspace
 //      kCallSlot of the calling thread);
-//   2. convolve (parallel over tasks = sample x block of MC output channels x band of rows):
+//   2. convolve (parallel over tasks = sample x block of MC output channels x band of rows; a block's tasks back to
+//      back over the samples, conv_task_block_major):
 //        for each chunk of R rows of the band          (int32 acc tile: MC x R x Wp, L2)
 //          for each block of KG channel groups
 //            for each strip of V positions              (its activations: L1 / L2)
@@ -368,7 +369,7 @@ void qconv2d_forward(const QConvParams& params, const ParallelFor& pf,
   pf(0, pl.tasks, 1, [&](int64_t t0, int64_t t1) {
     const detail::QConvBuffers tb = detail::carve_qconv(thread_workspace(pl.ws_bytes), pl, p);
     for (int64_t t = t0; t < t1; ++t) {
-      const detail::ConvTask k = detail::conv_task(t, pl.n_bands, pl.n_ocb, pl.MC, p.C_out, p.H);
+      const detail::ConvTask k = detail::conv_task_block_major(t, pl.n_bands, p.N, pl.MC, p.C_out, p.H);
       if (k.r0 >= k.r1) continue;
       const uint32_t* xq_n = xq + k.n * pl.G * pl.plane_words;
       detail::qconv_init(p, pl, k.o0, tb.init);

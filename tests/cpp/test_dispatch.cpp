@@ -158,6 +158,8 @@ TEST(Dispatch, BlockingFollowsTheL2) {
     EXPECT_EQ(b.wino.acc_bytes, def.acc_bytes);
     EXPECT_EQ(b.direct.kc, def.kc);
     EXPECT_EQ(b.direct.acc_bytes, def.acc_bytes);
+    EXPECT_EQ(b.small_b_bytes, ModConvBlocking().small_b_bytes);
+    EXPECT_EQ(b.small_y_bytes, ModConvBlocking().small_y_bytes);
   }
   const ModConvBlocking mid = modconv_blocking_for_l2(int64_t(1) << 20);
   EXPECT_EQ(mid.direct.kc, 128);
@@ -166,6 +168,8 @@ TEST(Dispatch, BlockingFollowsTheL2) {
   EXPECT_EQ(mid.wino.kc, def.kc);
   EXPECT_EQ(mid.wino.mc, 128);
   EXPECT_EQ(mid.direct.mc, def.mc);
+  EXPECT_EQ(mid.small_b_bytes, 256 * 1024);  // the small-image path's blocks twice the defaults
+  EXPECT_EQ(mid.small_y_bytes, 384 * 1024);
   const ModConvBlocking big = modconv_blocking_for_l2(int64_t(2) << 20);
   EXPECT_EQ(big.wino.mc, 128);
   EXPECT_EQ(big.wino.kc, 64);

@@ -354,6 +354,38 @@ TEST(ModulatedConv, SmallPathLargeChannelsTinyImages) {
   EXPECT_FALSE(detail::use_small_path(p, 0));
 }
 
+TEST(ModulatedConv, SmallPathGroupsOfSamples) {
+  // A task of the small path takes a group of samples (one read of each weight per group): batches past one group
+  // (kSmallGroupPositions) split evenly, the last group shorter; per-sample styles, demodulation, noise, skip.
+  uint32_t seed = 5600;
+  int planned = 0;
+  for (int64_t hw : {4, 8})
+    for (int kind = 0; kind < 3; ++kind) {
+      Case c;
+      c.N = detail::kSmallGroupPositions / (hw * hw) + 3, c.C_in = 40, c.C_out = 11, c.H = c.W = hw;
+      c.K = kind == 0 ? 1 : 3;
+      c.up = kind == 2;
+      c.demod = kind != 0;
+      c.bias = c.act = c.noise = true;
+      c.skip = kind == 0;
+      c.small = 1;
+      c.threads = 1 + kind % 2;
+      c.blocking = hw == 8 ? 3 : 0;  // the 1 MiB L2's blocks at 8 px
+      ModConvParams p;
+      p.N = c.N, p.H = c.H, p.W = c.W, p.K = c.K;
+      ModConvBlocking b = c.blocking == 3 ? modconv_blocking_for_l2(1 << 20) : ModConvBlocking();
+      b.num_threads = c.threads;
+      const detail::SmallPlan pl = detail::make_small_plan(p, b);
+      EXPECT_EQ(pl.n_groups, 2);
+      EXPECT_EQ(pl.G, (c.N + 1) / 2);
+      planned += pl.n_groups;
+      SCOPED_TRACE(c.str());
+      auto r = run_case(c, seed++);
+      EXPECT_TRUE(r.ok) << r.msg();
+    }
+  EXPECT_EQ(planned, 12);
+}
+
 // Both tiles of a Winograd path forced on sizes down to 1x1 (sizes that are no multiple of the tile leave part
 // tiles at both edges), every input layout / epilogue, tiny blocks (many chunks, K blocks; upsampling: carried
 // rows, one-row chunks) and the default ones. kind: 1 the plain 3x3 conv's path, 2 the upsampling conv's.
