@@ -89,6 +89,8 @@ def add_parser(sub) -> None:
     p.add_argument("--recon-target", choices=RECON_TARGETS, help="the L1 term's target: the real image "
                    "(default on a paired task), or the teacher's output (output distillation; with --lambda-distill "
                    "0 the paper's output-distillation baseline; pseudo pairs, the only choice on an unpaired task)")
+    p.add_argument("--reset-discriminator", action="store_true", help="start the discriminator from random "
+                   "weights instead of the teacher's (the paper's ablation; default: the teacher's)")
     p.set_defaults(func=cmd_distill)
     _add_search(commands)
     p = commands.add_parser("finetune", help="fine-tune a searched sub-network of a supernet, exported as a plain "
@@ -264,6 +266,7 @@ def _student_config(args):
     return _fresh(args, teacher_cfg.task, role="supernet" if args.supernet else "distill", generator=arch,
                   recon_target=recon_target, ndf=teacher_cfg.ndf, d_layers=teacher_cfg.d_layers,
                   teacher=str(Path(args.teacher).resolve()), teacher_arch=t,
+                  reset_discriminator=args.reset_discriminator,
                   sample_macs=_macs_window(args.sample_macs, arch) if args.sample_macs else None)
 
 

@@ -51,7 +51,9 @@ class RunConfig:
     loss weights; `teacher` is the teacher run folder of a distill / supernet run, `teacher_arch` its generator's
     arch (checked when the run resumes), `ndf` / `d_layers` the PatchGAN's (a student's D is the teacher's);
     `supernet` is the supernet run folder a finetune run starts from (its generator is the sub-network's arch);
-    `recon_target` what a student's L1 term compares with (`RECON_TARGETS`); `sample_macs` (a supernet run) the
+    `recon_target` what a student's L1 term compares with (`RECON_TARGETS`); `reset_discriminator` (a distill or
+    supernet run) starts its D from random weights instead of the teacher's (the paper's Table 3 arm that "resets
+    D"); `sample_macs` (a supernet run) the
     window of true MACs, (low, high), its per-step sub-networks are drawn from (None: every sub-network). In a
     CycleGAN run `lambda_recon` weighs the cycle-consistency L1 (the input reconstructed by both generators) and
     `lambda_identity` the identity L1 relative to it (CycleGAN's 10 and 0.5)."""
@@ -78,6 +80,7 @@ class RunConfig:
     recon_target: str = "real"
     lambda_identity: float = 0.5
     sample_macs: tuple[int, int] | None = None
+    reset_discriminator: bool = False
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -110,6 +113,11 @@ class RunConfig:
         if students and not paired and self.recon_target != "teacher":
             raise ValueError(f"task {self.task} is unpaired: it has no real targets, a student's L1 term pulls to "
                              "the teacher's outputs (pseudo pairs: recon target 'teacher')")
+        if not isinstance(self.reset_discriminator, bool):
+            raise ValueError(f"reset_discriminator must be true or false, got {self.reset_discriminator!r}")
+        if self.reset_discriminator and self.role not in ("distill", "supernet"):
+            raise ValueError(f"reset_discriminator is for a distill or supernet run (whose D otherwise starts from "
+                             f"the teacher's), not a {self.role} run")
         if (self.role == "finetune") != (self.supernet is not None):
             raise ValueError("a finetune run, and only it, needs the supernet run it starts from")
         if self.sample_macs is not None:

@@ -5,7 +5,8 @@ output when `RunConfig.recon_target` is "teacher": the paper's output distillati
 `lambda_distill` times the intermediate-feature distillation loss: at `default_taps` of each network (the residual
 trunk after 0, 1/3, 2/3 and all of its blocks: the paper's 4 taps, one every 3 of 9 blocks) a learnable 1 x 1 conv
 (an `Adapter`) maps the student's trunk to the teacher's width, and the MSE to the teacher's trunk is summed. The
-discriminator starts from the teacher's (the paper found a reset D worse than training from scratch).
+discriminator starts from the teacher's (the paper found a reset D worse than training from scratch), or from random
+weights drawn from the run's seed with `RunConfig.reset_discriminator`.
 
 A CycleGAN teacher (an unpaired task) is distilled the same way with pseudo pairs: the inputs are A images, the L1
 term pulls to the teacher's output (`RunConfig` refuses the real target there: there is none), and the
@@ -131,8 +132,9 @@ class DistillRun(Run):
         with self.seeded():
             self.G = I2IGenerator(cfg.generator)
             self.adapters = make_adapters(cfg.generator, cfg.teacher_arch)
-        self.D = self.make_discriminator()
-        self.D.load_state_dict(d_state)
+            self.D = self.make_discriminator()
+        if not cfg.reset_discriminator:
+            self.D.load_state_dict(d_state)
         if init_student is not None:
             load_leading(self.G, init_student)
         if cfg.sample_macs is not None:

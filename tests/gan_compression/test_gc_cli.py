@@ -70,6 +70,11 @@ def test_a_student_arch_from_scratch_and_an_output_distilled_student(teacher, tm
                    "--lambda-distill", 0, "--out", out, *TINY) == 0
     saved = json.loads((out / "config.json").read_text())
     assert saved["recon_target"] == "teacher" and saved["lambda_distill"] == 0
+    assert saved["reset_discriminator"] is False
+    reset = tmp_path / "reset-d"
+    assert run_cli("distill", "--teacher", teacher, "--student-ngf", 4, "--reset-discriminator", "--out", reset,
+                   *TINY) == 0
+    assert json.loads((reset / "config.json").read_text())["reset_discriminator"] is True
 
 
 def test_errors_are_one_line(teacher, tmp_path, capsys):

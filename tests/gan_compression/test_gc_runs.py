@@ -119,6 +119,19 @@ def test_distillation_starts_from_the_teachers_discriminator(tmp_path, teacher_d
     assert load_generator(path).arch == run.G.arch
 
 
+def test_a_reset_discriminator_starts_from_the_seed_not_the_teacher(tmp_path, teacher_dir):
+    teacher_d = load_run_state(teacher_dir / "latest.pt")["modules"]["D"]
+    runs = [DistillRun(student_config(teacher_dir, reset_discriminator=True, seed=seed), tmp_path / str(i),
+                       progress=False) for i, seed in enumerate((0, 0, 1))]
+    states = [run.D.state_dict() for run in runs]
+    assert not all(torch.equal(v, states[0][k]) for k, v in teacher_d.items())
+    assert all(torch.equal(v, states[1][k]) for k, v in states[0].items())  # the seed alone decides
+    assert not all(torch.equal(v, states[2][k]) for k, v in states[0].items())
+    # the student itself is the same as with the teacher's D
+    kept = DistillRun(student_config(teacher_dir), tmp_path / "kept", progress=False)
+    assert all(torch.equal(v, kept.G.state_dict()[k]) for k, v in runs[0].G.state_dict().items())
+
+
 def test_a_supernet_starts_from_a_smaller_student_only(teacher_dir):
     supernet = I2IGenerator(I2IArch.resnet(8, n_blocks=3, image_size=32, step=4, separable=True))
     student = I2IGenerator(I2IArch.resnet(4, n_blocks=3, image_size=32, step=4, separable=True))
@@ -165,6 +178,12 @@ def test_run_config_round_trip_schedule_and_bad_values(teacher_dir):
         student_config(teacher_dir, recon_target="fake")
     with pytest.raises(ValueError, match="a teacher run has no teacher to reconstruct"):
         tiny_config(recon_target="teacher")
+    with pytest.raises(ValueError, match="reset_discriminator is for a distill or supernet run .* not a teacher run"):
+        tiny_config(reset_discriminator=True)
+    with pytest.raises(ValueError, match="reset_discriminator must be true or false, got 'yes'"):
+        student_config(teacher_dir, reset_discriminator="yes")
+    reset = student_config(teacher_dir, reset_discriminator=True)
+    assert RunConfig.from_json(reset.to_json()) == reset
     windowed = student_config(teacher_dir, "supernet", sample_macs=[1000, 2000])
     assert windowed.sample_macs == (1000, 2000) and RunConfig.from_json(windowed.to_json()) == windowed
     for window in ((2000, 1000), (0, 10), (5,), (1, 2, 3)):
