@@ -22,9 +22,10 @@
 // the weight straight from its strided view (MR row pointers, one stride per
 // input channel): no weight copy at all, each weight value is read once per
 // group of samples (at 4-8 px, weight traffic is most of a layer's memory
-// traffic: a 512-channel layer reads 9.4 MB of weights for 16-64 positions). col2im for the upsampling conv scatters tap (ky, kx) into the
-// sub-pixel phase plane (ky&1, kx&1) shifted by (ky>>1, kx>>1): the layout the
-// large path's blur epilogue (epilogue_up) reads.
+// traffic: a 512-channel layer reads 9.4 MB of weights for 16-64 positions).
+// col2im for the upsampling conv scatters tap (ky, kx) into the sub-pixel phase
+// plane (ky&1, kx&1) shifted by (ky>>1, kx>>1): the layout the large path's
+// blur epilogue (epilogue_up) reads.
 //
 // Blocking (per task = group of G samples x block of MC output channels; ld = G * P16):
 //   for each block of KC input channels             (B block: KC x ld, L2)
@@ -189,8 +190,8 @@ inline SmallPlan make_small_plan(const ModConvParams& p, const ModConvBlocking& 
   int64_t n_ocb = (p.C_out + mc_max - 1) / mc_max;
   const int64_t per = nt / std::gcd<int64_t>(pl.n_groups, nt);  // n_ocb multiple of this balances threads
   n_ocb = std::min(p.C_out, (n_ocb + per - 1) / per * per);
-  // MC * T rows in whole micro-tiles where the channels allow (the last tile of a task recomputes its last row
-  // in the rest: 6 of 96 rows at 8 px and 10 channels).
+  // MC * T rows in whole micro-tiles where the channels allow (else the last micro-tile of a task repeats its last
+  // row in the rows past MC * T).
   const int64_t mc_step = pl.MR / std::gcd<int64_t>(pl.MR, pl.T);
   pl.MC = std::min(round_up(ceil_div(p.C_out, n_ocb), mc_step), p.C_out);
   pl.n_ocb = ceil_div(p.C_out, pl.MC);
