@@ -94,8 +94,8 @@ struct ModConvBlocking {
                                    // side (its blocks are transform-domain tiles); narrower ones take `direct`
   int num_threads = 1;             // threads behind parallel_for (task balancing)
   int small_path = -1;             // small-image path (modconv_small.h): -1 auto, 0 never, 1 always
-  int64_t small_b_bytes = 128 * 1024;  // its block of (styled) inputs, and of its GEMM's output
-  int64_t small_y_bytes = 192 * 1024;
+  int64_t small_b_bytes = 128 * 1024;  // its block of styled inputs (B)
+  int64_t small_y_bytes = 192 * 1024;  // its block of GEMM outputs (Y)
   int winograd = -1;               // Winograd tile of the plain 3x3 conv (modconv_winograd.h): -1 auto,
                                    // 0 never (direct), 2 F(2x2, 3x3), 4 F(4x4, 3x3)
   ModConvBudget up_wino{32, 64, 768 * 1024, 512 * 1024};  // the upsampling conv's Winograd path (its blocks:

@@ -130,7 +130,6 @@ struct SmallPlan {
   int64_t G, n_groups;  // samples per task, groups of the batch
   int64_t ld;         // floats per row of B and Y: G sample segments of P16
   bool wide;          // micro-tile kSmallWideMR x kSmallWideNR, else kSmallMR x kSmallNR
-  int64_t MR;         // its rows
   int64_t KC;         // input channels per block
   int64_t MC, n_ocb;  // output channels per task, blocks
   int64_t rows_p;     // rows of Y per task (MC*T rounded up to MR)
@@ -178,7 +177,7 @@ inline SmallPlan make_small_plan(const ModConvParams& p, const ModConvBlocking& 
   pl.G = ceil_div(p.N, pl.n_groups);
   pl.ld = pl.G * pl.P16;
   pl.wide = pl.ld >= kVecLen * kSmallWideNR;
-  pl.MR = pl.wide ? kSmallWideMR : kSmallMR;
+  const int64_t MR = pl.wide ? kSmallWideMR : kSmallMR;
   // B block of small_b_bytes (L2), at least 8 channels; even split.
   // (Measured on Zen 2 at 4-16 px: smaller, L1-sized B blocks cost more in
   // accumulator loads/stores than they save; 64-256 KiB B and 96-384 KiB Y are within noise.)
@@ -192,10 +191,10 @@ inline SmallPlan make_small_plan(const ModConvParams& p, const ModConvBlocking& 
   n_ocb = std::min(p.C_out, (n_ocb + per - 1) / per * per);
   // MC * T rows in whole micro-tiles where the channels allow (else the last micro-tile of a task repeats its last
   // row in the rows past MC * T).
-  const int64_t mc_step = pl.MR / std::gcd<int64_t>(pl.MR, pl.T);
+  const int64_t mc_step = MR / std::gcd<int64_t>(MR, pl.T);
   pl.MC = std::min(round_up(ceil_div(p.C_out, n_ocb), mc_step), p.C_out);
   pl.n_ocb = ceil_div(p.C_out, pl.MC);
-  pl.rows_p = round_up(pl.MC * pl.T, pl.MR);
+  pl.rows_p = round_up(pl.MC * pl.T, MR);
   pl.tasks = pl.n_groups * pl.n_ocb;
   pl.lead = 8;
   pl.Wp = p.W + 1;
