@@ -6,7 +6,7 @@ float32. Printed: the rms error relative to the output's rms for the direct conv
 F(4x4, 3x3) with and without the bf16 rounding, and the ratios to the direct bf16 error.
 
 Run: `python bench/bf16_winograd_error.py` (seconds; no native ops needed). On any machine the numbers are the same
-up to the random draw: F(4x4) in bf16 is ~11x the direct bf16 error, F(2x2) ~1.7x (README, the Zen 4 bench).
+up to the random draw: F(4x4) in bf16 is ~11x the direct bf16 error, F(2x2) ~1.7x (bench/RESULTS.md, the Zen 4 bench).
 """
 
 import torch

@@ -30,7 +30,7 @@ is packed once per (layer, width) (`ops.qconv2d_pack`).
   integers, then the [1,3,3,1] blur in fp32), then out_scale[n, o] * acc (out_scale = act_scale x weight scale x
   demodulation, the demodulation from the dequantised weight's sums of squares) + noise + bias, leaky ReLU.
 - Where: every 3x3 styled conv (plain and upsampling) whose min(c_in, c_out) >= `min_channels` and input size
-  >= `min_size` (defaults MIN_CHANNELS / MIN_SIZE, from `bench/int8_conv.py`; see the README's int8 section),
+  >= `min_size` (defaults MIN_CHANNELS / MIN_SIZE, from `bench/int8_conv.py`; see bench/RESULTS.md, int8),
   the plain ones only on CPU levels with an int8 dot product (`plain_convs_pay`: VNNI; elsewhere the fp32 Winograd
   kernels run them faster, on the dequantised weights); the ToRGB 1x1 convs (summed in the epilogue of the int8
   conv before them, `ops.qconv2d_to_rgb`) and the mapping stay fp32.

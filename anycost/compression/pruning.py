@@ -53,7 +53,7 @@ def prune(G, sparsity: float = 0.5, scope: str = "global", weights: str = "convs
     `scope` "layer" zeroes round(sparsity * n) weights of every layer of n weights; "global" ranks them all together
     (on the scale of `prunable_weights`: equalised learning rate gives every layer the same unit-variance
     parametrisation, so their magnitudes compare) and zeroes round(sparsity * total). The result stores its pruned
-    weights as a bitmask + the kept values (`compression.files`); it runs dense (see the README). "all" is what
+    weights as a bitmask + the kept values (`compression.files`); it runs dense (see bench/RESULTS.md). "all" is what
     makes the whole file shrink with the sparsity (the 3x3 convs are 58% of the bundled model's file, 71% of
     config-f's); it also prunes the mapping network, so the model's own mapping of z moves from the original's.
     """

@@ -3,7 +3,7 @@ at most 2**bits values per k-means layer, every sub-generator of a channel-prune
 and leaves its inputs alone, and it refuses what it cannot tune.
 
 On this random tiny generator a few steps do not reliably lower the distance (the bundled model's measured effect
-is in the README), so these tests check that training happened, not that it helped."""
+is in bench/RESULTS.md), so these tests check that training happened, not that it helped."""
 
 import copy
 
