@@ -1,10 +1,11 @@
-"""libanycost (the C API) vs the Python path, per config, batch 1, fp32, 2 threads on every side: the bundled model
-and config-f random weights (saved to a file the library loads). All render the same w with the constant noise;
-the C side is called through ctypes with its arguments prepared once (what a native app's call costs, plus a few
-microseconds of ctypes); "python" is `G(w, ...)` (at fp32 inference one native call, `anycost.ops.synthesis`),
-"layers" the same forward layer by layer through the ops (what it cost before that call, and what training,
-bf16 and hooked forwards still run). The library is built as the tests build it (tests/capi/_capi.py, cached under
-build/capi-test/).
+"""libanycost (the C API) vs the Python path, per config, batch 1, fp32, 2 threads on every side: the bundled model and
+config-f random weights (saved to a file the library loads), each also as an int8 model (`quantize_int8`, calibrated
+on 4 latents, saved as a compressed file; "-int8"), which both sides run on the int8 kernels. All render the same w
+with the constant noise; the C side is called through ctypes with its arguments prepared once (what a native app's
+call costs, plus a few microseconds of ctypes); "python" is `G(w, ...)` (at fp32 inference one native call,
+`anycost.ops.synthesis`), "layers" the same forward layer by layer through the ops (what it cost before that call, and
+what training, bf16 and hooked forwards still run). The library is built as the tests build it (tests/capi/_capi.py,
+cached under build/capi-test/).
 
     make bench BENCH_ARGS='-k capi'      # or: python -m pytest bench/bench_capi.py --benchmark-only
 """
@@ -21,6 +22,7 @@ import torch
 from _timing import THREADS, config_f, record
 
 import anycost
+from anycost import compression
 from anycost.benchmark import latent
 from anycost.models.stylegan2 import SubnetConfig
 from anycost.models.stylegan2.bundled import default_model_path
@@ -28,8 +30,9 @@ from anycost.models.stylegan2.bundled import default_model_path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "capi"))
 import _capi  # noqa: E402 - the one home of the build and the ctypes binding
 
-CONFIGS = [("bundled", 64, 1.0), ("bundled", 64, 0.25), ("bundled", 32, 0.5),
-           ("config-f", 256, 0.25), ("config-f", 256, 1.0), ("config-f", 1024, 0.25)]
+CONFIGS = [(name + kind, resolution, ratio) for kind in ("", "-int8")
+           for name, resolution, ratio in [("bundled", 64, 1.0), ("bundled", 64, 0.25), ("bundled", 32, 0.5),
+                                           ("config-f", 256, 0.25), ("config-f", 256, 1.0), ("config-f", 1024, 0.25)]]
 
 
 def _rounds(macs: int) -> int:
@@ -48,12 +51,19 @@ def lib():
 def models(lib, tmp_path_factory):
     """name -> (Python generator, C model)."""
     out = {}
+    folder = tmp_path_factory.mktemp("bench-capi")
     bundled = default_model_path()
+    generators = {"config-f": config_f()}
     if bundled is not None:
-        out["bundled"] = (anycost.load_generator(bundled), lib.model(bundled))
-    G = config_f()
-    path = anycost.save_generator(G, tmp_path_factory.mktemp("bench-capi") / "config_f.safetensors")
-    out["config-f"] = (G, lib.model(path))
+        generators["bundled"] = anycost.load_generator(bundled)
+    for name, G in generators.items():
+        path = bundled if name == "bundled" else anycost.save_generator(G, folder / f"{name}.safetensors")
+        out[name] = (G, lib.model(path))
+        with torch.no_grad():
+            calibration = G.mapping(torch.randn(4, G.arch.style_dim, generator=torch.Generator().manual_seed(0)))
+        path = anycost.save_generator(compression.quantize_int8(G, calibration=calibration),
+                                      folder / f"{name}-int8.safetensors")
+        out[f"{name}-int8"] = (anycost.load_generator(path), lib.model(path))
     yield out
     for _, model in out.values():
         model.close()

@@ -98,9 +98,11 @@ const at::Tensor& int8_part(const Tensors& named, const std::string& name, at::S
 // The int8 convs of an int8 model (anycost.compression.int8): conv j (p = conv1, convs.<j - 1>) runs int8 when
 // "<p>.int8.packed" is given, with "<p>.int8.wsum", ".scales", ".square_sums", ".smooth" (and ".act_scale" [1] for a
 // calibrated activation scale) of its [c_out, c_in] slice in this config (capi::Int8Conv); `q` holds them (one per
-// conv) for the call.
-void int8_convs(capi::Model& m, const Tensors& named, const std::vector<int>& wd, std::vector<capi::Int8Conv>& q) {
+// conv) for the call and `request` points at them.
+void int8_convs(const capi::Model& m, const Tensors& named, const std::vector<int>& wd,
+                std::vector<capi::Int8Conv>& q, capi::RenderRequest& request) {
   q.assign(m.convs.size(), capi::Int8Conv());
+  request.int8.assign(m.convs.size(), nullptr);
   for (size_t j = 0; j < m.convs.size(); ++j) {
     const std::string p = capi::conv_name(static_cast<int>(j)) + ".int8.";
     if (!named.find(p + "packed")) continue;
@@ -117,7 +119,7 @@ void int8_convs(capi::Model& m, const Tensors& named, const std::vector<int>& wd
       Q.dynamic = false;
       Q.act_scale = *int8_part(named, p + "act_scale", at::kFloat, {1}).data_ptr<float>();
     }
-    m.convs[j].int8 = &Q;
+    request.int8[j] = &Q;
   }
 }
 
@@ -154,11 +156,10 @@ at::Tensor synthesis_cpu(const at::Tensor& w, at::TensorList tensors, c10::List<
     const WeightIdentity id = named.identity(capi::conv_name(static_cast<int>(j)) + ".conv.weight");
     m.convs[j].weight_id = id.id, m.convs[j].weight_version = id.version;
   }
-  std::vector<capi::Int8Conv> int8;
-  int8_convs(m, named, wd, int8);
-
   const at::Tensor wc = w.contiguous();
   capi::RenderRequest q;
+  std::vector<capi::Int8Conv> int8;
+  int8_convs(m, named, wd, int8, q);
   q.w = wc.data_ptr<float>(), q.n = static_cast<int>(n);
   q.w_plus = w.dim() == 3, q.w_entries = w.dim() == 3 ? static_cast<int>(w.size(1)) : 0;
   q.resolution = static_cast<int>(resolution), q.widths = wd;

@@ -2,7 +2,9 @@
  * Python or PyTorch.
  *
  * A model is loaded once from one of our `.safetensors` generator files (format "anycost-generator",
- * written by `anycost.save_generator` / `anycost train`) and is read-only afterwards: any number of
+ * written by `anycost.save_generator` / `anycost train`, or "anycost-compressed-generator", written by
+ * `anycost compress`: pruned and k-means weights are decoded to float32 on load, and the convs of an int8 model
+ * run the int8 kernels where the Python model runs them) and is read-only afterwards: any number of
  * threads may call anycost_mapping and anycost_render on one model at once, each call with its own
  * scratch memory. A sub-generator ("config") is an output resolution plus one channel width per
  * layer, either a uniform ratio of the full widths or one width per layer, exactly as in Python
@@ -17,7 +19,7 @@
  * library was built without OpenMP). Their number is, in order: anycost_set_num_threads(n > 0),
  * else the environment variable ANYCOST_NUM_THREADS, else OpenMP's default (OMP_NUM_THREADS or
  * every core). Instruction set: the CPU kernels pick AVX-512, AVX2 or portable code at run time;
- * ANYCOST_CPU_CAPABILITY=portable|avx2|avx512 forces a level (see anycost_cpu_capability).
+ * ANYCOST_CPU_CAPABILITY=portable|avx2|avx512|avx512_vnni forces a level (see anycost_cpu_capability).
  *
  * Arithmetic: float32 only (see anycost_set_precision). All arrays are dense, row-major, float32.
  */

@@ -11,6 +11,7 @@
 #include "anycost.h"
 #include "cpu/wino_weight_cache.h"
 #include "error.h"
+#include "int8_layers.h"
 #include "model.h"
 #include "threads.h"
 
@@ -20,6 +21,7 @@
 
 struct anycost_model {
   std::unique_ptr<anycost::capi::Model> model;
+  mutable anycost::capi::Int8Slices int8_slices;  // a compressed model's int8 convs, per (conv, width) rendered
 };
 
 namespace {
@@ -136,8 +138,7 @@ anycost_model* anycost_load(const char* path, char* err, size_t err_len) {
   anycost_model* result = nullptr;
   guarded("anycost_load", err, err_len, [&] {
     require(path, "path");
-    auto model = capi::load_model(path);
-    result = new anycost_model{std::move(model)};
+    result = new anycost_model{capi::load_model(path)};
   });
   return result;
 }
@@ -221,9 +222,11 @@ int anycost_render(const anycost_model* m, const float* w, int n, int w_plus, in
       q.widths = capi::uniform_widths(model.arch, resolution, ratio);
     }
     if (truncation != 1.f) q.truncation_mean = truncation_mean, q.truncation = truncation;
+    const cpu::KernelTable& kernels = cpu::active_kernels();
+    const auto int8 = capi::attach_int8(model, m->int8_slices, q, kernels);
     capi::CallThreads threads;
     Lease scratch(model.scratch, capi::synthesis_scratch_floats(model, q));
-    capi::synthesize(model, q, capi::Exec{cpu::active_kernels(), threads.fn(), threads.count()}, scratch.get());
+    capi::synthesize(model, q, capi::Exec{kernels, threads.fn(), threads.count()}, scratch.get());
   });
 }
 

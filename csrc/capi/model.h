@@ -49,8 +49,8 @@ struct Linear {
 // ReLU, every second one upsampling) or a ToRGB (1x1, no demodulation, bias, plus the upsampled
 // skip image). `weight` is the full [c_out, c_in, k, k] tensor.
 // A 3x3 conv run by the int8 kernels (kernels/cpu/qconv_params.h) instead of from its fp32 weight, as
-// anycost.compression.int8 runs it: the torch op's one-call forward of an int8 model (the C library itself loads
-// fp32 generators only). Everything but `smooth` is of the config's [c_out, c_in] slice of the layer.
+// anycost.compression.int8 runs it (in a render of a compressed file, int8_layers.h, and in the torch op's one-call
+// forward of an int8 model). Everything but `smooth` is of the config's [c_out, c_in] slice of the layer.
 struct Int8Conv {
   const int8_t* packed = nullptr;      // the slice's int8 weight, packed (qconv_params.h)
   const int32_t* wsum = nullptr;       // [c_out, 9] from the packing
@@ -62,8 +62,19 @@ struct Int8Conv {
   float act_scale = 1.f;
 };
 
+// A 3x3 conv of a compressed file that may run int8 (compressed.cpp loads it): the full layer's weight quantised
+// per output channel after the smoothing factors, derived from the dense weight as anycost.compression.int8's
+// quantize_weight derives it, and the rule of where it runs int8 (Int8StyledConv.runs_int8, int8_layers.h).
+struct Int8Layer {
+  std::vector<int8_t> q;      // [c_out, c_in, 3, 3] of the full layer (empty: the conv runs fp32 only)
+  std::vector<float> scales;  // [c_out]
+  std::vector<float> smooth;  // [c_in]
+  bool dynamic = true;        // each sample's own activation scale (else act_scale)
+  float act_scale = 1.f;
+  int min_channels = 1, min_size = 1;
+};
+
 struct StyledLayer {
-  const Int8Conv* int8 = nullptr;  // set: the conv runs int8 (convs only)
   const float* weight = nullptr;
   uint64_t weight_id = 0, weight_version = 0;  // names the weight's values (cpu::ModConvParams'; 0: unnamed)
   int c_out = 0, c_in = 0, k = 3;
@@ -106,6 +117,7 @@ struct Model {
   std::vector<StyledLayer> convs;    // conv1, convs.0, convs.1, ...: conv j maps width j to width j + 1
   std::vector<StyledLayer> to_rgbs;  // to_rgb1, to_rgbs.0, ...: ToRGB t reads width 2t + 1
   const float* w_avg = nullptr;      // [style_dim]
+  std::vector<Int8Layer> int8;       // per conv of a compressed file with int8 layers (else empty)
   std::vector<float> storage;        // every tensor above points into this
   mutable ScratchKeeper scratch;     // the renders' scratch between calls
 };
@@ -145,6 +157,7 @@ struct RenderRequest {
   std::vector<int> widths;
   const float* truncation_mean = nullptr;  // nullptr: none
   float truncation = 1.f;
+  std::vector<const Int8Conv*> int8;  // per conv, the int8 slice it runs (null: fp32); empty: every conv fp32
   float* rgb = nullptr;
 };
 // The floats of scratch memory synthesize needs for q.

@@ -1,11 +1,13 @@
 // Loading a generator file: the format tag and architecture from the safetensors metadata (as
-// anycost/models/stylegan2/checkpoints.py writes them), every tensor name and shape checked against
-// the architecture (as Python's check_state: no missing, no unexpected key), the weights read into
-// one float32 block, and the layers pointed into it.
+// anycost/models/stylegan2/checkpoints.py writes them, or anycost/compression/files.py for a compressed one),
+// every tensor name and shape checked against the architecture (as Python's check_state: no missing, no
+// unexpected key; an encoded weight's parts by compressed.cpp), the weights read (or decoded) into one float32
+// block, and the layers pointed into it.
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "compressed.h"
 #include "error.h"
 #include "json.h"
 #include "model.h"
@@ -17,9 +19,10 @@ namespace capi {
 
 namespace {
 
-// What `save_generator` writes in the metadata of a StyleGAN2 generator file.
+// What `save_generator` writes in the metadata of a StyleGAN2 generator file, and of a compressed one.
 const char* const kFormat = "anycost-generator";
-const char* const kFormatVersion = "1";
+const char* const kCompressedFormat = "anycost-compressed-generator";
+const char* const kFormatVersion = "1";  // both formats'
 
 int int_field(const Json& v, const std::string& name) {
   if (v.type != Json::Type::Number || !v.is_integer || v.integer < 1 || v.integer > (1 << 30))
@@ -65,13 +68,18 @@ std::string shape_text(const Shape& s) {
   return out + (s.size() == 1 ? ",)" : ")");
 }
 
-// check_state: the same keys, the same shapes.
-void check_tensors(const SafetensorsFile& f, const std::map<std::string, Shape>& want) {
+// check_state: the same keys, the same shapes (an encoded weight is stored as its parts, "<key>:<part>").
+void check_tensors(const SafetensorsFile& f, const std::map<std::string, Shape>& want,
+                   const std::map<std::string, Encoding>& encoded) {
   for (const auto& kv : want)
-    if (!f.tensors().count(kv.first)) throw Error(ANYCOST_E_FORMAT, "missing key '" + kv.first + "'");
+    if (!encoded.count(kv.first) && !f.tensors().count(kv.first))
+      throw Error(ANYCOST_E_FORMAT, "missing key '" + kv.first + "'");
   for (const auto& kv : f.tensors())
-    if (!want.count(kv.first)) throw Error(ANYCOST_E_FORMAT, "unexpected key '" + kv.first + "'");
+    if (kv.first.find(':') == std::string::npos && (!want.count(kv.first) || encoded.count(kv.first)))
+      throw Error(ANYCOST_E_FORMAT, "unexpected key '" + kv.first + "'");
+  check_encoded_parts(f, encoded);
   for (const auto& kv : want) {
+    if (encoded.count(kv.first)) continue;
     const Shape& got = f.tensors().at(kv.first).shape;
     if (got != kv.second)
       throw Error(ANYCOST_E_FORMAT, "'" + kv.first + "' has shape " + shape_text(got) + ", expected " +
@@ -84,11 +92,12 @@ void check_tensors(const SafetensorsFile& f, const std::map<std::string, Shape>&
 std::unique_ptr<Model> load_model(const std::string& path) {
   SafetensorsFile f(path);
   auto fmt = f.metadata().find("format");
-  if (fmt == f.metadata().end() || fmt->second != kFormat)
+  if (fmt == f.metadata().end() || (fmt->second != kFormat && fmt->second != kCompressedFormat))
     throw Error(ANYCOST_E_FORMAT,
                 path + ": not an anycost generator file (format=" +
                     (fmt == f.metadata().end() ? std::string("None") : "'" + fmt->second + "'") +
-                    "); libanycost reads StyleGAN2 generators ('" + kFormat + "')");
+                    "); libanycost reads StyleGAN2 generators ('" + kFormat + "', '" + kCompressedFormat + "')");
+  const bool compressed = fmt->second == kCompressedFormat;
   auto version = f.metadata().find("format_version");
   if (version == f.metadata().end() || version->second != kFormatVersion)
     throw Error(ANYCOST_E_FORMAT, path + ": unsupported generator format version '" +
@@ -96,13 +105,15 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   auto model = std::make_unique<Model>();
   Model& m = *model;
   std::map<std::string, Shape> want;
+  std::map<std::string, Encoding> encoded;
   try {
     auto arch = f.metadata().find("arch");
     if (arch == f.metadata().end()) throw Error(ANYCOST_E_FORMAT, "no architecture in the metadata");
     m.arch = parse_arch(arch->second);
     for (int i = 0; i < m.arch.n_styles(); ++i) m.full_widths.push_back(m.arch.channels(layer_resolution(i)));
     want = expected_tensors(m.arch, m.full_widths);
-    check_tensors(f, want);
+    if (compressed) encoded = read_encodings(f, want);
+    check_tensors(f, want, encoded);
   } catch (const Error& e) {
     throw Error(e.code(), path + ": " + e.what());
   }
@@ -111,10 +122,24 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   size_t total = 0;
   for (const auto& kv : want) {
     offset[kv.first] = total;
-    total += (static_cast<size_t>(f.tensors().at(kv.first).numel()) + 15) / 16 * 16;
+    size_t count = 1;
+    for (int64_t d : kv.second) count *= static_cast<size_t>(d);
+    total += (count + 15) / 16 * 16;
   }
   m.storage.assign(total, 0.f);
-  for (const auto& kv : offset) f.read_f32(kv.first, m.storage.data() + kv.second);
+  for (const auto& kv : offset) {
+    float* const dst = m.storage.data() + kv.second;
+    const auto e = encoded.find(kv.first);
+    if (e == encoded.end()) {
+      f.read_f32(kv.first, dst);
+      continue;
+    }
+    try {
+      decode_weight(f, kv.first, e->second, want.at(kv.first), dst);
+    } catch (const Error& err) {
+      throw Error(err.code(), path + ": " + err.what());
+    }
+  }
   for (int i = 1; i <= m.arch.n_mlp; ++i) {  // Python adds bias * lr_mul (float32) on every call
     float* b = m.storage.data() + offset["style." + std::to_string(i) + ".bias"];
     for (int o = 0; o < m.arch.style_dim; ++o) b[o] *= static_cast<float>(m.arch.lr_mlp);
@@ -123,6 +148,11 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   build_mapping(m, at);
   build_synthesis(m, at);
   for (StyledLayer& L : m.convs) L.weight_id = cpu::new_weight_id();  // the file's weights never change
+  try {
+    build_int8_layers(f, encoded, m);
+  } catch (const Error& err) {
+    throw Error(err.code(), path + ": " + err.what());
+  }
   return model;
 }
 

@@ -196,5 +196,16 @@ void SafetensorsFile::read_f32(const std::string& name, float* dst) const {
       throw Error(ANYCOST_E_FORMAT, path_ + ": tensor \"" + name + "\" holds NaN or infinite values");
 }
 
+std::vector<unsigned char> SafetensorsFile::read_bytes(const std::string& name, const std::string& dtype) const {
+  const TensorInfo& t = tensors_.at(name);
+  if (t.dtype != dtype)
+    throw Error(ANYCOST_E_FORMAT, path_ + ": tensor \"" + name + "\" has dtype " + t.dtype + ", expected " + dtype);
+  std::vector<unsigned char> out(static_cast<size_t>(t.end - t.begin));
+  if (fseeko(file_.get(), static_cast<off_t>(data_start_ + t.begin), SEEK_SET) != 0 ||
+      std::fread(out.data(), 1, out.size(), file_.get()) != out.size())
+    throw Error(ANYCOST_E_IO, path_ + ": read error in tensor \"" + name + "\"");
+  return out;
+}
+
 }  // namespace capi
 }  // namespace anycost

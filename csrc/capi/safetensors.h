@@ -35,6 +35,9 @@ class SafetensorsFile {
   // Reads tensor `name` into dst[0 .. numel) as float32; ANYCOST_E_FORMAT for a non-floating dtype or
   // a NaN / infinite value, ANYCOST_E_IO for a failed read.
   void read_f32(const std::string& name, float* dst) const;
+  // The bytes of tensor `name`, whose dtype must be `dtype` (a 1-byte one: "U8", "I8"); ANYCOST_E_FORMAT
+  // naming both dtypes otherwise, ANYCOST_E_IO for a failed read.
+  std::vector<unsigned char> read_bytes(const std::string& name, const std::string& dtype) const;
 
  private:
   struct Closer {

@@ -3,7 +3,7 @@
 // then per resolution an upsampling conv, a conv and a ToRGB whose output adds the upsampled skip
 // image; a lower resolution stops after its own ToRGB. Every layer is one call of the fused
 // modulated-conv kernel on prefix slices of the stored weights (strided views, no copies), a conv given int8
-// weights (StyledLayer::int8) one of the int8 conv kernel, a ToRGB the RGB head of the conv before it where
+// weights (RenderRequest::int8) one of the int8 conv kernel, a ToRGB the RGB head of the conv before it where
 // cpu::rgb_head_pays says so, or always after an int8 conv (then the last conv's output,
 // which only its ToRGB reads, is never written); the styles come from the layer's modulation
 // (mapping.cpp). The scratch memory of a call is one block the caller gives (the C API: from the model's
@@ -79,14 +79,13 @@ void run_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_
   ex.kernels.modulated_conv2d(p, blocking, ex.pf);
 }
 
-// One conv of `L.int8` (no skip: a conv), as anycost/compression/int8.py's Int8StyledConv: the input channels
+// One conv `L` run int8 from `Q` (no skip: a conv), as anycost/compression/int8.py's Int8StyledConv: the input channels
 // scaled by styles / smooth and rounded to int8 in the kernel, the output channels by scales x the demodulation
 // rsqrt(sum_i styles_i^2 square_sums[o, i] + 1e-8). `mult` and `out_scale` are scratch of n x c_in and n x c_out;
 // x_peak and out_peak as QConvParams' (null: not known, not wanted).
-void run_int8_layer(const StyledLayer& L, const Exec& ex, int n, const Map& x, int c_out, const float* styles,
-                    float* mult, float* out_scale, float* out, const cpu::RgbHead& head, const float* x_peak,
-                    float* out_peak) {
-  const Int8Conv& Q = *L.int8;
+void run_int8_layer(const StyledLayer& L, const Int8Conv& Q, const Exec& ex, int n, const Map& x, int c_out,
+                    const float* styles, float* mult, float* out_scale, float* out, const cpu::RgbHead& head,
+                    const float* x_peak, float* out_peak) {
   const int c_in = x.c;
   for (int64_t i = 0; i < int64_t(n) * c_in; ++i) mult[i] = styles[i] * styles[i];
   linear(Linear{Q.square_sums, nullptr, c_out, c_in, 1.f}, c_out, mult, n, out_scale, ex);
@@ -193,6 +192,7 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
   // saves that conv its pass over x; x_peak: x's, when tracked.
   float* const peaks[2] = {out_scale + lines(s.style), out_scale + 2 * lines(s.style)};
   const float* x_peak = nullptr;
+  auto int8_of = [&](int j) { return q.int8.empty() ? nullptr : q.int8[j]; };
   auto modulate = [&](const StyledLayer& L, int style, int c_in) {
     style_rows(m, q, style, wrows);
     linear(L.modulation, c_in, wrows, n, styles, ex);
@@ -209,7 +209,8 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
     cpu::RgbHead head;
     // An int8 conv takes its ToRGB at every size (anycost.compression.int8.fuses_to_rgb measured it).
     const StyledLayer& L = m.convs[j];
-    if (to_rgb && (L.int8 || cpu::rgb_head_pays(c, int64_t(h) * h, !last))) {
+    const Int8Conv* const Q = int8_of(j);
+    if (to_rgb && (Q || cpu::rgb_head_pays(c, int64_t(h) * h, !last))) {
       const StyledLayer& R = m.to_rgbs[t];
       modulate(R, 2 * t + 1, c);
       for (int r = 0; r < n; ++r)
@@ -225,11 +226,11 @@ void synthesize(const Model& m, const RenderRequest& q, const Exec& ex, float* s
     }
     modulate(L, j, x.c);
     float* const kept = head.out && last ? nullptr : out;
-    const Int8Conv* next_int8 = j + 2 < layers ? m.convs[j + 1].int8 : nullptr;
+    const Int8Conv* next_int8 = j + 2 < layers ? int8_of(j + 1) : nullptr;
     float* const out_peak = kept && next_int8 && next_int8->dynamic ? peaks[j % 2] : nullptr;
     if (out_peak) std::fill_n(out_peak, int64_t(n) * c, 0.f);
-    if (L.int8)
-      run_int8_layer(L, ex, n, x, c, styles, mult, out_scale, kept, head, x_peak, out_peak);
+    if (Q)
+      run_int8_layer(L, *Q, ex, n, x, c, styles, mult, out_scale, kept, head, x_peak, out_peak);
     else
       run_layer(L, ex, n, x, c, styles, nullptr, kept, head, out_peak);
     x = Map{out, int64_t(c) * h * h, int64_t(h) * h, h, c, h};

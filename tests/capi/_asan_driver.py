@@ -3,8 +3,9 @@
 references the parent computed with the Python generator, and two threads rendering at once. numpy only.
 
     python _asan_driver.py LIBANYCOST.so SPEC.json
-SPEC: {"model": path, "bad_files": {name: path}, "refs": npz path, "cases": [render kwargs, ...]}; the npz holds
-case<i>_w / case<i>_want per case, and z / w for the mapping. Exits 0 when every check passes.
+SPEC: {"model": path, "bad_files": {name: path}, "refs": npz path, "cases": [render kwargs, ...], "int8": {"model":
+path, "refs": npz path, "cases": [...]}}; the first npz holds case<i>_w / case<i>_want per case, and z / w for the
+mapping; the int8 one w and case<i>_want. Exits 0 when every check passes.
 """
 
 from __future__ import annotations
@@ -56,7 +57,19 @@ def main(lib_path: str, spec_path: str) -> None:
         assert len(results[i]) == 2 and all(code == 0 and np.array_equal(rgb, outputs[i][1])
                                             for code, rgb, _ in results[i])
     model.close()
-    print(f"asan driver: {len(spec['cases'])} renders, {len(spec['bad_files'])} bad files, threads: ok")
+
+    # An int8 model: its convs run the int8 kernels from slices packed at the first render (test_capi_compressed.py
+    # has the tolerance: an activation may round the other way).
+    int8 = spec["int8"]
+    refs = np.load(int8["refs"])
+    model = lib.model(int8["model"])
+    for i, kwargs in enumerate(int8["cases"]):
+        code, rgb, err = model.render(refs["w"], **kwargs)
+        want = refs[f"case{i}_want"]
+        assert code == 0, err
+        assert np.abs(rgb - want).mean() / (want.max() - want.min()) < 2e-4, kwargs
+    model.close()
+    print(f"asan driver: {len(spec['cases'])} renders, {len(spec['bad_files'])} bad files, threads, int8: ok")
 
 
 if __name__ == "__main__":

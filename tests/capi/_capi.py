@@ -239,7 +239,18 @@ def check_bad_files(lib: Lib, files: dict[str, Path]) -> None:
               "no_metadata": "format=None", "wrong_arch": "missing key", "bad_arch_json": "corrupt architecture",
               "unknown_arch_field": "unknown generator architecture field", "nan": "NaN or infinite",
               "wrong_shape": "has shape", "int_tensor": "expected a floating-point tensor",
-              "bad_offsets": "does not match its dtype and shape"}
+              "bad_offsets": "does not match its dtype and shape",
+              "compressed_missing_part": "'convs.0.conv.weight': is encoded but its scale (convs.0.conv.weight:scale) "
+                                         "is missing",
+              "compressed_extra_part": "unexpected tensor 'convs.0.conv.weight:junk'",
+              "compressed_unknown_kind": "has an unknown encoding",
+              "compressed_unknown_weight": "encoding for unknown weight 'no.such.weight'",
+              "compressed_bad_act_scale": "activation scale must be a positive number or null",
+              "compressed_q_dtype": "convs.0.conv.weight:q must be a 1-D I8 tensor, got U8",
+              "compressed_bad_smooth": "the smoothing factors must be",
+              "compressed_big_codebook": "a codebook of 17 values for 4 bits",
+              "compressed_short_indices": "packed bytes in indices",
+              "compressed_mask_count": "3 values for"}
     assert set(files) <= set(expect), sorted(set(files) - set(expect))
     for name, path in files.items():
         handle, err = lib.load(path)

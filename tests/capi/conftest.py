@@ -94,4 +94,52 @@ def bad_files(tmp_path_factory, bundled_path) -> dict[str, Path]:
     shifted = json.loads(json.dumps(header))
     shifted["w_avg"]["data_offsets"][1] -= 4
     files["bad_offsets"] = _write(root / "bad_offsets.safetensors", shifted, data)
+    files.update(_bad_compressed_files(root, bundled_path))
+    return files
+
+
+def _bad_compressed_files(root: Path, bundled_path: Path) -> dict[str, Path]:
+    """Compressed generator files (anycost.compression) of the bundled model, each broken in one part."""
+    import torch
+
+    import anycost
+    from anycost import compression
+
+    G = anycost.load_generator(bundled_path)
+    with torch.no_grad():
+        calib = G.mapping(torch.randn(4, G.arch.style_dim, generator=torch.Generator().manual_seed(0)))
+    models = {"int8": compression.quantize_int8(G, calibration=calib), "kmeans": compression.kmeans_quantize(G, 4),
+              "sparse": compression.prune(G, sparsity=0.5)}
+    parsed = {k: _header(anycost.save_generator(m, root / f"good_{k}.safetensors")) for k, m in models.items()}
+    files = {}
+
+    def variant(name, kind, change):
+        header, data = parsed[kind]
+        header = json.loads(json.dumps(header))
+        header, data = change(header, data) or (header, data)
+        files[name] = _write(root / f"{name}.safetensors", header, data)
+
+    def encodings(update):
+        def change(header, data):
+            enc = json.loads(header["__metadata__"]["encodings"])
+            update(enc)
+            header["__metadata__"]["encodings"] = json.dumps(enc)
+        return change
+
+    key = "convs.0.conv.weight"
+    variant("compressed_missing_part", "int8", lambda h, d: h.pop(f"{key}:scale") and None)
+    variant("compressed_extra_part", "int8",
+            lambda h, d: _with_tensor(h, d, f"{key}:junk", np.ones(1, np.float32), "F32"))
+    variant("compressed_unknown_kind", "int8", encodings(lambda e: e[key].update(kind="zstd")))
+    variant("compressed_unknown_weight", "sparse", encodings(lambda e: e.update({"no.such.weight": e[key]})))
+    variant("compressed_bad_act_scale", "int8", encodings(lambda e: e[key].update(act_scale=-1.0)))
+    variant("compressed_q_dtype", "int8", lambda h, d: h[f"{key}:q"].update(dtype="U8") and None)
+    variant("compressed_bad_smooth", "int8",
+            lambda h, d: _with_tensor(h, d, f"{key}:smooth", np.zeros(h[f"{key}:smooth"]["shape"], np.float32), "F32"))
+    variant("compressed_big_codebook", "kmeans",
+            lambda h, d: _with_tensor(h, d, f"{key}:codebook", np.arange(17, dtype=np.float32), "F32"))
+    variant("compressed_short_indices", "kmeans",
+            lambda h, d: _with_tensor(h, d, f"{key}:indices", np.zeros(5, np.uint8), "U8"))
+    variant("compressed_mask_count", "sparse",
+            lambda h, d: _with_tensor(h, d, f"{key}:values", np.ones(3, np.float32), "F32"))
     return files

@@ -2,7 +2,8 @@
 folder of its own under build/capi-test/), then
   * `_asan_driver.py` in a fresh Python with the ASan runtime preloaded: every bad file and bad argument of
     test_capi.py, renders of six configs (uniform, flexible, W+, truncation) and the mapping against the Python
-    generator's outputs computed here, and two threads rendering at once;
+    generator's outputs computed here, two threads rendering at once, and an int8 model (compressed file) at a
+    uniform and a flexible config;
   * the example program under ctest with leak detection on (load, mapping, render, free leak nothing).
 Skipped without a source tree, cmake, a compiler or the compiler's libasan."""
 
@@ -20,6 +21,7 @@ import pytest
 import torch
 
 import anycost
+from anycost import compression
 
 
 def _runtime(name: str) -> str | None:
@@ -69,12 +71,30 @@ def _references(G, folder: Path) -> tuple[Path, list[dict]]:
     return folder / "refs.npz", cases
 
 
+def _int8_references(G, folder: Path) -> dict:
+    """The int8 model of G saved (path) and its Python renders at two configs (npz), for the driver's "int8"."""
+    gen = torch.Generator().manual_seed(12)
+    with torch.no_grad():
+        Gq = compression.quantize_int8(G, calibration=G.mapping(torch.randn(4, G.arch.style_dim, generator=gen)))
+        path = anycost.save_generator(Gq, folder / "int8.safetensors")
+        Gq = anycost.load_generator(path)
+        w = G.mapping(torch.randn(2, G.arch.style_dim, generator=gen))
+    cases = [dict(resolution=64, ratio=0.5), dict(resolution=32, widths=[96, 64, 128, 17, 100, 64, 33, 40])]
+    arrays = {"w": w.numpy()}
+    for i, case in enumerate(cases):
+        config = G.subnet(32, channels=case["widths"]) if "widths" in case else G.subnet(64, 0.5)
+        arrays[f"case{i}_want"] = _capi.layer_render(Gq, w, config).numpy()
+    np.savez(folder / "int8_refs.npz", **arrays)
+    return {"model": str(path), "refs": str(folder / "int8_refs.npz"), "cases": cases}
+
+
 def test_checks_pass_under_address_sanitizer(asan, bundled_path, bad_files, tmp_path):
     folder, runtime = asan
-    refs, cases = _references(anycost.load_generator(bundled_path), tmp_path)
+    G = anycost.load_generator(bundled_path)
+    refs, cases = _references(G, tmp_path)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"model": str(bundled_path), "bad_files": {k: str(v) for k, v in bad_files.items()},
-                                "refs": str(refs), "cases": cases}))
+                                "refs": str(refs), "cases": cases, "int8": _int8_references(G, tmp_path)}))
     # Python itself is not instrumented and keeps memory to the end: leaks are checked in the C example below.
     env = {**os.environ, "LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1"}
     res = subprocess.run([sys.executable, str(Path(__file__).parent / "_asan_driver.py"),
