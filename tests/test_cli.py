@@ -33,6 +33,13 @@ def test_info_prints_the_cpu_levels(capsys):
     assert f"CPU levels: {', '.join(ops.cpu_capabilities())}; in use: {ops.cpu_capability()}" in out
 
 
+def test_info_says_what_bf16_runs_on(capsys):
+    from anycost.ops import bf16
+
+    assert main(["info"]) == 0
+    assert f"bf16 (precision='bf16'): {bf16.HARDWARE[bf16.hardware()]}" in capsys.readouterr().out
+
+
 def test_info_on_a_checkpoint(capsys, checkpoint):
     assert main(["info", "-c", checkpoint]) == 0
     out = capsys.readouterr().out

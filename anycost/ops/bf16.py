@@ -81,6 +81,27 @@ def pays(c_in: int, c_out: int) -> bool:
     return min(c_in, c_out) >= MIN_CHANNELS
 
 
+# What oneDNN's bf16 convs run on, per `hardware()`, and what precision="bf16" measured against our fp32 kernels
+# there (whole config-f renders, 2 threads; README, CPU speed).
+HARDWARE = {
+    "amx": "AMX-BF16: 1.27-2.83x our fp32 (AMX Xeon)",
+    "avx512_bf16": "AVX512_BF16 without AMX: no faster than our fp32 (0.87-1.00x, Zen 4), which does 4x fewer "
+                   "products (Winograd)",
+    "emulated": "no bf16 instructions: oneDNN emulates bf16 (not measured; expect it slower than fp32)",
+}
+
+
+def hardware() -> str:
+    """The bf16 hardware of this CPU as torch sees it: "amx", "avx512_bf16", "emulated", or "unknown" when this
+    torch cannot say (the checks are torch.cpu's private helpers)."""
+    try:
+        if torch.cpu._is_amx_tile_supported():
+            return "amx"
+        return "avx512_bf16" if torch.cpu._is_avx512_bf16_supported() else "emulated"
+    except AttributeError:
+        return "unknown"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One cached weight view: its parameter (weakly), the version it was built from, the bf16 weight (prepacked

@@ -195,6 +195,19 @@ def test_narrow_layers_stay_fp32(c_in, c_out, expected):
     assert bf16.pays(c_in, c_out) is expected
 
 
+@pytest.mark.parametrize("amx,avx512_bf16,expected", [(True, True, "amx"), (False, True, "avx512_bf16"),
+                                                        (False, False, "emulated")])
+def test_hardware_names_what_bf16_runs_on(monkeypatch, amx, avx512_bf16, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    assert bf16.hardware() == expected and expected in bf16.HARDWARE
+
+
+def test_hardware_unknown_without_torch_helpers(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert bf16.hardware() == "unknown"
+
+
 def test_narrow_layer_runs_the_fp32_path():
     bf16.clear_weight_cache()
     x, param, styles, scale, _ = _case(1, 10, 12, 7, False)

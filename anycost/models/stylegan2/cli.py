@@ -129,7 +129,7 @@ def macs_table(arch: GeneratorArch) -> str:
 
 def cmd_info(args) -> None:
     from anycost import ops
-    from anycost.ops import _ext
+    from anycost.ops import _ext, bf16
 
     if args.checkpoint:
         G, source = generator_or_default(args.checkpoint)
@@ -145,6 +145,7 @@ def cmd_info(args) -> None:
         print(f"extension built against: {_ext.describe_build(_ext.build_info())}")
     print(f"running: torch {torch.__version__}, Python {platform.python_version()}, anycost {__version__}")
     print(f"CPU: {ops.cpu_model()}")
+    print(f"bf16 (precision='bf16'): {bf16.HARDWARE.get(bf16.hardware(), 'this torch cannot say which bf16 hardware')}")
     if _ext.load() is not None:
         try:
             in_use = ops.cpu_capability()
