@@ -22,7 +22,7 @@ int64_t numel(const Shape& s) {
   return n;
 }
 
-// A positive integer field of an int8 run entry (absent: `fallback`).
+// A non-negative integer field of an int8 run entry (absent: `fallback`).
 int int_entry(const Json& run, const char* name, int fallback, const std::string& key) {
   const Json* v = run.find(name);
   if (!v) return fallback;
@@ -35,7 +35,7 @@ int int_entry(const Json& run, const char* name, int fallback, const std::string
 void read_run(const Json& run, Encoding& e, const std::string& key) {
   if (run.type != Json::Type::Object) throw bad(key, "its int8 entry is not a JSON object");
   const Json* scale = run.find("act_scale");
-  if (!scale) throw bad(key, "activation scale must be a positive number or null (dynamic), got missing");
+  if (!scale) throw bad(key, "activation scale must be a positive number or null (dynamic); the entry has none");
   if (scale->type == Json::Type::Null) {
     e.dynamic = true;
   } else if (scale->type == Json::Type::Number && scale->number > 0 && std::isfinite(float(scale->number))) {
@@ -144,8 +144,6 @@ std::map<std::string, Encoding> read_encodings(const SafetensorsFile& f, const s
     } else if (e.kind != "sparse") {
       throw bad(key, "has an unknown encoding (this libanycost reads sparse, kmeans and int8)");
     }
-    if (e.runs_int8 && (want.at(key).size() != 5 || want.at(key)[3] != 3))
-      throw bad(key, "runs int8 but is not the weight of a 3x3 styled conv");
     out.emplace(key, e);
   }
   return out;
@@ -187,7 +185,6 @@ void decode_weight(const SafetensorsFile& f, const std::string& key, const Encod
                            std::to_string(codebook.size()) + " values");
       dst[i] = codebook[idx[static_cast<size_t>(i)]];
     }
-    if (e.runs_int8) smooth_of(f, key, shape[2], true);  // checked here, used by build_int8_layers
     return;
   }
   // int8: W = q * scale / smooth, per output channel (shape[1]) and input channel (shape[2]).
