@@ -59,9 +59,7 @@ def models(lib, tmp_path_factory):
     for name, G in generators.items():
         path = bundled if name == "bundled" else anycost.save_generator(G, folder / f"{name}.safetensors")
         out[name] = (G, lib.model(path))
-        with torch.no_grad():
-            calibration = G.mapping(torch.randn(4, G.arch.style_dim, generator=torch.Generator().manual_seed(0)))
-        path = anycost.save_generator(compression.quantize_int8(G, calibration=calibration),
+        path = anycost.save_generator(compression.quantize_int8(G, calibration=_capi.latents(G, 4)),
                                       folder / f"{name}-int8.safetensors")
         out[f"{name}-int8"] = (anycost.load_generator(path), lib.model(path))
     yield out

@@ -110,11 +110,6 @@ std::shared_ptr<const Int8Slice> Int8Slices::get(const Model& m, int j, int c_ou
   return s;
 }
 
-size_t Int8Slices::bytes() {
-  std::lock_guard<std::mutex> g(mu_);
-  return bytes_;
-}
-
 std::vector<std::shared_ptr<const Int8Slice>> attach_int8(const Model& m, Int8Slices& slices, RenderRequest& q,
                                                          const cpu::KernelTable& k) {
   std::vector<std::shared_ptr<const Int8Slice>> held;

@@ -41,7 +41,6 @@ class Int8Slices {
   // The slice of conv j at [c_out, c_in] (m.int8[j] must hold a weight), built with `pack` if not kept. When a new
   // slice would pass the budget, the kept ones are dropped first (a call holds its own through the shared_ptr).
   std::shared_ptr<const Int8Slice> get(const Model& m, int j, int c_out, int c_in, const cpu::QConvKernels& pack);
-  size_t bytes();
 
  private:
   std::mutex mu_;

@@ -58,8 +58,8 @@ def main(lib_path: str, spec_path: str) -> None:
                                             for code, rgb, _ in results[i])
     model.close()
 
-    # An int8 model: its convs run the int8 kernels from slices packed at the first render (test_capi_compressed.py
-    # has the tolerance: an activation may round the other way).
+    # An int8 model: its convs run the int8 kernels from slices packed at the first render (an activation may round
+    # the other way: _capi.INT8_MEAN).
     int8 = spec["int8"]
     refs = np.load(int8["refs"])
     model = lib.model(int8["model"])
@@ -67,7 +67,7 @@ def main(lib_path: str, spec_path: str) -> None:
         code, rgb, err = model.render(refs["w"], **kwargs)
         want = refs[f"case{i}_want"]
         assert code == 0, err
-        assert np.abs(rgb - want).mean() / (want.max() - want.min()) < 2e-4, kwargs
+        assert _capi.mean_rel_diff(rgb, want) < _capi.INT8_MEAN, kwargs
     model.close()
     print(f"asan driver: {len(spec['cases'])} renders, {len(spec['bad_files'])} bad files, threads, int8: ok")
 

@@ -223,9 +223,30 @@ def layer_render(G, w, config, impl="auto", truncation=1.0):
         return G._layers(styles, noises, config.widths, impl, "fp32", False)
 
 
+def latents(G, n=2, seed=0):
+    """W latents [n, style_dim] of G: its mapping of n seeded normal z."""
+    import torch
+
+    z = torch.randn(n, G.arch.style_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return G.mapping(z)
+
+
 def max_rel_diff(got: np.ndarray, want: np.ndarray) -> float:
     """max |got - want| over the range of `want` (the tests' tolerance is 1e-4 of it)."""
     return float(np.abs(got - want).max() / (want.max() - want.min()))
+
+
+# An int8 model's render against Python's int8 one: both quantise the same activations, but their style products may
+# differ in the last bit, so a value on a rounding boundary can round the other way (one int8 step of one
+# activation). Measured on the bundled model (Zen 4): 1e-8 of the range on average, 4-6e-5 where one flipped; int8
+# itself is 2.4-7e-3 from float32.
+INT8_MEAN = 2e-4
+
+
+def mean_rel_diff(got: np.ndarray, want: np.ndarray) -> float:
+    """mean |got - want| over the range of `want` (int8 renders: at most INT8_MEAN)."""
+    return float(np.abs(got - want).mean() / (want.max() - want.min()))
 
 
 # -- bad inputs (shared by the release and the ASan run) ----------------------------------------------------------

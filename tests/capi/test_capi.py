@@ -40,12 +40,6 @@ def model(lib, bundled_path):
     m.close()
 
 
-def latents(G, n=2, seed=0) -> torch.Tensor:
-    z = torch.randn(n, G.arch.style_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        return G.mapping(z)
-
-
 def python_render(G, w, config, impl="auto", truncation=1.0) -> np.ndarray:
     return _capi.layer_render(G, w, config, impl, truncation).numpy()
 
@@ -82,7 +76,7 @@ def test_mapping_equals_python(model, G):
 @pytest.mark.parametrize("ratio", UNIFORM_RATIOS)
 @pytest.mark.parametrize("resolution", DEFAULT_ARCH.resolutions)
 def test_uniform_config_equals_python(model, G, resolution, ratio):
-    w = latents(G)
+    w = _capi.latents(G)
     want = python_render(G, w, G.subnet(resolution, ratio))
     code, got, err = model.render(w.numpy(), resolution, ratio=ratio)
     assert code == 0, err
@@ -94,7 +88,7 @@ def test_flexible_config_equals_python(model, G, resolution):
     full = G.arch.full_widths[: len(G.subnet(resolution).widths)]
     rng = np.random.default_rng(resolution)
     widths = [int(rng.integers(1, f + 1)) for f in full]  # anything from 1 channel to the full width
-    w = latents(G, seed=3)
+    w = _capi.latents(G, seed=3)
     want = python_render(G, w, G.subnet(resolution, channels=widths))
     code, got, err = model.render(w.numpy(), resolution, widths=widths, ratio=0.123)  # ratio unused with widths
     assert code == 0, err
@@ -103,7 +97,7 @@ def test_flexible_config_equals_python(model, G, resolution):
 
 def test_equals_the_reference_ops(model, G):
     """Also against the pure-PyTorch reference formulation (oneDNN convs, FIR blur), not only our kernels."""
-    w = latents(G, seed=4)
+    w = _capi.latents(G, seed=4)
     want = python_render(G, w, G.subnet(64, 0.5), impl="ref")
     assert _capi.max_rel_diff(model.render(w.numpy(), 64, ratio=0.5)[1], want) < TOL
 
@@ -111,7 +105,7 @@ def test_equals_the_reference_ops(model, G):
 @pytest.mark.parametrize("resolution", [64, 16])
 def test_w_plus_equals_python(model, G, resolution):
     """Full-length W+ (style mixing): a lower resolution uses its first entries."""
-    w_plus = G.mix_styles(latents(G, seed=5), latents(G, seed=6), crossover=3, n_styles=G.arch.n_styles)
+    w_plus = G.mix_styles(_capi.latents(G, seed=5), _capi.latents(G, seed=6), crossover=3, n_styles=G.arch.n_styles)
     want = python_render(G, w_plus, G.subnet(resolution, 0.75))
     code, got, err = model.render(w_plus.numpy(), resolution, ratio=0.75)
     assert code == 0, err
@@ -120,7 +114,7 @@ def test_w_plus_equals_python(model, G, resolution):
 
 @pytest.mark.parametrize("truncation", [0.5, 1.3])
 def test_truncation_equals_python(model, G, truncation):
-    w = latents(G, seed=7)
+    w = _capi.latents(G, seed=7)
     want = python_render(G, w, G.subnet(32, 1.0), truncation=truncation)
     code, got, err = model.render(w.numpy(), 32, mean=model.w_avg(), truncation=truncation)
     assert code == 0, err
@@ -179,7 +173,7 @@ def test_bad_arguments_give_a_code_and_a_message(lib, model):
 
 def test_two_threads_render_two_configs_at_once(model, G):
     """One model, two threads, two configs, several renders each: every result equals the serial one."""
-    w = latents(G, seed=9).numpy()
+    w = _capi.latents(G, seed=9).numpy()
     jobs = [dict(resolution=64, ratio=1.0), dict(resolution=32, widths=[96, 64, 128, 17, 100, 64, 33, 40])]
     serial = [model.render(w, **job)[1] for job in jobs]
     barrier = threading.Barrier(len(jobs))
@@ -214,7 +208,7 @@ def _run_in_fresh_process(lib_path: Path, model_path: Path, env: dict, script: s
 
 
 def test_every_cpu_level_and_an_unusable_one(capi_build, bundled_path, model, G, tmp_path):
-    w = latents(G, seed=10).numpy()
+    w = _capi.latents(G, seed=10).numpy()
     want = model.render(w, 64, ratio=0.5)[1]
     np.save(tmp_path / "w.npy", w)
     np.save(tmp_path / "want.npy", want)

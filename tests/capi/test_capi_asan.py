@@ -73,12 +73,10 @@ def _references(G, folder: Path) -> tuple[Path, list[dict]]:
 
 def _int8_references(G, folder: Path) -> dict:
     """The int8 model of G saved (path) and its Python renders at two configs (npz), for the driver's "int8"."""
-    gen = torch.Generator().manual_seed(12)
-    with torch.no_grad():
-        Gq = compression.quantize_int8(G, calibration=G.mapping(torch.randn(4, G.arch.style_dim, generator=gen)))
-        path = anycost.save_generator(Gq, folder / "int8.safetensors")
-        Gq = anycost.load_generator(path)
-        w = G.mapping(torch.randn(2, G.arch.style_dim, generator=gen))
+    path = anycost.save_generator(compression.quantize_int8(G, calibration=_capi.latents(G, 4, seed=12)),
+                                  folder / "int8.safetensors")
+    Gq = anycost.load_generator(path)
+    w = _capi.latents(G, 2, seed=13)
     cases = [dict(resolution=64, ratio=0.5), dict(resolution=32, widths=[96, 64, 128, 17, 100, 64, 33, 40])]
     arrays = {"w": w.numpy()}
     for i, case in enumerate(cases):

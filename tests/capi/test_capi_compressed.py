@@ -11,23 +11,13 @@ import threading
 import _capi
 import numpy as np
 import pytest
-import torch
 
 import anycost
 from anycost import compression
 from anycost.models.stylegan2 import Generator
 
 TOL = 1e-4  # of the output range, for the float32 kinds
-# int8: C and Python quantise the same activations, but their style products may differ in the last bit, so a
-# value on a rounding boundary can round the other way (one int8 step of one activation). Measured on the bundled
-# model (Zen 4): 1e-8 of the range on average, 4-6e-5 where one flipped; int8 itself is 2.4-7e-3 from float32.
-INT8_MEAN = 2e-4
-
-
-def _w(G, n=2, seed=0) -> torch.Tensor:
-    z = torch.randn(n, G.arch.style_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        return G.mapping(z)
+INT8_MEAN = _capi.INT8_MEAN
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +25,7 @@ def files(tmp_path_factory, bundled_path):
     """kind -> the bundled model compressed that way, saved and loaded back (the model the file stands for)."""
     root = tmp_path_factory.mktemp("capi-compressed")
     G = anycost.load_generator(bundled_path)
-    calib = _w(G, 8, seed=3)
+    calib = _capi.latents(G, 8, seed=3)
     models = {
         "sparse": compression.prune(G, sparsity=0.5),
         "channels": compression.prune_channels(G, keep=0.75),
@@ -51,17 +41,13 @@ def files(tmp_path_factory, bundled_path):
     return out
 
 
-def _mean_rel(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).mean() / (want.max() - want.min()))
-
-
 @pytest.mark.parametrize("kind", ["sparse", "channels", "kmeans"])
 @pytest.mark.parametrize("resolution,ratio", [(64, 1.0), (64, 0.5), (32, 0.25)])
 def test_float_kinds_equal_python(lib, files, kind, resolution, ratio):
     G, path = files[kind]
     m = lib.model(path)
     try:
-        w = _w(G)
+        w = _capi.latents(G)
         code, rgb, err = m.render(w.numpy(), resolution, ratio)
         assert code == _capi.OK, err
         want = _capi.layer_render(G, w, G.subnet(resolution, ratio)).numpy()
@@ -80,7 +66,7 @@ def test_int8_kinds_equal_python(lib, files, kind, resolution, ratio, widths, w_
     G, path = files[kind]
     m = lib.model(path)
     try:
-        w = _w(G)
+        w = _capi.latents(G)
         if w_plus:
             w = G.mix_styles(w, w.flip(0), crossover=3, n_styles=G.arch.n_styles)
         config = G.subnet(resolution, ratio) if widths is None else G.subnet(resolution, channels=widths)
@@ -91,8 +77,8 @@ def test_int8_kinds_equal_python(lib, files, kind, resolution, ratio, widths, w_
         dense = Generator(arch=G.arch).eval()
         dense.load_state_dict(G.state_dict())
         fp32 = _capi.layer_render(dense, w, config).numpy()
-        assert _mean_rel(rgb, want) < INT8_MEAN
-        assert _mean_rel(fp32, want) > 5 * INT8_MEAN, "int8 did not change the Python render: nothing was tested"
+        assert _capi.mean_rel_diff(rgb, want) < INT8_MEAN
+        assert _capi.mean_rel_diff(fp32, want) > 5 * INT8_MEAN, "int8 did not change the Python render: untested"
         # a second render reuses the kept int8 slices and gives the same image
         code, again, err = m.render(w.numpy(), resolution, ratio, widths=widths)
         assert code == _capi.OK and np.array_equal(again, rgb), err
@@ -105,7 +91,7 @@ def test_int8_threads_render_at_once(lib, files):
     the model's slice cache) get what they get one after the other."""
     G, path = files["int8"]
     cases = [(64, 0.75), (32, 0.5)]
-    w = _w(G).numpy()
+    w = _capi.latents(G).numpy()
     serial = lib.model(path)
     want = [serial.render(w, res, ratio)[1] for res, ratio in cases]
     serial.close()
